@@ -1,0 +1,103 @@
+"""Synthetic corpora: uniformly-random-legal-move games, streamed to ``games.h5``.
+
+Game ``i`` of a corpus depends only on ``(seed, i)``, so the output is identical for any
+number of workers or chunk size; workers are separate processes (one numba thread each) that
+make chunks while the parent writes the previous ones, with a bounded number in flight so
+memory stays flat whatever ``n``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from othello import engine
+from othello.corpus import GamesWriter
+from othello.squares import MAX_MOVES
+
+DEFAULT_CHUNK = 1 << 17
+
+
+def make_chunk(
+    seed: int, first_index: int, count: int, val_fraction: float, test_fraction: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Moves, lengths and splits of games ``first_index .. first_index + count - 1``."""
+    moves = np.empty((count, MAX_MOVES), dtype=np.int8)
+    length = np.empty(count, dtype=np.int8)
+    split = np.empty(count, dtype=np.int8)
+    engine.generate_games(seed, first_index, moves, length)
+    engine.split_assignment(seed, first_index, count, val_fraction, test_fraction, split)
+    return moves, length, split
+
+
+def _init_worker(threads: int) -> None:
+    import numba
+
+    numba.set_num_threads(threads)
+
+
+def _chunks(start: int, n: int, chunk: int) -> Iterator[tuple[int, int]]:
+    for first in range(start, n, chunk):
+        yield first, min(chunk, n - first)
+
+
+def generate_corpus(
+    out: str | os.PathLike,
+    n: int,
+    seed: int = 0,
+    workers: int = 1,
+    val_fraction: float = 0.01,
+    test_fraction: float = 0.01,
+    chunk: int = DEFAULT_CHUNK,
+    progress: bool = True,
+) -> Path:
+    """Write ``n`` random games to ``out`` and return its path.
+
+    A run killed part way leaves ``out.partial``; the same call again resumes from it.
+    """
+    if n <= 0:
+        raise ValueError(f"n must be positive, got {n}")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    if not (0 <= val_fraction and 0 <= test_fraction and val_fraction + test_fraction < 1):
+        raise ValueError("val_fraction and test_fraction must be >= 0 and sum to less than 1")
+    job = {
+        "source": "synthetic-uniform-random",
+        "n": n,
+        "seed": seed,
+        "val_fraction": val_fraction,
+        "test_fraction": test_fraction,
+    }
+    attrs = {"source": job["source"], "seed": seed, "val_fraction": val_fraction,
+             "test_fraction": test_fraction}
+    with GamesWriter(out, job, attrs) as writer:
+        bar = tqdm(total=n, initial=writer.n_written, unit="games", unit_scale=True,
+                   disable=not progress, desc=f"games -> {Path(out).name}")
+        todo = _chunks(writer.n_written, n, chunk)
+        if workers == 1:
+            for first, count in todo:
+                writer.append(*make_chunk(seed, first, count, val_fraction, test_fraction))
+                bar.update(count)
+        else:
+            context = mp.get_context("spawn")  # numba's thread pools are not fork-safe
+            with context.Pool(workers, _init_worker, (1,)) as pool:
+                pending: deque = deque()
+                for first, count in todo:
+                    pending.append(pool.apply_async(
+                        make_chunk, (seed, first, count, val_fraction, test_fraction)))
+                    if len(pending) >= 2 * workers:
+                        result = pending.popleft().get()
+                        writer.append(*result)
+                        bar.update(len(result[0]))
+                while pending:
+                    result = pending.popleft().get()
+                    writer.append(*result)
+                    bar.update(len(result[0]))
+        bar.close()
+        return writer.finish()

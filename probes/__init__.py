@@ -1,0 +1,1 @@
+"""Everything that reads activations: probes, metrics, interventions and reports."""

@@ -1,0 +1,35 @@
+"""Generate a synthetic corpus of uniformly-random-legal-move Othello games.
+
+    python scripts/make_games.py --n 1000000 --seed 0 --workers 2 --out data/games.h5
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from othello.generate import generate_corpus
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, required=True, help="number of games")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1, help="processes (same output for any)")
+    parser.add_argument("--out", required=True, help="output games.h5")
+    parser.add_argument("--val-fraction", type=float, default=0.01)
+    parser.add_argument("--test-fraction", type=float, default=0.01)
+    parser.add_argument("--chunk", type=int, default=1 << 17, help="games per written chunk")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    began = time.perf_counter()
+    path = generate_corpus(
+        args.out, args.n, seed=args.seed, workers=args.workers, val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction, chunk=args.chunk, progress=not args.no_progress,
+    )
+    seconds = time.perf_counter() - began
+    print(f"wrote {args.n:,} games to {path} in {seconds:.1f} s ({args.n / seconds:,.0f} games/s)")
+
+
+if __name__ == "__main__":
+    main()
