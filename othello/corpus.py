@@ -36,19 +36,22 @@ class GamesWriter:
 
     ``job`` is a dict naming what is being made (seed, count, ...). A partial file left by a
     killed run with the same job is continued from its last flushed chunk; any other partial
-    file is discarded.
+    file, or any partial file when ``resume`` is false, is discarded.
     """
 
-    def __init__(self, path: str | os.PathLike, job: dict, attrs: dict | None = None):
+    def __init__(
+        self, path: str | os.PathLike, job: dict, attrs: dict | None = None, resume: bool = True
+    ):
         self.path = Path(path)
         self.partial = partial_path(self.path)
         self.job = json.dumps(job, sort_keys=True)
-        self.file = self._open_or_resume()
+        self.file = self._open_or_resume(resume)
         for key, value in (attrs or {}).items():
             self.file.attrs[key] = value
 
-    def _open_or_resume(self) -> h5py.File:
-        if self.partial.exists():
+    def _open_or_resume(self, resume: bool) -> h5py.File:
+        if self.partial.exists() and resume:
+            f = None
             try:
                 f = h5py.File(self.partial, "r+")
                 if f.attrs.get("job") == self.job:
@@ -56,10 +59,11 @@ class GamesWriter:
                     for name in ("moves", "length", "split"):
                         f[name].resize(n, axis=0)
                     return f
-                f.close()
             except (OSError, KeyError):
                 pass  # unreadable leftovers from a kill mid-write: start over
-            self.partial.unlink()
+            if f is not None and f.id.valid:
+                f.close()
+        self.partial.unlink(missing_ok=True)
         self.partial.parent.mkdir(parents=True, exist_ok=True)
         f = h5py.File(self.partial, "w")
         f.create_dataset(

@@ -226,7 +226,7 @@ def replay_games(
                     next_out[i, t] = -1
 
 
-@njit(cache=True)
+@njit  # not cached: numba's cache mis-loads self-recursive functions
 def _perft(me, opp, depth, passed):
     if depth == 0:
         return 1
