@@ -67,8 +67,12 @@ class GamesWriter:
         self.partial.parent.mkdir(parents=True, exist_ok=True)
         f = h5py.File(self.partial, "w")
         f.create_dataset(
-            "moves", (0, MAX_MOVES), maxshape=(None, MAX_MOVES), dtype=np.int8,
-            chunks=(CHUNK_ROWS, MAX_MOVES), fillvalue=-1,
+            "moves",
+            (0, MAX_MOVES),
+            maxshape=(None, MAX_MOVES),
+            dtype=np.int8,
+            chunks=(CHUNK_ROWS, MAX_MOVES),
+            fillvalue=-1,
         )
         f.create_dataset("length", (0,), maxshape=(None,), dtype=np.int8, chunks=(CHUNK_ROWS,))
         f.create_dataset("split", (0,), maxshape=(None,), dtype=np.int8, chunks=(CHUNK_ROWS,))

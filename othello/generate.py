@@ -65,7 +65,7 @@ def generate_corpus(
         raise ValueError(f"n must be positive, got {n}")
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    if not (0 <= val_fraction and 0 <= test_fraction and val_fraction + test_fraction < 1):
+    if not (val_fraction >= 0 and test_fraction >= 0 and val_fraction + test_fraction < 1):
         raise ValueError("val_fraction and test_fraction must be >= 0 and sum to less than 1")
     job = {
         "source": "synthetic-uniform-random",
@@ -74,11 +74,21 @@ def generate_corpus(
         "val_fraction": val_fraction,
         "test_fraction": test_fraction,
     }
-    attrs = {"source": job["source"], "seed": seed, "val_fraction": val_fraction,
-             "test_fraction": test_fraction}
+    attrs = {
+        "source": job["source"],
+        "seed": seed,
+        "val_fraction": val_fraction,
+        "test_fraction": test_fraction,
+    }
     with GamesWriter(out, job, attrs) as writer:
-        bar = tqdm(total=n, initial=writer.n_written, unit="games", unit_scale=True,
-                   disable=not progress, desc=f"games -> {Path(out).name}")
+        bar = tqdm(
+            total=n,
+            initial=writer.n_written,
+            unit="games",
+            unit_scale=True,
+            disable=not progress,
+            desc=f"games -> {Path(out).name}",
+        )
         todo = _chunks(writer.n_written, n, chunk)
         if workers == 1:
             for first, count in todo:
@@ -89,8 +99,11 @@ def generate_corpus(
             with context.Pool(workers, _init_worker, (1,)) as pool:
                 pending: deque = deque()
                 for first, count in todo:
-                    pending.append(pool.apply_async(
-                        make_chunk, (seed, first, count, val_fraction, test_fraction)))
+                    pending.append(
+                        pool.apply_async(
+                            make_chunk, (seed, first, count, val_fraction, test_fraction)
+                        )
+                    )
                     if len(pending) >= 2 * workers:
                         result = pending.popleft().get()
                         writer.append(*result)

@@ -88,8 +88,10 @@ def replay(moves: np.ndarray, lengths: np.ndarray) -> PlyLabels:
     moves = np.ascontiguousarray(moves, dtype=np.int8)
     lengths = np.ascontiguousarray(lengths, dtype=np.int8)
     if moves.ndim != 2 or moves.shape[1] != MAX_MOVES or lengths.shape != moves.shape[:1]:
-        raise ValueError(f"expected moves [B, {MAX_MOVES}] and lengths [B], got "
-                         f"{moves.shape} and {lengths.shape}")
+        raise ValueError(
+            f"expected moves [B, {MAX_MOVES}] and lengths [B], got "
+            f"{moves.shape} and {lengths.shape}"
+        )
     count = moves.shape[0]
     bitboards = [np.empty((count, MAX_MOVES), dtype=np.uint64) for _ in range(4)]
     mover = np.empty((count, MAX_MOVES), dtype=np.int8)

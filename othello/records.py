@@ -38,9 +38,7 @@ class ImportReport:
     invalid: list[str] = field(default_factory=list)  # file:game:ply messages, capped
 
 
-def _batches(
-    files: Iterable[Path], fmt: str
-) -> Iterator[tuple[Path, list[GameRecord]]]:
+def _batches(files: Iterable[Path], fmt: str) -> Iterator[tuple[Path, list[GameRecord]]]:
     for path in files:
         batch: list[GameRecord] = []
         for game in READERS[fmt](path):
@@ -80,10 +78,18 @@ def import_games(
         if not path.is_file():
             raise RecordError(f"{path}: no such file")
     report = ImportReport()
-    job = {"source": fmt, "files": [str(p) for p in paths], "skip_invalid": skip_invalid,
-           "seed": seed}
-    attrs = {"source": f"import:{fmt}", "seed": seed, "val_fraction": val_fraction,
-             "test_fraction": test_fraction}
+    job = {
+        "source": fmt,
+        "files": [str(p) for p in paths],
+        "skip_invalid": skip_invalid,
+        "seed": seed,
+    }
+    attrs = {
+        "source": f"import:{fmt}",
+        "seed": seed,
+        "val_fraction": val_fraction,
+        "test_fraction": test_fraction,
+    }
     writer = GamesWriter(out, job, attrs, resume=False)  # imports are cheap: start afresh
     with writer, tqdm(unit="games", disable=not progress, desc=f"import {fmt}") as bar:
         for path, games in _batches(paths, fmt):
@@ -92,8 +98,10 @@ def import_games(
             keep = errors < 0
             for row in np.flatnonzero(~keep):
                 game, ply = games[row], int(errors[row])
-                message = (f"{path}:{game.number}:{ply + 1}: illegal move "
-                           f"{square_name(game.moves[ply])} (game at line {game.line})")
+                message = (
+                    f"{path}:{game.number}:{ply + 1}: illegal move "
+                    f"{square_name(game.moves[ply])} (game at line {game.line})"
+                )
                 if not skip_invalid:
                     raise IllegalGameError(message)
                 report.n_invalid += 1
@@ -101,8 +109,9 @@ def import_games(
                     report.invalid.append(message)
             moves, length = moves[keep], length[keep]
             split = np.empty(len(moves), dtype=np.int8)
-            engine.split_assignment(seed, writer.n_written, len(moves), val_fraction,
-                                    test_fraction, split)
+            engine.split_assignment(
+                seed, writer.n_written, len(moves), val_fraction, test_fraction, split
+            )
             writer.append(moves, length, split)
             bar.update(len(games))
         report.n_games = writer.n_written

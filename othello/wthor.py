@@ -70,12 +70,17 @@ def read_wthor(path: str | os.PathLike, batch: int = 65536) -> Iterator[GameReco
     for start in range(0, n_games, batch):
         for offset, record in enumerate(records[start : start + batch]):
             number = start + offset + 1
-            yield GameRecord(number, number, _decode_moves(path, number, record["moves"]), {
-                "BlackPlayer": str(int(record["black_player"])),
-                "WhitePlayer": str(int(record["white_player"])),
-                "Tournament": str(int(record["tournament"])),
-                "BlackScore": str(int(record["black_score"])),
-            })
+            yield GameRecord(
+                number,
+                number,
+                _decode_moves(path, number, record["moves"]),
+                {
+                    "BlackPlayer": str(int(record["black_player"])),
+                    "WhitePlayer": str(int(record["white_player"])),
+                    "Tournament": str(int(record["tournament"])),
+                    "BlackScore": str(int(record["black_score"])),
+                },
+            )
 
 
 def _decode_moves(path: Path, number: int, codes: np.ndarray) -> list[int]:

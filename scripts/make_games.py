@@ -1,6 +1,6 @@
 """Generate a synthetic corpus of uniformly-random-legal-move Othello games.
 
-    python scripts/make_games.py --n 1000000 --seed 0 --workers 2 --out data/games.h5
+python scripts/make_games.py --n 1000000 --seed 0 --workers 2 --out data/games.h5
 """
 
 from __future__ import annotations
@@ -24,8 +24,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     began = time.perf_counter()
     path = generate_corpus(
-        args.out, args.n, seed=args.seed, workers=args.workers, val_fraction=args.val_fraction,
-        test_fraction=args.test_fraction, chunk=args.chunk, progress=not args.no_progress,
+        args.out,
+        args.n,
+        seed=args.seed,
+        workers=args.workers,
+        val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
+        chunk=args.chunk,
+        progress=not args.no_progress,
     )
     seconds = time.perf_counter() - began
     print(f"wrote {args.n:,} games to {path} in {seconds:.1f} s ({args.n / seconds:,.0f} games/s)")

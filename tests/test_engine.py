@@ -74,9 +74,14 @@ def test_legal_moves_and_flips_match_reference_on_random_positions(random_games)
     me, opp = me[keep], opp[keep]
     legal_batch = batch.legal_moves(me, opp)
     for k in range(0, len(me), 7):
-        board = [ref.BLACK if me[k] >> np.uint64(s) & np.uint64(1) else
-                 ref.WHITE if opp[k] >> np.uint64(s) & np.uint64(1) else ref.EMPTY
-                 for s in range(64)]
+        board = [
+            ref.BLACK
+            if me[k] >> np.uint64(s) & np.uint64(1)
+            else ref.WHITE
+            if opp[k] >> np.uint64(s) & np.uint64(1)
+            else ref.EMPTY
+            for s in range(64)
+        ]
         legal = ref.legal_moves(board, ref.BLACK)
         assert legal_batch[k] == _bits(legal)
         if legal:
@@ -108,7 +113,9 @@ def test_numpy_batch_engine_generates_identical_games():
 
 
 def test_first_moves_are_the_four_symmetric_ones():
-    legal = batch.legal_moves(np.array([START_BLACK], np.uint64), np.array([START_WHITE], np.uint64))
+    legal = batch.legal_moves(
+        np.array([START_BLACK], np.uint64), np.array([START_WHITE], np.uint64)
+    )
     squares = {s for s in range(64) if int(legal[0]) >> s & 1}
     assert squares == {parse_square(n) for n in ("D3", "C4", "F5", "E6")}
     # the start is symmetric under both diagonal reflections, and so are its moves
@@ -149,7 +156,7 @@ def test_game_ending_before_sixty_and_full_board(random_games):
 
 def test_shortest_known_game_wipes_out_white():
     # A 9-move game ending with white eliminated: the fastest possible finish.
-    names = "E6 F4 E3 F6 G5 D6 E7 F5 C5".split()
+    names = ["E6", "F4", "E3", "F6", "G5", "D6", "E7", "F5", "C5"]
     game = np.full((1, 60), -1, np.int8)
     game[0, :9] = [parse_square(n) for n in names]
     labels = replay(game, np.array([9], np.int8))
