@@ -1,0 +1,217 @@
+"""A decoder-only GPT over move tokens, with TransformerLens-style hook points.
+
+Pre-LayerNorm blocks, learned positional embeddings, causal attention through
+``F.scaled_dot_product_attention`` and a GELU MLP, written to be read (after nanoGPT).
+Every intermediate a researcher may want to read or edit passes through a :class:`HookPoint`,
+named by its place in the module tree exactly as TransformerLens names it
+(``blocks.3.hook_resid_pre``, ``blocks.3.attn.hook_pattern``, ...). Two calls use them:
+:meth:`GPT.run_with_cache` records chosen hooks, :meth:`GPT.run_with_hooks` runs functions that
+may replace them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from othello.tokens import VOCAB_SIZE
+
+HookFn = Callable[[torch.Tensor, "HookPoint"], torch.Tensor | None]
+
+
+@dataclass
+class GPTConfig:
+    n_layers: int = 8
+    d_model: int = 512
+    n_heads: int = 8
+    d_mlp: int | None = None  # default 4 * d_model
+    n_ctx: int = 59  # a game is 60 moves; the model predicts moves 2..60 from the ones before
+    vocab_size: int = VOCAB_SIZE
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.d_mlp is None:
+            self.d_mlp = 4 * self.d_model
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+
+    @property
+    def d_head(self) -> int:
+        return self.d_model // self.n_heads
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class HookPoint(nn.Module):
+    """Identity, unless functions are attached: each sees the activation and may return a
+    replacement."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.name = ""
+        self.fns: list[HookFn] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for fn in self.fns:
+            out = fn(x, self)
+            if out is not None:
+                x = out
+        return x
+
+
+class LayerNorm(nn.LayerNorm):
+    """LayerNorm whose normalised input (before scale and shift) is a hook, as in
+    TransformerLens."""
+
+    def __init__(self, d: int) -> None:
+        super().__init__(d)
+        self.hook_normalized = HookPoint()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        normalized = F.layer_norm(x, self.normalized_shape, eps=self.eps)
+        return self.hook_normalized(normalized) * self.weight + self.bias
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.n_heads = cfg.n_heads
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.out = nn.Linear(cfg.d_model, cfg.d_model)
+        self.dropout = cfg.dropout
+        self.hook_pattern = HookPoint()  # [batch, head, query, key]
+        self.hook_z = HookPoint()  # [batch, pos, head, d_head]: per-head outputs before W_O
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, n_pos, d_model = x.shape
+        q, k, v = self.qkv(x).split(d_model, dim=2)
+        q, k, v = (t.view(batch, n_pos, self.n_heads, -1).transpose(1, 2) for t in (q, k, v))
+        dropout = self.dropout if self.training else 0.0
+        if self.hook_pattern.fns:  # someone reads or edits the pattern: materialise it
+            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+            causal = torch.ones(n_pos, n_pos, dtype=torch.bool, device=x.device).tril()
+            pattern = self.hook_pattern(scores.masked_fill(~causal, float("-inf")).softmax(-1))
+            z = F.dropout(pattern, dropout, self.training) @ v
+        else:
+            z = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
+        z = self.hook_z(z.transpose(1, 2))
+        return self.out(z.reshape(batch, n_pos, d_model))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.fc_in = nn.Linear(cfg.d_model, cfg.d_mlp)
+        self.fc_out = nn.Linear(cfg.d_mlp, cfg.d_model)
+        self.hook_post = HookPoint()  # after the GELU
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc_out(self.hook_post(F.gelu(self.fc_in(x))))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.ln1 = LayerNorm(cfg.d_model)
+        self.attn = Attention(cfg)
+        self.ln2 = LayerNorm(cfg.d_model)
+        self.mlp = MLP(cfg)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.hook_resid_pre = HookPoint()
+        self.hook_attn_out = HookPoint()
+        self.hook_resid_mid = HookPoint()
+        self.hook_mlp_out = HookPoint()
+        self.hook_resid_post = HookPoint()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.hook_resid_pre(x)
+        x = self.hook_resid_mid(x + self.hook_attn_out(self.drop(self.attn(self.ln1(x)))))
+        return self.hook_resid_post(x + self.hook_mlp_out(self.drop(self.mlp(self.ln2(x)))))
+
+
+class GPT(nn.Module):
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.pos_embed = nn.Parameter(torch.zeros(cfg.n_ctx, cfg.d_model))
+        self.hook_embed = HookPoint()
+        self.hook_pos_embed = HookPoint()
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.ln_final = LayerNorm(cfg.d_model)
+        self.unembed = nn.Linear(cfg.d_model, cfg.vocab_size)
+        self.hook_points: dict[str, HookPoint] = {}
+        for name, module in self.named_modules():
+            if isinstance(module, HookPoint):
+                module.name = name
+                self.hook_points[name] = module
+        self.apply(self._init_weights)
+        nn.init.normal_(self.pos_embed, std=0.02)
+        for block in self.blocks:  # GPT-2's scaled init of the projections into the residual
+            for proj in (block.attn.out, block.mlp.fc_out):
+                nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * cfg.n_layers))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=0.02)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=0.02)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Logits [batch, pos, vocab] for token ids [batch, pos] (pos <= n_ctx)."""
+        n_pos = tokens.shape[1]
+        if n_pos > self.cfg.n_ctx:
+            raise ValueError(f"sequence of {n_pos} tokens exceeds n_ctx={self.cfg.n_ctx}")
+        x = self.hook_embed(self.embed(tokens)) + self.hook_pos_embed(self.pos_embed[:n_pos])
+        x = self.drop(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.unembed(self.ln_final(x))
+
+    @contextlib.contextmanager
+    def hooks(self, fwd_hooks: Iterable[tuple[str, HookFn]]) -> Iterator[GPT]:
+        """Attach ``(hook name, fn)`` pairs for the duration of a ``with`` block."""
+        attached = []
+        try:
+            for name, fn in fwd_hooks:
+                if name not in self.hook_points:
+                    raise KeyError(f"no hook point named {name!r}")
+                self.hook_points[name].fns.append(fn)
+                attached.append((name, fn))
+            yield self
+        finally:
+            for name, fn in attached:
+                self.hook_points[name].fns.remove(fn)
+
+    def run_with_hooks(
+        self, tokens: torch.Tensor, fwd_hooks: Iterable[tuple[str, HookFn]]
+    ) -> torch.Tensor:
+        """Logits of a forward pass in which the given functions may edit their hooks."""
+        with self.hooks(fwd_hooks):
+            return self(tokens)
+
+    def run_with_cache(
+        self, tokens: torch.Tensor, names: Iterable[str] | None = None, detach: bool = True
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Logits and the activations at ``names`` (every hook point when None)."""
+        cache: dict[str, torch.Tensor] = {}
+
+        def save(x: torch.Tensor, hook: HookPoint) -> None:
+            cache[hook.name] = x.detach() if detach else x
+
+        names = list(self.hook_points) if names is None else list(names)
+        logits = self.run_with_hooks(tokens, [(name, save) for name in names])
+        return logits, cache
+
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
