@@ -36,10 +36,12 @@ class GPTConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.d_mlp is None:
-            self.d_mlp = 4 * self.d_model
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+
+    @property
+    def mlp_width(self) -> int:
+        return self.d_mlp or 4 * self.d_model
 
     @property
     def d_head(self) -> int:
@@ -108,8 +110,8 @@ class Attention(nn.Module):
 class MLP(nn.Module):
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
-        self.fc_in = nn.Linear(cfg.d_model, cfg.d_mlp)
-        self.fc_out = nn.Linear(cfg.d_mlp, cfg.d_model)
+        self.fc_in = nn.Linear(cfg.d_model, cfg.mlp_width)
+        self.fc_out = nn.Linear(cfg.mlp_width, cfg.d_model)
         self.hook_post = HookPoint()  # after the GELU
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,60 @@
+"""Checkpoints and finished models on disk.
+
+Everything is written to a partial file and renamed, and read back with
+``torch.load(weights_only=True)``: a checkpoint holds tensors, numbers and strings only, so
+loading one never runs code from the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+
+from othello.atomic import commit, partial_path
+from othello.model import GPT, GPTConfig
+
+CHECKPOINT = "checkpoint.pt"  # everything needed to resume training
+MODEL = "model.pt"  # the trained weights and their config, for later stages
+
+
+def save(payload: dict, path: str | os.PathLike) -> None:
+    partial = partial_path(path)
+    torch.save(payload, partial)
+    commit(partial, path)
+
+
+def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # a truncated file, a pickle with code, ...
+        raise ValueError(f"{path}: not a loadable checkpoint ({exc})") from exc
+
+
+def save_model(model: GPT, path: str | os.PathLike, extra: dict | None = None) -> None:
+    save({"config": model.cfg.to_dict(), "model": model.state_dict(), **(extra or {})}, path)
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> GPT:
+    """A model from ``model.pt`` (or a run directory holding one), in eval mode."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / MODEL
+    payload = load(path, device)
+    model = GPT(GPTConfig(**payload["config"]))
+    model.load_state_dict(payload["model"])
+    return model.to(device).eval()
+
+
+def file_sha256(path: str | os.PathLike, block: int = 1 << 22) -> str:
+    """Content hash, so a later stage can tell which corpus or model it was handed."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()

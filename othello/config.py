@@ -1,0 +1,114 @@
+"""Run configuration: plain dataclasses, named presets and ``key=value`` overrides.
+
+A preset names everything a run needs besides its input files; overrides such as
+``lr=3e-4`` or ``model.n_layers=6`` change single fields and are type-checked against the
+field they replace. The resolved config is saved beside every run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict, dataclass, field
+
+from othello.model import GPTConfig
+
+
+@dataclass
+class TrainConfig:
+    model: GPTConfig = field(default_factory=GPTConfig)
+    n_games: int = 2_000_000  # corpus size the pipeline generates for this preset
+    batch_size: int = 256  # games per optimiser step, summed over all processes
+    max_steps: int = 10_000
+    lr: float = 1e-3
+    min_lr: float = 1e-4
+    warmup_steps: int = 200
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    seed: int = 0
+    log_every: int = 20
+    eval_every: int = 500
+    eval_games: int = 2000
+    checkpoint_every: int = 500
+    amp: bool = True  # bf16 autocast, on CUDA only
+    compile: bool = False  # torch.compile the model
+    threads: int = 0  # CPU threads for torch (0: leave torch's default)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        data = dict(data)
+        model = GPTConfig(**data.pop("model"))
+        return cls(model=model, **data)
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # seconds on a laptop: for tests and smoke runs
+    "tiny": TrainConfig(
+        model=GPTConfig(n_layers=2, d_model=64, n_heads=4),
+        n_games=20_000, batch_size=64, max_steps=300, lr=3e-3, min_lr=3e-4, warmup_steps=20,
+        log_every=10, eval_every=100, eval_games=200, checkpoint_every=100,
+    ),
+    # the default main job: about 15 minutes of training on 2 CPU cores
+    "cpu": TrainConfig(
+        model=GPTConfig(n_layers=4, d_model=128, n_heads=4),
+        n_games=2_000_000, batch_size=128, max_steps=6000, lr=2e-3, min_lr=1e-4,
+        warmup_steps=200, eval_every=1000, eval_games=1000, checkpoint_every=500,
+    ),
+    # Li et al.'s configuration: 8 layers, d_model 512, 8 heads; one GPU
+    "paper": TrainConfig(
+        model=GPTConfig(n_layers=8, d_model=512, n_heads=8),
+        n_games=20_000_000, batch_size=512, max_steps=40_000, lr=5e-4, min_lr=5e-5,
+        warmup_steps=1000, eval_every=2000, eval_games=4000, checkpoint_every=2000,
+        compile=True,
+    ),
+}
+
+
+def _coerce(text: str, current: object) -> object:
+    if isinstance(current, bool):
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"expected a boolean, got {text!r}")
+    if isinstance(current, int):
+        return int(float(text)) if "e" in text.lower() else int(text)
+    if isinstance(current, float):
+        return float(text)
+    if current is None:
+        return json.loads(text)
+    return type(current)(text)
+
+
+def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
+    """A copy of ``config`` with ``key=value`` (or ``model.key=value``) overrides applied."""
+    config = TrainConfig.from_dict(config.to_dict())
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"override {item!r} is not key=value")
+        target = config
+        path = key.split(".")
+        if path[0] in {f.name for f in dataclasses.fields(GPTConfig)} and len(path) == 1:
+            path = ["model", *path]  # n_layers=6 means the model's
+        for part in path[:-1]:
+            target = getattr(target, part, None)
+            if not dataclasses.is_dataclass(target):
+                raise ValueError(f"unknown config key {key!r}")
+        names = {f.name for f in dataclasses.fields(target)}
+        if path[-1] not in names:
+            raise ValueError(f"unknown config key {key!r}; known: {sorted(names)}")
+        setattr(target, path[-1], _coerce(value, getattr(target, path[-1])))
+    config.model = GPTConfig(**asdict(config.model))  # re-validate
+    return config
+
+
+def preset(name: str, overrides: list[str] | None = None) -> TrainConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return apply_overrides(PRESETS[name], overrides or [])

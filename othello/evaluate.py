@@ -1,0 +1,103 @@
+"""Does the model play legal moves? Top-1 legality and Li et al.'s top-N set metric.
+
+At sequence position t the model has read moves 0..t and predicts move t + 1; the truth is
+the legal-move set of the side that moves next after move t, from the rules engine (passes
+included). Positions after a game's last move are not scored.
+
+* top-1 legal accuracy: the highest-scoring square is a legal move.
+* top-N set errors (Li et al.): with N the size of the legal set, the model's N best squares
+  are compared with it; errors = false positives + false negatives (each equal to the number
+  of illegal squares among the N, so errors is twice that count).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from othello.labels import replay
+from othello.model import GPT
+from othello.squares import MAX_MOVES
+from othello.tokens import PLAYABLE_SQUARES, encode
+
+N_POSITIONS = MAX_MOVES - 1
+
+
+@dataclass
+class LegalityCounts:
+    """Running sums over scored positions, per position index (0..58)."""
+
+    positions: np.ndarray
+    top1_legal: np.ndarray
+    set_errors: np.ndarray
+    exact_sets: np.ndarray
+
+    @classmethod
+    def zeros(cls) -> LegalityCounts:
+        return cls(*(np.zeros(N_POSITIONS, dtype=np.int64) for _ in range(4)))
+
+    def add(self, other: LegalityCounts) -> None:
+        for name in ("positions", "top1_legal", "set_errors", "exact_sets"):
+            getattr(self, name).__iadd__(getattr(other, name))
+
+    def summary(self) -> dict:
+        n = max(int(self.positions.sum()), 1)
+        per_ply = self.top1_legal / np.maximum(self.positions, 1)
+        return {
+            "positions": int(self.positions.sum()),
+            "top1_legal_accuracy": float(self.top1_legal.sum() / n),
+            "top1_error_rate": float(1 - self.top1_legal.sum() / n),
+            "topn_set_errors": float(self.set_errors.sum() / n),
+            "topn_exact_match": float(self.exact_sets.sum() / n),
+            # index i: accuracy predicting move i + 2 (moves numbered from 1)
+            "top1_legal_accuracy_by_move": [round(float(a), 6) for a in per_ply],
+        }
+
+
+_PLAYABLE = torch.as_tensor(PLAYABLE_SQUARES)
+
+
+def score_logits(logits: torch.Tensor, legal: np.ndarray, scored: np.ndarray) -> LegalityCounts:
+    """Count metrics for logits [B, 59, 61], legal bitboards uint64 [B, 59] and a bool mask
+    [B, 59] of the positions to score."""
+    legal_bits = torch.as_tensor(legal.view(np.int64))
+    square_logits = logits[..., 1:].float()  # token i + 1 is PLAYABLE_SQUARES[i]
+    order = square_logits.argsort(dim=-1, descending=True)
+    ranked_squares = _PLAYABLE.to(order.device)[order].cpu()
+    is_legal = (legal_bits.unsqueeze(-1) >> ranked_squares) & 1 == 1  # [B, 59, 60] by rank
+    n_legal = is_legal.sum(-1)
+    top1 = is_legal[..., 0]
+    illegal_in_top = (~is_legal).cumsum(-1).gather(-1, (n_legal - 1).clamp(min=0).unsqueeze(-1))
+    illegal_in_top = illegal_in_top.squeeze(-1)
+    mask = torch.as_tensor(scored)
+    counts = LegalityCounts.zeros()
+    counts.positions += mask.sum(0).numpy()
+    counts.top1_legal += (top1 & mask).sum(0).numpy()
+    counts.set_errors += (2 * illegal_in_top * mask).sum(0).numpy()
+    counts.exact_sets += ((illegal_in_top == 0) & mask).sum(0).numpy()
+    return counts
+
+
+@torch.no_grad()
+def evaluate_games(
+    model: GPT, moves: np.ndarray, length: np.ndarray, batch_size: int = 256
+) -> LegalityCounts:
+    """Legality counts of ``model`` on the given games (int8 [N, 60], lengths [N])."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    counts = LegalityCounts.zeros()
+    for start in range(0, len(moves), batch_size):
+        m, n = moves[start : start + batch_size], length[start : start + batch_size]
+        labels = replay(m, n)
+        if not labels.valid.all():
+            bad = start + int(np.flatnonzero(~labels.valid)[0])
+            raise ValueError(f"game {bad} contains an illegal move")
+        tokens = torch.as_tensor(encode(m[:, :N_POSITIONS]), device=device)
+        logits = model(tokens)
+        scored = np.arange(N_POSITIONS)[None, :] < (n.astype(np.int64)[:, None] - 1)
+        counts.add(score_logits(logits, labels.legal[:, :N_POSITIONS], scored))
+    model.train(was_training)
+    return counts
