@@ -27,6 +27,11 @@ class TrainConfig:
     beta1: float = 0.9
     beta2: float = 0.95
     grad_clip: float = 1.0
+    # "sampled": cross-entropy against the move actually played (Li et al.).
+    # "legal": cross-entropy against the uniform distribution over the legal moves, which is the
+    # exact next-move distribution of uniformly random games, so the expected loss and gradient
+    # are those of "sampled" with the sampling noise removed.
+    target: str = "sampled"
     seed: int = 0
     log_every: int = 20
     eval_every: int = 500
@@ -50,20 +55,42 @@ PRESETS: dict[str, TrainConfig] = {
     # seconds on a laptop: for tests and smoke runs
     "tiny": TrainConfig(
         model=GPTConfig(n_layers=2, d_model=64, n_heads=4),
-        n_games=20_000, batch_size=64, max_steps=300, lr=3e-3, min_lr=3e-4, warmup_steps=20,
-        log_every=10, eval_every=100, eval_games=200, checkpoint_every=100,
+        n_games=20_000,
+        batch_size=64,
+        max_steps=300,
+        lr=3e-3,
+        min_lr=3e-4,
+        warmup_steps=20,
+        log_every=10,
+        eval_every=100,
+        eval_games=200,
+        checkpoint_every=100,
     ),
     # the default main job: about 15 minutes of training on 2 CPU cores
     "cpu": TrainConfig(
         model=GPTConfig(n_layers=4, d_model=128, n_heads=4),
-        n_games=2_000_000, batch_size=128, max_steps=6000, lr=2e-3, min_lr=1e-4,
-        warmup_steps=200, eval_every=1000, eval_games=1000, checkpoint_every=500,
+        n_games=2_000_000,
+        batch_size=128,
+        max_steps=6000,
+        lr=2e-3,
+        min_lr=1e-4,
+        warmup_steps=200,
+        eval_every=1000,
+        eval_games=1000,
+        checkpoint_every=500,
     ),
     # Li et al.'s configuration: 8 layers, d_model 512, 8 heads; one GPU
     "paper": TrainConfig(
         model=GPTConfig(n_layers=8, d_model=512, n_heads=8),
-        n_games=20_000_000, batch_size=512, max_steps=40_000, lr=5e-4, min_lr=5e-5,
-        warmup_steps=1000, eval_every=2000, eval_games=4000, checkpoint_every=2000,
+        n_games=20_000_000,
+        batch_size=512,
+        max_steps=40_000,
+        lr=5e-4,
+        min_lr=5e-5,
+        warmup_steps=1000,
+        eval_every=2000,
+        eval_games=4000,
+        checkpoint_every=2000,
         compile=True,
     ),
 }
@@ -105,6 +132,8 @@ def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
             raise ValueError(f"unknown config key {key!r}; known: {sorted(names)}")
         setattr(target, path[-1], _coerce(value, getattr(target, path[-1])))
     config.model = GPTConfig(**asdict(config.model))  # re-validate
+    if config.target not in ("sampled", "legal"):
+        raise ValueError(f"target must be 'sampled' or 'legal', got {config.target!r}")
     return config
 
 

@@ -37,8 +37,10 @@ class GameStream:
         self.block_games = block_games
         self.n_blocks = -(-self.games.n_games // block_games)
         if self.n_blocks < world:
-            raise CorpusError(f"{self.games.path}: {self.n_blocks} blocks cannot feed {world} "
-                              "processes; use a larger corpus")
+            raise CorpusError(
+                f"{self.games.path}: {self.n_blocks} blocks cannot feed {world} "
+                "processes; use a larger corpus"
+            )
         self.position = {"epoch": 0, "block": 0, "offset": 0}
         self._loaded: tuple[tuple[int, int], np.ndarray] | None = None
 
@@ -76,8 +78,10 @@ class GameStream:
                 continue
             empty_blocks += 1
             if empty_blocks > blocks_per_rank:
-                raise CorpusError(f"{self.games.path}: no block holds a batch of "
-                                  f"{self.batch_size} games of the requested split")
+                raise CorpusError(
+                    f"{self.games.path}: no block holds a batch of "
+                    f"{self.batch_size} games of the requested split"
+                )
             pos["offset"] = 0
             pos["block"] += 1
             if pos["block"] == blocks_per_rank:

@@ -45,3 +45,9 @@ def decode(tokens: np.ndarray) -> np.ndarray:
     if tokens.size and (tokens.min() < 0 or tokens.max() >= VOCAB_SIZE):
         raise ValueError(f"token ids must lie in 0..{VOCAB_SIZE - 1}")
     return _TOKEN_TO_SQUARE[tokens]
+
+
+def othello_world_name(square: int) -> str:
+    """The name ``othello_world`` and the TransformerLens utilities print for a square index:
+    row letter first (A = row 0), then column 1..8."""
+    return f"{'ABCDEFGH'[square // 8]}{square % 8 + 1}"

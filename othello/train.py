@@ -27,8 +27,10 @@ from othello.config import TrainConfig
 from othello.corpus import GamesFile
 from othello.data import GameStream
 from othello.evaluate import evaluate_games
+from othello.labels import replay, unpack_bitboards
 from othello.model import GPT
-from othello.tokens import PAD_TOKEN, encode
+from othello.squares import MAX_MOVES
+from othello.tokens import PAD_TOKEN, PLAYABLE_SQUARES, VOCAB_SIZE, encode
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -43,18 +45,40 @@ def make_optimizer(model: GPT, cfg: TrainConfig) -> torch.optim.AdamW:
     """AdamW with weight decay on matrices only (not biases, norms or embeddings' positions)."""
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and n != "pos_embed"]
     rest = [p for n, p in model.named_parameters() if p.dim() < 2 or n == "pos_embed"]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
-              {"params": rest, "weight_decay": 0.0}]
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": rest, "weight_decay": 0.0},
+    ]
     fused = next(model.parameters()).is_cuda
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
 
 
-def next_move_loss(model: torch.nn.Module, moves: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of moves 2..60 given the ones before; padding is not scored."""
-    logits = model(moves[:, :-1])
-    targets = moves[:, 1:]
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
-                           ignore_index=PAD_TOKEN)
+def next_move_loss(
+    model: torch.nn.Module, tokens: torch.Tensor, legal_targets: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Cross-entropy of moves 2..60 given the ones before; padding is not scored. With
+    ``legal_targets`` [B, 59, 61] the target at each position is that distribution instead
+    of the token played."""
+    logits = model(tokens[:, :-1]).float()
+    targets = tokens[:, 1:]
+    if legal_targets is None:
+        return F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=PAD_TOKEN
+        )
+    scored = targets != PAD_TOKEN
+    per_position = -(legal_targets * logits.log_softmax(-1)).sum(-1)
+    return per_position[scored].mean()
+
+
+def legal_move_targets(moves: np.ndarray) -> torch.Tensor:
+    """Uniform distributions over each position's legal next moves, as token probabilities
+    [B, 59, 61] (all zero where the game is over)."""
+    labels = replay(moves, (moves >= 0).sum(1).astype(np.int8))
+    legal = unpack_bitboards(labels.legal[:, : MAX_MOVES - 1])[..., PLAYABLE_SQUARES]
+    targets = np.zeros(legal.shape[:2] + (VOCAB_SIZE,), dtype=np.float32)
+    targets[..., 1:] = legal
+    targets /= np.maximum(targets.sum(-1, keepdims=True), 1)
+    return torch.from_numpy(targets)
 
 
 class _Distributed:
@@ -83,8 +107,9 @@ class _Distributed:
 
 def _run_record(cfg: TrainConfig, games: Path) -> dict:
     with GamesFile(games) as corpus:
-        corpus_attrs = {k: corpus.attrs[k] for k in ("seed", "n_games", "source")
-                        if k in corpus.attrs}
+        corpus_attrs = {
+            k: corpus.attrs[k] for k in ("seed", "n_games", "source") if k in corpus.attrs
+        }
     return {
         "config": cfg.to_dict(),
         "games": str(games),
@@ -142,10 +167,14 @@ def train(
     if cfg.compile:
         trained = torch.compile(model)
     if ddp.world > 1:
-        trained = DistributedDataParallel(trained, device_ids=[device.index] if device.index
-                                          is not None else None)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
-                if cfg.amp and device.type == "cuda" else nullcontext())
+        trained = DistributedDataParallel(
+            trained, device_ids=[device.index] if device.index is not None else None
+        )
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if cfg.amp and device.type == "cuda"
+        else nullcontext()
+    )
     val_moves, val_length = _validation_games(games, cfg.eval_games)
 
     def save_checkpoint() -> None:
@@ -154,26 +183,45 @@ def train(
             positions = [None] * ddp.world
             dist.all_gather_object(positions, stream.state_dict())
         if ddp.main:
-            checkpoint.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                             "step": step, "data": positions, "rng": torch.get_rng_state(),
-                             "config": cfg.to_dict()}, ckpt_path)
+            checkpoint.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "step": step,
+                    "data": positions,
+                    "rng": torch.get_rng_state(),
+                    "config": cfg.to_dict(),
+                },
+                ckpt_path,
+            )
 
-    log = open(run_dir / "metrics.jsonl", "a") if ddp.main else None
+    def log(record: dict) -> None:
+        if ddp.main:
+            with open(run_dir / "metrics.jsonl", "a") as handle:
+                handle.write(json.dumps(record) + "\n")
+
     began = time.perf_counter()
     tokens_per_step = cfg.batch_size * (cfg.model.n_ctx)
     window_loss, window_steps, window_start = torch.zeros((), device=device), 0, time.perf_counter()
     last: dict = {}
-    bar = tqdm(total=cfg.max_steps, initial=step, disable=not (progress and ddp.main),
-               unit="step", desc=f"train {run_dir.name}")
+    bar = tqdm(
+        total=cfg.max_steps,
+        initial=step,
+        disable=not (progress and ddp.main),
+        unit="step",
+        desc=f"train {run_dir.name}",
+    )
     batches = iter(stream)
     stopped_early = out_of_time = False
     model.train()
     while step < cfg.max_steps:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(cfg, step)
-        moves = torch.as_tensor(encode(next(batches)), device=device)
+        batch = next(batches)
+        moves = torch.as_tensor(encode(batch), device=device)
+        targets = legal_move_targets(batch).to(device) if cfg.target == "legal" else None
         with autocast:
-            loss = next_move_loss(trained, moves)
+            loss = next_move_loss(trained, moves, targets)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
@@ -184,22 +232,28 @@ def train(
         bar.update(1)
         if step % cfg.log_every == 0 or step == cfg.max_steps:
             seconds = time.perf_counter() - window_start
-            last = {"step": step, "loss": float(window_loss) / window_steps,
-                    "lr": learning_rate(cfg, step - 1),
-                    "tokens_per_s": tokens_per_step * window_steps / seconds,
-                    "elapsed_s": time.perf_counter() - began}
+            last = {
+                "step": step,
+                "loss": float(window_loss) / window_steps,
+                "lr": learning_rate(cfg, step - 1),
+                "tokens_per_s": tokens_per_step * window_steps / seconds,
+                "elapsed_s": time.perf_counter() - began,
+            }
             bar.set_postfix(loss=f"{last['loss']:.3f}", tok_s=f"{last['tokens_per_s']:,.0f}")
             window_loss.zero_()
             window_steps, window_start = 0, time.perf_counter()
-            if log:
-                log.write(json.dumps(last) + "\n")
+            log(last)
         if ddp.main and (step % cfg.eval_every == 0 or step == cfg.max_steps):
             summary = evaluate_games(model, val_moves, val_length).summary()
             summary.pop("top1_legal_accuracy_by_move")
             last = {**last, "step": step, **{f"val_{k}": v for k, v in summary.items()}}
-            log.write(json.dumps({"step": step, "elapsed_s": time.perf_counter() - began,
-                                  **{f"val_{k}": v for k, v in summary.items()}}) + "\n")
-            log.flush()
+            log(
+                {
+                    "step": step,
+                    "elapsed_s": time.perf_counter() - began,
+                    **{f"val_{k}": v for k, v in summary.items()},
+                }
+            )
         out_of_time = max_minutes is not None and time.perf_counter() - began > 60 * max_minutes
         if out_of_time and ddp.world > 1:  # every rank must stop at the same step
             flag = torch.tensor(float(out_of_time), device=device)
@@ -213,9 +267,11 @@ def train(
     bar.close()
     if ddp.main:
         if not stopped_early or out_of_time:
-            checkpoint.save_model(model, run_dir / checkpoint.MODEL,
-                                  {"step": step, "games_sha256": record["games_sha256"]})
-        log.close()
+            checkpoint.save_model(
+                model,
+                run_dir / checkpoint.MODEL,
+                {"step": step, "games_sha256": record["games_sha256"]},
+            )
     ddp.close()
     return {**last, "step": step, "finished": step >= cfg.max_steps}
 

@@ -22,14 +22,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--games", required=True, help="games.h5 to train on (train split)")
     parser.add_argument("--out", required=True, help="run directory")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
-    parser.add_argument("--max-minutes", type=float, default=None,
-                        help="stop (with a checkpoint and model) after this much training")
+    parser.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="stop (with a checkpoint and model) after this much training",
+    )
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("overrides", nargs="*", help="config overrides, key=value")
     args = parser.parse_args(argv)
     cfg = preset(args.preset, args.overrides)
-    result = train(cfg, args.games, args.out, resume=args.resume, max_minutes=args.max_minutes,
-                   progress=not args.no_progress)
+    result = train(
+        cfg,
+        args.games,
+        args.out,
+        resume=args.resume,
+        max_minutes=args.max_minutes,
+        progress=not args.no_progress,
+    )
     print(json.dumps(result))
 
 

@@ -36,3 +36,14 @@ def test_square_names_and_transpose():
     assert parse_square("f5") == 37 and parse_square("A8") == 56
     assert transpose_square(parse_square("C4")) == parse_square("D3")
     assert all(transpose_square(transpose_square(s)) == s for s in range(64))
+
+
+def test_othello_world_names_are_ours_transposed():
+    from othello.tokens import othello_world_name
+
+    for square in range(64):
+        assert othello_world_name(square) == square_name(transpose_square(square))
+    # their start position, in their names: D4/E5 white and D5/E4 black, which transposed
+    # is the same four squares with the same colours
+    assert {othello_world_name(s) for s in (27, 36)} == {"D4", "E5"}
+    assert {othello_world_name(s) for s in (28, 35)} == {"D5", "E4"}

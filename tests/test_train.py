@@ -1,0 +1,138 @@
+"""Training: the tiny preset learns, resume after a kill is exact, configs and checkpoints."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from othello import checkpoint
+from othello.config import preset
+from othello.generate import generate_corpus
+from othello.train import learning_rate, train
+
+
+@pytest.fixture(scope="module")
+def games(tmp_path_factory):
+    path = tmp_path_factory.mktemp("games") / "games.h5"
+    return generate_corpus(path, 20_000, seed=11, val_fraction=0.02, progress=False)
+
+
+def _losses(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").open() if '"loss"' in line]
+
+
+def test_tiny_preset_learns(games, tmp_path):
+    cfg = preset("tiny", ["max_steps=150", "eval_every=150"])
+    result = train(cfg, games, tmp_path / "run", progress=False)
+    losses = _losses(tmp_path / "run")
+    assert losses[-1]["loss"] < losses[0]["loss"] - 0.4
+    assert result["val_top1_legal_accuracy"] > 0.4  # an untrained model scores about 0.13
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["config"]["model"]["n_layers"] == 2 and len(saved["games_sha256"]) == 64
+    model = checkpoint.load_model(tmp_path / "run")
+    assert not model.training
+
+
+def test_resume_after_a_kill_continues_exactly(games, tmp_path):
+    cfg = preset("tiny", ["max_steps=40", "log_every=1", "checkpoint_every=15", "eval_every=1000"])
+    train(cfg, games, tmp_path / "full", progress=False)
+    train(cfg, games, tmp_path / "cut", stop_after_steps=23, progress=False)
+    assert not (tmp_path / "cut" / checkpoint.MODEL).exists()  # an unfinished run has no model
+    with pytest.raises(FileExistsError):
+        train(cfg, games, tmp_path / "cut", progress=False)
+    train(cfg, games, tmp_path / "cut", resume=True, progress=False)
+    full = {x["step"]: x["loss"] for x in _losses(tmp_path / "full")}
+    cut = {x["step"]: x["loss"] for x in _losses(tmp_path / "cut")}
+    assert sorted(cut) == list(range(1, 41))
+    for step in range(24, 41):
+        assert cut[step] == pytest.approx(full[step], rel=1e-6, abs=1e-7), step
+    a = checkpoint.load_model(tmp_path / "full").state_dict()
+    b = checkpoint.load_model(tmp_path / "cut").state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_resume_refuses_a_changed_config(games, tmp_path):
+    cfg = preset("tiny", ["max_steps=5", "eval_every=1000"])
+    train(cfg, games, tmp_path / "run", stop_after_steps=3, progress=False)
+    with pytest.raises(ValueError, match="cannot resume"):
+        train(
+            preset("tiny", ["max_steps=5", "lr=1e-2"]),
+            games,
+            tmp_path / "run",
+            resume=True,
+            progress=False,
+        )
+
+
+def test_schedule_warms_up_then_decays():
+    cfg = preset("cpu", ["warmup_steps=10", "max_steps=110", "lr=1e-3", "min_lr=1e-4"])
+    assert learning_rate(cfg, 0) == pytest.approx(1e-4)
+    assert learning_rate(cfg, 9) == pytest.approx(1e-3)
+    assert learning_rate(cfg, 60) == pytest.approx(5.5e-4)
+    assert learning_rate(cfg, 110) == pytest.approx(1e-4)
+
+
+def test_overrides_are_checked():
+    cfg = preset("cpu", ["n_layers=3", "lr=5e-4", "amp=false"])
+    assert cfg.model.n_layers == 3 and cfg.lr == 5e-4 and cfg.amp is False
+    with pytest.raises(ValueError, match="unknown config key"):
+        preset("cpu", ["learning_rate=1"])
+    with pytest.raises(ValueError):
+        preset("cpu", ["n_heads=5"])  # 128 is not divisible by 5
+    with pytest.raises(ValueError, match="unknown preset"):
+        preset("huge")
+
+
+def test_checkpoints_refuse_code(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"model": Payload()}, path)
+    with pytest.raises(ValueError, match="not a loadable checkpoint"):
+        checkpoint.load(path)
+
+
+def test_cli_train_and_evaluate(games, tmp_path):
+    run = tmp_path / "run"
+    subprocess.run(
+        [
+            sys.executable,
+            "scripts/train.py",
+            "--preset",
+            "tiny",
+            "--games",
+            str(games),
+            "--out",
+            str(run),
+            "--no-progress",
+            "max_steps=30",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    out = subprocess.run(
+        [
+            sys.executable,
+            "scripts/evaluate.py",
+            "--run",
+            str(run),
+            "--games",
+            str(games),
+            "--n-games",
+            "100",
+            "--split",
+            "val",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result = json.loads(out.stdout)
+    assert 0 < result["top1_legal_accuracy"] <= 1 and result["topn_set_errors"] >= 0
+    assert (run / "eval" / "accuracy_by_move.png").stat().st_size > 1000
