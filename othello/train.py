@@ -265,13 +265,12 @@ def train(
         if stopped_early:
             break
     bar.close()
-    if ddp.main:
-        if not stopped_early or out_of_time:
-            checkpoint.save_model(
-                model,
-                run_dir / checkpoint.MODEL,
-                {"step": step, "games_sha256": record["games_sha256"]},
-            )
+    if ddp.main and (not stopped_early or out_of_time):
+        checkpoint.save_model(
+            model,
+            run_dir / checkpoint.MODEL,
+            {"step": step, "games_sha256": record["games_sha256"]},
+        )
     ddp.close()
     return {**last, "step": step, "finished": step >= cfg.max_steps}
 
