@@ -151,7 +151,9 @@ def train(
     torch.manual_seed(cfg.seed)
     model = GPT(cfg.model).to(device)
     optimizer = make_optimizer(model, cfg)
-    stream = GameStream(games, cfg.batch_size // ddp.world, cfg.seed, "train", ddp.rank, ddp.world)
+    stream = GameStream(
+        games, cfg.batch_size // ddp.world, cfg.seed, "train", ddp.rank, ddp.world, cfg.block_games
+    )
     step = 0
     if resume and ckpt_path.exists():
         state = checkpoint.load(ckpt_path, device)

@@ -136,3 +136,32 @@ def test_cli_train_and_evaluate(games, tmp_path):
     result = json.loads(out.stdout)
     assert 0 < result["top1_legal_accuracy"] <= 1 and result["topn_set_errors"] >= 0
     assert (run / "eval" / "accuracy_by_move.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_train_with_ddp(games, tmp_path):
+    """DistributedDataParallel on CPU (gloo): two ranks, sharded blocks, one model."""
+    run = tmp_path / "ddp"
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "scripts/train.py",
+        "--preset",
+        "tiny",
+        "--games",
+        str(games),
+        "--out",
+        str(run),
+        "--no-progress",
+        "max_steps=20",
+        "threads=1",
+        "block_games=4096",
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert checkpoint.load_model(run).cfg.n_layers == 2
+    state = checkpoint.load(run / checkpoint.CHECKPOINT)
+    assert len(state["data"]) == 2 and state["data"][0] != state["data"][1]
