@@ -58,3 +58,19 @@ def file_sha256(path: str | os.PathLike, block: int = 1 << 22) -> str:
         while chunk := handle.read(block):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+CONTROL_DIR = "control"  # beside a run: the same architecture, randomly initialised
+
+
+def control_model(run_dir: str | os.PathLike, seed: int = 0) -> Path:
+    """``RUN_DIR/control/model.pt``: the run's architecture at its random initialisation, made
+    once and kept, so probes on it are the control that says what an untrained model encodes.
+    """
+    path = Path(run_dir) / CONTROL_DIR / MODEL
+    if not path.exists():
+        trained = load_model(run_dir)
+        torch.manual_seed(seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_model(GPT(trained.cfg), path, {"random_init_seed": seed})
+    return path

@@ -19,3 +19,25 @@ def random_games() -> tuple[np.ndarray, np.ndarray]:
 
     moves, length, _ = make_chunk(123, 0, 20_000, 0.0, 0.0)
     return moves, length
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> Path:
+    """20,000 games (seed 11) with 5% validation and 5% test games."""
+    from othello.generate import generate_corpus
+
+    path = tmp_path_factory.mktemp("corpus") / "games.h5"
+    return generate_corpus(
+        path, 20_000, seed=11, val_fraction=0.05, test_fraction=0.05, progress=False
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_corpus, tmp_path_factory) -> Path:
+    """A run directory with a briefly trained ``tiny`` model (2 layers, d_model 64)."""
+    from othello.config import preset
+    from othello.train import train
+
+    run = tmp_path_factory.mktemp("run") / "tiny"
+    train(preset("tiny", ["max_steps=200", "eval_every=1000"]), tiny_corpus, run, progress=False)
+    return run

@@ -1,0 +1,357 @@
+"""The activation cache: a model's residual stream over a set of games, with the board labels.
+
+``acts.h5`` holds, for every cached game and sequence position (0..58), the activations at the
+chosen hook points (``acts/<hook name>``, ``[games, 59, d_model]``) and the engine's labels of
+the board the model has seen at that position (``labels/*``, ``[games, 59, ...]``). Position
+``t`` has read moves ``0..t``; its labels describe the board after move ``t``. Positions past a
+game's end hold the model's activations on padding and labels of -1 / False; ``length`` tells
+which are real.
+
+Games get a probe split (``split``: 0 train, 1 val, 2 test) by game, never by position, so no
+board of a test game is seen in training. The file records the content hashes of the model and
+the corpus it was made from; readers can demand both, so a cache of another model or corpus is
+refused rather than silently probed. Writing goes through a partial file that a killed run
+resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from othello import __version__
+from othello.atomic import commit, partial_path
+from othello.checkpoint import file_sha256, load_model
+from othello.corpus import SPLIT_NAMES, GamesFile
+from othello.labels import replay
+from othello.squares import MAX_MOVES, N_SQUARES
+from othello.tokens import encode
+
+FORMAT = "othello-gpt-acts"
+FORMAT_VERSION = 1
+N_POSITIONS = MAX_MOVES - 1
+# name -> (dtype, trailing shape) of the per-position labels stored beside the activations
+LABELS = {
+    "board_colour": (np.int8, (N_SQUARES,)),  # 0 empty, 1 black, 2 white
+    "board_relative": (np.int8, (N_SQUARES,)),  # 0 empty, 1 mine, 2 theirs (side to move next)
+    "flipped": (np.uint8, (N_SQUARES,)),  # 1 where move t turned a disc over
+    "legal": (np.uint8, (N_SQUARES,)),  # 1 where the side to move next may play
+    "next_player": (np.int8, ()),  # 0 black, 1 white, -1 nobody (game over) or padding
+}
+DTYPES = {"float16": np.float16, "float32": np.float32}
+
+
+class CacheError(ValueError):
+    """A cache that is missing, incomplete, or made from another model or corpus."""
+
+
+def default_hooks(n_layers: int) -> list[str]:
+    """The residual stream before every block and after the last: n_layers + 1 layers."""
+    return [f"blocks.{layer}.hook_resid_pre" for layer in range(n_layers)] + [
+        f"blocks.{n_layers - 1}.hook_resid_post"
+    ]
+
+
+def resid_layer(hook: str) -> int:
+    """Residual-stream layer of a hook: resid_pre of block l is layer l, resid_post is l + 1."""
+    parts = hook.split(".")
+    if (
+        len(parts) != 3
+        or parts[0] != "blocks"
+        or parts[2] not in ("hook_resid_pre", "hook_resid_post")
+    ):
+        raise ValueError(f"{hook!r} is not a residual-stream hook")
+    return int(parts[1]) + (parts[2] == "hook_resid_post")
+
+
+def probe_split(n_games: int, fractions: tuple[float, float, float]) -> np.ndarray:
+    """Split codes for cached games: contiguous blocks of train, val and test.
+
+    Cached games are an i.i.d. sample of random games, so contiguous blocks are as good as a
+    shuffle and keep every split a sequential read.
+    """
+    if any(f < 0 for f in fractions) or not np.isclose(sum(fractions), 1.0):
+        raise ValueError(f"split fractions must be >= 0 and sum to 1, got {fractions}")
+    bounds = np.round(np.cumsum(fractions)[:2] * n_games).astype(int)
+    split = np.full(n_games, 2, dtype=np.int8)
+    split[: bounds[1]] = 1
+    split[: bounds[0]] = 0
+    return split
+
+
+def write_cache(
+    model_path: str | os.PathLike,
+    games_path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    n_games: int = 10_000,
+    corpus_split: str = "val",
+    hooks: list[str] | None = None,
+    dtype: str = "float16",
+    compression: str | None = None,
+    batch_games: int = 256,
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    resume: bool = True,
+    progress: bool = True,
+) -> Path:
+    """Run the model in ``model_path`` over ``n_games`` games of ``corpus_split`` and write
+    ``out``. A partial file left by a killed run of the same job is continued."""
+    out = Path(out)
+    model_path = Path(model_path)
+    if model_path.is_dir():
+        model_path = model_path / "model.pt"
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    if compression not in (None, "gzip", "lzf"):
+        raise ValueError(f"compression must be gzip, lzf or none, got {compression!r}")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = load_model(model_path, device)
+    hooks = hooks or default_hooks(model.cfg.n_layers)
+    unknown = [h for h in hooks if h not in model.hook_points]
+    if unknown:
+        raise ValueError(f"no hook point named {unknown[0]!r} in {model_path}")
+    with GamesFile(games_path) as games:
+        if corpus_split == "all":
+            index = np.arange(games.n_games)
+        else:
+            index = games.split_indices(corpus_split)
+        index = index[:n_games]
+        if len(index) == 0:
+            raise CacheError(f"{games_path}: no games in split {corpus_split!r}")
+        job = {
+            "model_sha256": file_sha256(model_path),
+            "games_sha256": file_sha256(games_path),
+            "hooks": list(hooks),
+            "dtype": dtype,
+            "compression": compression,
+            "corpus_split": corpus_split,
+            "n_games": int(len(index)),
+            "fractions": list(fractions),
+        }
+        partial = partial_path(out)
+        f = _open_partial(partial, job, resume)
+        try:
+            if "moves" not in f:
+                _create_datasets(f, job, model.cfg.d_model, batch_games)
+                for name, source in (
+                    ("moves", games.moves),
+                    ("length", games.length),
+                    ("corpus_split", games.split),
+                ):
+                    f[name][...] = _gather_rows(source, index)
+                f["game_index"][...] = index
+                f["split"][...] = probe_split(len(index), fractions)
+                f.flush()
+            _fill(f, model, hooks, dtype, batch_games, progress, out.name)
+            f.attrs["complete"] = True
+        finally:
+            f.close()
+    commit(partial, out)
+    return out
+
+
+def _gather_rows(dataset: h5py.Dataset, index: np.ndarray, block: int = 1 << 16) -> np.ndarray:
+    """``dataset[index]`` for ascending ``index``, read in slices (h5py's point selection is
+    slow for thousands of scattered rows)."""
+    parts = []
+    for start in range(int(index[0]), int(index[-1]) + 1, block):
+        wanted = index[(index >= start) & (index < start + block)]
+        if len(wanted):
+            parts.append(dataset[start : start + block][wanted - start])
+    return np.concatenate(parts)
+
+
+def _open_partial(partial: Path, job: dict, resume: bool) -> h5py.File:
+    job_text = json.dumps(job, sort_keys=True)
+    if partial.exists() and resume:
+        try:
+            f = h5py.File(partial, "r+")
+            if f.attrs.get("job") == job_text:
+                return f
+            f.close()
+        except (OSError, KeyError):
+            pass  # leftovers of a kill mid-write: start over
+    partial.unlink(missing_ok=True)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    f = h5py.File(partial, "w")
+    f.attrs.update(
+        format=FORMAT,
+        format_version=FORMAT_VERSION,
+        code_version=__version__,
+        job=job_text,
+        n_done=0,
+        complete=False,
+        split_names=list(SPLIT_NAMES),
+        **{k: v if v is not None else "none" for k, v in job.items() if k != "fractions"},
+    )
+    return f
+
+
+def _create_datasets(f: h5py.File, job: dict, d_model: int, batch_games: int) -> None:
+    n = job["n_games"]
+    rows = min(batch_games, n)
+    f.create_dataset("moves", (n, MAX_MOVES), dtype=np.int8)
+    f.create_dataset("length", (n,), dtype=np.int8)
+    f.create_dataset("game_index", (n,), dtype=np.int64)
+    f.create_dataset("corpus_split", (n,), dtype=np.int8)
+    f.create_dataset("split", (n,), dtype=np.int8)
+    for hook in job["hooks"]:
+        f.create_dataset(
+            f"acts/{hook}",
+            (n, N_POSITIONS, d_model),
+            dtype=DTYPES[job["dtype"]],
+            chunks=(rows, N_POSITIONS, d_model),
+            compression=job["compression"],
+        )
+    for name, (dtype, shape) in LABELS.items():
+        f.create_dataset(
+            f"labels/{name}",
+            (n, N_POSITIONS, *shape),
+            dtype=dtype,
+            chunks=(rows, N_POSITIONS, *shape),
+            compression=job["compression"],
+        )
+
+
+@torch.inference_mode()
+def _fill(f, model, hooks, dtype, batch_games, progress, label) -> None:
+    n = f["moves"].shape[0]
+    done = int(f.attrs["n_done"])
+    device = next(model.parameters()).device
+    bar = tqdm(total=n, initial=done, unit="game", desc=f"cache {label}", disable=not progress)
+    while done < n:
+        stop = min(done + batch_games, n)
+        moves, length = f["moves"][done:stop], f["length"][done:stop]
+        plies = replay(moves, length)
+        if not plies.valid.all():
+            bad = done + int(np.flatnonzero(~plies.valid)[0])
+            raise CacheError(
+                f"cached game {bad} (corpus game {f['game_index'][bad]}) has an illegal move "
+                f"at ply {plies.error[bad - done]}"
+            )
+        tokens = torch.as_tensor(encode(moves[:, :N_POSITIONS]), device=device)
+        _, acts = model.run_with_cache(tokens, hooks)
+        for hook in hooks:
+            f[f"acts/{hook}"][done:stop] = acts[hook].float().cpu().numpy().astype(DTYPES[dtype])
+        labels = {
+            "board_colour": plies.board_colour(),
+            "board_relative": plies.board_relative(),
+            "flipped": plies.flipped_squares(),
+            "legal": plies.legal_squares(),
+            "next_player": plies.next_player,
+        }
+        for name, values in labels.items():
+            f[f"labels/{name}"][done:stop] = values[:, :N_POSITIONS]
+        f.flush()
+        f.attrs["n_done"] = stop
+        f.flush()
+        bar.update(stop - done)
+        done = stop
+    bar.close()
+
+
+class ActsFile:
+    """Read access to a finished ``acts.h5``; optionally insists on the model and corpus."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        model_sha256: str | None = None,
+        games_sha256: str | None = None,
+    ):
+        self.path = Path(path)
+        if not self.path.exists():
+            hint = " (a partial file exists: rerun the cache to finish it)"
+            raise CacheError(
+                f"{self.path}: no such cache{hint if partial_path(self.path).exists() else ''}"
+            )
+        try:
+            self.file = h5py.File(self.path, "r")
+        except OSError as exc:
+            raise CacheError(f"{self.path}: not a readable HDF5 file ({exc})") from exc
+        attrs = self.file.attrs
+        if attrs.get("format") != FORMAT or not attrs.get("complete", False):
+            self.file.close()
+            raise CacheError(f"{self.path}: not a complete othello-gpt activation cache")
+        for what, want, have in (
+            ("model", model_sha256, attrs["model_sha256"]),
+            ("games corpus", games_sha256, attrs["games_sha256"]),
+        ):
+            if want is not None and want != have:
+                self.file.close()
+                raise CacheError(
+                    f"{self.path} was made from another {what} (sha256 {have[:12]}..., "
+                    f"expected {want[:12]}...): rebuild the cache for this one"
+                )
+        self.hooks: list[str] = list(json.loads(attrs["job"])["hooks"])
+        self.d_model = int(self.file[f"acts/{self.hooks[0]}"].shape[-1])
+
+    @property
+    def n_games(self) -> int:
+        return int(self.file["length"].shape[0])
+
+    @property
+    def model_sha256(self) -> str:
+        return str(self.file.attrs["model_sha256"])
+
+    @property
+    def games_sha256(self) -> str:
+        return str(self.file.attrs["games_sha256"])
+
+    def split_rows(self, split: str) -> np.ndarray:
+        """Cached-game rows of one probe split ('train', 'val' or 'test')."""
+        if split not in SPLIT_NAMES:
+            raise CacheError(f"unknown split {split!r}; expected one of {SPLIT_NAMES}")
+        return np.flatnonzero(self.file["split"][:] == SPLIT_NAMES.index(split))
+
+    def valid(self, rows: slice | np.ndarray) -> np.ndarray:
+        """bool [games, 59]: positions that hold a real board (not padding)."""
+        length = self.file["length"][rows].astype(np.int64)
+        return np.arange(N_POSITIONS)[None, :] < length[:, None]
+
+    def iter_chunks(
+        self,
+        split: str,
+        hooks: list[str] | None = None,
+        labels: list[str] | None = None,
+        chunk_games: int = 256,
+        shuffle_seed: int | None = None,
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """Yield dicts of one split's games, ``chunk_games`` at a time: ``rows`` (cached-game
+        indices), ``valid``, each hook's activations (float32) and each label array. With a
+        seed, chunks come in random order.
+        """
+        rows = self.split_rows(split)
+        # splits are contiguous blocks, so each chunk is one slice read
+        starts = np.arange(0, len(rows), chunk_games)
+        if shuffle_seed is not None:
+            starts = np.random.default_rng(shuffle_seed).permutation(starts)
+        for start in starts:
+            part = rows[start : start + chunk_games]
+            sel = slice(int(part[0]), int(part[-1]) + 1) if _contiguous(part) else part
+            chunk = {"rows": part, "valid": self.valid(sel)}
+            for hook in hooks if hooks is not None else self.hooks:
+                chunk[hook] = self.file[f"acts/{hook}"][sel].astype(np.float32)
+            for name in labels if labels is not None else list(LABELS):
+                chunk[name] = self.file[f"labels/{name}"][sel]
+            yield chunk
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> ActsFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _contiguous(rows: np.ndarray) -> bool:
+    return len(rows) > 0 and int(rows[-1]) - int(rows[0]) + 1 == len(rows)

@@ -1,0 +1,65 @@
+"""Where probes read activations from: an ``acts.h5`` file, or arrays already in memory.
+
+Both give the same chunk dicts (see :meth:`othello.cache.ActsFile.iter_chunks`), so the fitting
+code streams a cache larger than RAM and tests can plant structure in small arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from othello.corpus import SPLIT_NAMES
+
+
+class ArraySource:
+    """Activations ``{hook: [games, positions, d]}``, labels ``{name: [games, positions, ...]}``,
+    ``valid`` [games, positions] and a per-game ``split`` (0 train, 1 val, 2 test)."""
+
+    def __init__(
+        self,
+        acts: dict[str, np.ndarray],
+        labels: dict[str, np.ndarray],
+        valid: np.ndarray,
+        split: np.ndarray,
+    ) -> None:
+        self.acts, self.labels, self.valid_mask, self.split = acts, labels, valid, split
+        self.hooks = list(acts)
+        self.d_model = int(next(iter(acts.values())).shape[-1])
+        self.model_sha256 = self.games_sha256 = "in-memory"
+
+    def split_rows(self, split: str) -> np.ndarray:
+        return np.flatnonzero(self.split == SPLIT_NAMES.index(split))
+
+    def iter_chunks(
+        self,
+        split: str,
+        hooks: list[str] | None = None,
+        labels: list[str] | None = None,
+        chunk_games: int = 256,
+        shuffle_seed: int | None = None,
+    ) -> Iterator[dict[str, np.ndarray]]:
+        rows = self.split_rows(split)
+        starts = np.arange(0, len(rows), chunk_games)
+        if shuffle_seed is not None:
+            starts = np.random.default_rng(shuffle_seed).permutation(starts)
+        for start in starts:
+            part = rows[start : start + chunk_games]
+            chunk = {"rows": part, "valid": self.valid_mask[part]}
+            for hook in hooks if hooks is not None else self.hooks:
+                chunk[hook] = self.acts[hook][part].astype(np.float32)
+            for name in labels if labels is not None else list(self.labels):
+                chunk[name] = self.labels[name][part]
+            yield chunk
+
+
+def flat_positions(chunk: dict[str, np.ndarray], key: str) -> np.ndarray:
+    """The valid positions of one chunk entry, flattened to [positions, ...]."""
+    return chunk[key][chunk["valid"]]
+
+
+def move_numbers(chunk: dict[str, np.ndarray]) -> np.ndarray:
+    """Sequence position (0..58) of each valid position, in ``flat_positions`` order."""
+    valid = chunk["valid"]
+    return np.broadcast_to(np.arange(valid.shape[1]), valid.shape)[valid]

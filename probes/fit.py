@@ -1,0 +1,122 @@
+"""Fit many probes in one streamed pass per epoch over a cache.
+
+Every (scheme, kind, hook) probe is independent, but they share the expensive part: reading
+activations from disk. So each chunk of training games is read once per epoch and every probe
+takes its optimiser steps on it; memory is one chunk, whatever the size of the cache.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from probes.data import flat_positions
+from probes.models import make_probe
+from probes.schemes import scheme
+
+
+@dataclass
+class FitConfig:
+    schemes: tuple[str, ...] = ("mine_theirs", "black_white", "flipped", "legal")
+    mlp_schemes: tuple[str, ...] = ("mine_theirs", "black_white")
+    hooks: list[str] | None = None  # default: every hook in the cache
+    epochs: int = 3
+    batch_positions: int = 4096
+    linear_lr: float = 1e-2
+    mlp_lr: float = 3e-3
+    mlp_weight_decay: float = 1e-4
+    mlp_hidden: int = 256
+    chunk_games: int = 256
+    seed: int = 0
+    specs: list[tuple[str, str]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        for name in (*self.schemes, *self.mlp_schemes):
+            scheme(name)  # fail early on a typo
+        self.specs = [(s, "linear") for s in self.schemes] + [(s, "mlp") for s in self.mlp_schemes]
+
+
+def probe_key(scheme_name: str, kind: str, hook: str) -> str:
+    return f"{scheme_name}/{kind}/{hook}"
+
+
+def count_positions(source, split: str, chunk_games: int = 1024) -> int:
+    return sum(
+        int(chunk["valid"].sum())
+        for chunk in source.iter_chunks(split, [], [], chunk_games=chunk_games)
+    )
+
+
+def fit_probes(source, cfg: FitConfig, progress: bool = True) -> dict[str, nn.Module]:
+    """Probes fitted on the training split of ``source`` (an ActsFile or ArraySource)."""
+    hooks = cfg.hooks or list(source.hooks)
+    missing = [h for h in hooks if h not in source.hooks]
+    if missing:
+        raise ValueError(f"the cache has no activations for {missing[0]!r}")
+    labels = sorted({scheme(s).label for s, _ in cfg.specs})
+    torch.manual_seed(cfg.seed)
+    first = next(iter(source.iter_chunks("train", hooks, [], cfg.chunk_games)), None)
+    if first is None or not first["valid"].any():
+        raise ValueError("the cache has no training positions")
+    probes: dict[str, nn.Module] = {}
+    for hook in hooks:
+        x = torch.from_numpy(flat_positions(first, hook))
+        mean, scale = x.mean(0), x.std(0)
+        for name, kind in cfg.specs:
+            probe = make_probe(kind, source.d_model, scheme(name).n_classes, cfg.mlp_hidden)
+            probe.set_standardisation(mean, scale)
+            probes[probe_key(name, kind, hook)] = probe
+    linear = [p for k, p in probes.items() if "/linear/" in k]
+    mlp = [p for k, p in probes.items() if "/mlp/" in k]
+    groups = [{"params": [q for p in linear for q in p.parameters()], "lr": cfg.linear_lr}]
+    if mlp:
+        groups.append(
+            {
+                "params": [q for p in mlp for q in p.parameters()],
+                "lr": cfg.mlp_lr,
+                "weight_decay": cfg.mlp_weight_decay,
+            }
+        )
+    optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
+    n_train = count_positions(source, "train")
+    steps_per_epoch = math.ceil(n_train / cfg.batch_positions) + math.ceil(
+        len(source.split_rows("train")) / cfg.chunk_games
+    )  # at most one short batch per chunk
+    total = cfg.epochs * steps_per_epoch
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step / total, 1.0)))
+    )
+    rng = np.random.default_rng(cfg.seed)
+    bar = tqdm(
+        total=cfg.epochs * n_train, unit="pos", unit_scale=True, desc="probes", disable=not progress
+    )
+    for epoch in range(cfg.epochs):
+        chunks = source.iter_chunks("train", hooks, labels, cfg.chunk_games, cfg.seed + epoch)
+        for chunk in chunks:
+            xs = {h: torch.from_numpy(flat_positions(chunk, h)) for h in hooks}
+            ys = {n: torch.from_numpy(flat_positions(chunk, n).astype(np.int64)) for n in labels}
+            order = torch.from_numpy(rng.permutation(len(next(iter(ys.values())))))
+            for batch in order.split(cfg.batch_positions):
+                loss = 0.0
+                for hook in hooks:
+                    x = xs[hook][batch]
+                    for name, kind in cfg.specs:
+                        logits = probes[probe_key(name, kind, hook)](x)
+                        y = ys[scheme(name).label][batch]
+                        loss = loss + F.cross_entropy(logits.flatten(0, 1), y.flatten())
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                bar.update(len(batch))
+            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item() / len(probes):.4f}")
+    bar.close()
+    for probe in probes.values():
+        probe.eval()
+    return probes

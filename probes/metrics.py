@@ -1,0 +1,118 @@
+"""Held-out accuracy of probes, and the baselines every figure is read against.
+
+Accuracy is per square and position: the fraction of (valid position, square) pairs whose class
+the probe gets right, over the 64 squares. Two baselines come from the training split's labels
+alone: *majority* (each square's most common class) and *majority by move* (each square's most
+common class at that move number, which already knows that early boards are mostly empty).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from othello.cache import N_POSITIONS
+from othello.squares import N_SQUARES
+from probes.data import flat_positions, move_numbers
+from probes.fit import probe_key
+from probes.models import LinearProbe
+from probes.schemes import scheme
+
+
+@dataclass
+class ProbeCounts:
+    correct: np.ndarray  # int64 [59, 64]: right answers by move and square
+    positions: np.ndarray  # int64 [59]: valid positions by move
+    confusion: np.ndarray  # int64 [C, C]: true class x predicted class
+
+    @classmethod
+    def zeros(cls, n_classes: int) -> ProbeCounts:
+        return cls(
+            np.zeros((N_POSITIONS, N_SQUARES), np.int64),
+            np.zeros(N_POSITIONS, np.int64),
+            np.zeros((n_classes, n_classes), np.int64),
+        )
+
+    def summary(self) -> dict:
+        n = max(int(self.positions.sum()), 1)
+        return {
+            "accuracy": float(self.correct.sum() / (n * N_SQUARES)),
+            "accuracy_by_square": (self.correct.sum(0) / n).round(6).tolist(),
+            "accuracy_by_move": (self.correct.sum(1) / np.maximum(self.positions * N_SQUARES, 1))
+            .round(6)
+            .tolist(),
+            "confusion": self.confusion.tolist(),
+        }
+
+
+@torch.no_grad()
+def evaluate_probes(
+    source, probes: dict[str, nn.Module], split: str = "test", chunk_games: int = 256
+) -> dict[str, ProbeCounts]:
+    """Counts of every probe (keyed ``scheme/kind/hook``) on one split of ``source``."""
+    parsed = {key: key.split("/", 2) for key in probes}
+    hooks = sorted({hook for _, _, hook in parsed.values()})
+    labels = sorted({scheme(s).label for s, _, _ in parsed.values()})
+    counts = {key: ProbeCounts.zeros(scheme(s).n_classes) for key, (s, _, _) in parsed.items()}
+    for chunk in source.iter_chunks(split, hooks, labels, chunk_games):
+        moves = move_numbers(chunk)
+        xs = {h: torch.from_numpy(flat_positions(chunk, h)) for h in hooks}
+        ys = {n: flat_positions(chunk, n).astype(np.int64) for n in labels}
+        for key, (name, _, hook) in parsed.items():
+            y = ys[scheme(name).label]
+            pred = probes[key](xs[hook]).argmax(-1).numpy()
+            c = counts[key]
+            np.add.at(c.correct, moves, pred == y)
+            c.positions += np.bincount(moves, minlength=N_POSITIONS)
+            n_classes = c.confusion.shape[0]
+            c.confusion += np.bincount(
+                (y * n_classes + pred).ravel(), minlength=n_classes**2
+            ).reshape(n_classes, n_classes)
+    return counts
+
+
+def label_counts(source, split: str, label: str, n_classes: int) -> np.ndarray:
+    """int64 [59, 64, C]: how often each square holds each class at each move."""
+    counts = np.zeros((N_POSITIONS, N_SQUARES, n_classes), np.int64)
+    for chunk in source.iter_chunks(split, [], [label], chunk_games=1024):
+        moves = move_numbers(chunk)
+        y = flat_positions(chunk, label).astype(np.int64)
+        squares = np.broadcast_to(np.arange(N_SQUARES), y.shape)
+        np.add.at(counts, (moves[:, None], squares, y), 1)
+    return counts
+
+
+def baselines(train: np.ndarray, test: np.ndarray) -> dict:
+    """Chance and majority baselines on ``test`` from class counts [59, 64, C] of ``train``."""
+    n_classes = train.shape[-1]
+    total = max(int(test.sum()), 1)
+    majority = train.sum(0).argmax(-1)  # [64]
+    by_move = train.argmax(-1)  # [59, 64]
+    hit_majority = np.take_along_axis(test, majority[None, :, None].repeat(N_POSITIONS, 0), -1)
+    hit_by_move = np.take_along_axis(test, by_move[..., None], -1)
+    per_move_total = np.maximum(test.sum((1, 2)), 1)
+    return {
+        "chance": 1.0 / n_classes,
+        "majority": float(hit_majority.sum() / total),
+        "majority_by_move": float(hit_by_move.sum() / total),
+        "majority_by_square": (hit_majority[..., 0].sum(0) / (total / N_SQUARES)).round(6).tolist(),
+        "majority_by_move_curve": (hit_by_move[..., 0].sum(1) / per_move_total).round(6).tolist(),
+    }
+
+
+def direction_cosines(probes: dict[str, nn.Module], hooks: list[str]) -> list[list[float]]:
+    """Mean over squares of the cosine between layers' mine-minus-theirs directions."""
+    mine, theirs = (scheme("mine_theirs").classes.index(c) for c in ("mine", "theirs"))
+    directions = []
+    for hook in hooks:
+        probe = probes[probe_key("mine_theirs", "linear", hook)]
+        assert isinstance(probe, LinearProbe)
+        w = probe.raw_weight().detach()
+        d = w[:, :, mine] - w[:, :, theirs]  # [d_model, 64]
+        directions.append(d / d.norm(dim=0, keepdim=True).clamp(min=1e-12))
+    stacked = torch.stack(directions)  # [layers, d_model, 64]
+    cos = torch.einsum("ads,bds->abs", stacked, stacked).mean(-1)
+    return cos.round(decimals=6).tolist()

@@ -1,0 +1,153 @@
+"""Probe figures. Each takes the plain data written to figures.json, so a figure can be
+redrawn, or checked by a test, from the JSON alone."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from othello.plots import plt
+
+STYLE = {
+    "mine_theirs": "tab:blue",
+    "black_white": "tab:red",
+    "flipped": "tab:green",
+    "legal": "tab:purple",
+}
+
+
+def _save(fig, path: str | os.PathLike) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def accuracy_by_layer(data: dict, path: str | os.PathLike) -> None:
+    """data: {"layers": [...], "series": {"scheme/kind": [acc...]}, "control": {...},
+    "majority": {scheme: acc}, "chance": {scheme: acc}}."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    x = np.arange(len(data["layers"]))
+    for key, values in data["series"].items():
+        name, kind = key.split("/")
+        ax.plot(
+            x,
+            100 * np.array(values),
+            color=STYLE[name],
+            marker="o",
+            ls="-" if kind == "linear" else "--",
+            label=f"{name} {kind}",
+        )
+        if key in data["control"]:
+            ax.plot(
+                x,
+                100 * np.array(data["control"][key]),
+                color=STYLE[name],
+                marker="x",
+                ls=":",
+                lw=1,
+                label=f"{name} {kind}, random-init control",
+            )
+    for name, value in data["majority"].items():
+        ax.axhline(100 * value, color=STYLE[name], lw=0.8, alpha=0.6, ls="-.")
+    ax.text(
+        0.01,
+        0.01,
+        "dash-dot: majority-class baseline per scheme; chance is "
+        + ", ".join(f"{100 * v:.0f}%" for v in sorted(set(data["chance"].values()))),
+        transform=ax.transAxes,
+        fontsize=7,
+    )
+    ax.set_xticks(x, data["layers"])
+    ax.set_xlabel("residual stream layer (0 = embeddings)")
+    ax.set_ylabel("held-out accuracy per square (%)")
+    ax.set_title("Probe accuracy by layer")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2, loc="lower right", bbox_to_anchor=(1.0, 0.06))
+    _save(fig, path)
+
+
+def square_heatmaps(data: dict, path: str | os.PathLike) -> None:
+    """data: {"panels": {title: [64 accuracies]}}: one 8x8 board per panel, A1 top left."""
+    panels = data["panels"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), squeeze=False)
+    for ax, (title, values) in zip(axes[0], panels.items(), strict=False):
+        grid = 100 * np.array(values).reshape(8, 8)
+        image = ax.imshow(grid, vmin=min(50.0, grid.min()), vmax=100, cmap="viridis")
+        for r in range(8):
+            for c in range(8):
+                ax.text(
+                    c,
+                    r,
+                    f"{grid[r, c]:.0f}",
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if grid[r, c] < 80 else "black",
+                )
+        ax.set_xticks(range(8), list("ABCDEFGH"))
+        ax.set_yticks(range(8), [str(i) for i in range(1, 9)])
+        ax.set_title(title, fontsize=8)
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="accuracy (%)")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def accuracy_by_move(data: dict, path: str | os.PathLike) -> None:
+    """data: {"series": {label: [59 accuracies]}, "baselines": {label: [59]}}."""
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    moves = np.arange(1, 60)
+    for i, (label, values) in enumerate(data["series"].items()):
+        ax.plot(moves, 100 * np.array(values), color=f"C{i}", lw=1.5, label=label)
+    for i, (label, values) in enumerate(data["baselines"].items()):
+        ax.plot(moves, 100 * np.array(values), color=f"C{i}", lw=0.8, ls=":", label=label)
+    ax.set_xlabel("moves played")
+    ax.set_ylabel("held-out accuracy per square (%)")
+    ax.set_title("Probe accuracy by move number (best layer)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    _save(fig, path)
+
+
+def confusions(data: dict, path: str | os.PathLike) -> None:
+    """data: {"panels": {title: {"classes": [...], "matrix": [[...]]}}}, rows = true class."""
+    panels = data["panels"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), squeeze=False)
+    for ax, (title, panel) in zip(axes[0], panels.items(), strict=False):
+        m = np.array(panel["matrix"], dtype=float)
+        rates = m / np.maximum(m.sum(1, keepdims=True), 1)
+        ax.imshow(rates, vmin=0, vmax=1, cmap="Blues")
+        for r in range(len(m)):
+            for c in range(len(m)):
+                ax.text(
+                    c,
+                    r,
+                    f"{100 * rates[r, c]:.1f}%",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if rates[r, c] > 0.5 else "black",
+                )
+        ax.set_xticks(range(len(m)), panel["classes"], fontsize=7)
+        ax.set_yticks(range(len(m)), panel["classes"], fontsize=7)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(title, fontsize=8)
+    _save(fig, path)
+
+
+def direction_cosines(data: dict, path: str | os.PathLike) -> None:
+    """data: {"layers": [...], "cosine": [[...]]}: mean over squares."""
+    cos = np.array(data["cosine"])
+    fig, ax = plt.subplots(figsize=(4.6, 4))
+    image = ax.imshow(cos, vmin=-1, vmax=1, cmap="RdBu_r")
+    for r in range(len(cos)):
+        for c in range(len(cos)):
+            ax.text(c, r, f"{cos[r, c]:.2f}", ha="center", va="center", fontsize=7)
+    ax.set_xticks(range(len(cos)), data["layers"])
+    ax.set_yticks(range(len(cos)), data["layers"])
+    ax.set_xlabel("layer")
+    ax.set_ylabel("layer")
+    ax.set_title("cosine of mine-minus-theirs directions\n(mean over squares)", fontsize=9)
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    _save(fig, path)

@@ -1,0 +1,69 @@
+"""Probes on disk: ``PROBE_DIR/probes.pt`` with the metadata that ties them to one model.
+
+The file holds tensors and plain values only and is read with ``weights_only=True``. It records
+the content hashes of the model and corpus behind the cache the probes were fitted on, so a
+later stage handed probes of another model can refuse them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from torch import nn
+
+from othello import checkpoint
+from probes.models import LinearProbe, MLPProbe, make_probe
+from probes.schemes import scheme
+
+PROBES = "probes.pt"
+
+
+class ProbeMismatchError(ValueError):
+    """Probes fitted on another model's activations."""
+
+
+def save_probes(probes: dict[str, nn.Module], meta: dict, probe_dir: str | os.PathLike) -> Path:
+    path = Path(probe_dir) / PROBES
+    path.parent.mkdir(parents=True, exist_ok=True)
+    specs = {}
+    for key, probe in probes.items():
+        hidden = probe.hidden if isinstance(probe, MLPProbe) else 0
+        specs[key] = {"d_model": int(probe.mean.shape[0]), "hidden": hidden}
+    payload = {
+        "meta": meta,
+        "specs": specs,
+        "state": {key: probe.state_dict() for key, probe in probes.items()},
+    }
+    checkpoint.save(payload, path)
+    return path
+
+
+def load_probes(
+    probe_dir: str | os.PathLike, model_sha256: str | None = None
+) -> tuple[dict[str, nn.Module], dict]:
+    """Probes and their metadata; with ``model_sha256``, refuse probes of another model."""
+    path = Path(probe_dir)
+    if path.is_dir():
+        path = path / PROBES
+    payload = checkpoint.load(path)
+    meta = payload["meta"]
+    if model_sha256 is not None and meta.get("model_sha256") != model_sha256:
+        raise ProbeMismatchError(
+            f"{path} was fitted on another model (sha256 {str(meta.get('model_sha256'))[:12]}..."
+            f", expected {model_sha256[:12]}...): fit probes on this model's cache"
+        )
+    probes: dict[str, nn.Module] = {}
+    for key, spec in payload["specs"].items():
+        name, kind, _ = key.split("/", 2)
+        probe = make_probe(kind, spec["d_model"], scheme(name).n_classes, spec["hidden"] or 256)
+        probe.load_state_dict(payload["state"][key])
+        probes[key] = probe.eval()
+    return probes, meta
+
+
+def linear_probe(probes: dict[str, nn.Module], scheme_name: str, hook: str) -> LinearProbe:
+    key = f"{scheme_name}/linear/{hook}"
+    if key not in probes:
+        raise KeyError(f"no linear {scheme_name} probe for {hook}")
+    return probes[key]

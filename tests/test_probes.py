@@ -1,0 +1,177 @@
+"""Probes: planted structure is recovered, torch agrees with scikit-learn, no split leaks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from othello.cache import ActsFile, write_cache
+from othello.checkpoint import MODEL, file_sha256
+from probes.crosscheck import crosscheck, sklearn_accuracy, take_slice, torch_accuracy
+from probes.data import ArraySource
+from probes.fit import FitConfig, fit_probes, probe_key
+from probes.metrics import baselines, evaluate_probes, label_counts
+from probes.store import ProbeMismatchError, load_probes, save_probes
+
+HOOK = "blocks.0.hook_resid_pre"
+
+
+def planted(n_games=300, d=256, noise=0.25, seed=0) -> ArraySource:
+    """Activations that hold each square's mine/theirs/empty class as a sum of random
+    directions plus whose move it is; black/white is then an XOR of the two, as in Othello."""
+    rng = np.random.default_rng(seed)
+    relative = rng.integers(0, 3, (n_games, 59, 64)).astype(np.int8)
+    player = rng.integers(0, 2, (n_games, 59))
+    colour = np.where(player[..., None] == 0, relative, np.where(relative == 0, 0, 3 - relative))
+    embed = rng.normal(size=(64 * 3, d)).astype(np.float32)
+    onehot = np.eye(3, dtype=np.float32)[relative].reshape(n_games, 59, 64 * 3)
+    acts = onehot @ embed + 4 * player[..., None] * rng.normal(size=d).astype(np.float32)
+    acts += noise * np.sqrt(64) * rng.normal(size=acts.shape).astype(np.float32)
+    valid = np.ones((n_games, 59), bool)
+    split = np.repeat(
+        np.array([0, 1, 2], np.int8),
+        [n_games * 8 // 10, n_games // 10, n_games - n_games * 9 // 10],
+    )
+    labels = {"board_relative": relative, "board_colour": colour.astype(np.int8)}
+    return ArraySource({HOOK: acts}, labels, valid, split)
+
+
+def test_probes_recover_planted_linear_structure_and_mlp_solves_the_xor():
+    data = planted()
+    cfg = FitConfig(schemes=("mine_theirs", "black_white"), mlp_schemes=("black_white",), epochs=20)
+    probes = fit_probes(data, cfg, progress=False)
+    counts = evaluate_probes(data, probes, "test")
+    acc = {key: c.summary()["accuracy"] for key, c in counts.items()}
+    assert acc[probe_key("mine_theirs", "linear", HOOK)] > 0.98
+    linear_colour = acc[probe_key("black_white", "linear", HOOK)]
+    assert linear_colour < 0.75  # empty is linear, black vs white is not
+    assert acc[probe_key("black_white", "mlp", HOOK)] > linear_colour + 0.15
+
+
+def test_metrics_count_what_they_say():
+    data = planted(n_games=50)
+    probes = fit_probes(
+        data, FitConfig(schemes=("mine_theirs",), mlp_schemes=(), epochs=2), progress=False
+    )
+    c = evaluate_probes(data, probes, "test")[probe_key("mine_theirs", "linear", HOOK)]
+    assert c.positions.sum() == 5 * 59 and c.confusion.sum() == 5 * 59 * 64
+    assert c.correct.sum() == np.trace(c.confusion)
+    train = label_counts(data, "train", "board_relative", 3)
+    test = label_counts(data, "test", "board_relative", 3)
+    assert train.sum() == 40 * 59 * 64
+    base = baselines(train, test)
+    assert base["chance"] == pytest.approx(1 / 3)
+    assert 0.3 < base["majority"] < 0.4 and 0.3 < base["majority_by_move"] < 0.45
+
+
+def test_torch_and_sklearn_agree_on_a_small_slice():
+    data = planted(n_games=200, d=96, noise=1.2, seed=3)
+    squares = [0, 27, 63]
+    slice_ = take_slice(data, HOOK, "board_relative", n_train=60, n_test=40)
+    ours = torch_accuracy(slice_, HOOK, "mine_theirs", squares)
+    theirs = sklearn_accuracy(slice_, HOOK, "board_relative", squares)
+    assert theirs.min() > 0.5 and theirs.max() < 0.99  # a slice where the answer is not trivial
+    np.testing.assert_allclose(ours, theirs, atol=0.03)
+    result = crosscheck(data, HOOK, "mine_theirs", squares, n_train=60, n_test=40)
+    assert result["max_abs_difference"] < 0.03
+
+
+def test_split_by_game_has_no_leak(tiny_run, tiny_corpus, tmp_path):
+    out = write_cache(tiny_run, tiny_corpus, tmp_path / "acts.h5", n_games=120, progress=False)
+    with ActsFile(out) as acts:
+        seen = {
+            s: np.concatenate([c["rows"] for c in acts.iter_chunks(s, [], [], 16, 1)])
+            for s in ("train", "val", "test")
+        }
+        assert set(seen["train"]).isdisjoint(seen["test"])
+        assert set(seen["train"]).isdisjoint(seen["val"])
+        assert sorted(np.concatenate(list(seen.values()))) == list(range(120))
+        corpus_index = acts.file["game_index"][:]
+        assert len(set(corpus_index)) == 120  # every cached game is a distinct corpus game
+
+
+def test_saved_probes_load_and_refuse_another_model(tmp_path):
+    data = planted(n_games=30)
+    probes = fit_probes(
+        data,
+        FitConfig(schemes=("mine_theirs",), mlp_schemes=("mine_theirs",), epochs=1),
+        progress=False,
+    )
+    save_probes(probes, {"model_sha256": "a" * 64}, tmp_path)
+    loaded, meta = load_probes(tmp_path, model_sha256="a" * 64)
+    x = torch.randn(5, 256)
+    for key in probes:
+        torch.testing.assert_close(loaded[key](x), probes[key](x))
+    probe = loaded[probe_key("mine_theirs", "linear", HOOK)]
+    raw = x @ probe.raw_weight().flatten(1)
+    torch.testing.assert_close(
+        raw.unflatten(-1, (64, 3)) + probe.raw_bias(), probe(x), atol=1e-4, rtol=1e-4
+    )
+    with pytest.raises(ProbeMismatchError, match="another model"):
+        load_probes(tmp_path, model_sha256="b" * 64)
+
+
+def test_cli_fits_probes_and_draws_the_report(tiny_run, tiny_corpus, tmp_path):
+    acts = write_cache(tiny_run, tiny_corpus, tmp_path / "acts.h5", n_games=150, progress=False)
+    run = [
+        sys.executable,
+        "scripts/fit_probes.py",
+        "--acts",
+        str(acts),
+        "--out",
+        str(tmp_path / "probes"),
+        "--epochs",
+        "1",
+        "--no-progress",
+    ]
+    result = subprocess.run(run, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "probes" / "metrics.json").read_text())
+    for name in ("mine_theirs", "black_white"):
+        for kind in ("linear", "mlp"):
+            assert set(metrics[name][kind]) == {"0", "1", "2"}
+            assert all(0 <= v <= 1 for v in metrics[name][kind].values())
+    assert set(metrics["flipped"]) == {"linear"} and set(metrics["legal"]) == {"linear"}
+    assert metrics["model_sha256"] == file_sha256(tiny_run / MODEL)
+    report = [
+        sys.executable,
+        "scripts/probe_report.py",
+        "--probes",
+        str(tmp_path / "probes"),
+        "--control",
+        str(tmp_path / "probes"),
+        "--out",
+        str(tmp_path / "report"),
+    ]
+    result = subprocess.run(report, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads((tmp_path / "report" / "figures.json").read_text())
+    assert figures["accuracy_by_layer"]["layers"] == ["0", "1", "2"]
+    assert len(figures["direction_cosines"]["cosine"]) == 3
+    for name in (
+        "accuracy_by_layer",
+        "square_heatmaps",
+        "accuracy_by_move",
+        "confusion",
+        "direction_cosines",
+    ):
+        assert (tmp_path / "report" / f"{name}.png").stat().st_size > 5000
+    missing = subprocess.run(
+        [
+            sys.executable,
+            "scripts/fit_probes.py",
+            "--acts",
+            str(tmp_path / "none.h5"),
+            "--out",
+            str(tmp_path / "p2"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert missing.returncode != 0 and "none.h5" in missing.stderr
