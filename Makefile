@@ -10,8 +10,13 @@ GAMES ?= data/games-$(PRESET)-seed$(SEED).h5
 RUN_DIR ?= data/runs/$(RUN)
 TORCH_SPEC ?= torch==2.13.0
 TRAIN_ARGS ?=
+PROBE_GAMES ?= 3000
+ACTS = $(RUN_DIR)/acts.h5
+CONTROL = $(RUN_DIR)/control
+PROBE_DIR = $(RUN_DIR)/probes
+REPORT_DIR = reports/$(RUN)
 
-.PHONY: install games train eval championship all test test-all bench lint
+.PHONY: install games train eval cache probes championship all test test-all bench lint
 
 # torch first, pinned, only when missing: an unpinned install may pull a multi-GB CUDA build.
 install:
@@ -30,11 +35,26 @@ eval: $(RUN_DIR)/eval/eval.json
 $(RUN_DIR)/eval/eval.json: $(RUN_DIR)/model.pt
 	$(PYTHON) scripts/evaluate.py --run $(RUN_DIR) --games $(GAMES)
 
+# Residual stream of the model and of its random-init control, over held-out games
+cache: $(ACTS) $(CONTROL)/acts.h5
+$(ACTS): $(RUN_DIR)/model.pt
+	$(PYTHON) scripts/cache.py --run $(RUN_DIR) --games $(GAMES) --out $@ --n-games $(PROBE_GAMES)
+$(CONTROL)/acts.h5: $(RUN_DIR)/model.pt
+	$(PYTHON) scripts/cache.py --run $(RUN_DIR) --games $(GAMES) --out $@ --n-games $(PROBE_GAMES) --control
+
+probes: $(REPORT_DIR)/probes/figures.json
+$(PROBE_DIR)/metrics.json: $(ACTS)
+	$(PYTHON) scripts/fit_probes.py --acts $< --out $(PROBE_DIR)
+$(CONTROL)/probes/metrics.json: $(CONTROL)/acts.h5
+	$(PYTHON) scripts/fit_probes.py --acts $< --out $(CONTROL)/probes
+$(REPORT_DIR)/probes/figures.json: $(PROBE_DIR)/metrics.json $(CONTROL)/probes/metrics.json
+	$(PYTHON) scripts/probe_report.py --probes $(PROBE_DIR) --control $(CONTROL)/probes --out $(REPORT_DIR)/probes
+
 # Real games: pass PGN=... (e.g. ../shared/data/championship-pgn/*.pgn)
 championship:
 	$(PYTHON) scripts/import_games.py --format pgn --out data/championship.h5 $(PGN)
 
-all: eval
+all: eval probes
 
 test:
 	$(PYTHON) -m pytest
@@ -45,6 +65,7 @@ test-all:
 bench:
 	$(PYTHON) benchmarks/bench_games.py
 	$(PYTHON) benchmarks/bench_train.py --preset $(PRESET)
+	$(PYTHON) benchmarks/bench_probes.py --run $(RUN_DIR) --games $(GAMES)
 
 lint:
 	ruff check . && ruff format --check .

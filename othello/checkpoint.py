@@ -68,8 +68,8 @@ def control_model(run_dir: str | os.PathLike, seed: int = 0) -> Path:
     once and kept, so probes on it are the control that says what an untrained model encodes.
     """
     path = Path(run_dir) / CONTROL_DIR / MODEL
-    if not path.exists():
-        trained = load_model(run_dir)
+    trained = load_model(run_dir)
+    if not path.exists() or load(path)["config"] != trained.cfg.to_dict():
         torch.manual_seed(seed)
         path.parent.mkdir(parents=True, exist_ok=True)
         save_model(GPT(trained.cfg), path, {"random_init_seed": seed})

@@ -17,25 +17,27 @@ from probes.metrics import evaluate_probes
 from probes.schemes import scheme
 
 
-def take_slice(source, hook: str, label: str, n_train: int, n_test: int) -> ArraySource:
+def take_slice(
+    source, hooks: str | list[str], label: str, n_train: int, n_test: int
+) -> ArraySource:
     """The first ``n_train`` training games and ``n_test`` test games as an in-memory source."""
+    hooks = [hooks] if isinstance(hooks, str) else list(hooks)
     parts = {"train": [], "test": []}
     for split, n in (("train", n_train), ("test", n_test)):
         taken = 0
-        for chunk in source.iter_chunks(split, [hook], [label], chunk_games=min(n, 256)):
+        for chunk in source.iter_chunks(split, hooks, [label], chunk_games=min(n, 256)):
             keep = min(n - taken, len(chunk["valid"]))
             parts[split].append({k: v[:keep] for k, v in chunk.items()})
             taken += keep
             if taken >= n:
                 break
     chunks = parts["train"] + parts["test"]
-    n_train_games = sum(len(c["valid"]) for c in parts["train"])
-    n_test_games = sum(len(c["valid"]) for c in parts["test"])
+    sizes = [sum(len(c["valid"]) for c in parts[s]) for s in ("train", "test")]
     return ArraySource(
-        {hook: np.concatenate([c[hook] for c in chunks])},
+        {hook: np.concatenate([c[hook] for c in chunks]) for hook in hooks},
         {label: np.concatenate([c[label] for c in chunks])},
         np.concatenate([c["valid"] for c in chunks]),
-        np.repeat(np.array([0, 2], np.int8), [n_train_games, n_test_games]),
+        np.repeat(np.array([0, 2], np.int8), sizes),
     )
 
 

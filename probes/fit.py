@@ -27,6 +27,7 @@ class FitConfig:
     mlp_schemes: tuple[str, ...] = ("mine_theirs", "black_white")
     hooks: list[str] | None = None  # default: every hook in the cache
     epochs: int = 3
+    min_steps: int = 300  # small caches take more epochs, so every fit gets enough steps
     batch_positions: int = 4096
     linear_lr: float = 1e-2
     mlp_lr: float = 3e-3
@@ -88,15 +89,16 @@ def fit_probes(source, cfg: FitConfig, progress: bool = True) -> dict[str, nn.Mo
     steps_per_epoch = math.ceil(n_train / cfg.batch_positions) + math.ceil(
         len(source.split_rows("train")) / cfg.chunk_games
     )  # at most one short batch per chunk
-    total = cfg.epochs * steps_per_epoch
+    epochs = max(cfg.epochs, math.ceil(cfg.min_steps / steps_per_epoch))
+    total = epochs * steps_per_epoch
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step / total, 1.0)))
     )
     rng = np.random.default_rng(cfg.seed)
     bar = tqdm(
-        total=cfg.epochs * n_train, unit="pos", unit_scale=True, desc="probes", disable=not progress
+        total=epochs * n_train, unit="pos", unit_scale=True, desc="probes", disable=not progress
     )
-    for epoch in range(cfg.epochs):
+    for epoch in range(epochs):
         chunks = source.iter_chunks("train", hooks, labels, cfg.chunk_games, cfg.seed + epoch)
         for chunk in chunks:
             xs = {h: torch.from_numpy(flat_positions(chunk, h)) for h in hooks}
@@ -106,8 +108,7 @@ def fit_probes(source, cfg: FitConfig, progress: bool = True) -> dict[str, nn.Mo
                 loss = 0.0
                 for hook in hooks:
                     x = xs[hook][batch]
-                    for name, kind in cfg.specs:
-                        logits = probes[probe_key(name, kind, hook)](x)
+                    for name, logits in _logits(probes, cfg, hook, x):
                         y = ys[scheme(name).label][batch]
                         loss = loss + F.cross_entropy(logits.flatten(0, 1), y.flatten())
                 optimizer.zero_grad(set_to_none=True)
@@ -120,3 +121,17 @@ def fit_probes(source, cfg: FitConfig, progress: bool = True) -> dict[str, nn.Mo
     for probe in probes.values():
         probe.eval()
     return probes
+
+
+def _logits(probes: dict[str, nn.Module], cfg: FitConfig, hook: str, x: torch.Tensor):
+    """(scheme, logits) of every probe on one hook. The linear probes share their input
+    standardisation, so they run as one matrix product: the fit's hot loop."""
+    linear = [(name, probes[probe_key(name, "linear", hook)]) for name in cfg.schemes]
+    if linear:
+        z = linear[0][1].standardise(x)
+        weight = torch.cat([p.weight.flatten(1) for _, p in linear], dim=1)
+        parts = (z @ weight).split([p.weight[0].numel() for _, p in linear], dim=1)
+        for (name, p), part in zip(linear, parts, strict=True):
+            yield name, part.unflatten(-1, p.bias.shape) + p.bias
+    for name in cfg.mlp_schemes:
+        yield name, probes[probe_key(name, "mlp", hook)](x)
