@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import h5py
-import numpy as np
 import torch
 
 from othello.cache import write_cache

@@ -28,7 +28,7 @@ class FitConfig:
     hooks: list[str] | None = None  # default: every hook in the cache
     epochs: int = 3
     min_steps: int = 300  # small caches take more epochs, so every fit gets enough steps
-    batch_positions: int = 4096
+    batch_positions: int = 1024
     linear_lr: float = 1e-2
     mlp_lr: float = 3e-3
     mlp_weight_decay: float = 1e-4

@@ -26,7 +26,7 @@ def _save(fig, path: str | os.PathLike) -> None:
 def accuracy_by_layer(data: dict, path: str | os.PathLike) -> None:
     """data: {"layers": [...], "series": {"scheme/kind": [acc...]}, "control": {...},
     "majority": {scheme: acc}, "chance": {scheme: acc}}."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig, ax = plt.subplots(figsize=(10, 4.5))
     x = np.arange(len(data["layers"]))
     for key, values in data["series"].items():
         name, kind = key.split("/")
@@ -63,7 +63,7 @@ def accuracy_by_layer(data: dict, path: str | os.PathLike) -> None:
     ax.set_ylabel("held-out accuracy per square (%)")
     ax.set_title("Probe accuracy by layer")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2, loc="lower right", bbox_to_anchor=(1.0, 0.06))
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _save(fig, path)
 
 
