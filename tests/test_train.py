@@ -164,4 +164,17 @@ def test_torchrun_two_processes_train_with_ddp(games, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert checkpoint.load_model(run).cfg.n_layers == 2
     state = checkpoint.load(run / checkpoint.CHECKPOINT)
-    assert len(state["data"]) == 2 and state["data"][0] != state["data"][1]
+    assert len(state["data"]) == 2  # each rank's own position in its shard
+
+
+def test_ranks_read_disjoint_shards_of_the_corpus(games):
+    from itertools import islice
+
+    from othello.data import GameStream
+
+    seen = []
+    for rank in (0, 1):
+        stream = GameStream(games, 64, seed=0, rank=rank, world=2, block_games=4096)
+        seen.append({bytes(game) for batch in islice(iter(stream), 100) for game in batch})
+    assert len(seen[0]) > 3000 and len(seen[1]) > 3000
+    assert not seen[0] & seen[1]
