@@ -328,13 +328,8 @@ class ActsFile:
         indices), ``valid``, each hook's activations (float32) and each label array. With a
         seed, chunks come in random order.
         """
-        rows = self.split_rows(split)
-        # splits are contiguous blocks, so each chunk is one slice read
-        starts = np.arange(0, len(rows), chunk_games)
-        if shuffle_seed is not None:
-            starts = np.random.default_rng(shuffle_seed).permutation(starts)
-        for start in starts:
-            part = rows[start : start + chunk_games]
+        for part in chunked_rows(self.split_rows(split), chunk_games, shuffle_seed):
+            # splits are contiguous blocks, so each chunk is one slice read
             sel = slice(int(part[0]), int(part[-1]) + 1) if _contiguous(part) else part
             chunk = {"rows": part, "valid": self.valid(sel)}
             for hook in hooks if hooks is not None else self.hooks:
@@ -351,6 +346,17 @@ class ActsFile:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def chunked_rows(
+    rows: np.ndarray, chunk_games: int, shuffle_seed: int | None = None
+) -> Iterator[np.ndarray]:
+    """``rows`` in runs of ``chunk_games``; with a seed, the runs come in a random order."""
+    starts = np.arange(0, len(rows), chunk_games)
+    if shuffle_seed is not None:
+        starts = np.random.default_rng(shuffle_seed).permutation(starts)
+    for start in starts:
+        yield rows[start : start + chunk_games]
 
 
 def _contiguous(rows: np.ndarray) -> bool:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from othello.cache import chunked_rows
 from othello.corpus import SPLIT_NAMES
 
 
@@ -40,12 +41,7 @@ class ArraySource:
         chunk_games: int = 256,
         shuffle_seed: int | None = None,
     ) -> Iterator[dict[str, np.ndarray]]:
-        rows = self.split_rows(split)
-        starts = np.arange(0, len(rows), chunk_games)
-        if shuffle_seed is not None:
-            starts = np.random.default_rng(shuffle_seed).permutation(starts)
-        for start in starts:
-            part = rows[start : start + chunk_games]
+        for part in chunked_rows(self.split_rows(split), chunk_games, shuffle_seed):
             chunk = {"rows": part, "valid": self.valid_mask[part]}
             for hook in hooks if hooks is not None else self.hooks:
                 chunk[hook] = self.acts[hook][part].astype(np.float32)
