@@ -59,18 +59,30 @@ class LegalityCounts:
 _PLAYABLE = torch.as_tensor(PLAYABLE_SQUARES)
 
 
-def score_logits(logits: torch.Tensor, legal: np.ndarray, scored: np.ndarray) -> LegalityCounts:
-    """Count metrics for logits [B, 59, 61], legal bitboards uint64 [B, 59] and a bool mask
-    [B, 59] of the positions to score."""
+def rank_legality(logits: torch.Tensor, legal: np.ndarray) -> torch.Tensor:
+    """bool [..., 60]: whether the model's k-th best square is legal, for logits [..., 61]
+    and legal-move bitboards uint64 [...]."""
     legal_bits = torch.as_tensor(legal.view(np.int64))
     square_logits = logits[..., 1:].float()  # token i + 1 is PLAYABLE_SQUARES[i]
     order = square_logits.argsort(dim=-1, descending=True)
     ranked_squares = _PLAYABLE.to(order.device)[order].cpu()
-    is_legal = (legal_bits.unsqueeze(-1) >> ranked_squares) & 1 == 1  # [B, 59, 60] by rank
-    n_legal = is_legal.sum(-1)
+    return (legal_bits.unsqueeze(-1) >> ranked_squares) & 1 == 1
+
+
+def illegal_in_top_n(is_legal: torch.Tensor) -> torch.Tensor:
+    """Illegal squares among the N best, N = the size of the legal set (rank_legality's
+    output); Li et al.'s top-N set errors are twice this (false positives + negatives)."""
+    n_legal = is_legal.sum(-1, keepdim=True)
+    in_top = torch.arange(is_legal.shape[-1]) < n_legal
+    return (~is_legal & in_top).sum(-1)
+
+
+def score_logits(logits: torch.Tensor, legal: np.ndarray, scored: np.ndarray) -> LegalityCounts:
+    """Count metrics for logits [B, 59, 61], legal bitboards uint64 [B, 59] and a bool mask
+    [B, 59] of the positions to score."""
+    is_legal = rank_legality(logits, legal)  # [B, 59, 60] by rank
     top1 = is_legal[..., 0]
-    illegal_in_top = (~is_legal).cumsum(-1).gather(-1, (n_legal - 1).clamp(min=0).unsqueeze(-1))
-    illegal_in_top = illegal_in_top.squeeze(-1)
+    illegal_in_top = illegal_in_top_n(is_legal)
     mask = torch.as_tensor(scored)
     counts = LegalityCounts.zeros()
     counts.positions += mask.sum(0).numpy()

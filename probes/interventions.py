@@ -16,10 +16,11 @@ import numpy as np
 import torch
 
 from othello import engine
+from othello.evaluate import illegal_in_top_n, rank_legality
 from othello.labels import replay
 from othello.model import GPT
 from othello.squares import MAX_MOVES, N_SQUARES
-from othello.tokens import PLAYABLE_SQUARES, encode
+from othello.tokens import encode
 from probes.models import LinearProbe
 from probes.schemes import scheme
 
@@ -146,21 +147,16 @@ def intervene(
 
 def topn_errors(logits: torch.Tensor, legal: np.ndarray) -> np.ndarray:
     """Li et al.'s error count per case: with N = |legal set|, false positives plus false
-    negatives of the model's N best squares against the set (= 2 x illegal squares among them).
-    """
-    order = logits[:, 1:].float().argsort(dim=-1, descending=True).cpu().numpy()
-    ranked = PLAYABLE_SQUARES[order]  # [K, 60] squares, best first
-    is_legal = (legal[:, None] >> ranked.astype(np.uint64)) & np.uint64(1)
-    n_legal = is_legal.sum(-1)
-    top = np.arange(ranked.shape[1])[None, :] < n_legal[:, None]
-    return 2 * ((is_legal == 0) & top).sum(-1)
+    negatives of the model's N best squares against the set."""
+    return 2 * illegal_in_top_n(rank_legality(logits.cpu(), legal)).numpy()
 
 
 def score(logits: torch.Tensor, cases: Cases) -> dict:
     """Mean errors against the edited and the original legal sets, F1 and exact matches."""
-    vs_edited = topn_errors(logits, cases.legal_after)
+    is_legal_after = rank_legality(logits.cpu(), cases.legal_after)
+    vs_edited = 2 * illegal_in_top_n(is_legal_after).numpy()
     vs_original = topn_errors(logits, cases.legal_before)
-    n_after = np.array([bin(int(v)).count("1") for v in cases.legal_after])
+    n_after = is_legal_after.sum(-1).numpy()
     true_pos = n_after - vs_edited // 2
     return {
         "errors_vs_edited": float(vs_edited.mean()),
