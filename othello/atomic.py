@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import h5py
+
 
 def partial_path(path: str | os.PathLike) -> Path:
     path = Path(path)
@@ -21,3 +23,23 @@ def commit(partial: str | os.PathLike, final: str | os.PathLike) -> None:
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     os.replace(partial, final)
+
+
+def reopen_partial_h5(partial: str | os.PathLike, job: str, ready_attr: str) -> h5py.File | None:
+    """The partial HDF5 file of an interrupted run of the same ``job``, open for appending,
+    provided it got as far as setting ``ready_attr``. Otherwise None, with any leftovers
+    deleted, so the caller starts a fresh partial file."""
+    partial = Path(partial)
+    if partial.exists():
+        f = None
+        try:
+            f = h5py.File(partial, "r+")
+            if f.attrs.get("job") == job and ready_attr in f.attrs:
+                return f
+        except (OSError, KeyError):
+            pass  # unreadable leftovers of a kill mid-write: start over
+        if f is not None and f.id.valid:
+            f.close()
+    partial.unlink(missing_ok=True)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    return None

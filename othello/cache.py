@@ -27,8 +27,8 @@ import torch
 from tqdm import tqdm
 
 from othello import __version__
-from othello.atomic import commit, partial_path
-from othello.checkpoint import file_sha256, load_model
+from othello.atomic import commit, partial_path, reopen_partial_h5
+from othello.checkpoint import file_sha256, load_model, model_file
 from othello.corpus import SPLIT_NAMES, GamesFile
 from othello.labels import replay
 from othello.squares import MAX_MOVES, N_SQUARES
@@ -104,9 +104,7 @@ def write_cache(
     """Run the model in ``model_path`` over ``n_games`` games of ``corpus_split`` and write
     ``out``. A partial file left by a killed run of the same job is continued."""
     out = Path(out)
-    model_path = Path(model_path)
-    if model_path.is_dir():
-        model_path = model_path / "model.pt"
+    model_path = model_file(model_path)
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
     if compression not in (None, "gzip", "lzf"):
@@ -136,19 +134,11 @@ def write_cache(
             "fractions": list(fractions),
         }
         partial = partial_path(out)
-        f = _open_partial(partial, job, resume)
+        job_text = json.dumps(job, sort_keys=True)
+        f = reopen_partial_h5(partial, job_text, "prepared") if resume else None
+        if f is None:
+            f = _new_partial(partial, job, job_text, games, index, model.cfg.d_model, batch_games)
         try:
-            if "moves" not in f:
-                _create_datasets(f, job, model.cfg.d_model, batch_games)
-                for name, source in (
-                    ("moves", games.moves),
-                    ("length", games.length),
-                    ("corpus_split", games.split),
-                ):
-                    f[name][...] = _gather_rows(source, index)
-                f["game_index"][...] = index
-                f["split"][...] = probe_split(len(index), fractions)
-                f.flush()
             _fill(f, model, hooks, dtype, batch_games, progress, out.name)
             f.attrs["complete"] = True
         finally:
@@ -168,16 +158,17 @@ def _gather_rows(dataset: h5py.Dataset, index: np.ndarray, block: int = 1 << 16)
     return np.concatenate(parts)
 
 
-def _open_partial(partial: Path, job: dict, resume: bool) -> h5py.File:
-    job_text = json.dumps(job, sort_keys=True)
-    if partial.exists() and resume:
-        try:
-            f = h5py.File(partial, "r+")
-            if f.attrs.get("job") == job_text:
-                return f
-            f.close()
-        except (OSError, KeyError):
-            pass  # leftovers of a kill mid-write: start over
+def _new_partial(
+    partial: Path,
+    job: dict,
+    job_text: str,
+    games: GamesFile,
+    index: np.ndarray,
+    d_model: int,
+    batch_games: int,
+) -> h5py.File:
+    """A fresh partial cache holding the chosen games and their splits, marked ``prepared``
+    only once those are on disk, so a resume never starts from half-written game rows."""
     partial.unlink(missing_ok=True)
     partial.parent.mkdir(parents=True, exist_ok=True)
     f = h5py.File(partial, "w")
@@ -191,6 +182,18 @@ def _open_partial(partial: Path, job: dict, resume: bool) -> h5py.File:
         split_names=list(SPLIT_NAMES),
         **{k: v if v is not None else "none" for k, v in job.items() if k != "fractions"},
     )
+    _create_datasets(f, job, d_model, batch_games)
+    for name, source in (
+        ("moves", games.moves),
+        ("length", games.length),
+        ("corpus_split", games.split),
+    ):
+        f[name][...] = _gather_rows(source, index)
+    f["game_index"][...] = index
+    f["split"][...] = probe_split(len(index), job["fractions"])
+    f.flush()
+    f.attrs["prepared"] = True
+    f.flush()
     return f
 
 

@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 
 from othello import __version__
-from othello.atomic import commit, partial_path
+from othello.atomic import commit, partial_path, reopen_partial_h5
 from othello.squares import MAX_MOVES
 
 FORMAT = "othello-gpt/games"
@@ -50,19 +50,12 @@ class GamesWriter:
             self.file.attrs[key] = value
 
     def _open_or_resume(self, resume: bool) -> h5py.File:
-        if self.partial.exists() and resume:
-            f = None
-            try:
-                f = h5py.File(self.partial, "r+")
-                if f.attrs.get("job") == self.job:
-                    n = int(f.attrs["n_written"])
-                    for name in ("moves", "length", "split"):
-                        f[name].resize(n, axis=0)
-                    return f
-            except (OSError, KeyError):
-                pass  # unreadable leftovers from a kill mid-write: start over
-            if f is not None and f.id.valid:
-                f.close()
+        f = reopen_partial_h5(self.partial, self.job, "n_written") if resume else None
+        if f is not None:
+            n = int(f.attrs["n_written"])
+            for name in ("moves", "length", "split"):
+                f[name].resize(n, axis=0)
+            return f
         self.partial.unlink(missing_ok=True)
         self.partial.parent.mkdir(parents=True, exist_ok=True)
         f = h5py.File(self.partial, "w")
