@@ -40,11 +40,15 @@ def save_model(model: GPT, path: str | os.PathLike, extra: dict | None = None) -
     save({"config": model.cfg.to_dict(), "model": model.state_dict(), **(extra or {})}, path)
 
 
+def model_file(path: str | os.PathLike) -> Path:
+    """``model.pt`` itself, given it or the run directory that holds it."""
+    path = Path(path)
+    return path / MODEL if path.is_dir() else path
+
+
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> GPT:
     """A model from ``model.pt`` (or a run directory holding one), in eval mode."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / MODEL
+    path = model_file(path)
     payload = load(path, device)
     model = GPT(GPTConfig(**payload["config"]))
     model.load_state_dict(payload["model"])

@@ -13,7 +13,7 @@ from pathlib import Path
 from torch import nn
 
 from othello import checkpoint
-from probes.models import LinearProbe, MLPProbe, make_probe
+from probes.models import MLPProbe, make_probe
 from probes.schemes import scheme
 
 PROBES = "probes.pt"
@@ -60,10 +60,3 @@ def load_probes(
         probe.load_state_dict(payload["state"][key])
         probes[key] = probe.eval()
     return probes, meta
-
-
-def linear_probe(probes: dict[str, nn.Module], scheme_name: str, hook: str) -> LinearProbe:
-    key = f"{scheme_name}/linear/{hook}"
-    if key not in probes:
-        raise KeyError(f"no linear {scheme_name} probe for {hook}")
-    return probes[key]
