@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,6 +11,18 @@ TESTS = Path(__file__).parent
 FIXTURES = TESTS / "fixtures"
 SHARED_PGN = TESTS.parent.parent / "shared" / "data" / "championship-pgn"
 sys.path.insert(0, str(TESTS))  # the scalar reference lives beside the tests
+
+
+def run_script(*command: object, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``python COMMAND...`` (a script path, or ``-m module``) as a user would run it: a
+    fresh interpreter in the repository root, output captured as text."""
+    return subprocess.run(
+        [sys.executable, *map(str, command)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=TESTS.parent,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import h5py
 import numpy as np
 import pytest
 import torch
+from conftest import run_script
 
 from othello import cache as cache_module
 from othello.atomic import partial_path
@@ -154,39 +152,31 @@ def test_probe_split_is_by_contiguous_games():
 
 def test_cli_caches_the_model_and_its_random_init_control(tiny_run, tiny_corpus, tmp_path):
     for extra, name in (([], "acts.h5"), (["--control"], "control.h5")):
-        cmd = [
-            sys.executable,
+        result = run_script(
             "scripts/cache.py",
             "--run",
-            str(tiny_run),
+            tiny_run,
             "--games",
-            str(tiny_corpus),
+            tiny_corpus,
             "--out",
-            str(tmp_path / name),
+            tmp_path / name,
             "--n-games",
             "40",
             "--no-progress",
             *extra,
-        ]
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        )
         assert result.returncode == 0, result.stderr
     with ActsFile(tmp_path / "acts.h5") as a, ActsFile(tmp_path / "control.h5") as c:
         assert a.model_sha256 == file_sha256(tiny_run / MODEL)
         assert c.model_sha256 == file_sha256(tiny_run / "control" / MODEL) != a.model_sha256
         assert a.games_sha256 == c.games_sha256
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "scripts/cache.py",
-            "--run",
-            str(tmp_path / "nowhere"),
-            "--games",
-            str(tiny_corpus),
-            "--out",
-            str(tmp_path / "bad.h5"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    bad = run_script(
+        "scripts/cache.py",
+        "--run",
+        tmp_path / "nowhere",
+        "--games",
+        tiny_corpus,
+        "--out",
+        tmp_path / "bad.h5",
     )
     assert bad.returncode != 0 and "nowhere" in bad.stderr

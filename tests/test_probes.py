@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
+from conftest import run_script
 
 from othello.cache import ActsFile, write_cache
 from othello.checkpoint import MODEL, file_sha256
@@ -118,18 +117,16 @@ def test_saved_probes_load_and_refuse_another_model(tmp_path):
 
 def test_cli_fits_probes_and_draws_the_report(tiny_run, tiny_corpus, tmp_path):
     acts = write_cache(tiny_run, tiny_corpus, tmp_path / "acts.h5", n_games=150, progress=False)
-    run = [
-        sys.executable,
+    result = run_script(
         "scripts/fit_probes.py",
         "--acts",
-        str(acts),
+        acts,
         "--out",
-        str(tmp_path / "probes"),
+        tmp_path / "probes",
         "--epochs",
         "1",
         "--no-progress",
-    ]
-    result = subprocess.run(run, capture_output=True, text=True, timeout=600)
+    )
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "probes" / "metrics.json").read_text())
     for name in ("mine_theirs", "black_white"):
@@ -138,17 +135,15 @@ def test_cli_fits_probes_and_draws_the_report(tiny_run, tiny_corpus, tmp_path):
             assert all(0 <= v <= 1 for v in metrics[name][kind].values())
     assert set(metrics["flipped"]) == {"linear"} and set(metrics["legal"]) == {"linear"}
     assert metrics["model_sha256"] == file_sha256(tiny_run / MODEL)
-    report = [
-        sys.executable,
+    result = run_script(
         "scripts/probe_report.py",
         "--probes",
-        str(tmp_path / "probes"),
+        tmp_path / "probes",
         "--control",
-        str(tmp_path / "probes"),
+        tmp_path / "probes",
         "--out",
-        str(tmp_path / "report"),
-    ]
-    result = subprocess.run(report, capture_output=True, text=True, timeout=300)
+        tmp_path / "report",
+    )
     assert result.returncode == 0, result.stderr
     figures = json.loads((tmp_path / "report" / "figures.json").read_text())
     assert figures["accuracy_by_layer"]["layers"] == ["0", "1", "2"]
@@ -161,17 +156,7 @@ def test_cli_fits_probes_and_draws_the_report(tiny_run, tiny_corpus, tmp_path):
         "direction_cosines",
     ):
         assert (tmp_path / "report" / f"{name}.png").stat().st_size > 5000
-    missing = subprocess.run(
-        [
-            sys.executable,
-            "scripts/fit_probes.py",
-            "--acts",
-            str(tmp_path / "none.h5"),
-            "--out",
-            str(tmp_path / "p2"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    missing = run_script(
+        "scripts/fit_probes.py", "--acts", tmp_path / "none.h5", "--out", tmp_path / "p2"
     )
     assert missing.returncode != 0 and "none.h5" in missing.stderr

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import struct
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, SHARED_PGN
+from conftest import FIXTURES, SHARED_PGN, run_script
 
 from othello.corpus import GamesFile
 from othello.labels import replay
@@ -142,19 +140,9 @@ def test_illegal_move_names_file_game_and_ply(tmp_path):
 
 def test_import_cli_exit_code_and_message(tmp_path):
     path = _pgn_with_illegal_second_game(tmp_path)
-    cmd = [
-        sys.executable,
-        "scripts/import_games.py",
-        "--format",
-        "pgn",
-        "--no-progress",
-        "--out",
-        str(tmp_path / "o.h5"),
-        str(path),
-    ]
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=FIXTURES.parent.parent)
+    cmd = ["scripts/import_games.py", "--format", "pgn", "--no-progress"]
+    cmd += ["--out", tmp_path / "o.h5", path]
+    result = run_script(*cmd)
     assert result.returncode != 0 and "games.pgn:2:3" in result.stderr
-    result = subprocess.run(
-        cmd + ["--skip-invalid"], capture_output=True, text=True, cwd=FIXTURES.parent.parent
-    )
+    result = run_script(*cmd, "--skip-invalid")
     assert result.returncode == 0 and "1 invalid skipped" in result.stdout

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
+from conftest import run_script
 
 from othello import checkpoint
 from othello.config import preset
@@ -100,39 +99,22 @@ def test_checkpoints_refuse_code(tmp_path):
 
 def test_cli_train_and_evaluate(games, tmp_path):
     run = tmp_path / "run"
-    subprocess.run(
-        [
-            sys.executable,
-            "scripts/train.py",
-            "--preset",
-            "tiny",
-            "--games",
-            str(games),
-            "--out",
-            str(run),
-            "--no-progress",
-            "max_steps=30",
-        ],
-        check=True,
-        capture_output=True,
+    trained = run_script(
+        "scripts/train.py",
+        "--preset",
+        "tiny",
+        "--games",
+        games,
+        "--out",
+        run,
+        "--no-progress",
+        "max_steps=30",
     )
-    out = subprocess.run(
-        [
-            sys.executable,
-            "scripts/evaluate.py",
-            "--run",
-            str(run),
-            "--games",
-            str(games),
-            "--n-games",
-            "100",
-            "--split",
-            "val",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
+    assert trained.returncode == 0, trained.stderr
+    out = run_script(
+        "scripts/evaluate.py", "--run", run, "--games", games, "--n-games", "100", "--split", "val"
     )
+    assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert 0 < result["top1_legal_accuracy"] <= 1 and result["topn_set_errors"] >= 0
     assert (run / "eval" / "accuracy_by_move.png").stat().st_size > 1000
@@ -142,8 +124,7 @@ def test_cli_train_and_evaluate(games, tmp_path):
 def test_torchrun_two_processes_train_with_ddp(games, tmp_path):
     """DistributedDataParallel on CPU (gloo): two ranks, sharded blocks, one model."""
     run = tmp_path / "ddp"
-    cmd = [
-        sys.executable,
+    result = run_script(
         "-m",
         "torch.distributed.run",
         "--standalone",
@@ -152,15 +133,14 @@ def test_torchrun_two_processes_train_with_ddp(games, tmp_path):
         "--preset",
         "tiny",
         "--games",
-        str(games),
+        games,
         "--out",
-        str(run),
+        run,
         "--no-progress",
         "max_steps=20",
         "threads=1",
         "block_games=4096",
-    ]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert checkpoint.load_model(run).cfg.n_layers == 2
     state = checkpoint.load(run / checkpoint.CHECKPOINT)
