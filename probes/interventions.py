@@ -1,95 +1,38 @@
-"""Causal interventions along linear probe directions (Nanda et al.), and their scoring.
+"""Causal interventions on the model's board representation, and their scoring.
 
-A *case* is a position from a held-out game and an occupied square whose disc is flipped
-between mine and theirs (from the view of the side to move), chosen so that the flip changes
-the legal-move set; the engine gives the legal sets before and after. The intervention edits
-the residual stream at the case's position so the square's linear probe reads the flipped
-class, and the model's top-N predictions (N = size of a legal set) are compared with both
-sets: a model that uses its board representation should follow the edited board.
+At each case's position the residual stream is edited so that the square's probe reads the
+flipped class, at a start layer and (by default) every later one, and the model runs on from
+there. Two editors:
+
+* linear (Nanda et al.): move the vector along the linear probe's target-minus-current
+  direction, by a multiple of the margin that the probe gives the current class;
+* gradient (Li et al.): optimise the vector so the probe (linear or MLP) reads the edited
+  board, that square flipped and every other square as it read before.
+
+Scores follow Li et al.: with N the size of a legal set, the errors of the model's N best
+squares against it (false positives plus false negatives), against the edited board and,
+as the null baseline, the original one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-from othello import engine
 from othello.evaluate import illegal_in_top_n, rank_legality
-from othello.labels import replay
-from othello.model import GPT
+from othello.model import GPT, HookPoint
 from othello.squares import MAX_MOVES, N_SQUARES
-from othello.tokens import encode
+from othello.tokens import PLAYABLE_SQUARES, encode
+from probes.cases import Cases, flipped_legal_sets
 from probes.models import LinearProbe
-from probes.schemes import scheme
 
-MINE, THEIRS = (scheme("mine_theirs").classes.index(c) for c in ("mine", "theirs"))
-
-
-@dataclass
-class Cases:
-    moves: np.ndarray  # int8 [K, 60]: the games
-    position: np.ndarray  # int64 [K]: sequence position (0..58) to edit and read
-    square: np.ndarray  # int64 [K]: square whose disc changes sides
-    current: np.ndarray  # int64 [K]: its class now (1 mine, 2 theirs)
-    legal_before: np.ndarray  # uint64 [K]: legal moves of the side to move, unedited board
-    legal_after: np.ndarray  # uint64 [K]: the same on the edited board
-
-    def __len__(self) -> int:
-        return len(self.position)
-
-    @property
-    def target(self) -> np.ndarray:
-        return np.where(self.current == MINE, THEIRS, MINE)
-
-
-def flipped_legal_sets(mine: int, theirs: int, square: int) -> tuple[int, int]:
-    """Legal moves before and after the disc on ``square`` changes sides (engine truth)."""
-    bit = np.uint64(1) << np.uint64(square)
-    mine, theirs = np.uint64(mine), np.uint64(theirs)
-    before = engine.legal_moves(mine, theirs)
-    if mine & bit:
-        after = engine.legal_moves(mine & ~bit, theirs | bit)
-    elif theirs & bit:
-        after = engine.legal_moves(mine | bit, theirs & ~bit)
-    else:
-        raise ValueError(f"square {square} is empty: only a disc can change sides")
-    return int(before), int(after)
-
-
-def natural_cases(moves: np.ndarray, length: np.ndarray, n_cases: int, seed: int = 0) -> Cases:
-    """Up to ``n_cases`` cases from positions reached in play, one per game, seeded."""
-    rng = np.random.default_rng(seed)
-    plies = replay(moves, length)
-    mover_is_white = plies.next_player == 1
-    mine_bb = np.where(mover_is_white, plies.white, plies.black)
-    theirs_bb = np.where(mover_is_white, plies.black, plies.white)
-    rows: list[tuple[int, int, int, int, int, int]] = []
-    for game in rng.permutation(len(moves)):
-        positions = np.flatnonzero(plies.next_player[game, : MAX_MOVES - 1] >= 0)
-        if len(positions) == 0:
-            continue
-        t = int(rng.choice(positions))
-        mine, theirs = int(mine_bb[game, t]), int(theirs_bb[game, t])
-        occupied = [s for s in range(N_SQUARES) if (mine | theirs) >> s & 1]
-        for square in rng.permutation(occupied):
-            before, after = flipped_legal_sets(mine, theirs, int(square))
-            if after != before and after != 0:
-                current = MINE if mine >> int(square) & 1 else THEIRS
-                rows.append((int(game), t, int(square), current, before, after))
-                break
-        if len(rows) == n_cases:
-            break
-    if not rows:
-        raise ValueError("no position in these games has a disc whose flip changes the legal set")
-    columns = list(zip(*rows, strict=True))
-    game = np.array(columns[0], dtype=np.int64)
-    return Cases(
-        moves[game],
-        *(np.array(c, dtype=np.int64) for c in columns[1:4]),
-        *(np.array(c, dtype=np.uint64) for c in columns[4:]),
-    )
+# (residual vectors [K, d] at the cases' positions, hook name, those cases) -> edited vectors
+Editor = Callable[[torch.Tensor, str, Cases], torch.Tensor]
+METHODS = ("linear", "gradient")
 
 
 def linear_edit(
@@ -114,35 +57,102 @@ def linear_edit(
     return x + step[:, None] * d
 
 
+def gradient_edit(
+    x: torch.Tensor,
+    probe: nn.Module,
+    square: torch.Tensor,
+    target: torch.Tensor,
+    steps: int = 200,
+    step_size: float = 0.25,
+    confidence: float = 0.9,
+) -> torch.Tensor:
+    """x [K, d] moved by normalised gradient descent until the probe reads the edited board.
+
+    The loss is the cross-entropy of the flipped square against its target class plus the
+    mean over the other 63 squares against their current readings. Each step has length
+    ``step_size`` in the probe's standardised units (so one setting suits every layer), and
+    a case stops moving once the probe gives its target class ``confidence``: the edit is as
+    small as the probe allows, rather than a fixed push.
+    """
+    rows = torch.arange(len(x), device=x.device)
+    x = x.detach()
+    with torch.no_grad():
+        goal = probe(x).argmax(-1)
+        goal[rows, square] = target
+    keep = torch.full((len(x), N_SQUARES), 1 / (N_SQUARES - 1), device=x.device)
+    keep[rows, square] = 1.0
+    unit = probe.scale.detach()
+    delta = torch.zeros_like(x)
+    for _ in range(steps):
+        with torch.enable_grad():
+            delta.requires_grad_(True)
+            logits = probe(x + delta * unit)
+            ce = F.cross_entropy(logits.flatten(0, 1), goal.flatten(), reduction="none")
+            loss = (ce.view(len(x), N_SQUARES) * keep).sum()
+            (grad,) = torch.autograd.grad(loss, delta)
+        with torch.no_grad():
+            reached = logits[rows, square].softmax(-1)[rows, target] >= confidence
+            if reached.all():
+                break
+            norm = grad.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+            delta = delta.detach() - step_size * (~reached)[:, None] * grad / norm
+    return (x + delta.detach() * unit).to(x.dtype)
+
+
+def linear_editor(probes: dict[str, LinearProbe], scale: float) -> Editor:
+    def edit(x: torch.Tensor, hook: str, cases: Cases) -> torch.Tensor:
+        square, target, current = _case_tensors(cases, x.device)
+        return linear_edit(x, probes[hook], square, target, current, scale)
+
+    return edit
+
+
+def gradient_editor(
+    probes: dict[str, nn.Module], steps: int = 200, step_size: float = 0.25, confidence=0.9
+) -> Editor:
+    def edit(x: torch.Tensor, hook: str, cases: Cases) -> torch.Tensor:
+        square, target, _ = _case_tensors(cases, x.device)
+        return gradient_edit(x, probes[hook], square, target, steps, step_size, confidence)
+
+    return edit
+
+
+def _case_tensors(cases: Cases, device: torch.device) -> tuple[torch.Tensor, ...]:
+    return tuple(
+        torch.as_tensor(a, device=device) for a in (cases.square, cases.target, cases.current)
+    )
+
+
 @torch.no_grad()
 def intervene(
-    model: GPT,
-    cases: Cases,
-    probes: dict[str, LinearProbe],
-    hooks: list[str],
-    scale: float,
+    model: GPT, cases: Cases, hooks: list[str], edit: Editor | None, batch: int = 1024
 ) -> torch.Tensor:
-    """Logits [K, 61] at each case's position with the edit applied at every hook in
+    """Logits [K, 61] at each case's position, with ``edit`` applied at every hook in
     ``hooks`` (the start layer and, for a multi-layer edit, the ones after it)."""
+    return torch.cat(
+        [
+            _edited_logits(model, cases.take(slice(start, start + batch)), hooks, edit)
+            for start in range(0, len(cases), batch)
+        ]
+    )
+
+
+def _edited_logits(model: GPT, cases: Cases, hooks: list[str], edit: Editor | None):
     device = next(model.parameters()).device
     tokens = torch.as_tensor(encode(cases.moves[:, : MAX_MOVES - 1]), device=device)
     rows = torch.arange(len(cases), device=device)
     pos = torch.as_tensor(cases.position, device=device)
-    sq = torch.as_tensor(cases.square, device=device)
-    tgt = torch.as_tensor(cases.target, device=device)
-    cur = torch.as_tensor(cases.current, device=device)
 
-    def edit_with(probe):
-        def edit(x, hook):
-            x = x.clone()
-            x[rows, pos] = linear_edit(x[rows, pos], probe, sq, tgt, cur, scale)
-            return x
+    def hook_fn(x: torch.Tensor, hook: HookPoint) -> torch.Tensor:
+        x = x.clone()
+        x[rows, pos] = edit(x[rows, pos].float(), hook.name, cases).to(x.dtype)
+        return x
 
-        return edit
-
-    fwd_hooks = [(hook, edit_with(probes[hook])) for hook in hooks]
-    logits = model.run_with_hooks(tokens, fwd_hooks)
-    return logits[rows, pos]
+    if edit is None or not hooks:
+        logits = model(tokens)
+    else:
+        logits = model.run_with_hooks(tokens, [(h, hook_fn) for h in hooks])
+    return logits[rows, pos].float().cpu()
 
 
 def topn_errors(logits: torch.Tensor, legal: np.ndarray) -> np.ndarray:
@@ -164,4 +174,45 @@ def score(logits: torch.Tensor, cases: Cases) -> dict:
         "f1_vs_edited": float((true_pos / np.maximum(n_after, 1)).mean()),
         "success_rate": float((vs_edited == 0).mean()),
         "cases": len(cases),
+    }
+
+
+def position_cases(moves: np.ndarray, length: int, position: int, mine: int, theirs: int) -> Cases:
+    """One case per occupied square of a position, for the saliency map (a flip that leaves
+    the legal set unchanged is kept: its effect on the prediction is what is measured)."""
+    rows = []
+    for square in range(N_SQUARES):
+        if (mine | theirs) >> square & 1:
+            before, after = flipped_legal_sets(mine, theirs, square)
+            rows.append((square, 1 if mine >> square & 1 else 2, before, after))
+    square, current, before, after = (np.array(c) for c in zip(*rows, strict=True))
+    k = len(rows)
+    return Cases(
+        np.repeat(moves[None], k, 0),
+        np.full(k, length, dtype=np.int8),
+        np.full(k, position, dtype=np.int64),
+        square.astype(np.int64),
+        current.astype(np.int64),
+        before.astype(np.uint64),
+        after.astype(np.uint64),
+        np.zeros(k, dtype=np.int64),
+    )
+
+
+def latent_saliency(model: GPT, cases: Cases, hooks: list[str], edit: Editor) -> dict:
+    """Li et al.'s latent saliency for one position (``cases`` from :func:`position_cases`):
+    for each disc, how much flipping it in the model's board lowers the probability of the
+    move the unedited model predicts. Returns the predicted square and 64 values (NaN where
+    the square is empty)."""
+    plain = intervene(model, cases.take(slice(0, 1)), [], None)[0]
+    predicted = int(plain[1:].argmax()) + 1  # token; 0 is padding
+    edited = intervene(model, cases, hooks, edit)
+    p_plain = float(plain.softmax(-1)[predicted])
+    p_edited = edited.softmax(-1)[:, predicted].numpy()
+    values = np.full(N_SQUARES, np.nan)
+    values[cases.square] = p_plain - p_edited
+    return {
+        "predicted_square": int(PLAYABLE_SQUARES[predicted - 1]),
+        "probability": p_plain,
+        "saliency": values.tolist(),
     }

@@ -17,7 +17,7 @@ STYLE = {
 }
 
 
-def _save(fig, path: str | os.PathLike) -> None:
+def save_figure(fig, path: str | os.PathLike) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -64,7 +64,7 @@ def accuracy_by_layer(data: dict, path: str | os.PathLike) -> None:
     ax.set_title("Probe accuracy by layer")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def square_heatmaps(data: dict, path: str | os.PathLike) -> None:
@@ -106,7 +106,7 @@ def accuracy_by_move(data: dict, path: str | os.PathLike) -> None:
     ax.set_title("Probe accuracy by move number (best layer)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def confusions(data: dict, path: str | os.PathLike) -> None:
@@ -133,7 +133,7 @@ def confusions(data: dict, path: str | os.PathLike) -> None:
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         ax.set_title(title, fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def direction_cosines(data: dict, path: str | os.PathLike) -> None:
@@ -150,4 +150,4 @@ def direction_cosines(data: dict, path: str | os.PathLike) -> None:
     ax.set_ylabel("layer")
     ax.set_title("cosine of mine-minus-theirs directions\n(mean over squares)", fontsize=9)
     fig.colorbar(image, ax=ax, shrink=0.8)
-    _save(fig, path)
+    save_figure(fig, path)

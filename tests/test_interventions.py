@@ -1,28 +1,44 @@
-"""Linear interventions: scale 0 is a no-op, edits move the probe, ground truth, metric."""
+"""Interventions: ground truth, edits that do what they say, metrics by hand, the CLI and its
+refusals of bad input."""
 
 from __future__ import annotations
 
+import json
+
+import h5py
 import numpy as np
 import pytest
 import reference
 import torch
+from conftest import run_script
 
 from othello.cache import ActsFile, default_hooks, write_cache
-from othello.checkpoint import load_model
+from othello.checkpoint import control_model, load_model
 from othello.corpus import GamesFile
+from othello.labels import MINE, THEIRS, replay
+from othello.policies import greedy_games
 from othello.squares import parse_square
+from othello.tokens import encode
+from probes.cases import (
+    Cases,
+    case_at,
+    flipped_legal_sets,
+    load_cases,
+    pick_cases,
+    save_cases,
+)
 from probes.fit import FitConfig, fit_probes, probe_key
 from probes.interventions import (
-    MINE,
-    THEIRS,
-    Cases,
-    flipped_legal_sets,
+    gradient_edit,
     intervene,
+    latent_saliency,
     linear_edit,
-    natural_cases,
+    linear_editor,
+    position_cases,
     score,
     topn_errors,
 )
+from probes.store import save_probes
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +55,7 @@ def setup(tiny_run, tiny_corpus, tmp_path_factory):
     linear = {h: probes[probe_key("mine_theirs", "linear", h)] for h in hooks}
     with GamesFile(tiny_corpus) as games:
         index = games.split_indices("test")[:200]
-        cases = natural_cases(games.moves[index], games.length[index], 100, seed=1)
+        cases = pick_cases(games.moves[index], games.length[index], 100, seed=1)
     return model, hooks, linear, cases
 
 
@@ -61,13 +77,16 @@ def test_cases_ground_truth_matches_the_reference_engine(setup):
 
 def test_scale_zero_changes_nothing(setup):
     model, hooks, linear, cases = setup
-    plain = intervene(model, cases, linear, [], 1.0)
-    edited = intervene(model, cases, linear, hooks, 0.0)
+    plain = intervene(model, cases, [], None)
+    edited = intervene(model, cases, hooks, linear_editor(linear, 0.0))
     torch.testing.assert_close(edited, plain)
-    assert not torch.allclose(intervene(model, cases, linear, hooks[:1], 1.0), plain)
+    assert not torch.allclose(intervene(model, cases, hooks[:1], linear_editor(linear, 1.0)), plain)
+    # batching the forward passes does not change the result
+    batched = intervene(model, cases, hooks, linear_editor(linear, 1.0), batch=17)
+    torch.testing.assert_close(batched, intervene(model, cases, hooks, linear_editor(linear, 1.0)))
 
 
-def test_the_edit_moves_the_probe_reading_to_the_target(setup):
+def test_linear_and_gradient_edits_move_the_probe_reading_to_the_target(setup):
     _, hooks, linear, cases = setup
     probe = linear[hooks[-1]]
     x = torch.randn(len(cases), probe.mean.shape[0]) * 3
@@ -79,30 +98,126 @@ def test_the_edit_moves_the_probe_reading_to_the_target(setup):
         assert (logits[rows, tgt] >= logits[rows, cur] - 1e-4).all()
         others = probe(edited).argmax(-1) != probe(x).argmax(-1)
         assert others.float().mean() < 0.25  # mostly the edited square changes
+    edited = gradient_edit(x, probe, sq, tgt, steps=300, step_size=0.25, confidence=0.9)
+    reads = probe(edited).argmax(-1)
+    assert (reads[rows, sq] == tgt).float().mean() > 0.95
+    kept = (reads == probe(x).argmax(-1)).float().sum(-1) - (reads[rows, sq] == tgt).float()
+    assert kept.mean() / 63 > 0.9  # the other squares keep their readings
 
 
 def test_flipping_an_empty_square_is_an_error():
     with pytest.raises(ValueError, match="empty"):
         flipped_legal_sets(1 << 27, 1 << 28, 0)
+    moves = np.full((1, 60), -1, np.int8)
+    moves[0, :2] = [parse_square("D3"), parse_square("C3")]
+    with pytest.raises(ValueError, match="game 0 ply 1: square A1 is empty"):
+        case_at(moves, np.array([2], np.int8), 0, 1, parse_square("A1"))
 
 
 def test_topn_errors_by_hand():
     # legal set {A1, B1}; the model ranks C1 first, A1 second: top-2 = {C1, A1}
     logits = torch.full((1, 61), -10.0)
-    from othello.tokens import encode
-
     a1, c1 = (int(encode(np.array([parse_square(s)]))[0]) for s in ("A1", "C1"))
     logits[0, c1], logits[0, a1] = 5.0, 4.0
     legal = np.array([(1 << parse_square("A1")) | (1 << parse_square("B1"))], dtype=np.uint64)
     assert topn_errors(logits, legal).tolist() == [2]  # one false positive, one false negative
+    zero = np.zeros(1, np.int64)
     cases = Cases(
-        np.zeros((1, 60), np.int8),
-        np.zeros(1, np.int64),
-        np.zeros(1, np.int64),
-        np.array([THEIRS]),
-        legal,
-        legal,
-    )
+        np.zeros((1, 60), np.int8), np.ones(1, np.int8), zero, zero, np.array([THEIRS]),
+        legal, legal, zero,
+    )  # fmt: skip
     result = score(logits, cases)
     assert result["errors_vs_edited"] == 2 and result["f1_vs_edited"] == 0.5
     assert result["success_rate"] == 0.0
+
+
+def test_greedy_games_are_legal_greedy_and_seeded():
+    moves, length = greedy_games(40, seed=5)
+    again, _ = greedy_games(40, seed=5)
+    assert (moves == again).all() and not (moves == greedy_games(40, seed=6)[0]).all()
+    for game in range(0, 40, 8):
+        history = [int(m) for m in moves[game, : length[game]]]
+        records = reference.replay(history)  # raises on an illegal move
+        board, side = reference.start_board(), reference.BLACK
+        for move, record in zip(history, records, strict=True):
+            side = record["mover"]
+            legal = reference.legal_moves(board, side)
+            gains = {s: len(reference.flips(board, side, s)) for s in legal}
+            assert gains[move] == max(gains.values())
+            board = record["board"]
+
+
+def test_case_sets_round_trip_and_a_corrupt_case_is_named(setup, tmp_path):
+    _, _, _, cases = setup
+    path = save_cases({"natural": cases}, tmp_path / "cases.h5", {"seed": 1})
+    loaded, attrs = load_cases(path)
+    assert attrs["seed"] == 1
+    assert (loaded["natural"].legal_after == cases.legal_after).all()
+    board = replay(cases.moves[3:4], cases.length[3:4]).board_relative()[0, cases.position[3]]
+    with h5py.File(path, "r+") as f:
+        f["natural/square"][3] = int(np.flatnonzero(board == 0)[0])
+    with pytest.raises(ValueError, match=r"cases.h5 \[natural\]: case 3 .* is empty"):
+        load_cases(path)
+
+
+def test_latent_saliency_covers_the_discs(setup):
+    model, hooks, linear, cases = setup
+    k = 0
+    board = replay(cases.moves[k : k + 1], cases.length[k : k + 1]).board_relative()[0]
+    board = board[cases.position[k]]
+    mine = sum(1 << int(s) for s in np.flatnonzero(board == 1))
+    theirs = sum(1 << int(s) for s in np.flatnonzero(board == 2))
+    length, position = int(cases.length[k]), int(cases.position[k])
+    flips = position_cases(cases.moves[k], length, position, mine, theirs)
+    result = latent_saliency(model, flips, hooks[1:], linear_editor(linear, 1.0))
+    values = np.array(result["saliency"])
+    assert np.isnan(values[board == 0]).all() and np.isfinite(values[board > 0]).all()
+    assert 0 < result["probability"] <= 1
+
+
+def test_intervene_cli_writes_metrics_and_refuses_bad_input(tiny_run, tiny_corpus, tmp_path):
+    acts = write_cache(tiny_run, tiny_corpus, tmp_path / "acts.h5", n_games=300, progress=False)
+    with ActsFile(acts) as source:
+        probes = fit_probes(source, FitConfig(schemes=("mine_theirs",), mlp_schemes=()), False)
+        meta = {"model_sha256": source.model_sha256, "hooks": source.hooks}
+    save_probes(probes, meta, tmp_path / "probes")
+    made = run_script(
+        "scripts/make_intervention_set.py", "--games", tiny_corpus, "--out",
+        tmp_path / "cases.h5", "--n-cases", 60, "--tune-cases", 30,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    common = ["--run", tiny_run, "--probes", tmp_path / "probes", "--games", tiny_corpus]
+    out = tmp_path / "out"
+    done = run_script(
+        "scripts/intervene.py", *common, "--out", out, "--set", tmp_path / "cases.h5",
+        "--gradient-probe", "linear", "--gradient-steps", 20, "--no-progress",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) == {"linear", "gradient"}
+    assert set(metrics["linear"]) == {"0", "1", "2"}
+    for entry in metrics["linear"].values():
+        assert entry["errors_vs_edited"] >= 0 and entry["cases"] == 60
+        assert entry["unnatural"]["cases"] == 60 and "null_errors_vs_edited" in entry
+    for figure in ("errors_by_layer", "gallery", "saliency", "scale_sweep"):
+        assert (out / f"{figure}.png").stat().st_size > 0
+    assert "| linear | 0 |" in (out / "tables.md").read_text()
+
+    # bad input: a clear error and nothing written
+    bad_cases = tmp_path / "bad.h5"
+    bad = run_script(
+        "scripts/make_intervention_set.py", "--games", tiny_corpus, "--out", bad_cases,
+        "--case", "0:0:A1",
+    )  # fmt: skip
+    assert bad.returncode != 0 and "game 0 ply 0: square A1 is empty" in bad.stderr
+    assert not bad_cases.exists()
+    refused = {
+        "layer 7 is out of range": ["--layers", "0,7"],
+        "fitted on another model": ["--run", control_model(tiny_run)],
+    }
+    for message, extra in refused.items():
+        target = tmp_path / "refused"
+        args = [*common, "--out", target, "--n-cases", 20, "--no-progress", *extra]
+        result = run_script("scripts/intervene.py", *args)
+        assert result.returncode != 0 and message in result.stderr, result.stderr
+        assert not target.exists()

@@ -1,0 +1,215 @@
+"""Intervention benchmark cases: a position, a disc to flip, and the engine's legal sets.
+
+A *case* is a position (sequence position t of a game: the board after move t) and an
+occupied square whose disc changes sides between mine and theirs, from the view of the side
+to move, chosen so that the flip changes the legal-move set. The engine gives the legal sets
+before and after the edit; a model that uses its board representation should follow the
+edited one. Sets are saved to HDF5 with that ground truth so every method and model is scored
+on the same cases.
+
+* natural: positions from held-out games of the corpus (uniformly random play).
+* unnatural: positions from greedy games (:mod:`othello.policies`), boards random play
+  rarely reaches.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from othello import engine
+from othello.atomic import commit, partial_path
+from othello.corpus import GamesFile
+from othello.labels import MINE, THEIRS, replay
+from othello.policies import greedy_games
+from othello.squares import MAX_MOVES, N_SQUARES, square_name
+
+
+@dataclass
+class Cases:
+    moves: np.ndarray  # int8 [K, 60]: the games, padded with -1
+    length: np.ndarray  # int8 [K]
+    position: np.ndarray  # int64 [K]: sequence position (0..58) to edit and read
+    square: np.ndarray  # int64 [K]: square whose disc changes sides
+    current: np.ndarray  # int64 [K]: its class now (1 mine, 2 theirs)
+    legal_before: np.ndarray  # uint64 [K]: legal moves of the side to move, unedited board
+    legal_after: np.ndarray  # uint64 [K]: the same on the edited board
+    game: np.ndarray  # int64 [K]: row of the game in its source (games file or generator)
+
+    def __len__(self) -> int:
+        return len(self.position)
+
+    @property
+    def target(self) -> np.ndarray:
+        return np.where(self.current == MINE, THEIRS, MINE)
+
+    def take(self, index: np.ndarray | slice) -> Cases:
+        return Cases(*(getattr(self, f.name)[index] for f in fields(self)))
+
+
+def flipped_legal_sets(mine: int, theirs: int, square: int) -> tuple[int, int]:
+    """Legal moves before and after the disc on ``square`` changes sides (engine truth)."""
+    bit = np.uint64(1) << np.uint64(square)
+    mine, theirs = np.uint64(mine), np.uint64(theirs)
+    before = engine.legal_moves(mine, theirs)
+    if mine & bit:
+        after = engine.legal_moves(mine & ~bit, theirs | bit)
+    elif theirs & bit:
+        after = engine.legal_moves(mine | bit, theirs & ~bit)
+    else:
+        raise ValueError(f"square {square_name(square)} is empty: only a disc can change sides")
+    return int(before), int(after)
+
+
+def _boards(moves: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mine, theirs, next_player) bitboards [B, 60] from the view of the side to move."""
+    plies = replay(moves, length)
+    if not plies.valid.all():
+        bad = int(np.flatnonzero(~plies.valid)[0])
+        raise ValueError(f"game {bad} has an illegal move at ply {int(plies.error[bad])}")
+    white = plies.next_player == 1
+    mine = np.where(white, plies.white, plies.black)
+    theirs = np.where(white, plies.black, plies.white)
+    return mine, theirs, plies.next_player
+
+
+def pick_cases(moves: np.ndarray, length: np.ndarray, n_cases: int, seed: int = 0) -> Cases:
+    """Up to ``n_cases`` cases, one per game: a random position where someone is to move and
+    a random disc whose flip changes the legal set (and leaves at least one legal move)."""
+    rng = np.random.default_rng(seed)
+    mine_bb, theirs_bb, next_player = _boards(moves, length)
+    rows: list[tuple[int, ...]] = []
+    for game in rng.permutation(len(moves)):
+        positions = np.flatnonzero(next_player[game, : MAX_MOVES - 1] >= 0)
+        if len(positions) == 0:
+            continue
+        t = int(rng.choice(positions))
+        mine, theirs = int(mine_bb[game, t]), int(theirs_bb[game, t])
+        occupied = [s for s in range(N_SQUARES) if (mine | theirs) >> s & 1]
+        for square in rng.permutation(occupied):
+            before, after = flipped_legal_sets(mine, theirs, int(square))
+            if after != before and after != 0:
+                current = MINE if mine >> int(square) & 1 else THEIRS
+                rows.append((int(game), t, int(square), current, before, after))
+                break
+        if len(rows) == n_cases:
+            break
+    if not rows:
+        raise ValueError("no position in these games has a disc whose flip changes the legal set")
+    return _from_rows(rows, moves, length)
+
+
+def case_at(moves: np.ndarray, length: np.ndarray, game: int, ply: int, square: int) -> Cases:
+    """The one case a researcher names: flip ``square`` after move ``ply`` of row ``game``."""
+    if not 0 <= game < len(moves):
+        raise ValueError(f"game {game} is out of range (the games have {len(moves)} rows)")
+    if not 0 <= ply < min(int(length[game]), MAX_MOVES - 1):
+        raise ValueError(f"game {game} has no position after ply {ply}")
+    mine_bb, theirs_bb, next_player = _boards(moves[game : game + 1], length[game : game + 1])
+    if next_player[0, ply] < 0:
+        raise ValueError(f"game {game} ply {ply}: nobody is to move")
+    mine, theirs = int(mine_bb[0, ply]), int(theirs_bb[0, ply])
+    try:
+        before, after = flipped_legal_sets(mine, theirs, square)
+    except ValueError as exc:
+        raise ValueError(f"game {game} ply {ply}: {exc}") from None
+    current = MINE if mine >> square & 1 else THEIRS
+    return _from_rows([(game, ply, square, current, before, after)], moves, length)
+
+
+def _from_rows(rows: list[tuple[int, ...]], moves: np.ndarray, length: np.ndarray) -> Cases:
+    game, position, square, current, before, after = (list(c) for c in zip(*rows, strict=True))
+    game = np.array(game, dtype=np.int64)
+    return Cases(
+        moves[game],
+        length[game],
+        np.array(position, dtype=np.int64),
+        np.array(square, dtype=np.int64),
+        np.array(current, dtype=np.int64),
+        np.array(before, dtype=np.uint64),
+        np.array(after, dtype=np.uint64),
+        game,
+    )
+
+
+def verify(cases: Cases, source: str) -> None:
+    """Check every case against the engine; a bad one is named by ``source``, case, game and
+    ply, so a hand-edited or corrupted set never reaches a model."""
+    mine_bb, theirs_bb, next_player = _boards(cases.moves, cases.length)
+    for k in range(len(cases)):
+        t, square = int(cases.position[k]), int(cases.square[k])
+        where = f"{source}: case {k} (game {int(cases.game[k])}, ply {t})"
+        if not 0 <= t < MAX_MOVES - 1 or next_player[k, t] < 0:
+            raise ValueError(f"{where}: no side is to move at this position")
+        if not 0 <= square < N_SQUARES:
+            raise ValueError(f"{where}: square {square} is outside 0..63")
+        mine, theirs = int(mine_bb[k, t]), int(theirs_bb[k, t])
+        try:
+            before, after = flipped_legal_sets(mine, theirs, square)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        current = MINE if mine >> square & 1 else THEIRS
+        if (current, before, after) != (
+            int(cases.current[k]),
+            int(cases.legal_before[k]),
+            int(cases.legal_after[k]),
+        ):
+            raise ValueError(f"{where}: stored class or legal sets disagree with the engine")
+
+
+def save_cases(sets: dict[str, Cases], path: str | os.PathLike, attrs: dict) -> Path:
+    """One HDF5 group per set kind, written to a partial file and renamed when complete."""
+    path = Path(path)
+    partial = partial_path(path)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(partial, "w") as f:
+        f.attrs.update(attrs)
+        for kind, cases in sets.items():
+            group = f.create_group(kind)
+            for field in fields(cases):
+                group.create_dataset(field.name, data=getattr(cases, field.name))
+    commit(partial, path)
+    return path
+
+
+def load_cases(path: str | os.PathLike) -> tuple[dict[str, Cases], dict]:
+    """The sets in ``path`` (each checked against the engine) and the file's attributes."""
+    path = Path(path)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise ValueError(f"{path}: not a readable intervention set ({exc})") from None
+    with f:
+        sets = {}
+        for kind in f:
+            group = f[kind]
+            missing = [x.name for x in fields(Cases) if x.name not in group]
+            if missing:
+                raise ValueError(f"{path}: set {kind!r} lacks {missing}")
+            sets[kind] = Cases(*(group[x.name][()] for x in fields(Cases)))
+        attrs = dict(f.attrs)
+    if not sets:
+        raise ValueError(f"{path}: holds no intervention set")
+    for kind, cases in sets.items():
+        verify(cases, f"{path} [{kind}]")
+    return sets, attrs
+
+
+def build_sets(games_path: str | os.PathLike, n_cases: int, tune_cases: int, seed: int = 0):
+    """The benchmark sets for a corpus: ``natural`` from its test games, ``unnatural`` from
+    greedy games, and ``tune`` (natural, from validation games) on which an editor's
+    settings are chosen, so the reported sets are never used for tuning."""
+    with GamesFile(games_path) as games:
+        sets = {}
+        for kind, split, n in (("natural", "test", n_cases), ("tune", "val", tune_cases)):
+            index = games.split_indices(split)[: 2 * n]  # about one case per game
+            if len(index) == 0:
+                raise ValueError(f"{games_path}: has no {split} games to draw {kind} cases from")
+            sets[kind] = pick_cases(games.moves[index], games.length[index], n, seed)
+            sets[kind].game = index[sets[kind].game]
+    sets["unnatural"] = pick_cases(*greedy_games(2 * n_cases, seed), n_cases, seed)
+    return sets
