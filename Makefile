@@ -10,13 +10,18 @@ GAMES ?= data/games-$(PRESET)-seed$(SEED).h5
 RUN_DIR ?= data/runs/$(RUN)
 TORCH_SPEC ?= torch==2.13.0
 TRAIN_ARGS ?=
+FIT_ARGS ?=
+INTERVENE_ARGS ?=
 PROBE_GAMES ?= 3000
+N_CASES ?= 1000
+CASES ?= $(basename $(GAMES))-cases.h5
 ACTS = $(RUN_DIR)/acts.h5
 CONTROL = $(RUN_DIR)/control
 PROBE_DIR = $(RUN_DIR)/probes
-REPORT_DIR = reports/$(RUN)
+REPORT_DIR ?= reports/$(RUN)
+INTERVENTIONS = $(REPORT_DIR)/interventions
 
-.PHONY: install games train eval cache probes championship all test test-all bench lint
+.PHONY: install games train eval cache probes intervene report championship all test test-all bench lint
 
 # torch first, pinned, only when missing: an unpinned install may pull a multi-GB CUDA build.
 install:
@@ -44,17 +49,29 @@ $(CONTROL)/acts.h5: $(RUN_DIR)/model.pt
 
 probes: $(REPORT_DIR)/probes/figures.json
 $(PROBE_DIR)/metrics.json: $(ACTS)
-	$(PYTHON) scripts/fit_probes.py --acts $< --out $(PROBE_DIR)
+	$(PYTHON) scripts/fit_probes.py --acts $< --out $(PROBE_DIR) $(FIT_ARGS)
 $(CONTROL)/probes/metrics.json: $(CONTROL)/acts.h5
-	$(PYTHON) scripts/fit_probes.py --acts $< --out $(CONTROL)/probes
+	$(PYTHON) scripts/fit_probes.py --acts $< --out $(CONTROL)/probes $(FIT_ARGS)
 $(REPORT_DIR)/probes/figures.json: $(PROBE_DIR)/metrics.json $(CONTROL)/probes/metrics.json
 	$(PYTHON) scripts/probe_report.py --probes $(PROBE_DIR) --control $(CONTROL)/probes --out $(REPORT_DIR)/probes
+
+# Flip one disc in the model's board; does it follow? (benchmark cases, then the sweep)
+intervene: $(INTERVENTIONS)/metrics.json
+$(CASES): $(GAMES)
+	$(PYTHON) scripts/make_intervention_set.py --games $(GAMES) --out $@ --n-cases $(N_CASES) --seed $(SEED)
+$(INTERVENTIONS)/metrics.json: $(RUN_DIR)/model.pt $(PROBE_DIR)/metrics.json $(CASES)
+	$(PYTHON) scripts/intervene.py --run $(RUN_DIR) --probes $(PROBE_DIR) --games $(GAMES) --set $(CASES) --out $(INTERVENTIONS) $(INTERVENE_ARGS)
+
+# report.md, self-contained report.html and summary.json, with the reproduction checks
+report: $(REPORT_DIR)/summary.json
+$(REPORT_DIR)/summary.json: $(RUN_DIR)/eval/eval.json $(REPORT_DIR)/probes/figures.json $(INTERVENTIONS)/metrics.json
+	$(PYTHON) scripts/report.py --run $(RUN_DIR) --probe-figures $(REPORT_DIR)/probes --interventions $(INTERVENTIONS) --out $(REPORT_DIR)
 
 # Real games: pass PGN=... (e.g. ../shared/data/championship-pgn/*.pgn)
 championship:
 	$(PYTHON) scripts/import_games.py --format pgn --out data/championship.h5 $(PGN)
 
-all: eval probes
+all: report
 
 test:
 	$(PYTHON) -m pytest

@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--acts", required=True, help="activation cache (acts.h5)")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--epochs", type=int, default=FitConfig.epochs)
+    parser.add_argument(
+        "--min-steps", type=int, default=FitConfig.min_steps, help="fewest optimiser steps"
+    )
     parser.add_argument("--schemes", default=",".join(FitConfig.schemes))
     parser.add_argument("--mlp-schemes", default=",".join(FitConfig.mlp_schemes))
     parser.add_argument("--no-mlp", action="store_true", help="linear probes only")
@@ -61,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
             mlp_schemes=() if args.no_mlp else tuple(s for s in args.mlp_schemes.split(",") if s),
             hooks=args.hooks.split(",") if args.hooks else None,
             epochs=args.epochs,
+            min_steps=args.min_steps,
         )
         acts = ActsFile(args.acts)
     except (CacheError, ValueError) as exc:
