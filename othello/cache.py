@@ -100,9 +100,17 @@ def write_cache(
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
     resume: bool = True,
     progress: bool = True,
+    shard: int = 0,
+    n_shards: int = 1,
 ) -> Path:
     """Run the model in ``model_path`` over ``n_games`` games of ``corpus_split`` and write
-    ``out``. A partial file left by a killed run of the same job is continued."""
+    ``out``. A partial file left by a killed run of the same job is continued.
+
+    With ``n_shards`` > 1 only shard ``shard``'s contiguous share of those games is cached,
+    so processes or machines can each make one; :func:`othello.shards.merge_caches` joins
+    them into the cache one process would have written."""
+    if not 0 <= shard < n_shards:
+        raise ValueError(f"shard must be in 0..{n_shards - 1}, got {shard}")
     out = Path(out)
     model_path = model_file(model_path)
     if dtype not in DTYPES:
@@ -123,6 +131,9 @@ def write_cache(
         index = index[:n_games]
         if len(index) == 0:
             raise CacheError(f"{games_path}: no games in split {corpus_split!r}")
+        split = probe_split(len(index), fractions)
+        first, stop = shard * len(index) // n_shards, (shard + 1) * len(index) // n_shards
+        n_total, index, split = len(index), index[first:stop], split[first:stop]
         job = {
             "model_sha256": file_sha256(model_path),
             "games_sha256": file_sha256(games_path),
@@ -133,11 +144,15 @@ def write_cache(
             "n_games": int(len(index)),
             "fractions": list(fractions),
         }
+        if n_shards > 1:
+            job.update(shard=shard, n_shards=n_shards, first_row=first, n_total=n_total)
         partial = partial_path(out)
         job_text = json.dumps(job, sort_keys=True)
         f = reopen_partial_h5(partial, job_text, "prepared") if resume else None
         if f is None:
-            f = _new_partial(partial, job, job_text, games, index, model.cfg.d_model, batch_games)
+            f = _new_partial(
+                partial, job, job_text, games, index, split, model.cfg.d_model, batch_games
+            )
         try:
             _fill(f, model, hooks, dtype, batch_games, progress, out.name)
             f.attrs["complete"] = True
@@ -164,6 +179,7 @@ def _new_partial(
     job_text: str,
     games: GamesFile,
     index: np.ndarray,
+    split: np.ndarray,
     d_model: int,
     batch_games: int,
 ) -> h5py.File:
@@ -182,7 +198,7 @@ def _new_partial(
         split_names=list(SPLIT_NAMES),
         **{k: v if v is not None else "none" for k, v in job.items() if k != "fractions"},
     )
-    _create_datasets(f, job, d_model, batch_games)
+    create_datasets(f, job, d_model, batch_games)
     for name, source in (
         ("moves", games.moves),
         ("length", games.length),
@@ -190,14 +206,14 @@ def _new_partial(
     ):
         f[name][...] = _gather_rows(source, index)
     f["game_index"][...] = index
-    f["split"][...] = probe_split(len(index), job["fractions"])
+    f["split"][...] = split
     f.flush()
     f.attrs["prepared"] = True
     f.flush()
     return f
 
 
-def _create_datasets(f: h5py.File, job: dict, d_model: int, batch_games: int) -> None:
+def create_datasets(f: h5py.File, job: dict, d_model: int, batch_games: int) -> None:
     n = job["n_games"]
     rows = min(batch_games, n)
     f.create_dataset("moves", (n, MAX_MOVES), dtype=np.int8)

@@ -56,10 +56,15 @@ def generate_corpus(
     test_fraction: float = 0.01,
     chunk: int = DEFAULT_CHUNK,
     progress: bool = True,
+    shard: int = 0,
+    n_shards: int = 1,
 ) -> Path:
     """Write ``n`` random games to ``out`` and return its path.
 
-    A run killed part way leaves ``out.partial``; the same call again resumes from it.
+    With ``n_shards`` > 1 only shard ``shard``'s contiguous share of the ``n`` games is
+    written, so machines can each make one and :func:`othello.shards.merge_games` join them
+    into the file one machine would have made. A run killed part way leaves ``out.partial``;
+    the same call again resumes from it.
     """
     if n <= 0:
         raise ValueError(f"n must be positive, got {n}")
@@ -67,12 +72,16 @@ def generate_corpus(
         raise ValueError(f"workers must be at least 1, got {workers}")
     if not (val_fraction >= 0 and test_fraction >= 0 and val_fraction + test_fraction < 1):
         raise ValueError("val_fraction and test_fraction must be >= 0 and sum to less than 1")
+    if not 0 <= shard < n_shards:
+        raise ValueError(f"shard must be in 0..{n_shards - 1}, got {shard}")
+    first, stop = shard * n // n_shards, (shard + 1) * n // n_shards
     job = {
         "source": "synthetic-uniform-random",
         "n": n,
         "seed": seed,
         "val_fraction": val_fraction,
         "test_fraction": test_fraction,
+        "shard": [shard, n_shards],
     }
     attrs = {
         "source": job["source"],
@@ -80,16 +89,18 @@ def generate_corpus(
         "val_fraction": val_fraction,
         "test_fraction": test_fraction,
     }
+    if n_shards > 1:
+        attrs.update(shard=shard, n_shards=n_shards, first_index=first, n_total=n)
     with GamesWriter(out, job, attrs) as writer:
         bar = tqdm(
-            total=n,
+            total=stop - first,
             initial=writer.n_written,
             unit="games",
             unit_scale=True,
             disable=not progress,
             desc=f"games -> {Path(out).name}",
         )
-        todo = _chunks(writer.n_written, n, chunk)
+        todo = _chunks(first + writer.n_written, stop, chunk)
         if workers == 1:
             for first, count in todo:
                 writer.append(*make_chunk(seed, first, count, val_fraction, test_fraction))

@@ -34,8 +34,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--compression", choices=("none", "gzip", "lzf"), default="none")
     parser.add_argument("--hooks", help="comma-separated hook names (default: residual stream)")
     parser.add_argument("--batch-games", type=int, default=256)
+    parser.add_argument("--shard", default="0/1", help="K/N: cache only shard K of N")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    try:
+        shard, n_shards = (int(x) for x in args.shard.split("/"))
+    except ValueError:
+        parser.error(f"--shard {args.shard!r}: expected K/N, e.g. 0/4")
     model = control_model(args.run) if args.control else Path(args.run) / MODEL
     began = time.perf_counter()
     try:
@@ -50,6 +55,8 @@ def main(argv: list[str] | None = None) -> None:
             compression=None if args.compression == "none" else args.compression,
             batch_games=args.batch_games,
             progress=not args.no_progress,
+            shard=shard,
+            n_shards=n_shards,
         )
     except (CacheError, CorpusError, FileNotFoundError, ValueError) as exc:
         sys.exit(f"error: {exc}")

@@ -1,6 +1,9 @@
 """Generate a synthetic corpus of uniformly-random-legal-move Othello games.
 
 python scripts/make_games.py --n 1000000 --seed 0 --workers 2 --out data/games.h5
+
+Across machines: run ``--shard K/N`` (K = 0..N-1) on each with the same --n and --seed, then
+``python scripts/merge_games.py --out data/games.h5 shard-*.h5`` gives the same corpus.
 """
 
 from __future__ import annotations
@@ -20,8 +23,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--val-fraction", type=float, default=0.01)
     parser.add_argument("--test-fraction", type=float, default=0.01)
     parser.add_argument("--chunk", type=int, default=1 << 17, help="games per written chunk")
+    parser.add_argument("--shard", default="0/1", help="K/N: write only shard K of N")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    try:
+        shard, n_shards = (int(x) for x in args.shard.split("/"))
+    except ValueError:
+        parser.error(f"--shard {args.shard!r}: expected K/N, e.g. 0/4")
     began = time.perf_counter()
     path = generate_corpus(
         args.out,
@@ -32,9 +40,12 @@ def main(argv: list[str] | None = None) -> None:
         test_fraction=args.test_fraction,
         chunk=args.chunk,
         progress=not args.no_progress,
+        shard=shard,
+        n_shards=n_shards,
     )
     seconds = time.perf_counter() - began
-    print(f"wrote {args.n:,} games to {path} in {seconds:.1f} s ({args.n / seconds:,.0f} games/s)")
+    made = (shard + 1) * args.n // n_shards - shard * args.n // n_shards
+    print(f"wrote {made:,} games to {path} in {seconds:.1f} s ({made / seconds:,.0f} games/s)")
 
 
 if __name__ == "__main__":
