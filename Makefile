@@ -83,6 +83,7 @@ bench:
 	$(PYTHON) benchmarks/bench_games.py
 	$(PYTHON) benchmarks/bench_train.py --preset $(PRESET)
 	$(PYTHON) benchmarks/bench_probes.py --run $(RUN_DIR) --games $(GAMES)
+	$(PYTHON) benchmarks/bench_interventions.py --run $(RUN_DIR) --probes $(PROBE_DIR) --games $(GAMES)
 
 lint:
 	ruff check . && ruff format --check .

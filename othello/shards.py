@@ -18,6 +18,7 @@ from othello.atomic import commit, partial_path
 from othello.cache import FORMAT as CACHE_FORMAT
 from othello.cache import LABELS, CacheError, create_datasets
 from othello.corpus import CHUNK_ROWS, CorpusError, GamesFile, GamesWriter
+from othello.corpus import FORMAT as GAMES_FORMAT
 
 KEYS = ("source", "seed", "val_fraction", "test_fraction", "n_total", "n_shards")
 
@@ -133,3 +134,19 @@ def merge_caches(shards: list[str | os.PathLike], out: str | os.PathLike) -> Pat
     finally:
         for f in files:
             f.close()
+
+
+def merge_shards(shards: list[str | os.PathLike], out: str | os.PathLike) -> Path:
+    """:func:`merge_games` or :func:`merge_caches`, whichever the first shard's format asks."""
+    if not shards:
+        raise CorpusError("no shards to merge")
+    try:
+        with h5py.File(shards[0], "r") as f:
+            kind = f.attrs.get("format")
+    except OSError as exc:
+        raise CorpusError(f"{shards[0]}: not a readable HDF5 file ({exc})") from None
+    if kind == CACHE_FORMAT:
+        return merge_caches(shards, out)
+    if kind == GAMES_FORMAT:
+        return merge_games(shards, out)
+    raise CorpusError(f"{shards[0]}: neither a games file nor an activation cache")

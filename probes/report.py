@@ -14,6 +14,7 @@ import html
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 # Published figures quoted in the report (synthetic-data Othello-GPT, 8 layers, d_model 512).
@@ -84,7 +85,7 @@ def build_summary(run_dir: Path, intervention_dir: Path) -> dict:
         "interventions": {
             "metrics": interventions,
             "best": details["best"],
-            "null": details["null"],
+            "null": {k: v for k, v in details["null"].items() if k != "tune"},
             "sets": details["sets"],
         },
     }
@@ -340,8 +341,12 @@ def write_report(
         "Intervention gallery": "gallery.png",
         "Latent saliency maps (Li et al.'s attribution method)": "saliency.png",
     }
+    out.mkdir(parents=True, exist_ok=True)
+    eval_figure = run_dir / "eval" / "accuracy_by_move.png"
+    if eval_figure.exists():  # copied so the report folder stands alone
+        shutil.copyfile(eval_figure, out / "legal_accuracy_by_move.png")
     candidates = {
-        "Legal-move accuracy by move number": run_dir / "eval" / "accuracy_by_move.png",
+        "Legal-move accuracy by move number": out / "legal_accuracy_by_move.png",
         **{caption: probe_report / name for caption, name in probe_figures.items()},
         **{caption: intervention_dir / name for caption, name in intervention_figures.items()},
     }

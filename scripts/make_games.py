@@ -3,7 +3,7 @@
 python scripts/make_games.py --n 1000000 --seed 0 --workers 2 --out data/games.h5
 
 Across machines: run ``--shard K/N`` (K = 0..N-1) on each with the same --n and --seed, then
-``python scripts/merge_games.py --out data/games.h5 shard-*.h5`` gives the same corpus.
+``python scripts/merge_shards.py --out data/games.h5 shard-*.h5`` gives the same corpus.
 """
 
 from __future__ import annotations

@@ -205,7 +205,7 @@ def test_cache_shards_merge_into_the_single_process_cache(tiny_run, tiny_corpus,
     ]
     assert all(s.returncode == 0 for s in shards), [s.stderr for s in shards]
     files = [tmp_path / f"s{k}.h5" for k in range(3)]
-    done = run_script("scripts/merge_cache.py", "--out", tmp_path / "merged.h5", *files[::-1])
+    done = run_script("scripts/merge_shards.py", "--out", tmp_path / "merged.h5", *files[::-1])
     assert done.returncode == 0, done.stderr
     with ActsFile(whole) as a, ActsFile(tmp_path / "merged.h5") as b:
         assert a.model_sha256 == b.model_sha256 and a.hooks == b.hooks
@@ -215,6 +215,6 @@ def test_cache_shards_merge_into_the_single_process_cache(tiny_run, tiny_corpus,
         for hook in a.hooks:
             np.testing.assert_allclose(a.file[f"acts/{hook}"][:], b.file[f"acts/{hook}"][:],
                                        atol=2e-3)  # fmt: skip
-    gap = run_script("scripts/merge_cache.py", "--out", tmp_path / "bad.h5", files[0], files[2])
+    gap = run_script("scripts/merge_shards.py", "--out", tmp_path / "bad.h5", files[0], files[2])
     assert gap.returncode != 0 and "2 shards of 3" in gap.stderr
     assert not (tmp_path / "bad.h5").exists()

@@ -114,15 +114,15 @@ def test_shards_made_apart_merge_into_the_single_machine_corpus(tmp_path):
         generate_corpus(tmp_path / f"s{k}.h5", 5000, seed=3, shard=k, n_shards=3, progress=False)
         for k in (2, 0, 1)
     ]
-    done = run_script("scripts/merge_games.py", "--out", tmp_path / "merged.h5", *shards)
+    done = run_script("scripts/merge_shards.py", "--out", tmp_path / "merged.h5", *shards)
     assert done.returncode == 0, done.stderr
     merged, attrs = _read(tmp_path / "merged.h5")
     assert _same(merged, whole) and attrs["n_games"] == 5000 and attrs["seed"] == 3
-    missing = run_script("scripts/merge_games.py", "--out", tmp_path / "bad.h5", *shards[:2])
+    missing = run_script("scripts/merge_shards.py", "--out", tmp_path / "bad.h5", *shards[:2])
     assert missing.returncode != 0 and "2 shards of 3" in missing.stderr
     other = generate_corpus(tmp_path / "o.h5", 5000, seed=4, shard=1, n_shards=3, progress=False)
     mixed = run_script(
-        "scripts/merge_games.py", "--out", tmp_path / "bad.h5", shards[0], shards[1], other
+        "scripts/merge_shards.py", "--out", tmp_path / "bad.h5", shards[0], shards[1], other
     )
     assert mixed.returncode != 0 and "shards of different corpora" in mixed.stderr
     assert not (tmp_path / "bad.h5").exists()
