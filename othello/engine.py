@@ -114,26 +114,39 @@ def nth_square(bits, k):
 
 
 @njit(inline="always")
+def side_to_move(me, opp):
+    """``(me, opp, legal)`` for whoever moves next: after a forced pass the other side moves
+    again, so the pair is swapped; ``legal`` is 0 when neither side can move."""
+    legal = legal_moves(me, opp)
+    if legal == ZERO:
+        legal = legal_moves(opp, me)
+        if legal != ZERO:
+            return opp, me, legal
+    return me, opp, legal
+
+
+@njit(inline="always")
+def play(me, opp, square):
+    """The position after the side to move plays ``square``, from the opponent's view."""
+    f = flips(me, opp, square)
+    return opp & ~f, me | f | (ONE << U64(square))
+
+
+@njit(inline="always")
 def play_random_game(state, moves_row):
     """Play one uniformly-random-legal-move game into ``moves_row``; return its length."""
     me = U64(START_BLACK)
     opp = U64(START_WHITE)
     n = 0
     while n < MAX_MOVES:
-        legal = legal_moves(me, opp)
+        me, opp, legal = side_to_move(me, opp)
         if legal == ZERO:
-            legal = legal_moves(opp, me)
-            if legal == ZERO:
-                break
-            me, opp = opp, me  # pass: the other side moves again
+            break
         state += GOLDEN
         r = mix64(state)
         k = ((r >> U64(32)) * U64(popcount(legal))) >> U64(32)  # unbiased enough: n <= 33
         square = nth_square(legal, k)
-        f = flips(me, opp, square)
-        me |= f | (ONE << U64(square))
-        opp &= ~f
-        me, opp = opp, me
+        me, opp = play(me, opp, square)
         moves_row[n] = square
         n += 1
     return n

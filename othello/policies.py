@@ -27,12 +27,9 @@ def _play_greedy_game(state, moves_row):
     opp = U64(START_WHITE)
     n = 0
     while n < MAX_MOVES:
-        legal = engine.legal_moves(me, opp)
+        me, opp, legal = engine.side_to_move(me, opp)
         if legal == ZERO:
-            legal = engine.legal_moves(opp, me)
-            if legal == ZERO:
-                break
-            me, opp = opp, me
+            break
         best = -1
         ties = 0
         square = 0
@@ -48,10 +45,7 @@ def _play_greedy_game(state, moves_row):
                 state += engine.GOLDEN
                 if (engine.mix64(state) >> U64(11)) % U64(ties) == ZERO:
                     square = candidate
-        f = engine.flips(me, opp, square)
-        me |= f | (ONE << U64(square))
-        opp &= ~f
-        me, opp = opp, me
+        me, opp = engine.play(me, opp, square)
         moves_row[n] = square
         n += 1
     return n
