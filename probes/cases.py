@@ -206,6 +206,8 @@ def build_sets(games_path: str | os.PathLike, n_cases: int, tune_cases: int, see
     with GamesFile(games_path) as games:
         sets = {}
         for kind, split, n in (("natural", "test", n_cases), ("tune", "val", tune_cases)):
+            if n == 0:
+                continue
             index = games.split_indices(split)[: 2 * n]  # about one case per game
             if len(index) == 0:
                 raise ValueError(f"{games_path}: has no {split} games to draw {kind} cases from")

@@ -139,7 +139,9 @@ def intervene(
 
 def _edited_logits(model: GPT, cases: Cases, hooks: list[str], edit: Editor | None):
     device = next(model.parameters()).device
-    tokens = torch.as_tensor(encode(cases.moves[:, : MAX_MOVES - 1]), device=device)
+    # the model is causal: positions after the last one read cannot change it
+    last = int(cases.position.max()) + 1 if len(cases) else 1
+    tokens = torch.as_tensor(encode(cases.moves[:, : min(last, MAX_MOVES - 1)]), device=device)
     rows = torch.arange(len(cases), device=device)
     pos = torch.as_tensor(cases.position, device=device)
 
