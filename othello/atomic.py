@@ -43,3 +43,13 @@ def reopen_partial_h5(partial: str | os.PathLike, job: str, ready_attr: str) -> 
     partial.unlink(missing_ok=True)
     partial.parent.mkdir(parents=True, exist_ok=True)
     return None
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write a small text output (JSON, Markdown) whole or not at all: make and later stages
+    treat its presence as "done", so a kill mid-write must not leave a truncated file."""
+    partial = partial_path(path)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.write_text(text)
+    commit(partial, path)
+    return Path(path)

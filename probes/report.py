@@ -17,6 +17,8 @@ import re
 import shutil
 from pathlib import Path
 
+from othello.atomic import write_text
+
 # Published figures quoted in the report (synthetic-data Othello-GPT, 8 layers, d_model 512).
 PUBLISHED = {
     "legal": "Li et al.: top-1 error rate 0.01% (99.99% legal) on held-out synthetic games",
@@ -44,11 +46,12 @@ def _read_json(path: Path) -> dict:
 def _training(run_dir: Path) -> dict:
     lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x]
     last_eval = next((x for x in reversed(lines) if "val_top1_legal_accuracy" in x), {})
+    last_log = next((x for x in reversed(lines) if "tokens_per_s" in x), {})
     return {
         "steps": max((x.get("step", 0) for x in lines), default=0),
         "seconds": max((x.get("elapsed_s", 0.0) for x in lines), default=0.0),
         "val_top1_legal_accuracy": last_eval.get("val_top1_legal_accuracy"),
-        "tokens_per_s": [x["tokens_per_s"] for x in lines if "tokens_per_s" in x][-1:] or None,
+        "tokens_per_s": last_log.get("tokens_per_s"),
     }
 
 
@@ -360,7 +363,5 @@ def write_report(
         ("report.html", render_html(markdown, out)),
         ("summary.json", json.dumps(summary, indent=1) + "\n"),
     ):
-        partial = out / (name + ".partial")
-        partial.write_text(text)
-        partial.replace(out / name)
+        write_text(out / name, text)
     return summary

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from othello.atomic import write_text
 from othello.checkpoint import load_model
 from othello.corpus import SPLIT_NAMES, GamesFile
 from othello.evaluate import LegalityCounts, evaluate_games
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     summary = {"games": int(len(index)), "split": args.split, **counts.summary()}
     out = Path(args.run) / "eval"
     out.mkdir(exist_ok=True)
-    (out / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_text(out / "eval.json", json.dumps(summary, indent=2) + "\n")
     accuracy_by_move(
         summary["top1_legal_accuracy_by_move"],
         out / "accuracy_by_move.png",

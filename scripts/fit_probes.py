@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from othello.atomic import commit, partial_path
+from othello.atomic import write_text
 from othello.cache import ActsFile, CacheError, resid_layer
 from probes.fit import FitConfig, fit_probes, probe_key
 from probes.metrics import baselines, direction_cosines, evaluate_probes, label_counts
@@ -34,9 +34,7 @@ def layer_name(hook: str) -> str:
 
 
 def write_json(data: dict, path: Path) -> None:
-    partial = partial_path(path)
-    partial.write_text(json.dumps(data, indent=1) + "\n")
-    commit(partial, path)
+    write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from othello.atomic import write_text
 from othello.cache import resid_layer
 from othello.checkpoint import file_sha256, load_model, model_file
 from othello.corpus import CorpusError
@@ -212,12 +213,6 @@ def tables(metrics: dict, details: dict) -> str:
                 )
         lines.append("")
     return "\n".join(lines)
-
-
-def write_text(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    partial.replace(path)
 
 
 def main(argv: list[str] | None = None) -> None:

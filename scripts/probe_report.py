@@ -14,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+from othello.atomic import write_text
 from probes import plots
 from probes.schemes import SCHEMES
 
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     ):
         if name in data:
             draw(data[name], out / f"{name}.png")
-    (out / "figures.json").write_text(json.dumps(data, indent=1) + "\n")
+    write_text(out / "figures.json", json.dumps(data, indent=1) + "\n")
     print(f"wrote {len(data)} figures to {out}")
 
 
