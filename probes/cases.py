@@ -51,18 +51,17 @@ class Cases:
         return Cases(*(getattr(self, f.name)[index] for f in fields(self)))
 
 
-def flipped_legal_sets(mine: int, theirs: int, square: int) -> tuple[int, int]:
-    """Legal moves before and after the disc on ``square`` changes sides (engine truth)."""
+def flip_disc(mine: int, theirs: int, square: int) -> tuple[int, int, int]:
+    """The disc on ``square``'s class now (MINE or THEIRS) and the legal moves before and
+    after it changes sides (engine truth)."""
     bit = np.uint64(1) << np.uint64(square)
-    mine, theirs = np.uint64(mine), np.uint64(theirs)
-    before = engine.legal_moves(mine, theirs)
-    if mine & bit:
-        after = engine.legal_moves(mine & ~bit, theirs | bit)
-    elif theirs & bit:
-        after = engine.legal_moves(mine | bit, theirs & ~bit)
-    else:
-        raise ValueError(f"square {square_name(square)} is empty: only a disc can change sides")
-    return int(before), int(after)
+    mine_bb, theirs_bb = np.uint64(mine), np.uint64(theirs)
+    before = engine.legal_moves(mine_bb, theirs_bb)
+    if mine_bb & bit:
+        return MINE, int(before), int(engine.legal_moves(mine_bb & ~bit, theirs_bb | bit))
+    if theirs_bb & bit:
+        return THEIRS, int(before), int(engine.legal_moves(mine_bb | bit, theirs_bb & ~bit))
+    raise ValueError(f"square {square_name(square)} is empty: only a disc can change sides")
 
 
 def _boards(moves: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -91,9 +90,8 @@ def pick_cases(moves: np.ndarray, length: np.ndarray, n_cases: int, seed: int = 
         mine, theirs = int(mine_bb[game, t]), int(theirs_bb[game, t])
         occupied = [s for s in range(N_SQUARES) if (mine | theirs) >> s & 1]
         for square in rng.permutation(occupied):
-            before, after = flipped_legal_sets(mine, theirs, int(square))
+            current, before, after = flip_disc(mine, theirs, int(square))
             if after != before and after != 0:
-                current = MINE if mine >> int(square) & 1 else THEIRS
                 rows.append((int(game), t, int(square), current, before, after))
                 break
         if len(rows) == n_cases:
@@ -114,11 +112,24 @@ def case_at(moves: np.ndarray, length: np.ndarray, game: int, ply: int, square: 
         raise ValueError(f"game {game} ply {ply}: nobody is to move")
     mine, theirs = int(mine_bb[0, ply]), int(theirs_bb[0, ply])
     try:
-        before, after = flipped_legal_sets(mine, theirs, square)
+        current, before, after = flip_disc(mine, theirs, square)
     except ValueError as exc:
         raise ValueError(f"game {game} ply {ply}: {exc}") from None
-    current = MINE if mine >> square & 1 else THEIRS
     return _from_rows([(game, ply, square, current, before, after)], moves, length)
+
+
+def position_cases(moves: np.ndarray, length: int, position: int) -> Cases:
+    """One case per disc of one position (moves [60] of a game), for the saliency map: a
+    flip that leaves the legal set unchanged is kept, since its effect is what is measured."""
+    moves, lengths = moves[None], np.array([length], dtype=np.int8)
+    mine_bb, theirs_bb, _ = _boards(moves, lengths)
+    mine, theirs = int(mine_bb[0, position]), int(theirs_bb[0, position])
+    rows = [
+        (0, position, square, *flip_disc(mine, theirs, square))
+        for square in range(N_SQUARES)
+        if (mine | theirs) >> square & 1
+    ]
+    return _from_rows(rows, moves, lengths)
 
 
 def _from_rows(rows: list[tuple[int, ...]], moves: np.ndarray, length: np.ndarray) -> Cases:
@@ -149,11 +160,10 @@ def verify(cases: Cases, source: str) -> None:
             raise ValueError(f"{where}: square {square} is outside 0..63")
         mine, theirs = int(mine_bb[k, t]), int(theirs_bb[k, t])
         try:
-            before, after = flipped_legal_sets(mine, theirs, square)
+            truth = flip_disc(mine, theirs, square)
         except ValueError as exc:
             raise ValueError(f"{where}: {exc}") from None
-        current = MINE if mine >> square & 1 else THEIRS
-        if (current, before, after) != (
+        if truth != (
             int(cases.current[k]),
             int(cases.legal_before[k]),
             int(cases.legal_after[k]),

@@ -27,7 +27,7 @@ from othello.evaluate import illegal_in_top_n, rank_legality
 from othello.model import GPT, HookPoint
 from othello.squares import MAX_MOVES, N_SQUARES
 from othello.tokens import PLAYABLE_SQUARES, encode
-from probes.cases import Cases, flipped_legal_sets
+from probes.cases import Cases
 from probes.models import LinearProbe
 
 # (residual vectors [K, d] at the cases' positions, hook name, those cases) -> edited vectors
@@ -179,33 +179,11 @@ def score(logits: torch.Tensor, cases: Cases) -> dict:
     }
 
 
-def position_cases(moves: np.ndarray, length: int, position: int, mine: int, theirs: int) -> Cases:
-    """One case per occupied square of a position, for the saliency map (a flip that leaves
-    the legal set unchanged is kept: its effect on the prediction is what is measured)."""
-    rows = []
-    for square in range(N_SQUARES):
-        if (mine | theirs) >> square & 1:
-            before, after = flipped_legal_sets(mine, theirs, square)
-            rows.append((square, 1 if mine >> square & 1 else 2, before, after))
-    square, current, before, after = (np.array(c) for c in zip(*rows, strict=True))
-    k = len(rows)
-    return Cases(
-        np.repeat(moves[None], k, 0),
-        np.full(k, length, dtype=np.int8),
-        np.full(k, position, dtype=np.int64),
-        square.astype(np.int64),
-        current.astype(np.int64),
-        before.astype(np.uint64),
-        after.astype(np.uint64),
-        np.zeros(k, dtype=np.int64),
-    )
-
-
 def latent_saliency(model: GPT, cases: Cases, hooks: list[str], edit: Editor) -> dict:
-    """Li et al.'s latent saliency for one position (``cases`` from :func:`position_cases`):
-    for each disc, how much flipping it in the model's board lowers the probability of the
-    move the unedited model predicts. Returns the predicted square and 64 values (NaN where
-    the square is empty)."""
+    """Li et al.'s latent saliency for one position (``cases`` from
+    :func:`probes.cases.position_cases`): for each disc, how much flipping it in the model's
+    board lowers the probability of the move the unedited model predicts. Returns the
+    predicted square and 64 values (NaN where the square is empty)."""
     plain = intervene(model, cases.take(slice(0, 1)), [], None)[0]
     predicted = int(plain[1:].argmax()) + 1  # token; 0 is padding
     edited = intervene(model, cases, hooks, edit)

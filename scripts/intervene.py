@@ -28,7 +28,7 @@ from othello.checkpoint import file_sha256, load_model, model_file
 from othello.corpus import CorpusError
 from othello.labels import replay
 from probes import intervention_plots as plots
-from probes.cases import Cases, build_sets, load_cases
+from probes.cases import Cases, build_sets, load_cases, position_cases
 from probes.fit import probe_key
 from probes.interventions import (
     METHODS,
@@ -36,7 +36,6 @@ from probes.interventions import (
     intervene,
     latent_saliency,
     linear_editor,
-    position_cases,
     topn_errors,
 )
 from probes.store import ProbeMismatchError, load_probes
@@ -167,16 +166,11 @@ def saliency_data(model, cases: Cases, hooks, edit, count: int) -> dict:
     maps = []
     boards = relative_boards(cases.take(slice(0, count)))
     for k in range(min(count, len(cases))):
-        board = boards[k]
-        mine = sum(1 << s for s in range(64) if board[s] == 1)
-        theirs = sum(1 << s for s in range(64) if board[s] == 2)
-        flips = position_cases(
-            cases.moves[k], int(cases.length[k]), int(cases.position[k]), mine, theirs
-        )
+        flips = position_cases(cases.moves[k], int(cases.length[k]), int(cases.position[k]))
         item = latent_saliency(model, flips, hooks, edit)
         item["saliency"] = [None if np.isnan(v) else round(v, 5) for v in item["saliency"]]
         item.update(
-            board=board.tolist(),
+            board=boards[k].tolist(),
             title=f"game {int(cases.game[k])}, after move {int(cases.position[k]) + 1}",
         )
         maps.append(item)

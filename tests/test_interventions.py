@@ -22,9 +22,10 @@ from othello.tokens import encode
 from probes.cases import (
     Cases,
     case_at,
-    flipped_legal_sets,
+    flip_disc,
     load_cases,
     pick_cases,
+    position_cases,
     save_cases,
 )
 from probes.fit import FitConfig, fit_probes, probe_key
@@ -34,7 +35,6 @@ from probes.interventions import (
     latent_saliency,
     linear_edit,
     linear_editor,
-    position_cases,
     score,
     topn_errors,
 )
@@ -107,7 +107,7 @@ def test_linear_and_gradient_edits_move_the_probe_reading_to_the_target(setup):
 
 def test_flipping_an_empty_square_is_an_error():
     with pytest.raises(ValueError, match="empty"):
-        flipped_legal_sets(1 << 27, 1 << 28, 0)
+        flip_disc(1 << 27, 1 << 28, 0)
     moves = np.full((1, 60), -1, np.int8)
     moves[0, :2] = [parse_square("D3"), parse_square("C3")]
     with pytest.raises(ValueError, match="game 0 ply 1: square A1 is empty"):
@@ -165,10 +165,7 @@ def test_latent_saliency_covers_the_discs(setup):
     k = 0
     board = replay(cases.moves[k : k + 1], cases.length[k : k + 1]).board_relative()[0]
     board = board[cases.position[k]]
-    mine = sum(1 << int(s) for s in np.flatnonzero(board == 1))
-    theirs = sum(1 << int(s) for s in np.flatnonzero(board == 2))
-    length, position = int(cases.length[k]), int(cases.position[k])
-    flips = position_cases(cases.moves[k], length, position, mine, theirs)
+    flips = position_cases(cases.moves[k], int(cases.length[k]), int(cases.position[k]))
     result = latent_saliency(model, flips, hooks[1:], linear_editor(linear, 1.0))
     values = np.array(result["saliency"])
     assert np.isnan(values[board == 0]).all() and np.isfinite(values[board > 0]).all()
