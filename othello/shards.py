@@ -8,6 +8,7 @@ single-machine corpus, chunk by chunk, without holding a shard in memory.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from pathlib import Path
@@ -19,6 +20,18 @@ from othello.cache import FORMAT as CACHE_FORMAT
 from othello.cache import LABELS, CacheError, create_datasets
 from othello.corpus import CHUNK_ROWS, CorpusError, GamesFile, GamesWriter
 from othello.corpus import FORMAT as GAMES_FORMAT
+
+
+def shard_spec(text: str) -> tuple[int, int]:
+    """``K/N`` as given to ``--shard`` (an argparse type): shard K (from 0) of N."""
+    try:
+        shard, n_shards = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected K/N, e.g. 0/4") from None
+    if not 0 <= shard < n_shards:
+        raise argparse.ArgumentTypeError(f"{text!r}: K must be in 0..N-1")
+    return shard, n_shards
+
 
 KEYS = ("source", "seed", "val_fraction", "test_fraction", "n_total", "n_shards")
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from othello.cache import CacheError, write_cache
 from othello.checkpoint import MODEL, control_model
 from othello.corpus import CorpusError
+from othello.shards import shard_spec
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -34,13 +35,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--compression", choices=("none", "gzip", "lzf"), default="none")
     parser.add_argument("--hooks", help="comma-separated hook names (default: residual stream)")
     parser.add_argument("--batch-games", type=int, default=256)
-    parser.add_argument("--shard", default="0/1", help="K/N: cache only shard K of N")
+    parser.add_argument(
+        "--shard", type=shard_spec, default=(0, 1), metavar="K/N", help="cache only shard K of N"
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    try:
-        shard, n_shards = (int(x) for x in args.shard.split("/"))
-    except ValueError:
-        parser.error(f"--shard {args.shard!r}: expected K/N, e.g. 0/4")
+    shard, n_shards = args.shard
     model = control_model(args.run) if args.control else Path(args.run) / MODEL
     began = time.perf_counter()
     try:

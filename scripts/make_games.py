@@ -12,6 +12,7 @@ import argparse
 import time
 
 from othello.generate import generate_corpus
+from othello.shards import shard_spec
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,13 +24,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--val-fraction", type=float, default=0.01)
     parser.add_argument("--test-fraction", type=float, default=0.01)
     parser.add_argument("--chunk", type=int, default=1 << 17, help="games per written chunk")
-    parser.add_argument("--shard", default="0/1", help="K/N: write only shard K of N")
+    parser.add_argument(
+        "--shard", type=shard_spec, default=(0, 1), metavar="K/N", help="write only shard K of N"
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    try:
-        shard, n_shards = (int(x) for x in args.shard.split("/"))
-    except ValueError:
-        parser.error(f"--shard {args.shard!r}: expected K/N, e.g. 0/4")
+    shard, n_shards = args.shard
     began = time.perf_counter()
     path = generate_corpus(
         args.out,
