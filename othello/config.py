@@ -31,6 +31,8 @@ class TrainConfig:
     # "legal": cross-entropy against the uniform distribution over the legal moves, which is the
     # exact next-move distribution of uniformly random games, so the expected loss and gradient
     # are those of "sampled" with the sampling noise removed.
+    # "legal_set": binary cross-entropy per square, legal or not: the whole legal set is the
+    # target at every position, not a share of one softmax (stronger signal per game).
     target: str = "sampled"
     seed: int = 0
     block_games: int = 1 << 16  # games read at a time; blocks are shuffled and sharded
@@ -51,6 +53,8 @@ class TrainConfig:
         model = GPTConfig(**data.pop("model"))
         return cls(model=model, **data)
 
+
+TARGETS = ("sampled", "legal", "legal_set")
 
 PRESETS: dict[str, TrainConfig] = {
     # seconds on a laptop: for tests and smoke runs
@@ -135,8 +139,8 @@ def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
             raise ValueError(f"unknown config key {key!r}; known: {sorted(names)}")
         setattr(target, path[-1], _coerce(value, getattr(target, path[-1])))
     config.model = GPTConfig(**asdict(config.model))  # re-validate
-    if config.target not in ("sampled", "legal"):
-        raise ValueError(f"target must be 'sampled' or 'legal', got {config.target!r}")
+    if config.target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {config.target!r}")
     return config
 
 

@@ -54,19 +54,35 @@ def make_optimizer(model: GPT, cfg: TrainConfig) -> torch.optim.AdamW:
 
 
 def next_move_loss(
-    model: torch.nn.Module, tokens: torch.Tensor, legal_targets: torch.Tensor | None = None
+    model: torch.nn.Module,
+    tokens: torch.Tensor,
+    legal_targets: torch.Tensor | None = None,
+    target: str = "sampled",
 ) -> torch.Tensor:
-    """Cross-entropy of moves 2..60 given the ones before; padding is not scored. With
-    ``legal_targets`` [B, 59, 61] the target at each position is that distribution instead
-    of the token played."""
+    """The training loss for moves 2..60 given the ones before; padding is not scored.
+
+    ``target`` (see ``TrainConfig.target``): "sampled" scores the token played; "legal" scores
+    the uniform distribution over the legal moves, ``legal_targets`` [B, 59, 61]; "legal_set"
+    scores each of the 60 squares on its own (binary cross-entropy, legal or not, summed over
+    squares), which asks for the whole legal set at every position instead of a share of one
+    softmax."""
     logits = model(tokens[:, :-1]).float()
     targets = tokens[:, 1:]
-    if legal_targets is None:
+    if target == "sampled":
         return F.cross_entropy(
             logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=PAD_TOKEN
         )
+    if legal_targets is None:
+        raise ValueError(f"target {target!r} needs the legal-move targets")
     scored = targets != PAD_TOKEN
-    per_position = -(legal_targets * logits.log_softmax(-1)).sum(-1)
+    if target == "legal":
+        per_position = -(legal_targets * logits.log_softmax(-1)).sum(-1)
+    elif target == "legal_set":
+        per_position = F.binary_cross_entropy_with_logits(
+            logits[..., 1:], (legal_targets[..., 1:] > 0).float(), reduction="none"
+        ).sum(-1)
+    else:
+        raise ValueError(f"unknown target {target!r}")
     return per_position[scored].mean()
 
 
@@ -221,9 +237,9 @@ def train(
             group["lr"] = learning_rate(cfg, step)
         batch = next(batches)
         moves = torch.as_tensor(encode(batch), device=device)
-        targets = legal_move_targets(batch).to(device) if cfg.target == "legal" else None
+        targets = legal_move_targets(batch).to(device) if cfg.target != "sampled" else None
         with autocast:
-            loss = next_move_loss(trained, moves, targets)
+            loss = next_move_loss(trained, moves, targets, cfg.target)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()

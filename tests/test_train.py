@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -10,8 +11,9 @@ from conftest import run_script
 
 from othello import checkpoint
 from othello.config import preset
-from othello.generate import generate_corpus
-from othello.train import learning_rate, train
+from othello.generate import generate_corpus, make_chunk
+from othello.tokens import VOCAB_SIZE, encode
+from othello.train import learning_rate, legal_move_targets, next_move_loss, train
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +160,31 @@ def test_ranks_read_disjoint_shards_of_the_corpus(games):
         seen.append({bytes(game) for batch in islice(iter(stream), 100) for game in batch})
     assert len(seen[0]) > 3000 and len(seen[1]) > 3000
     assert not seen[0] & seen[1]
+
+
+class _ConstantLogits(torch.nn.Module):
+    """A stand-in model whose logits are given, to check the losses by hand."""
+
+    def __init__(self, logits: torch.Tensor):
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.logits.expand(tokens.shape[0], tokens.shape[1], -1)
+
+
+def test_legal_set_target_scores_every_square_on_its_own():
+    moves, _, _ = make_chunk(3, 0, 4, 0.0, 0.0)
+    tokens = torch.as_tensor(encode(moves))
+    targets = legal_move_targets(moves)
+    n_legal = (targets[0, 0, 1:] > 0).sum().item()  # legal replies to the first move
+    assert n_legal == 3  # after any first move the second player has exactly 3 replies
+    zero = _ConstantLogits(torch.zeros(1, 1, VOCAB_SIZE))
+    loss = next_move_loss(zero, tokens, targets, "legal_set")
+    assert loss.item() == pytest.approx(60 * math.log(2), rel=1e-6)  # p = 1/2 on each square
+    # logits that put +10 on exactly the legal squares of every position score near zero
+    exact = torch.where(targets[:, :, :] > 0, 10.0, -10.0)
+    loss = next_move_loss(_ConstantLogits(exact), tokens, targets, "legal_set")
+    assert loss.item() < 60 * math.log1p(math.exp(-10)) * 1.01
+    with pytest.raises(ValueError, match="legal-move targets"):
+        next_move_loss(zero, tokens, None, "legal_set")
