@@ -40,6 +40,9 @@ class TrainConfig:
     eval_every: int = 500
     eval_games: int = 2000
     checkpoint_every: int = 500
+    # also keep the weights every N steps, RUN/snapshots/step-NNNNNN/model.pt, so probes can be
+    # fitted along training (when does the board appear?); 0 keeps none
+    snapshot_every: int = 0
     amp: bool = True  # bf16 autocast, on CUDA only
     compile: bool = False  # torch.compile the model
     threads: int = 0  # CPU threads for torch (0: leave torch's default)

@@ -3,7 +3,8 @@ DistributedDataParallel under ``torchrun``, and exact resume after a kill.
 
 A run directory holds ``config.json`` (the resolved config and input files), ``metrics.jsonl``
 (one line per log or eval step), ``checkpoint.pt`` (model, optimiser, step, data position and
-RNG, rewritten atomically every ``checkpoint_every`` steps) and, once finished, ``model.pt``.
+RNG, rewritten atomically every ``checkpoint_every`` steps), once finished ``model.pt``, and
+with ``snapshot_every`` the weights along the way under ``snapshots/step-NNNNNN/``.
 """
 
 from __future__ import annotations
@@ -272,6 +273,14 @@ def train(
                     **{f"val_{k}": v for k, v in summary.items()},
                 }
             )
+        if ddp.main and cfg.snapshot_every and step % cfg.snapshot_every == 0:
+            snapshot = snapshot_dir(run_dir, step)
+            snapshot.mkdir(parents=True, exist_ok=True)
+            checkpoint.save_model(
+                model,
+                snapshot / checkpoint.MODEL,
+                {"step": step, "games_sha256": record["games_sha256"]},
+            )
         out_of_time = max_minutes is not None and time.perf_counter() - began > 60 * max_minutes
         if out_of_time and ddp.world > 1:  # every rank must stop at the same step
             flag = torch.tensor(float(out_of_time), device=device)
@@ -291,6 +300,12 @@ def train(
         )
     ddp.close()
     return {**last, "step": step, "finished": step >= cfg.max_steps}
+
+
+def snapshot_dir(run_dir: str | os.PathLike, step: int) -> Path:
+    """Where ``snapshot_every`` keeps the weights of ``step``: a directory later stages accept
+    as a run (``cache.py --run``)."""
+    return Path(run_dir) / "snapshots" / f"step-{step:06d}"
 
 
 def _validation_games(games: Path, count: int) -> tuple[np.ndarray, np.ndarray]:

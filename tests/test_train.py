@@ -13,7 +13,13 @@ from othello import checkpoint
 from othello.config import preset
 from othello.generate import generate_corpus, make_chunk
 from othello.tokens import VOCAB_SIZE, encode
-from othello.train import learning_rate, legal_move_targets, next_move_loss, train
+from othello.train import (
+    learning_rate,
+    legal_move_targets,
+    next_move_loss,
+    snapshot_dir,
+    train,
+)
 
 
 @pytest.fixture(scope="module")
@@ -188,3 +194,15 @@ def test_legal_set_target_scores_every_square_on_its_own():
     assert loss.item() < 60 * math.log1p(math.exp(-10)) * 1.01
     with pytest.raises(ValueError, match="legal-move targets"):
         next_move_loss(zero, tokens, None, "legal_set")
+
+
+def test_snapshots_keep_the_weights_along_training(games, tmp_path):
+    cfg = preset("tiny", ["max_steps=30", "snapshot_every=10", "eval_every=1000"])
+    train(cfg, games, tmp_path / "run", progress=False)
+    kept = sorted(p.name for p in (tmp_path / "run" / "snapshots").iterdir())
+    assert kept == ["step-000010", "step-000020", "step-000030"]
+    first = checkpoint.load_model(snapshot_dir(tmp_path / "run", 10)).state_dict()
+    last = checkpoint.load_model(snapshot_dir(tmp_path / "run", 30)).state_dict()
+    final = checkpoint.load_model(tmp_path / "run").state_dict()
+    assert all(torch.equal(last[k], final[k]) for k in final)
+    assert not all(torch.equal(first[k], final[k]) for k in final)
