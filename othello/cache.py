@@ -335,6 +335,10 @@ class ActsFile:
         length = self.file["length"][rows].astype(np.int64)
         return np.arange(N_POSITIONS)[None, :] < length[:, None]
 
+    def games(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Moves int8 [games, 60] and lengths [games] of cached-game ``rows``."""
+        return self.file["moves"][rows], self.file["length"][rows]
+
     def iter_chunks(
         self,
         split: str,

@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit, prange
 
 from othello import engine
-from othello.squares import MAX_MOVES, N_SQUARES
+from othello.squares import CENTRE_SQUARES, MAX_MOVES, N_SQUARES, START_BLACK
 
 EMPTY = 0
 # Colour scheme: board_colour()
@@ -154,3 +154,30 @@ def unpack_bitboards(bitboards: np.ndarray, out: np.ndarray | None = None) -> np
         out = np.empty(bitboards.shape + (N_SQUARES,), dtype=bool)
     _unpack_words(bitboards, out.view(np.uint64))
     return out
+
+
+def placed_by(moves: np.ndarray, labels: PlyLabels, relative: bool) -> np.ndarray:
+    """int8 [B, 60, 64]: each disc as the colour of the player who put it down, as if no disc
+    were ever flipped (0 empty, -1 padding; colour scheme, or with ``relative`` mine/theirs).
+
+    This is the board a model reads from "who played the square" alone, which one attention
+    head can do; a probe beating it shows the model tracks flips, the part of the board that
+    takes a world model. Each square is played at most once, so the placer is fixed.
+    """
+    count = moves.shape[0]
+    played_at = np.full((count, N_SQUARES), MAX_MOVES, np.int16)
+    colour = np.zeros((count, N_SQUARES), np.int8)
+    for square in CENTRE_SQUARES:
+        played_at[:, square] = -1
+        colour[:, square] = BLACK_DISC if START_BLACK >> square & 1 else WHITE_DISC
+    game, ply = np.nonzero(moves >= 0)
+    square = moves[game, ply]
+    played_at[game, square] = ply
+    colour[game, square] = np.where(labels.mover[game, ply] == 0, BLACK_DISC, WHITE_DISC)
+    plies = np.arange(MAX_MOVES)
+    board = np.where(played_at[:, None, :] <= plies[None, :, None], colour[:, None, :], EMPTY)
+    if relative:
+        viewer = np.where(labels.perspective() == 1, WHITE_DISC, BLACK_DISC)[..., None]
+        board = np.where(board == EMPTY, EMPTY, np.where(board == viewer, MINE, THEIRS))
+    board[plies[None, :] >= labels.lengths[:, None].astype(np.int64)] = PADDING
+    return board.astype(np.int8)

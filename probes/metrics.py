@@ -4,6 +4,9 @@ Accuracy is per square and position: the fraction of (valid position, square) pa
 the probe gets right, over the 64 squares. Two baselines come from the training split's labels
 alone: *majority* (each square's most common class) and *majority by move* (each square's most
 common class at that move number, which already knows that early boards are mostly empty).
+For the two board schemes a third comes from the moves: *placed by*, each disc read as the
+colour of whoever played it (``othello.labels.placed_by``), which is what a model scores that
+never tracks a flip.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from othello.cache import N_POSITIONS
+from othello.cache import N_POSITIONS, ActsFile
+from othello.labels import placed_by, replay
 from othello.squares import N_SQUARES
 from probes.data import flat_positions, move_numbers
 from probes.fit import probe_key
@@ -100,6 +104,26 @@ def baselines(train: np.ndarray, test: np.ndarray) -> dict:
         "majority_by_move": float(hit_by_move.sum() / total),
         "majority_by_square": (hit_majority[..., 0].sum(0) / (total / N_SQUARES)).round(6).tolist(),
         "majority_by_move_curve": (hit_by_move[..., 0].sum(1) / per_move_total).round(6).tolist(),
+    }
+
+
+# board schemes a placed-by board exists for: label -> relative (mine/theirs) or colours
+PLACED_BY = {"board_relative": True, "board_colour": False}
+
+
+def placed_by_baseline(acts: ActsFile, split: str, label: str) -> dict:
+    """Accuracy of the placed-by board against ``label`` on ``split``, overall and by move."""
+    correct = np.zeros(N_POSITIONS, np.int64)
+    positions = np.zeros(N_POSITIONS, np.int64)
+    for chunk in acts.iter_chunks(split, [], [label], chunk_games=1024):
+        moves, lengths = acts.games(chunk["rows"])
+        rule = placed_by(moves, replay(moves, lengths), PLACED_BY[label])[:, :N_POSITIONS]
+        valid = chunk["valid"]
+        correct += ((rule == chunk[label]).sum(-1) * valid).sum(0)
+        positions += valid.sum(0)
+    return {
+        "placed_by": float(correct.sum() / max(positions.sum() * N_SQUARES, 1)),
+        "placed_by_curve": (correct / np.maximum(positions * N_SQUARES, 1)).round(6).tolist(),
     }
 
 

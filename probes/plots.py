@@ -25,7 +25,7 @@ def save_figure(fig, path: str | os.PathLike) -> None:
 
 def accuracy_by_layer(data: dict, path: str | os.PathLike) -> None:
     """data: {"layers": [...], "series": {"scheme/kind": [acc...]}, "control": {...},
-    "majority": {scheme: acc}, "chance": {scheme: acc}}."""
+    "majority": {scheme: acc}, "chance": {scheme: acc}, optional "placed_by": {scheme: acc}}."""
     fig, ax = plt.subplots(figsize=(10, 4.5))
     x = np.arange(len(data["layers"]))
     for key, values in data["series"].items():
@@ -50,10 +50,13 @@ def accuracy_by_layer(data: dict, path: str | os.PathLike) -> None:
             )
     for name, value in data["majority"].items():
         ax.axhline(100 * value, color=STYLE[name], lw=0.8, alpha=0.6, ls="-.")
+    for name, value in data.get("placed_by", {}).items():
+        ax.axhline(100 * value, color=STYLE[name], lw=0.8, alpha=0.6, ls=(0, (1, 3)))
     ax.text(
         0.01,
         0.01,
-        "dash-dot: majority-class baseline per scheme; chance is "
+        "dash-dot: majority-class baseline per scheme; dotted: placed-by rule (each disc the "
+        "colour of whoever played it, no flips tracked); chance is "
         + ", ".join(f"{100 * v:.0f}%" for v in sorted(set(data["chance"].values()))),
         transform=ax.transAxes,
         fontsize=7,
@@ -94,13 +97,16 @@ def square_heatmaps(data: dict, path: str | os.PathLike) -> None:
 
 
 def accuracy_by_move(data: dict, path: str | os.PathLike) -> None:
-    """data: {"series": {label: [59 accuracies]}, "baselines": {label: [59]}}."""
+    """data: {"series": {label: [59 accuracies]}, "baselines": {label: [59]}, optional
+    "rules": {label: [59]} (the placed-by board)}."""
     fig, ax = plt.subplots(figsize=(7.5, 4))
     moves = np.arange(1, 60)
     for i, (label, values) in enumerate(data["series"].items()):
         ax.plot(moves, 100 * np.array(values), color=f"C{i}", lw=1.5, label=label)
     for i, (label, values) in enumerate(data["baselines"].items()):
         ax.plot(moves, 100 * np.array(values), color=f"C{i}", lw=0.8, ls=":", label=label)
+    for i, (label, values) in enumerate(data.get("rules", {}).items()):
+        ax.plot(moves, 100 * np.array(values), color=f"C{i}", lw=0.8, ls="--", label=label)
     ax.set_xlabel("moves played")
     ax.set_ylabel("held-out accuracy per square (%)")
     ax.set_title("Probe accuracy by move number (best layer)")

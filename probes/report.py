@@ -124,7 +124,12 @@ def checks(summary: dict) -> list[dict]:
         {
             "claim": "the board is (nearly) fully decodable",
             "published": PUBLISHED["mine_theirs"],
-            "ours": f"best mine/theirs linear layer {100 * best_mt:.2f}%",
+            "ours": f"best mine/theirs linear layer {100 * best_mt:.2f}%"
+            + (
+                f" (placed-by rule, no flips tracked: {100 * rule:.2f}%)"
+                if (rule := probes["baselines"]["mine_theirs"].get("placed_by")) is not None
+                else ""
+            ),
             "target": f">= {100 * BEST_MINE_THEIRS:.0f}%",
             "reproduced": best_mt >= BEST_MINE_THEIRS,
         },
@@ -227,6 +232,12 @@ def render_markdown(summary: dict, figures: dict[str, str]) -> str:
         "Baselines (mine/theirs): chance {:.1f}%, majority {:.2f}%, majority by move "
         "{:.2f}%.".format(
             *(100 * base["mine_theirs"][k] for k in ("chance", "majority", "majority_by_move"))
+        )
+        + (
+            " Placed-by rule (each disc the colour of whoever played it, no flips tracked): "
+            f"{100 * base['mine_theirs']['placed_by']:.2f}%."
+            if "placed_by" in base["mine_theirs"]
+            else ""
         ),
         "",
         "## Interventions (mean top-N errors; natural cases, unnatural in brackets)",

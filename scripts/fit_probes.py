@@ -21,7 +21,14 @@ import torch
 from othello.atomic import write_text
 from othello.cache import ActsFile, CacheError, resid_layer
 from probes.fit import FitConfig, fit_probes, probe_key
-from probes.metrics import baselines, direction_cosines, evaluate_probes, label_counts
+from probes.metrics import (
+    PLACED_BY,
+    baselines,
+    direction_cosines,
+    evaluate_probes,
+    label_counts,
+    placed_by_baseline,
+)
 from probes.schemes import scheme
 from probes.store import save_probes
 
@@ -82,6 +89,8 @@ def main(argv: list[str] | None = None) -> None:
             train = label_counts(acts, "train", sch.label, sch.n_classes)
             test = label_counts(acts, "test", sch.label, sch.n_classes)
             base[name] = baselines(train, test)
+            if sch.label in PLACED_BY:
+                base[name].update(placed_by_baseline(acts, "test", sch.label))
         test_positions = int(next(iter(counts.values())).positions.sum())
         meta = {
             "acts": str(Path(args.acts).resolve()),

@@ -58,6 +58,11 @@ def figures(metrics: dict, details: dict, control: dict | None) -> dict:
             "control": control_series,
             "majority": {s: metrics["baselines"][s]["majority"] for s in schemes},
             "chance": {s: metrics["baselines"][s]["chance"] for s in schemes},
+            "placed_by": {
+                s: metrics["baselines"][s]["placed_by"]
+                for s in schemes
+                if "placed_by" in metrics["baselines"][s]
+            },
         },
         "square_heatmaps": {
             "layer": focus,
@@ -82,6 +87,11 @@ def figures(metrics: dict, details: dict, control: dict | None) -> dict:
             "baselines": {
                 f"{s} majority by move": details["baselines"][s]["majority_by_move_curve"]
                 for s in board
+            },
+            "rules": {
+                f"{s} placed-by rule": details["baselines"][s]["placed_by_curve"]
+                for s in board
+                if "placed_by_curve" in details["baselines"][s]
             },
         },
         "confusion": {

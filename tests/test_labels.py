@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import reference as ref
 
-from othello.labels import BLACK_DISC, MINE, THEIRS, WHITE_DISC, replay
+from othello.labels import BLACK_DISC, MINE, THEIRS, WHITE_DISC, placed_by, replay
 
 
 def test_square_arrays_match_reference(random_games):
@@ -57,3 +57,30 @@ def test_ordinary_plies_alternate_the_view(random_games):
     # after black's first move, white moves next: black discs are 'theirs'
     assert np.array_equal(relative[:, 0] == THEIRS, colour[:, 0] == BLACK_DISC)
     assert (labels.perspective()[:, 0] == 1).all()
+
+
+def test_placed_by_is_the_board_without_flips(random_games):
+    """Checked against the scalar reference: each disc the colour of its mover, never flipped."""
+    moves, length = random_games
+    rows = np.r_[0:20, np.flatnonzero(length < 60)[:10]]
+    labels = replay(moves[rows], length[rows])
+    colour = placed_by(moves[rows], labels, relative=False)
+    relative = placed_by(moves[rows], labels, relative=True)
+    truth = labels.board_colour()
+    for k, row in enumerate(rows):
+        records = ref.replay(moves[row, : length[row]].tolist())
+        board = np.array(ref.start_board())
+        for t, rec in enumerate(records):
+            board[moves[row, t]] = rec["mover"]  # the placer; flips are ignored
+            expected = np.select(
+                [board == ref.BLACK, board == ref.WHITE], [BLACK_DISC, WHITE_DISC], 0
+            )
+            assert np.array_equal(colour[k, t], expected)
+            viewer = rec["next"] or ref.other(rec["mover"])
+            mine = np.select([board == viewer, board == ref.other(viewer)], [MINE, THEIRS], 0)
+            assert np.array_equal(relative[k, t], mine)
+        assert (colour[k, len(records) :] == -1).all()
+    # every first move flips exactly one disc, the one square the rule gets wrong
+    assert ((colour[:, 0] != truth[:, 0]).sum(-1) == 1).all()
+    occupied = truth[:, 30] > 0
+    assert 0.5 < (colour[:, 30][occupied] == truth[:, 30][occupied]).mean() < 0.95

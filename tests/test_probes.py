@@ -134,6 +134,8 @@ def test_cli_fits_probes_and_draws_the_report(tiny_run, tiny_corpus, tmp_path):
             assert set(metrics[name][kind]) == {"0", "1", "2"}
             assert all(0 <= v <= 1 for v in metrics[name][kind].values())
     assert set(metrics["flipped"]) == {"linear"} and set(metrics["legal"]) == {"linear"}
+    for name in ("mine_theirs", "black_white"):  # the placed-by rule, a baseline from moves
+        assert 0.6 < metrics["baselines"][name]["placed_by"] < 1
     assert metrics["model_sha256"] == file_sha256(tiny_run / MODEL)
     result = run_script(
         "scripts/probe_report.py",
@@ -148,6 +150,8 @@ def test_cli_fits_probes_and_draws_the_report(tiny_run, tiny_corpus, tmp_path):
     figures = json.loads((tmp_path / "report" / "figures.json").read_text())
     assert figures["accuracy_by_layer"]["layers"] == ["0", "1", "2"]
     assert len(figures["direction_cosines"]["cosine"]) == 3
+    assert set(figures["accuracy_by_layer"]["placed_by"]) == {"mine_theirs", "black_white"}
+    assert len(figures["accuracy_by_move"]["rules"]["mine_theirs placed-by rule"]) == 59
     for name in (
         "accuracy_by_layer",
         "square_heatmaps",
