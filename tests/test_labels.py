@@ -8,6 +8,15 @@ import reference as ref
 from othello.labels import BLACK_DISC, MINE, THEIRS, WHITE_DISC, placed_by, replay
 
 
+def _reference_labels(board: np.ndarray, rec: dict) -> tuple[np.ndarray, np.ndarray]:
+    """A reference board (0 empty, ref.BLACK, ref.WHITE) as our colour and mine/theirs labels,
+    the view being the side that moves after ``rec``'s move."""
+    colour = np.select([board == ref.BLACK, board == ref.WHITE], [BLACK_DISC, WHITE_DISC], 0)
+    viewer = rec["next"] or ref.other(rec["mover"])
+    mine = np.select([board == viewer, board == ref.other(viewer)], [MINE, THEIRS], 0)
+    return colour, mine
+
+
 def test_square_arrays_match_reference(random_games):
     moves, length = random_games
     rows = np.r_[0:40, np.flatnonzero(length < 60)[:20]]
@@ -17,14 +26,9 @@ def test_square_arrays_match_reference(random_games):
     for k, row in enumerate(rows):
         records = ref.replay(moves[row, : length[row]].tolist())
         for t, rec in enumerate(records):
-            board = np.array(rec["board"])
-            expected = np.select(
-                [board == ref.BLACK, board == ref.WHITE], [BLACK_DISC, WHITE_DISC], 0
-            )
-            assert np.array_equal(colour[k, t], expected)
-            viewer = rec["next"] or ref.other(rec["mover"])
-            mine = np.select([board == viewer, board == ref.other(viewer)], [MINE, THEIRS], 0)
-            assert np.array_equal(relative[k, t], mine)
+            expected = _reference_labels(np.array(rec["board"]), rec)
+            assert np.array_equal(colour[k, t], expected[0])
+            assert np.array_equal(relative[k, t], expected[1])
             assert np.flatnonzero(flipped[k, t]).tolist() == rec["flipped"]
             assert np.flatnonzero(legal[k, t]).tolist() == rec["legal"]
         assert (colour[k, len(records) :] == -1).all()
@@ -72,13 +76,9 @@ def test_placed_by_is_the_board_without_flips(random_games):
         board = np.array(ref.start_board())
         for t, rec in enumerate(records):
             board[moves[row, t]] = rec["mover"]  # the placer; flips are ignored
-            expected = np.select(
-                [board == ref.BLACK, board == ref.WHITE], [BLACK_DISC, WHITE_DISC], 0
-            )
-            assert np.array_equal(colour[k, t], expected)
-            viewer = rec["next"] or ref.other(rec["mover"])
-            mine = np.select([board == viewer, board == ref.other(viewer)], [MINE, THEIRS], 0)
-            assert np.array_equal(relative[k, t], mine)
+            expected = _reference_labels(board, rec)
+            assert np.array_equal(colour[k, t], expected[0])
+            assert np.array_equal(relative[k, t], expected[1])
         assert (colour[k, len(records) :] == -1).all()
     # every first move flips exactly one disc, the one square the rule gets wrong
     assert ((colour[:, 0] != truth[:, 0]).sum(-1) == 1).all()
