@@ -157,3 +157,42 @@ def direction_cosines(data: dict, path: str | os.PathLike) -> None:
     ax.set_title("cosine of mine-minus-theirs directions\n(mean over squares)", fontsize=9)
     fig.colorbar(image, ax=ax, shrink=0.8)
     save_figure(fig, path)
+
+
+def probe_curve(data: dict, path: str | os.PathLike) -> None:
+    """data: curve.json (``probes.curve``): probe accuracy of each layer by training step,
+    beside the run's own validation legal-move accuracy where it was measured."""
+    points = data["points"]
+    steps = [int(s) for s in points]
+    layers = list(next(iter(points.values()))["layers"])
+    fig, (ax, ax_legal) = plt.subplots(1, 2, figsize=(11, 4))
+    cmap = plt.get_cmap("viridis")
+    for i, layer in enumerate(layers):
+        ax.plot(
+            steps,
+            [100 * p["layers"][layer] for p in points.values()],
+            marker="o",
+            color=cmap(i / max(len(layers) - 1, 1)),
+            label=f"layer {layer}",
+        )
+    last = points[str(steps[-1])]["baselines"]
+    for key, style, text in (
+        ("majority_by_move", "-.", "majority by move"),
+        ("placed_by", ":", "placed-by rule (no flips tracked)"),
+    ):
+        if key in last:
+            ax.axhline(100 * last[key], color="grey", ls=style, lw=1, label=text)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("held-out accuracy per square (%)")
+    ax.set_title(f"{data['scheme']} linear probe along training")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    measured = [(s, p["val_top1_legal"]) for s, p in zip(steps, points.values(), strict=True)]
+    measured = [(s, v) for s, v in measured if v is not None]
+    if measured:
+        ax_legal.plot(*zip(*[(s, 100 * v) for s, v in measured], strict=True), marker="o")
+    ax_legal.set_xlabel("training step")
+    ax_legal.set_ylabel("validation top-1 legal (%)")
+    ax_legal.set_title("the model's legal-move accuracy")
+    ax_legal.grid(alpha=0.3)
+    save_figure(fig, path)

@@ -164,3 +164,40 @@ def test_cli_fits_probes_and_draws_the_report(tiny_run, tiny_corpus, tmp_path):
         "scripts/fit_probes.py", "--acts", tmp_path / "none.h5", "--out", tmp_path / "p2"
     )
     assert missing.returncode != 0 and "none.h5" in missing.stderr
+
+
+def test_probe_curve_probes_every_snapshot_once(tiny_corpus, tmp_path):
+    from othello.config import preset
+    from othello.train import train
+
+    run = tmp_path / "run"
+    cfg = preset("tiny", ["max_steps=100", "snapshot_every=50", "eval_every=50"])
+    train(cfg, tiny_corpus, run, progress=False)
+    command = ("scripts/probe_curve.py", "--run", run, "--games", tiny_corpus)
+    command += ("--out", tmp_path / "curve", "--n-games", "150", "--no-progress")
+    result = run_script(*command)
+    assert result.returncode == 0, result.stderr
+    curve = json.loads((tmp_path / "curve" / "curve.json").read_text())
+    assert list(curve["points"]) == ["50", "100"]  # the final snapshot is the model, once
+    for point in curve["points"].values():
+        assert set(point["layers"]) == {"0", "1", "2"}
+        assert point["best"] == max(point["layers"].values())
+        assert 0 < point["val_top1_legal"] <= 1
+    first, last = curve["points"].values()
+    assert first["baselines"] == last["baselines"]  # the same held-out games for every step
+    assert first["model_sha256"] != last["model_sha256"]
+    assert not list((tmp_path / "curve").glob("*.h5"))  # each cache deleted once scored
+    assert (tmp_path / "curve" / "curve.png").stat().st_size > 5000
+    again = run_script(*command)  # a second run finds every point done and redoes none
+    assert again.returncode == 0, again.stderr
+    assert json.loads((tmp_path / "curve" / "curve.json").read_text()) == curve
+    missing = run_script(
+        "scripts/probe_curve.py",
+        "--run",
+        tmp_path / "none",
+        "--games",
+        tiny_corpus,
+        "--out",
+        tmp_path / "c2",
+    )
+    assert missing.returncode != 0 and "none" in missing.stderr

@@ -1,0 +1,130 @@
+"""Probe accuracy along training: when does the board appear, and how fast does it grow?
+
+A run trained with ``snapshot_every`` keeps its weights at intervals. Each of them (and the
+finished model) is cached over the same held-out games, probed with the same linear fit and
+scored on the same test games, so the curve moves only with training. One checkpoint's
+activations are on disk at a time; its cache is deleted once its probes are scored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from othello import checkpoint
+from othello.atomic import write_text
+from othello.cache import ActsFile, resid_layer, write_cache
+from probes.fit import FitConfig, fit_probes, probe_key
+from probes.metrics import PLACED_BY, baselines, evaluate_probes, label_counts, placed_by_baseline
+from probes.schemes import scheme
+
+CURVE = "curve.json"
+
+
+def run_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
+    """(training step, model.pt) of every snapshot of a run and of its finished model, by
+    step; a snapshot of the final step is the finished model and is listed once."""
+    run_dir = Path(run_dir)
+    found: dict[int, Path] = {}
+    for path in sorted((run_dir / "snapshots").glob("step-*/" + checkpoint.MODEL)):
+        found[int(path.parent.name.removeprefix("step-"))] = path
+    final = run_dir / checkpoint.MODEL
+    if final.exists():
+        found[int(checkpoint.load(final).get("step", -1))] = final
+    if not found:
+        raise FileNotFoundError(f"{run_dir}: no model.pt and no snapshots/step-*/model.pt")
+    return sorted(found.items())
+
+
+def validation_by_step(run_dir: str | os.PathLike) -> dict[int, dict]:
+    """The training run's own validation records (``val_*`` of metrics.jsonl) by step."""
+    path = Path(run_dir) / "metrics.jsonl"
+    records: dict[int, dict] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            if any(key.startswith("val_") for key in record):
+                records[record["step"]] = record
+    return records
+
+
+def probe_checkpoint(
+    model: Path, games: Path, acts: Path, n_games: int, scheme_name: str, progress: bool
+) -> dict:
+    """Linear probes of ``scheme_name`` on every residual layer of one checkpoint: held-out
+    accuracy by layer and the baselines of the same test games."""
+    write_cache(model, games, acts, n_games=n_games, progress=progress)
+    cfg = FitConfig(schemes=(scheme_name,), mlp_schemes=())
+    label = scheme(scheme_name).label
+    with ActsFile(acts) as source:
+        probes = fit_probes(source, cfg, progress=progress)
+        counts = evaluate_probes(source, probes, "test")
+        n_classes = scheme(scheme_name).n_classes
+        base = baselines(
+            label_counts(source, "train", label, n_classes),
+            label_counts(source, "test", label, n_classes),
+        )
+        if label in PLACED_BY:
+            base.update(placed_by_baseline(source, "test", label))
+        layers = {
+            str(resid_layer(hook)): round(
+                counts[probe_key(scheme_name, "linear", hook)].summary()["accuracy"], 6
+            )
+            for hook in source.hooks
+        }
+        model_sha256 = source.model_sha256
+    best = max(layers, key=layers.__getitem__)
+    return {
+        "layers": layers,
+        "best_layer": best,
+        "best": layers[best],
+        "baselines": {k: round(v, 6) for k, v in base.items() if isinstance(v, float)},
+        "model_sha256": model_sha256,
+    }
+
+
+def probe_curve(
+    run_dir: str | os.PathLike,
+    games: str | os.PathLike,
+    out: str | os.PathLike,
+    n_games: int = 1500,
+    scheme_name: str = "mine_theirs",
+    progress: bool = True,
+) -> dict:
+    """Probe every checkpoint of ``run_dir`` and write ``out/curve.json`` after each one, so a
+    killed run keeps the points it finished and skips them when started again."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / CURVE
+    job = {"run": str(Path(run_dir).resolve()), "n_games": n_games, "scheme": scheme_name}
+    data = json.loads(path.read_text()) if path.exists() else {}
+    if {k: data.get(k) for k in job} != job:
+        data = {**job, "points": {}}
+    checkpoints = run_checkpoints(run_dir)
+    validation = validation_by_step(run_dir)
+    for step, model in tqdm(checkpoints, desc="checkpoints", disable=not progress):
+        sha = checkpoint.file_sha256(model)
+        point = data["points"].get(str(step))
+        if point and point["model_sha256"] == sha:
+            continue
+        acts = out / f"acts-step-{step}.h5"
+        began = time.perf_counter()
+        point = probe_checkpoint(model, Path(games), acts, n_games, scheme_name, progress)
+        acts.unlink()
+        val = validation.get(step, {})
+        point.update(
+            model=str(model),
+            seconds=round(time.perf_counter() - began, 1),
+            training_s=val.get("elapsed_s"),
+            val_top1_legal=val.get("val_top1_legal_accuracy"),
+            val_topn_errors=val.get("val_topn_set_errors"),
+        )
+        data["points"][str(step)] = point
+        write_text(path, json.dumps(data, indent=1) + "\n")
+    data["points"] = dict(sorted(data["points"].items(), key=lambda item: int(item[0])))
+    write_text(path, json.dumps(data, indent=1) + "\n")
+    return data
