@@ -19,8 +19,7 @@ from othello import checkpoint
 from othello.atomic import write_text
 from othello.cache import ActsFile, resid_layer, write_cache
 from probes.fit import FitConfig, fit_probes, probe_key
-from probes.metrics import PLACED_BY, baselines, evaluate_probes, label_counts, placed_by_baseline
-from probes.schemes import scheme
+from probes.metrics import evaluate_probes, scheme_baselines
 
 CURVE = "curve.json"
 
@@ -59,17 +58,10 @@ def probe_checkpoint(
     accuracy by layer and the baselines of the same test games."""
     write_cache(model, games, acts, n_games=n_games, progress=progress)
     cfg = FitConfig(schemes=(scheme_name,), mlp_schemes=())
-    label = scheme(scheme_name).label
     with ActsFile(acts) as source:
         probes = fit_probes(source, cfg, progress=progress)
         counts = evaluate_probes(source, probes, "test")
-        n_classes = scheme(scheme_name).n_classes
-        base = baselines(
-            label_counts(source, "train", label, n_classes),
-            label_counts(source, "test", label, n_classes),
-        )
-        if label in PLACED_BY:
-            base.update(placed_by_baseline(source, "test", label))
+        base = scheme_baselines(source, scheme_name)
         layers = {
             str(resid_layer(hook)): round(
                 counts[probe_key(scheme_name, "linear", hook)].summary()["accuracy"], 6

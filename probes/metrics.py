@@ -127,6 +127,19 @@ def placed_by_baseline(acts: ActsFile, split: str, label: str) -> dict:
     }
 
 
+def scheme_baselines(acts: ActsFile, scheme_name: str, split: str = "test") -> dict:
+    """Every baseline of one scheme on ``split``: chance and majorities learned from the
+    training split, and the placed-by rule where the scheme is a board."""
+    sch = scheme(scheme_name)
+    base = baselines(
+        label_counts(acts, "train", sch.label, sch.n_classes),
+        label_counts(acts, split, sch.label, sch.n_classes),
+    )
+    if sch.label in PLACED_BY:
+        base.update(placed_by_baseline(acts, split, sch.label))
+    return base
+
+
 def direction_cosines(probes: dict[str, nn.Module], hooks: list[str]) -> list[list[float]]:
     """Mean over squares of the cosine between layers' mine-minus-theirs directions."""
     mine, theirs = (scheme("mine_theirs").classes.index(c) for c in ("mine", "theirs"))

@@ -22,14 +22,10 @@ from othello.atomic import write_text
 from othello.cache import ActsFile, CacheError, resid_layer
 from probes.fit import FitConfig, fit_probes, probe_key
 from probes.metrics import (
-    PLACED_BY,
-    baselines,
     direction_cosines,
     evaluate_probes,
-    label_counts,
-    placed_by_baseline,
+    scheme_baselines,
 )
-from probes.schemes import scheme
 from probes.store import save_probes
 
 
@@ -83,14 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         fit_seconds = time.perf_counter() - began
         counts = evaluate_probes(acts, probes, "test")
         schemes = sorted({s for s, _ in cfg.specs})
-        base = {}
-        for name in schemes:
-            sch = scheme(name)
-            train = label_counts(acts, "train", sch.label, sch.n_classes)
-            test = label_counts(acts, "test", sch.label, sch.n_classes)
-            base[name] = baselines(train, test)
-            if sch.label in PLACED_BY:
-                base[name].update(placed_by_baseline(acts, "test", sch.label))
+        base = {name: scheme_baselines(acts, name) for name in schemes}
         test_positions = int(next(iter(counts.values())).positions.sum())
         meta = {
             "acts": str(Path(args.acts).resolve()),
