@@ -116,7 +116,6 @@ def probe_curve(
             val_topn_errors=val.get("val_topn_set_errors"),
         )
         data["points"][str(step)] = point
+        data["points"] = dict(sorted(data["points"].items(), key=lambda item: int(item[0])))
         write_text(path, json.dumps(data, indent=1) + "\n")
-    data["points"] = dict(sorted(data["points"].items(), key=lambda item: int(item[0])))
-    write_text(path, json.dumps(data, indent=1) + "\n")
     return data

@@ -187,10 +187,13 @@ def probe_curve(data: dict, path: str | os.PathLike) -> None:
     ax.set_title(f"{data['scheme']} linear probe along training")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    measured = [(s, p["val_top1_legal"]) for s, p in zip(steps, points.values(), strict=True)]
-    measured = [(s, v) for s, v in measured if v is not None]
+    measured = [
+        (step, 100 * point["val_top1_legal"])
+        for step, point in zip(steps, points.values(), strict=True)
+        if point["val_top1_legal"] is not None
+    ]
     if measured:
-        ax_legal.plot(*zip(*[(s, 100 * v) for s, v in measured], strict=True), marker="o")
+        ax_legal.plot(*zip(*measured, strict=True), marker="o")
     ax_legal.set_xlabel("training step")
     ax_legal.set_ylabel("validation top-1 legal (%)")
     ax_legal.set_title("the model's legal-move accuracy")
