@@ -1,119 +1,213 @@
 """Load the published Othello-GPT checkpoints into :class:`GPT`, and export ours.
 
-* Li et al.'s ``othello_world`` (minGPT): ``tok_emb``, ``pos_emb`` [1, 59, d], blocks with
-  ``attn.{query,key,value,proj}``, ``mlp.0`` / ``mlp.2``, ``ln_f`` and a bias-free ``head``.
-* TransformerLens ``HookedTransformer`` (Nanda's Othello-GPT): ``embed.W_E``,
-  ``pos_embed.W_pos``, per-head ``attn.W_Q/W_K/W_V`` [heads, d_model, d_head] and ``W_O``
-  [heads, d_head, d_model], ``mlp.W_in/W_out``, ``ln_final.w/b``, ``unembed.W_U/b_U``.
+Two published models, in every form they come in:
 
-Token ids need no remapping: both use 0 = padding and 1..60 = playable squares in ascending
-index, and their square index equals ours (row-major with D4/E5 white and D5/E4 black at the
-start). Only the *names* differ: they print the row as the letter, so their name of a square
-is our name of its transpose (see :mod:`othello.tokens`). Files are read with
+* Li et al.'s ``othello_world`` (minGPT): ``tok_emb``, ``pos_emb`` [1, n_ctx, d], blocks with
+  ``attn.{query,key,value,proj}``, ``mlp.0`` / ``mlp.2``, ``ln_f`` and a bias-free ``head``;
+  saved plain or from ``DataParallel`` (keys prefixed ``module.``), with or without the
+  ``attn.mask`` buffer. The weights do not hold the head count: Li et al. used 8.
+* TransformerLens ``HookedTransformer`` (Nanda's Othello-GPT, ``synthetic_model.pth``):
+  ``embed.W_E``, ``pos_embed.W_pos``, per-head ``attn.W_Q/W_K/W_V`` [heads, d_model, d_head]
+  and ``W_O`` [heads, d_head, d_model], ``mlp.W_in/W_out``, ``unembed.W_U``. With
+  ``normalization_type="LN"`` it has ``ln1/ln2/ln_final.w/b``; with ``"LNPre"`` (LayerNorm
+  weights folded into the next matrices, as the published file is) it has none, and a
+  LayerNorm of scale 1 and shift 0 (eps 1e-5) computes exactly what LNPre does.
+  ``unembed.b_U`` may be absent (the minGPT-converted form) and the ``attn.mask`` /
+  ``attn.IGNORE`` buffers present or not.
+
+The shape (layers, width, heads, MLP width, context) is read from the tensors, so checkpoints
+of other sizes load too. Token ids need no remapping: both use 0 = padding and 1..60 = the
+playable squares in ascending index, and their square index equals ours. Only the *names*
+differ (they print the row as the letter; see :mod:`othello.tokens`). Files are read with
 ``weights_only=True``.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 
 from othello.model import GPT, GPTConfig
 
 Tensor = torch.Tensor
+FORMATS = ("transformer_lens", "othello_world")
+LI_ET_AL_HEADS = 8  # othello_world's default; its weights cannot tell
+LN_EPS = 1e-5  # TransformerLens's and torch's default, which our LayerNorm uses
+# attention buffers both libraries save beside the weights; they hold no learned values
+_BUFFERS = ("attn.mask", "attn.IGNORE", "attn.masked_bias", "attn.bias")
 
 
-def _layers(state: dict[str, Tensor], prefix: str = "blocks.") -> int:
-    return len({key.split(".")[1] for key in state if key.startswith(prefix)})
+class CheckpointFormatError(ValueError):
+    """A state dict that is not the format it was said to be, or a shape we cannot run."""
+
+
+def _layers(state: dict[str, Tensor]) -> int:
+    indices = {int(key.split(".")[1]) for key in state if key.startswith("blocks.")}
+    if indices != set(range(len(indices))) or not indices:
+        raise CheckpointFormatError(f"blocks are not numbered 0..n-1: {sorted(indices)}")
+    return len(indices)
 
 
 def _check_vocab(vocab: int) -> None:
     if vocab != 61:
-        raise ValueError(f"checkpoint vocabulary has {vocab} tokens; Othello-GPT uses 61")
+        raise CheckpointFormatError(f"vocabulary has {vocab} tokens; Othello-GPT uses 61")
 
 
-def from_othello_world(state: dict[str, Tensor], n_heads: int = 8) -> GPT:
-    """A model from a minGPT state dict of Li et al.'s ``othello_world`` (heads are not
-    recorded in the weights: the published models use 8)."""
-    state = {k.removeprefix("module."): v for k, v in state.items()}
+def _drop_buffers(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    return {k: v for k, v in state.items() if not k.endswith(_BUFFERS)}
+
+
+def _take(state: dict[str, Tensor], key: str) -> Tensor:
+    if key not in state:
+        raise CheckpointFormatError(f"missing tensor {key!r}")
+    return state.pop(key)
+
+
+def _config(n_layers: int, d_model: int, n_heads: int, d_mlp: int, n_ctx: int) -> GPTConfig:
+    try:
+        return GPTConfig(
+            n_layers=n_layers, d_model=d_model, n_heads=n_heads, d_mlp=d_mlp, n_ctx=n_ctx
+        )
+    except ValueError as exc:
+        raise CheckpointFormatError(str(exc)) from None
+
+
+def from_othello_world(state: dict[str, Tensor], n_heads: int = LI_ET_AL_HEADS) -> GPT:
+    """A model from a minGPT state dict of Li et al.'s ``othello_world``."""
+    state = _drop_buffers({k.removeprefix("module."): v for k, v in state.items()})
+    for key in ("tok_emb.weight", "pos_emb", "blocks.0.mlp.0.weight"):
+        if key not in state:
+            raise CheckpointFormatError(f"missing tensor {key!r}")
     vocab, d_model = state["tok_emb.weight"].shape
     _check_vocab(vocab)
-    cfg = GPTConfig(
-        n_layers=_layers(state),
-        d_model=d_model,
-        n_heads=n_heads,
-        d_mlp=state["blocks.0.mlp.0.weight"].shape[0],
-        n_ctx=state["pos_emb"].shape[1],
+    cfg = _config(
+        _layers(state),
+        d_model,
+        n_heads,
+        state["blocks.0.mlp.0.weight"].shape[0],
+        state["pos_emb"].shape[1],
     )
-    ours = {
-        "embed.weight": state["tok_emb.weight"],
-        "pos_embed": state["pos_emb"][0],
-        "ln_final.weight": state["ln_f.weight"],
-        "ln_final.bias": state["ln_f.bias"],
-        "unembed.weight": state["head.weight"],
-        "unembed.bias": torch.zeros(vocab),
-    }
-    for layer in range(cfg.n_layers):
-        src, dst = f"blocks.{layer}.", f"blocks.{layer}."
-        for norm in ("ln1", "ln2"):
-            for p in ("weight", "bias"):
-                ours[f"{dst}{norm}.{p}"] = state[f"{src}{norm}.{p}"]
-        for p in ("weight", "bias"):
-            ours[f"{dst}attn.qkv.{p}"] = torch.cat(
-                [state[f"{src}attn.{name}.{p}"] for name in ("query", "key", "value")]
-            )
-            ours[f"{dst}attn.out.{p}"] = state[f"{src}attn.proj.{p}"]
-            ours[f"{dst}mlp.fc_in.{p}"] = state[f"{src}mlp.0.{p}"]
-            ours[f"{dst}mlp.fc_out.{p}"] = state[f"{src}mlp.2.{p}"]
-    return _build(cfg, ours)
+    return _build(cfg, _othello_world_to_ours(state, cfg))
 
 
-def from_transformer_lens(state: dict[str, Tensor]) -> GPT:
-    """A model from a TransformerLens ``HookedTransformer`` state dict (LN, standard
-    positional embeddings, GELU: the Othello-GPT configuration)."""
-    vocab, d_model = state["embed.W_E"].shape
-    _check_vocab(vocab)
-    n_heads, _, d_head = state["blocks.0.attn.W_Q"].shape
-    cfg = GPTConfig(
-        n_layers=_layers(state),
-        d_model=d_model,
-        n_heads=n_heads,
-        d_mlp=state["blocks.0.mlp.W_in"].shape[1],
-        n_ctx=state["pos_embed.W_pos"].shape[0],
-    )
+def _othello_world_to_ours(state: dict[str, Tensor], cfg: GPTConfig) -> dict[str, Tensor]:
     ours = {
-        "embed.weight": state["embed.W_E"],
-        "pos_embed": state["pos_embed.W_pos"],
-        "ln_final.weight": state["ln_final.w"],
-        "ln_final.bias": state["ln_final.b"],
-        "unembed.weight": state["unembed.W_U"].T,
-        "unembed.bias": state["unembed.b_U"],
+        "embed.weight": _take(state, "tok_emb.weight"),
+        "pos_embed": _take(state, "pos_emb")[0],
+        "ln_final.weight": _take(state, "ln_f.weight"),
+        "ln_final.bias": _take(state, "ln_f.bias"),
+        "unembed.weight": _take(state, "head.weight"),
+        "unembed.bias": state.pop("head.bias", torch.zeros(cfg.vocab_size)),
     }
     for layer in range(cfg.n_layers):
         p = f"blocks.{layer}."
         for norm in ("ln1", "ln2"):
-            ours[f"{p}{norm}.weight"] = state[f"{p}{norm}.w"]
-            ours[f"{p}{norm}.bias"] = state[f"{p}{norm}.b"]
+            for x in ("weight", "bias"):
+                ours[f"{p}{norm}.{x}"] = _take(state, f"{p}{norm}.{x}")
+        for x in ("weight", "bias"):
+            ours[f"{p}attn.qkv.{x}"] = torch.cat(
+                [_take(state, f"{p}attn.{name}.{x}") for name in ("query", "key", "value")]
+            )
+            ours[f"{p}attn.out.{x}"] = _take(state, f"{p}attn.proj.{x}")
+            ours[f"{p}mlp.fc_in.{x}"] = _take(state, f"{p}mlp.0.{x}")
+            ours[f"{p}mlp.fc_out.{x}"] = _take(state, f"{p}mlp.2.{x}")
+    _no_leftovers(state)
+    return ours
+
+
+def from_transformer_lens(state: dict[str, Tensor]) -> GPT:
+    """A model from a TransformerLens ``HookedTransformer`` state dict (LN or LNPre, standard
+    positional embeddings, GELU: the Othello-GPT configuration)."""
+    state = _drop_buffers(dict(state))
+    if "embed.W_E" not in state or "blocks.0.attn.W_Q" not in state:
+        raise CheckpointFormatError("missing tensor 'embed.W_E' or 'blocks.0.attn.W_Q'")
+    vocab, d_model = state["embed.W_E"].shape
+    _check_vocab(vocab)
+    n_heads, _, d_head = state["blocks.0.attn.W_Q"].shape
+    if n_heads * d_head != d_model:
+        raise CheckpointFormatError(
+            f"{n_heads} heads of width {d_head} do not fill d_model {d_model}; this GPT "
+            "needs n_heads * d_head == d_model"
+        )
+    if "blocks.0.mlp.W_in" not in state or "pos_embed.W_pos" not in state:
+        raise CheckpointFormatError("missing tensor 'blocks.0.mlp.W_in' or 'pos_embed.W_pos'")
+    cfg = _config(
+        _layers(state),
+        d_model,
+        n_heads,
+        state["blocks.0.mlp.W_in"].shape[1],
+        state["pos_embed.W_pos"].shape[0],
+    )
+    folded = "ln_final.w" not in state  # LNPre: the scales live in the next matrices
+    ones, zeros = torch.ones(d_model), torch.zeros(d_model)
+
+    def norm(name: str) -> tuple[Tensor, Tensor]:
+        if folded:
+            return ones, zeros
+        return _take(state, f"{name}.w"), _take(state, f"{name}.b")
+
+    ours = {
+        "embed.weight": _take(state, "embed.W_E"),
+        "pos_embed": _take(state, "pos_embed.W_pos"),
+        "unembed.weight": _take(state, "unembed.W_U").T,
+        "unembed.bias": state.pop("unembed.b_U", torch.zeros(vocab)),
+    }
+    ours["ln_final.weight"], ours["ln_final.bias"] = norm("ln_final")
+    for layer in range(cfg.n_layers):
+        p = f"blocks.{layer}."
+        for name in ("ln1", "ln2"):
+            ours[f"{p}{name}.weight"], ours[f"{p}{name}.bias"] = norm(p + name)
         # W_X [heads, d_model, d_head] -> rows (head, d_head) of a Linear weight
         ours[f"{p}attn.qkv.weight"] = torch.cat(
-            [state[f"{p}attn.W_{x}"].transpose(1, 2).reshape(d_model, d_model) for x in "QKV"]
+            [
+                _take(state, f"{p}attn.W_{x}").transpose(1, 2).reshape(d_model, d_model)
+                for x in "QKV"
+            ]
         )
-        ours[f"{p}attn.qkv.bias"] = torch.cat([state[f"{p}attn.b_{x}"].reshape(-1) for x in "QKV"])
-        ours[f"{p}attn.out.weight"] = state[f"{p}attn.W_O"].reshape(d_model, d_model).T
-        ours[f"{p}attn.out.bias"] = state[f"{p}attn.b_O"]
-        ours[f"{p}mlp.fc_in.weight"] = state[f"{p}mlp.W_in"].T
-        ours[f"{p}mlp.fc_in.bias"] = state[f"{p}mlp.b_in"]
-        ours[f"{p}mlp.fc_out.weight"] = state[f"{p}mlp.W_out"].T
-        ours[f"{p}mlp.fc_out.bias"] = state[f"{p}mlp.b_out"]
+        ours[f"{p}attn.qkv.bias"] = torch.cat(
+            [_take(state, f"{p}attn.b_{x}").reshape(-1) for x in "QKV"]
+        )
+        ours[f"{p}attn.out.weight"] = _take(state, f"{p}attn.W_O").reshape(d_model, d_model).T
+        ours[f"{p}attn.out.bias"] = _take(state, f"{p}attn.b_O")
+        ours[f"{p}mlp.fc_in.weight"] = _take(state, f"{p}mlp.W_in").T
+        ours[f"{p}mlp.fc_in.bias"] = _take(state, f"{p}mlp.b_in")
+        ours[f"{p}mlp.fc_out.weight"] = _take(state, f"{p}mlp.W_out").T
+        ours[f"{p}mlp.fc_out.bias"] = _take(state, f"{p}mlp.b_out")
+    _no_leftovers(state)
     return _build(cfg, ours)
 
 
-def to_transformer_lens(model: GPT) -> tuple[dict[str, Tensor], dict]:
-    """Our model as a TransformerLens state dict and ``HookedTransformerConfig`` keywords."""
+def _no_leftovers(state: dict[str, Tensor]) -> None:
+    """Weights nobody read mean the file is another architecture (rotary embeddings, a
+    different norm, ...): refuse it rather than run a model that silently lacks them."""
+    if state:
+        keys = sorted(state)
+        raise CheckpointFormatError(
+            f"unexpected tensors {keys[:5]}{' ...' if len(keys) > 5 else ''}"
+        )
+
+
+def to_transformer_lens(model: GPT, attn_mask: str = "empty") -> tuple[dict[str, Tensor], dict]:
+    """Our model as a TransformerLens state dict and ``HookedTransformerConfig`` keywords that
+    ``HookedTransformer(HookedTransformerConfig(**cfg)).load_state_dict(sd, strict=True)``
+    accepts as is.
+
+    ``attn_mask`` says which attention buffers to include: ``"empty"`` for TransformerLens
+    3.1 and later (a [0, 0] ``mask``; the causal mask is built at run time), ``"causal"`` for
+    2.x and 3.0 (an [n_ctx, n_ctx] lower-triangular ``mask``). Both hold ``IGNORE = -inf``.
+    """
+    if attn_mask not in ("empty", "causal"):
+        raise ValueError(f"attn_mask must be 'empty' or 'causal', got {attn_mask!r}")
     cfg = model.cfg
     d, h, dh = cfg.d_model, cfg.n_heads, cfg.d_head
     sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    mask = (
+        torch.ones(cfg.n_ctx, cfg.n_ctx).tril().bool()
+        if attn_mask == "causal"
+        else torch.empty((0, 0), dtype=torch.bool)
+    )
     out = {
         "embed.W_E": sd["embed.weight"],
         "pos_embed.W_pos": sd["pos_embed"],
@@ -134,6 +228,8 @@ def to_transformer_lens(model: GPT) -> tuple[dict[str, Tensor], dict]:
             out[f"{p}attn.b_{x}"] = b.reshape(h, dh)
         out[f"{p}attn.W_O"] = sd[f"{p}attn.out.weight"].T.reshape(h, dh, d).contiguous()
         out[f"{p}attn.b_O"] = sd[f"{p}attn.out.bias"]
+        out[f"{p}attn.mask"] = mask.clone()
+        out[f"{p}attn.IGNORE"] = torch.tensor(-torch.inf)
         out[f"{p}mlp.W_in"] = sd[f"{p}mlp.fc_in.weight"].T.contiguous()
         out[f"{p}mlp.b_in"] = sd[f"{p}mlp.fc_in.bias"]
         out[f"{p}mlp.W_out"] = sd[f"{p}mlp.fc_out.weight"].T.contiguous()
@@ -149,6 +245,7 @@ def to_transformer_lens(model: GPT) -> tuple[dict[str, Tensor], dict]:
         "n_ctx": cfg.n_ctx,
         "act_fn": "gelu",
         "normalization_type": "LN",
+        "eps": LN_EPS,
         "positional_embedding_type": "standard",
     }
     return out, config
@@ -156,17 +253,35 @@ def to_transformer_lens(model: GPT) -> tuple[dict[str, Tensor], dict]:
 
 def _build(cfg: GPTConfig, state: dict[str, Tensor]) -> GPT:
     model = GPT(cfg)
-    model.load_state_dict({k: v.float() for k, v in state.items()})
+    try:
+        model.load_state_dict({k: v.float() for k, v in state.items()})
+    except RuntimeError as exc:  # a tensor of the wrong shape
+        raise CheckpointFormatError(str(exc).splitlines()[-1].strip()) from None
     return model.eval()
 
 
-def load_external(path: str | os.PathLike, kind: str, n_heads: int = 8) -> GPT:
-    """Read a published checkpoint file (``othello_world`` or ``transformer_lens``)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state:
+def load_external(path: str | os.PathLike, kind: str, n_heads: int = LI_ET_AL_HEADS) -> GPT:
+    """Read a published checkpoint file (``transformer_lens`` or ``othello_world``).
+
+    Errors name the file: a missing file, one that is not a state dict, or one whose tensors
+    do not fit the format raise :class:`CheckpointFormatError` (a ``ValueError``).
+    """
+    path = Path(path)
+    if kind not in FORMATS:
+        raise ValueError(f"unknown checkpoint format {kind!r}; choose one of {FORMATS}")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a pickle with code, a truncated file, not torch at all
+        raise CheckpointFormatError(f"{path}: not a loadable state dict ({exc})") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
-    if kind == "othello_world":
-        return from_othello_world(state, n_heads)
-    if kind == "transformer_lens":
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise CheckpointFormatError(f"{path}: not a state dict of tensors")
+    try:
+        if kind == "othello_world":
+            return from_othello_world(state, n_heads)
         return from_transformer_lens(state)
-    raise ValueError(f"unknown checkpoint kind {kind!r}")
+    except CheckpointFormatError as exc:
+        raise CheckpointFormatError(f"{path}: not a {kind} Othello-GPT checkpoint: {exc}") from None

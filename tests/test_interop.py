@@ -1,0 +1,216 @@
+"""Published checkpoint layouts, checked against forward passes written out independently
+here (the real TransformerLens library: test_interop_transformer_lens.py)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from othello.interop import (
+    CheckpointFormatError,
+    from_othello_world,
+    from_transformer_lens,
+    load_external,
+    to_transformer_lens,
+)
+from othello.model import GPT, GPTConfig
+
+
+def tokens(batch: int = 3, n: int = 59) -> torch.Tensor:
+    return torch.randint(1, 61, (batch, n), generator=torch.Generator().manual_seed(1))
+
+
+def _ln(x, w, b):
+    return F.layer_norm(x, x.shape[-1:], w, b, 1e-5)
+
+
+def _causal_softmax(scores):
+    n = scores.shape[-1]
+    mask = torch.ones(n, n, dtype=torch.bool).tril()
+    return scores.masked_fill(~mask, float("-inf")).softmax(-1)
+
+
+def tl_forward(sd: dict, toks: torch.Tensor) -> torch.Tensor:
+    """TransformerLens's HookedTransformer forward, written out with einsums; LNPre when the
+    state has no LayerNorm weights, no unembedding bias when it has none."""
+    n_layers = len({k.split(".")[1] for k in sd if k.startswith("blocks.")})
+    d_head = sd["blocks.0.attn.W_Q"].shape[-1]
+    x = sd["embed.W_E"][toks] + sd["pos_embed.W_pos"][: toks.shape[1]]
+    for layer in range(n_layers):
+        p = f"blocks.{layer}."
+        h = _ln(x, sd.get(p + "ln1.w"), sd.get(p + "ln1.b"))
+        q = torch.einsum("bpd,hde->bphe", h, sd[p + "attn.W_Q"]) + sd[p + "attn.b_Q"]
+        k = torch.einsum("bpd,hde->bphe", h, sd[p + "attn.W_K"]) + sd[p + "attn.b_K"]
+        v = torch.einsum("bpd,hde->bphe", h, sd[p + "attn.W_V"]) + sd[p + "attn.b_V"]
+        scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / math.sqrt(d_head)
+        z = torch.einsum("bhqk,bkhe->bqhe", _causal_softmax(scores), v)
+        x = x + torch.einsum("bqhe,hed->bqd", z, sd[p + "attn.W_O"]) + sd[p + "attn.b_O"]
+        h = _ln(x, sd.get(p + "ln2.w"), sd.get(p + "ln2.b"))
+        x = x + F.gelu(h @ sd[p + "mlp.W_in"] + sd[p + "mlp.b_in"]) @ sd[p + "mlp.W_out"]
+        x = x + sd[p + "mlp.b_out"]
+    logits = _ln(x, sd.get("ln_final.w"), sd.get("ln_final.b")) @ sd["unembed.W_U"]
+    return logits + sd["unembed.b_U"] if "unembed.b_U" in sd else logits
+
+
+def mingpt_forward(sd: dict, n_heads: int, toks: torch.Tensor) -> torch.Tensor:
+    """othello_world's minGPT forward, written out directly."""
+    sd = {k.removeprefix("module."): v for k, v in sd.items()}
+    x = sd["tok_emb.weight"][toks] + sd["pos_emb"][0, : toks.shape[1]]
+    n_layers = len({k.split(".")[1] for k in sd if k.startswith("blocks.")})
+    b, t, d = x.shape
+    for layer in range(n_layers):
+        p = f"blocks.{layer}."
+        h = _ln(x, sd[p + "ln1.weight"], sd[p + "ln1.bias"])
+
+        def heads(name, h=h, p=p):
+            y = h @ sd[p + f"attn.{name}.weight"].T + sd[p + f"attn.{name}.bias"]
+            return y.view(b, t, n_heads, d // n_heads).transpose(1, 2)
+
+        q, k, v = heads("query"), heads("key"), heads("value")
+        att = _causal_softmax(q @ k.transpose(-2, -1) / math.sqrt(d // n_heads))
+        y = (att @ v).transpose(1, 2).reshape(b, t, d)
+        x = x + y @ sd[p + "attn.proj.weight"].T + sd[p + "attn.proj.bias"]
+        h = _ln(x, sd[p + "ln2.weight"], sd[p + "ln2.bias"])
+        h = F.gelu(h @ sd[p + "mlp.0.weight"].T + sd[p + "mlp.0.bias"])
+        x = x + h @ sd[p + "mlp.2.weight"].T + sd[p + "mlp.2.bias"]
+    return _ln(x, sd["ln_f.weight"], sd["ln_f.bias"]) @ sd["head.weight"].T
+
+
+def _rand(seed):
+    g = torch.Generator().manual_seed(seed)
+    return lambda *shape: torch.randn(*shape, generator=g) * 0.3
+
+
+def random_tl_state(n_layers=2, d=32, h=4, d_mlp=96, n_ctx=59, norm="LN", seed=0) -> dict:
+    """A HookedTransformer state dict of random weights, as TransformerLens saves it
+    (buffers included); ``norm="LNPre"`` has no LayerNorm weights, as the published file."""
+    r = _rand(seed)
+    dh = d // h
+    sd = {
+        "embed.W_E": r(61, d),
+        "pos_embed.W_pos": r(n_ctx, d),
+        "unembed.W_U": r(d, 61),
+        "unembed.b_U": r(61),
+    }
+    if norm == "LN":
+        sd |= {"ln_final.w": 1 + r(d), "ln_final.b": r(d)}
+    for layer in range(n_layers):
+        p = f"blocks.{layer}."
+        if norm == "LN":
+            sd |= {p + "ln1.w": 1 + r(d), p + "ln1.b": r(d), p + "ln2.w": 1 + r(d)}
+            sd |= {p + "ln2.b": r(d)}
+        for x in "QKV":
+            sd[p + f"attn.W_{x}"] = r(h, d, dh)
+            sd[p + f"attn.b_{x}"] = r(h, dh)
+        sd |= {
+            p + "attn.W_O": r(h, dh, d),
+            p + "attn.b_O": r(d),
+            p + "mlp.W_in": r(d, d_mlp),
+            p + "mlp.b_in": r(d_mlp),
+            p + "mlp.W_out": r(d_mlp, d),
+            p + "mlp.b_out": r(d),
+            p + "attn.mask": torch.ones(n_ctx, n_ctx).tril().bool(),
+            p + "attn.IGNORE": torch.tensor(-1e5),
+        }
+    return sd
+
+
+def random_mingpt_state(n_layers=2, d=32, d_mlp=128, n_ctx=59, seed=3) -> dict:
+    r = _rand(seed)
+    sd = {
+        "tok_emb.weight": r(61, d),
+        "pos_emb": r(1, n_ctx, d),
+        "ln_f.weight": 1 + r(d),
+        "ln_f.bias": r(d),
+        "head.weight": r(61, d),
+    }
+    for layer in range(n_layers):
+        p = f"blocks.{layer}."
+        for norm in ("ln1", "ln2"):
+            sd[p + f"{norm}.weight"], sd[p + f"{norm}.bias"] = 1 + r(d), r(d)
+        for name in ("key", "query", "value", "proj"):
+            sd[p + f"attn.{name}.weight"], sd[p + f"attn.{name}.bias"] = r(d, d), r(d)
+        sd[p + "mlp.0.weight"], sd[p + "mlp.0.bias"] = r(d_mlp, d), r(d_mlp)
+        sd[p + "mlp.2.weight"], sd[p + "mlp.2.bias"] = r(d, d_mlp), r(d)
+        sd[p + "attn.mask"] = torch.ones(n_ctx, n_ctx).tril().view(1, 1, n_ctx, n_ctx)
+    return sd
+
+
+@pytest.mark.parametrize("norm", ["LN", "LNPre"])
+@pytest.mark.parametrize("with_bias", [True, False])
+@pytest.mark.parametrize("with_buffers", [True, False])
+def test_transformer_lens_forms_load_and_match(norm, with_bias, with_buffers):
+    sd = random_tl_state(norm=norm)
+    if not with_bias:
+        del sd["unembed.b_U"]
+    if not with_buffers:
+        sd = {k: v for k, v in sd.items() if not k.endswith(("mask", "IGNORE"))}
+    model = from_transformer_lens(sd)
+    x = tokens()
+    assert (model(x) - tl_forward(sd, x)).abs().max() < 1e-4
+
+
+def test_other_shapes_are_read_from_the_tensors(tmp_path):
+    sd = random_tl_state(n_layers=3, d=48, h=6, d_mlp=80, n_ctx=40, norm="LNPre")
+    path = tmp_path / "synthetic_model.pth"
+    torch.save(sd, path)
+    model = load_external(path, "transformer_lens")
+    cfg = model.cfg
+    assert (cfg.n_layers, cfg.d_model, cfg.n_heads, cfg.mlp_width, cfg.n_ctx) == (3, 48, 6, 80, 40)
+    x = tokens(2, 40)
+    assert (model(x) - tl_forward(sd, x)).abs().max() < 1e-4
+
+
+def test_export_to_transformer_lens_round_trips():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(n_layers=2, d_model=32, n_heads=4)).eval()
+    x = tokens()
+    sd, cfg = to_transformer_lens(model)
+    assert cfg["d_vocab"] == 61 and cfg["n_ctx"] == 59 and cfg["act_fn"] == "gelu"
+    assert sd["blocks.0.attn.W_Q"].shape == (4, 32, 8) and sd["blocks.0.attn.mask"].shape == (0, 0)
+    assert to_transformer_lens(model, "causal")[0]["blocks.1.attn.mask"].shape == (59, 59)
+    assert (tl_forward(sd, x) - model(x)).abs().max() < 1e-4
+    again = from_transformer_lens(sd)
+    assert (again(x) - model(x)).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("prefixed", [False, True])
+def test_othello_world_state_dict_loads_and_matches(tmp_path, prefixed):
+    sd = random_mingpt_state()
+    if prefixed:  # saved from DataParallel
+        sd = {f"module.{k}": v for k, v in sd.items()}
+    path = tmp_path / "gpt_synthetic.ckpt"
+    torch.save(sd, path)
+    model = load_external(path, "othello_world", n_heads=4)
+    assert model.cfg.n_heads == 4 and model.cfg.mlp_width == 128
+    x = tokens()
+    assert (model(x) - mingpt_forward(sd, 4, x)).abs().max() < 1e-4
+    # the head count is not in the weights: a wrong one loads but computes another model
+    assert (load_external(path, "othello_world", n_heads=8)(x) - model(x)).abs().max() > 1e-3
+
+
+def test_bad_checkpoints_are_refused_naming_the_file(tmp_path):
+    path = tmp_path / "model.pth"
+    torch.save(random_mingpt_state(), path)
+    with pytest.raises(CheckpointFormatError, match=r"model\.pth: not a transformer_lens"):
+        load_external(path, "transformer_lens")
+    sd = random_tl_state()
+    sd["blocks.0.attn.rotary_sin"] = torch.zeros(3)
+    with pytest.raises(CheckpointFormatError, match="unexpected tensors.*rotary_sin"):
+        from_transformer_lens(sd)
+    sd = random_tl_state()
+    del sd["blocks.1.mlp.b_out"]
+    with pytest.raises(CheckpointFormatError, match="blocks.1.mlp.b_out"):
+        from_transformer_lens(sd)
+    with pytest.raises(CheckpointFormatError, match="heads"):
+        from_othello_world(random_mingpt_state(d=30), n_heads=8)
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointFormatError, match=r"junk\.pth: not a loadable"):
+        load_external(tmp_path / "junk.pth", "othello_world")
+    with pytest.raises(FileNotFoundError, match="missing.pth"):
+        load_external(tmp_path / "missing.pth", "othello_world")
+    with pytest.raises(ValueError, match="unknown checkpoint format"):
+        load_external(path, "hf")
