@@ -1,8 +1,12 @@
 # Pipeline stages: each reads files and writes files, and is skipped when its output exists.
 # make all PRESET=tiny|cpu|paper RUN=name
+# make analyze CHECKPOINT=PATH FORMAT=transformer_lens|othello_world [RUN=name] [PRESET=...]
 PYTHON ?= python
 PRESET ?= cpu
-RUN ?= $(PRESET)
+FORMAT ?= transformer_lens
+N_HEADS ?= 8
+# an analysed checkpoint gets its own run (named after the file) unless RUN says otherwise
+RUN ?= $(if $(CHECKPOINT),$(basename $(notdir $(CHECKPOINT))),$(PRESET))
 SEED ?= 0
 WORKERS ?= 1
 N ?= $(shell $(PYTHON) -c "from othello.config import preset; print(preset('$(PRESET)').n_games)")
@@ -12,8 +16,11 @@ TORCH_SPEC ?= torch==2.13.0
 TRAIN_ARGS ?=
 FIT_ARGS ?=
 INTERVENE_ARGS ?=
-PROBE_GAMES ?= 3000
-N_CASES ?= 1000
+# stage sizes of the preset (othello.config.STAGE_SIZES); asking for more than a split holds fails
+SIZE = $(shell $(PYTHON) -c "from othello.config import STAGE_SIZES; print(STAGE_SIZES['$(PRESET)'].$(1))")
+PROBE_GAMES ?= $(call SIZE,probe_games)
+N_CASES ?= $(call SIZE,n_cases)
+TUNE_CASES ?= $(call SIZE,tune_cases)
 CASES ?= $(basename $(GAMES))-cases.h5
 ACTS = $(RUN_DIR)/acts.h5
 CONTROL = $(RUN_DIR)/control
@@ -21,7 +28,7 @@ PROBE_DIR = $(RUN_DIR)/probes
 REPORT_DIR ?= reports/$(RUN)
 INTERVENTIONS = $(REPORT_DIR)/interventions
 
-.PHONY: install games train eval cache probes intervene report championship all test test-all bench lint
+.PHONY: install games train eval cache probes intervene report championship all analyze test test-all bench lint
 
 # torch first, pinned, only when missing: an unpinned install may pull a multi-GB CUDA build.
 install:
@@ -33,12 +40,18 @@ $(GAMES):
 	$(PYTHON) scripts/make_games.py --n $(N) --seed $(SEED) --workers $(WORKERS) --out $@
 
 train: $(RUN_DIR)/model.pt
+ifdef CHECKPOINT
+# a model we did not train: converted into a run directory, then every stage as for ours
+$(RUN_DIR)/model.pt: $(CHECKPOINT) | $(GAMES)
+	$(PYTHON) scripts/convert_checkpoint.py import --kind $(FORMAT) --in $(CHECKPOINT) --out $(RUN_DIR) --n-heads $(N_HEADS)
+else
 $(RUN_DIR)/model.pt: $(GAMES)
 	$(PYTHON) scripts/train.py --preset $(PRESET) --games $(GAMES) --out $(RUN_DIR) --resume $(TRAIN_ARGS)
+endif
 
 eval: $(RUN_DIR)/eval/eval.json
 $(RUN_DIR)/eval/eval.json: $(RUN_DIR)/model.pt
-	$(PYTHON) scripts/evaluate.py --run $(RUN_DIR) --games $(GAMES)
+	$(PYTHON) scripts/evaluate.py --run $(RUN_DIR) --games $(GAMES) --out $(RUN_DIR)/eval
 
 # Residual stream of the model and of its random-init control, over held-out games
 cache: $(ACTS) $(CONTROL)/acts.h5
@@ -58,20 +71,24 @@ $(REPORT_DIR)/probes/figures.json: $(PROBE_DIR)/metrics.json $(CONTROL)/probes/m
 # Flip one disc in the model's board; does it follow? (benchmark cases, then the sweep)
 intervene: $(INTERVENTIONS)/metrics.json
 $(CASES): $(GAMES)
-	$(PYTHON) scripts/make_intervention_set.py --games $(GAMES) --out $@ --n-cases $(N_CASES) --seed $(SEED)
+	$(PYTHON) scripts/make_intervention_set.py --games $(GAMES) --out $@ --n-cases $(N_CASES) --tune-cases $(TUNE_CASES) --seed $(SEED)
 $(INTERVENTIONS)/metrics.json: $(RUN_DIR)/model.pt $(PROBE_DIR)/metrics.json $(CASES)
 	$(PYTHON) scripts/intervene.py --run $(RUN_DIR) --probes $(PROBE_DIR) --games $(GAMES) --set $(CASES) --out $(INTERVENTIONS) $(INTERVENE_ARGS)
 
 # report.md, self-contained report.html and summary.json, with the reproduction checks
 report: $(REPORT_DIR)/summary.json
 $(REPORT_DIR)/summary.json: $(RUN_DIR)/eval/eval.json $(REPORT_DIR)/probes/figures.json $(INTERVENTIONS)/metrics.json
-	$(PYTHON) scripts/report.py --run $(RUN_DIR) --probe-figures $(REPORT_DIR)/probes --interventions $(INTERVENTIONS) --out $(REPORT_DIR)
+	$(PYTHON) scripts/report.py --run $(RUN_DIR) --eval $(RUN_DIR)/eval --probes $(PROBE_DIR) --control-probes $(CONTROL)/probes --probe-figures $(REPORT_DIR)/probes --interventions $(INTERVENTIONS) --out $(REPORT_DIR)
 
 # Real games: pass PGN=... (e.g. ../shared/data/championship-pgn/*.pgn)
 championship:
 	$(PYTHON) scripts/import_games.py --format pgn --out data/championship.h5 $(PGN)
 
 all: report
+
+analyze:
+	@test -n "$(CHECKPOINT)" || { echo "error: make analyze needs CHECKPOINT=PATH (and FORMAT=transformer_lens|othello_world)"; exit 2; }
+	@$(MAKE) --no-print-directory report CHECKPOINT=$(CHECKPOINT) FORMAT=$(FORMAT) RUN=$(RUN) PRESET=$(PRESET)
 
 test:
 	$(PYTHON) -m pytest

@@ -91,8 +91,9 @@ def write_cache(
     games_path: str | os.PathLike,
     out: str | os.PathLike,
     *,
-    n_games: int = 10_000,
+    n_games: int | None = 10_000,
     corpus_split: str = "val",
+    allow_fewer: bool = False,
     hooks: list[str] | None = None,
     dtype: str = "float16",
     compression: str | None = None,
@@ -103,8 +104,9 @@ def write_cache(
     shard: int = 0,
     n_shards: int = 1,
 ) -> Path:
-    """Run the model in ``model_path`` over ``n_games`` games of ``corpus_split`` and write
-    ``out``. A partial file left by a killed run of the same job is continued.
+    """Run the model in ``model_path`` over ``n_games`` games of ``corpus_split`` (None: all of
+    it; more than it holds is refused unless ``allow_fewer``) and write ``out``. A partial
+    file left by a killed run of the same job is continued.
 
     With ``n_shards`` > 1 only shard ``shard``'s contiguous share of those games is cached,
     so processes or machines can each make one; :func:`othello.shards.merge_caches` joins
@@ -124,13 +126,7 @@ def write_cache(
     if unknown:
         raise ValueError(f"no hook point named {unknown[0]!r} in {model_path}")
     with GamesFile(games_path) as games:
-        if corpus_split == "all":
-            index = np.arange(games.n_games)
-        else:
-            index = games.split_indices(corpus_split)
-        index = index[:n_games]
-        if len(index) == 0:
-            raise CacheError(f"{games_path}: no games in split {corpus_split!r}")
+        index = games.select(corpus_split, n_games, allow_fewer)
         split = probe_split(len(index), fractions)
         first, stop = shard * len(index) // n_shards, (shard + 1) * len(index) // n_shards
         n_total, index, split = len(index), index[first:stop], split[first:stop]

@@ -8,9 +8,9 @@ field they replace. The resolved config is saved beside every run.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import asdict, dataclass, field
 
+from othello import settings
 from othello.model import GPTConfig
 
 
@@ -46,6 +46,10 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast, on CUDA only
     compile: bool = False  # torch.compile the model
     threads: int = 0  # CPU threads for torch (0: leave torch's default)
+
+    def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -107,45 +111,28 @@ PRESETS: dict[str, TrainConfig] = {
 }
 
 
-def _coerce(text: str, current: object) -> object:
-    if isinstance(current, bool):
-        if text.lower() in ("1", "true", "yes", "on"):
-            return True
-        if text.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"expected a boolean, got {text!r}")
-    if isinstance(current, int):
-        return int(float(text)) if "e" in text.lower() else int(text)
-    if isinstance(current, float):
-        return float(text)
-    if current is None:
-        return json.loads(text)
-    return type(current)(text)
+@dataclass(frozen=True)
+class StageSizes:
+    """How many games and cases the analysis stages take from a preset's corpus (``make all``
+    reads them): each must fit the corpus's splits, since asking for more is refused."""
+
+    probe_games: int  # games cached for probes (the corpus's validation split)
+    n_cases: int  # intervention cases per reported set (natural from the test split)
+    tune_cases: int  # cases settings, layers and methods are chosen on (validation split)
+
+
+STAGE_SIZES: dict[str, StageSizes] = {
+    "tiny": StageSizes(probe_games=150, n_cases=100, tune_cases=100),  # 20k games: ~200 each
+    "cpu": StageSizes(probe_games=3000, n_cases=1000, tune_cases=200),
+    "paper": StageSizes(probe_games=3000, n_cases=1000, tune_cases=200),
+}
 
 
 def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
-    """A copy of ``config`` with ``key=value`` (or ``model.key=value``) overrides applied."""
-    config = TrainConfig.from_dict(config.to_dict())
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"override {item!r} is not key=value")
-        target = config
-        path = key.split(".")
-        if path[0] in {f.name for f in dataclasses.fields(GPTConfig)} and len(path) == 1:
-            path = ["model", *path]  # n_layers=6 means the model's
-        for part in path[:-1]:
-            target = getattr(target, part, None)
-            if not dataclasses.is_dataclass(target):
-                raise ValueError(f"unknown config key {key!r}")
-        names = {f.name for f in dataclasses.fields(target)}
-        if path[-1] not in names:
-            raise ValueError(f"unknown config key {key!r}; known: {sorted(names)}")
-        setattr(target, path[-1], _coerce(value, getattr(target, path[-1])))
-    config.model = GPTConfig(**asdict(config.model))  # re-validate
-    if config.target not in TARGETS:
-        raise ValueError(f"target must be one of {TARGETS}, got {config.target!r}")
-    return config
+    """A copy of ``config`` with ``key=value`` (or ``model.key=value``) overrides applied;
+    a model field may be named bare (``n_layers=6`` means ``model.n_layers=6``)."""
+    aliases = {f.name: f"model.{f.name}" for f in dataclasses.fields(GPTConfig)}
+    return settings.apply_overrides(config, overrides, aliases)
 
 
 def preset(name: str, overrides: list[str] | None = None) -> TrainConfig:

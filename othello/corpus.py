@@ -105,6 +105,12 @@ class GamesWriter:
         if self.file.id.valid:
             self.file.close()
 
+    def discard(self) -> None:
+        """Stop and delete the partial file: for a job that starts afresh every time (an
+        import), a failed run must leave nothing behind."""
+        self.close()
+        self.partial.unlink(missing_ok=True)
+
     def __enter__(self) -> GamesWriter:
         return self
 
@@ -155,6 +161,24 @@ class GamesFile:
             block = self.split[start : start + CHUNK_ROWS * 16]
             found.append(np.flatnonzero(block == code) + start)
         return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+    def select(
+        self, split: str, n_games: int | None = None, allow_fewer: bool = False
+    ) -> np.ndarray:
+        """The first ``n_games`` game indices of ``split`` (``"all"``: the whole file; None:
+        every game of it). Asking for more than the split holds is refused with the count and
+        how to get more, unless ``allow_fewer``: a stage never silently works on fewer games
+        than it was told to."""
+        index = np.arange(self.n_games) if split == "all" else self.split_indices(split)
+        if len(index) == 0:
+            raise CorpusError(f"{self.path}: no games in split {split!r}")
+        if n_games is not None and len(index) < n_games and not allow_fewer:
+            raise CorpusError(
+                f"{self.path}: split {split!r} holds {len(index):,} games, {n_games:,} asked; "
+                "choose another --split (e.g. train or all), make a bigger corpus, ask for "
+                "fewer, or pass --allow-fewer to take them"
+            )
+        return index if n_games is None else index[:n_games]
 
     def iter_chunks(
         self, chunk_games: int = CHUNK_ROWS * 4

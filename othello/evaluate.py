@@ -12,17 +12,25 @@ included). Positions after a game's last move are not scored.
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from othello.atomic import write_text
+from othello.checkpoint import load_model
+from othello.corpus import GamesFile
 from othello.labels import replay
 from othello.model import GPT
+from othello.plots import accuracy_by_move
 from othello.squares import MAX_MOVES
 from othello.tokens import PLAYABLE_SQUARES, encode
 
 N_POSITIONS = MAX_MOVES - 1
+DEFAULT_GAMES = 10_000  # games scored when no number is asked
 
 
 @dataclass
@@ -113,3 +121,36 @@ def evaluate_games(
         counts.add(score_logits(logits, labels.legal[:, :N_POSITIONS], scored))
     model.train(was_training)
     return counts
+
+
+def evaluate_run(
+    run: str | os.PathLike,
+    games_path: str | os.PathLike,
+    out: str | os.PathLike,
+    n_games: int | None = None,
+    split: str = "test",
+    allow_fewer: bool = False,
+    batch_size: int = 256,
+) -> dict:
+    """Score a run's model on ``n_games`` games of ``split`` (None: every game, at most
+    :data:`DEFAULT_GAMES`); write ``out/eval.json`` and a plot of accuracy by move number."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = load_model(run, device)
+    counts = LegalityCounts.zeros()
+    with GamesFile(games_path) as games:
+        index = games.select(split, n_games, allow_fewer)
+        if n_games is None:
+            index = index[:DEFAULT_GAMES]
+        for start in range(0, len(index), 4096):
+            part = index[start : start + 4096]
+            counts.add(evaluate_games(model, games.moves[part], games.length[part], batch_size))
+    summary = {"games": int(len(index)), "split": split, **counts.summary()}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "eval.json", json.dumps(summary, indent=2) + "\n")
+    accuracy_by_move(
+        summary["top1_legal_accuracy_by_move"],
+        out / "accuracy_by_move.png",
+        f"{Path(run).name}: top-1 legal {100 * summary['top1_legal_accuracy']:.2f}%",
+    )
+    return summary

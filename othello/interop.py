@@ -24,11 +24,14 @@ differ (they print the row as the letter; see :mod:`othello.tokens`). Files are 
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import torch
 
+from othello.atomic import write_text
+from othello.checkpoint import MODEL, file_sha256, load_model, save, save_model
 from othello.model import GPT, GPTConfig
 
 Tensor = torch.Tensor
@@ -285,3 +288,37 @@ def load_external(path: str | os.PathLike, kind: str, n_heads: int = LI_ET_AL_HE
         return from_transformer_lens(state)
     except CheckpointFormatError as exc:
         raise CheckpointFormatError(f"{path}: not a {kind} Othello-GPT checkpoint: {exc}") from None
+
+
+def import_run(
+    source: str | os.PathLike,
+    kind: str,
+    run_dir: str | os.PathLike,
+    n_heads: int = LI_ET_AL_HEADS,
+) -> Path:
+    """Convert a published checkpoint into a run directory (``model.pt`` and ``config.json``
+    saying where it came from) that every later stage accepts like a trained run."""
+    model = load_external(source, kind, n_heads)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    origin = {"path": str(Path(source).resolve()), "format": kind, "sha256": file_sha256(source)}
+    save_model(model, run_dir / MODEL, {"imported_from": origin["path"]})
+    config = {"config": {"model": model.cfg.to_dict()}, "imported": origin}
+    write_text(run_dir / "config.json", json.dumps(config, indent=2) + "\n")
+    return run_dir / MODEL
+
+
+def export_run(
+    run: str | os.PathLike, prefix: str | os.PathLike, attn_mask: str = "empty"
+) -> tuple[Path, Path]:
+    """Write a run's model as ``PREFIX.pth`` (HookedTransformer state dict) and ``PREFIX.json``
+    (its config keywords)."""
+    state, config = to_transformer_lens(load_model(run), attn_mask)
+    prefix = Path(prefix)
+    weights, keywords = (
+        prefix.with_name(prefix.name + ".pth"),
+        prefix.with_name(prefix.name + ".json"),
+    )
+    save(state, weights)
+    write_text(keywords, json.dumps(config, indent=2) + "\n")
+    return weights, keywords

@@ -8,6 +8,7 @@ corpora, so a failed import never leaves a file that looks complete.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -35,7 +36,28 @@ class IllegalGameError(RecordError):
 class ImportReport:
     n_games: int = 0
     n_invalid: int = 0
+    n_duplicates: int = 0  # exact repeats of an earlier game (same moves), left out
     invalid: list[str] = field(default_factory=list)  # file:game:ply messages, capped
+
+
+class SeenGames:
+    """Exact duplicate games, found by a 16-byte digest of each game's moves: a game played
+    twice in the records (or listed in two files) must not land in two splits, where it
+    would leak from training into evaluation. Memory: 16 bytes per distinct game."""
+
+    def __init__(self) -> None:
+        self.digests: set[bytes] = set()
+
+    def first_seen(self, moves: np.ndarray, length: np.ndarray) -> np.ndarray:
+        """bool per game: not a repeat of a game seen before (in this batch or earlier)."""
+        keep = np.ones(len(moves), dtype=bool)
+        for row in range(len(moves)):
+            digest = hashlib.blake2b(moves[row, : length[row]].tobytes(), digest_size=16).digest()
+            if digest in self.digests:
+                keep[row] = False
+            else:
+                self.digests.add(digest)
+        return keep
 
 
 def _batches(files: Iterable[Path], fmt: str) -> Iterator[tuple[Path, list[GameRecord]]]:
@@ -69,8 +91,9 @@ def import_games(
     test_fraction: float = 0.01,
     progress: bool = True,
 ) -> ImportReport:
-    """Validate and write the games of ``files``; raise IllegalGameError on the first illegal
-    game unless ``skip_invalid``."""
+    """Validate and write the games of ``files``, leaving out exact duplicates (counted in
+    the report and the file's ``n_duplicates`` attribute); raise IllegalGameError on the
+    first illegal game unless ``skip_invalid``."""
     if fmt not in READERS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {sorted(READERS)}")
     paths = [Path(f) for f in files]
@@ -91,6 +114,28 @@ def import_games(
         "test_fraction": test_fraction,
     }
     writer = GamesWriter(out, job, attrs, resume=False)  # imports are cheap: start afresh
+    try:
+        _write_games(
+            writer, paths, fmt, report, skip_invalid, seed, val_fraction, test_fraction, progress
+        )
+    except BaseException:
+        writer.discard()
+        raise
+    return report
+
+
+def _write_games(
+    writer: GamesWriter,
+    paths: list[Path],
+    fmt: str,
+    report: ImportReport,
+    skip_invalid: bool,
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+    progress: bool,
+) -> None:
+    seen = SeenGames()
     with writer, tqdm(unit="games", disable=not progress, desc=f"import {fmt}") as bar:
         for path, games in _batches(paths, fmt):
             moves, length = _to_arrays(games)
@@ -108,6 +153,9 @@ def import_games(
                 if len(report.invalid) < 100:
                     report.invalid.append(message)
             moves, length = moves[keep], length[keep]
+            first = seen.first_seen(moves, length)
+            report.n_duplicates += int((~first).sum())
+            moves, length = moves[first], length[first]
             split = np.empty(len(moves), dtype=np.int8)
             engine.split_assignment(
                 seed, writer.n_written, len(moves), val_fraction, test_fraction, split
@@ -116,6 +164,12 @@ def import_games(
             bar.update(len(games))
         report.n_games = writer.n_written
         if report.n_games == 0:
-            raise RecordError("no valid games to import")
-        writer.finish({"n_invalid": report.n_invalid, "files": [p.name for p in paths]})
-    return report
+            names = ", ".join(str(p) for p in paths)
+            raise RecordError(f"{names}: no valid {fmt} games to import (is --format right?)")
+        writer.finish(
+            {
+                "n_invalid": report.n_invalid,
+                "n_duplicates": report.n_duplicates,
+                "files": [p.name for p in paths],
+            }
+        )

@@ -26,7 +26,7 @@ from othello.atomic import commit, partial_path
 from othello.corpus import GamesFile
 from othello.labels import MINE, THEIRS, replay
 from othello.policies import greedy_games
-from othello.squares import MAX_MOVES, N_SQUARES, square_name
+from othello.squares import MAX_MOVES, N_SQUARES, parse_square, square_name
 
 
 @dataclass
@@ -116,6 +116,31 @@ def case_at(moves: np.ndarray, length: np.ndarray, game: int, ply: int, square: 
     except ValueError as exc:
         raise ValueError(f"game {game} ply {ply}: {exc}") from None
     return _from_rows([(game, ply, square, current, before, after)], moves, length)
+
+
+def named_cases(games_path: str | os.PathLike, specs: list[str]) -> Cases:
+    """The cases a researcher names as ``GAME:PLY:SQUARE`` (flip SQUARE after move PLY of
+    game row GAME), each checked against the games file."""
+    parts = []
+    with GamesFile(games_path) as games:
+        for spec in specs:
+            try:
+                game, ply, square = spec.split(":")
+                game, ply, square = int(game), int(ply), parse_square(square)
+            except ValueError:
+                message = f"--case {spec!r}: expected GAME:PLY:SQUARE, e.g. 17:30:D4"
+                raise ValueError(message) from None
+            if not 0 <= game < games.n_games:
+                raise ValueError(f"{games_path}: game {game} is out of range ({games.n_games})")
+            moves, length = games.read(game, game + 1)
+            try:
+                case = case_at(moves, length, 0, ply, square)
+            except ValueError as exc:
+                message = str(exc).replace("game 0", f"game {game}")
+                raise ValueError(f"{games_path}: {message}") from None
+            case.game[:] = game
+            parts.append(case)
+    return Cases(*(np.concatenate(c) for c in zip(*(vars(p).values() for p in parts), strict=True)))
 
 
 def position_cases(moves: np.ndarray, length: int, position: int) -> Cases:
@@ -209,19 +234,41 @@ def load_cases(path: str | os.PathLike) -> tuple[dict[str, Cases], dict]:
     return sets, attrs
 
 
-def build_sets(games_path: str | os.PathLike, n_cases: int, tune_cases: int, seed: int = 0):
+def enough(cases: Cases, wanted: int, source: str, more: str, allow_fewer: bool) -> Cases:
+    """The first ``wanted`` cases; fewer only when ``allow_fewer``, otherwise a ValueError that
+    says how many there are and how to get more."""
+    if len(cases) < wanted and not allow_fewer:
+        raise ValueError(
+            f"{source}: holds {len(cases)} cases, {wanted} asked; {more}, ask for fewer, "
+            "or allow_fewer=true to take them"
+        )
+    return cases.take(slice(0, wanted))
+
+
+def build_sets(
+    games_path: str | os.PathLike,
+    n_cases: int,
+    tune_cases: int,
+    seed: int = 0,
+    allow_fewer: bool = False,
+    kinds: tuple[str, ...] = ("natural", "unnatural", "tune"),
+) -> dict[str, Cases]:
     """The benchmark sets for a corpus: ``natural`` from its test games, ``unnatural`` from
     greedy games, and ``tune`` (natural, from validation games) on which an editor's
-    settings are chosen, so the reported sets are never used for tuning."""
+    settings, layers and methods are chosen, so the reported sets are never used for tuning.
+    A split too small for the cases asked is refused (see :func:`enough`)."""
+    sets = {}
     with GamesFile(games_path) as games:
-        sets = {}
         for kind, split, n in (("natural", "test", n_cases), ("tune", "val", tune_cases)):
-            if n == 0:
+            if kind not in kinds or n == 0:
                 continue
             index = games.split_indices(split)[: 2 * n]  # about one case per game
             if len(index) == 0:
                 raise ValueError(f"{games_path}: has no {split} games to draw {kind} cases from")
-            sets[kind] = pick_cases(games.moves[index], games.length[index], n, seed)
-            sets[kind].game = index[sets[kind].game]
-    sets["unnatural"] = pick_cases(*greedy_games(2 * n_cases, seed), n_cases, seed)
+            cases = pick_cases(games.moves[index], games.length[index], n, seed)
+            cases.game = index[cases.game]
+            more = f"its {split} split has {len(index)} games: use a bigger corpus"
+            sets[kind] = enough(cases, n, f"{games_path} ({kind} cases)", more, allow_fewer)
+    if "unnatural" in kinds and n_cases:
+        sets["unnatural"] = pick_cases(*greedy_games(2 * n_cases, seed), n_cases, seed)
     return sets

@@ -35,6 +35,14 @@ class FitConfig:
     mlp_hidden: int = 256
     chunk_games: int = 256
     seed: int = 0
+    # games per probe split: fewer than the least is refused (unless allow_small), fewer than
+    # advised is reported as a warning in the output and in metrics.json
+    min_train_games: int = 50
+    advised_train_games: int = 1000
+    min_eval_games: int = 10  # validation (layer choice) and test (reported figures)
+    advised_eval_games: int = 100
+    allow_small: bool = False
+    threads: int = 0  # torch CPU threads (0: torch's default)
     specs: list[tuple[str, str]] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -35,7 +35,7 @@ def errors_by_layer(data: dict, path: str | os.PathLike) -> None:
     for i, (kind, value) in enumerate(data["null"].items()):
         ax.axhline(value, color="black", lw=1, ls="-" if i == 0 else "--", alpha=0.7)
         ax.text(x[-1], value, f" unedited ({kind})", va="bottom", ha="right", fontsize=7)
-    for label, value in data.get("published", {}).items():
+    for label, value in data.get("published", {}).items():  # label -> errors
         ax.axhline(value, color="tab:green", lw=0.8, ls=":")
         ax.text(x[0], value, f"{label}", va="bottom", fontsize=7, color="tab:green")
     ax.set_xticks(x, data["layers"])
@@ -48,20 +48,23 @@ def errors_by_layer(data: dict, path: str | os.PathLike) -> None:
     save_figure(fig, path)
 
 
-def scale_sweep(data: dict, path: str | os.PathLike) -> None:
-    """data: {"scales": [...], "series": {"layer L": [errors...]}, "null": errors}: the
-    linear edit's scale chosen on the tuning cases."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for label, values in data["series"].items():
-        ax.plot(data["scales"], values, marker="o", label=label)
-    ax.axhline(data["null"], color="black", lw=1, label="unedited")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("scale of the linear edit (1 = reflect the probe margin)")
-    ax.set_ylabel("mean top-N errors vs edited board")
-    ax.set_ylim(bottom=0)
-    ax.set_title("Linear edit scale sweep (tuning cases, validation games)", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+def tuning_sweep(data: dict, path: str | os.PathLike) -> None:
+    """data: {method: {"settings": [labels], "series": {"layer L": [errors...]}, "null":
+    errors}}: each tuned editor's candidate settings scored on the tuning cases, one panel
+    per method."""
+    fig, axes = plt.subplots(1, len(data), figsize=(6.5 * len(data), 4), squeeze=False)
+    for ax, (method, panel) in zip(axes[0], data.items(), strict=True):
+        x = np.arange(len(panel["settings"]))
+        for label, values in panel["series"].items():
+            ax.plot(x, values, marker="o", label=label)
+        ax.axhline(panel["null"], color="black", lw=1, label="unedited")
+        ax.set_xticks(x, panel["settings"], fontsize=7)
+        ax.set_xlabel(f"{method} edit setting")
+        ax.set_ylabel("mean top-N errors vs edited board")
+        ax.set_ylim(bottom=0)
+        ax.set_title(f"{method}: settings tried on the tuning cases (validation games)", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     save_figure(fig, path)
 
 

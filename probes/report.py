@@ -15,26 +15,31 @@ import json
 import os
 import re
 import shutil
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from othello.atomic import write_text
+from probes.checks import run_checks
+from probes.published import LI_INTERVENTIONS, NANDA_PROBE_ACCURACY
+from probes.sweep import TUNE
 
-# Published figures quoted in the report (synthetic-data Othello-GPT, 8 layers, d_model 512).
-PUBLISHED = {
-    "legal": "Li et al.: top-1 error rate 0.01% (99.99% legal) on held-out synthetic games",
-    "mine_theirs": "Nanda et al.: linear mine/theirs probes read the board nearly perfectly in "
-    "the middle layers",
-    "black_white_linear": "Li et al.: linear black/white probes about 20% error",
-    "black_white_mlp": "Li et al.: 2-layer MLP black/white probe 1.7% error (layer 7)",
-    "control": "Li et al.: probes on a randomly initialised model stay near the baseline",
-    "interventions": "Li et al.: 0.12 top-N errors after a gradient edit vs 2.68 unedited "
-    "(natural benchmark, 1,000 cases)",
-}
-# Targets for the cpu preset (issues 4 and 5): what "reproduced" means at this scale.
-BEST_MINE_THEIRS = 0.95
-MARGIN_OVER_BLACK_WHITE = 0.05
-CONTROL_WITHIN = 0.05
-INTERVENTION_RATIO = 1 / 3
+REPORTED = ("natural", "unnatural")  # case sets the report tabulates (tune only chooses)
+
+
+@dataclass
+class ReportInputs:
+    """Where each stage wrote what the report reads; nothing is looked up by convention."""
+
+    run: Path  # config.json and, for a run trained here, metrics.jsonl
+    eval_dir: Path  # eval.json and accuracy_by_move.png
+    probes: Path  # fit_probes.py output: metrics.json
+    control_probes: Path  # the same for the random-init control
+    probe_figures: Path  # probe_report.py output
+    interventions: Path  # intervene.py output
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            setattr(self, f.name, Path(getattr(self, f.name)))
 
 
 def _read_json(path: Path) -> dict:
@@ -43,8 +48,12 @@ def _read_json(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _training(run_dir: Path) -> dict:
-    lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x]
+def _training(run_dir: Path) -> dict | None:
+    """Steps, time and last validation figure of a run trained here (None if imported)."""
+    log = run_dir / "metrics.jsonl"
+    if not log.exists():
+        return None
+    lines = [json.loads(x) for x in log.read_text().splitlines() if x]
     last_eval = next((x for x in reversed(lines) if "val_top1_legal_accuracy" in x), {})
     last_log = next((x for x in reversed(lines) if "tokens_per_s" in x), {})
     return {
@@ -55,221 +64,197 @@ def _training(run_dir: Path) -> dict:
     }
 
 
-def build_summary(run_dir: Path, intervention_dir: Path) -> dict:
-    """The figures of every stage, read from their outputs, plus the reproduction checks."""
-    config = _read_json(run_dir / "config.json")
-    evaluation = _read_json(run_dir / "eval" / "eval.json")
-    probes = _read_json(run_dir / "probes" / "metrics.json")
-    control = _read_json(run_dir / "control" / "probes" / "metrics.json")
-    interventions = _read_json(intervention_dir / "metrics.json")
-    details = _read_json(intervention_dir / "details.json")
-    layers = list(probes["layers"])
-    table = {
-        scheme: {kind: probes[scheme][kind] for kind in ("linear", "mlp") if kind in probes[scheme]}
-        for scheme in ("mine_theirs", "black_white", "flipped", "legal")
-        if scheme in probes
+def _probe_table(metrics: dict, schemes) -> dict:
+    return {
+        scheme: {k: metrics[scheme][k] for k in ("linear", "mlp") if k in metrics[scheme]}
+        for scheme in schemes
+        if scheme in metrics
     }
+
+
+def build_summary(inputs: ReportInputs) -> dict:
+    """The figures of every stage, read from their outputs, plus the reproduction checks."""
+    config = _read_json(inputs.run / "config.json")
+    evaluation = _read_json(inputs.eval_dir / "eval.json")
+    probes = _read_json(inputs.probes / "metrics.json")
+    control = _read_json(inputs.control_probes / "metrics.json")
+    interventions = _read_json(inputs.interventions / "metrics.json")
+    details = _read_json(inputs.interventions / "details.json")
+    table = _probe_table(probes, ("mine_theirs", "black_white", "flipped", "legal"))
     summary = {
-        "run": str(run_dir),
+        "run": str(inputs.run),
         "config": config.get("config", config),
-        "training": _training(run_dir),
+        "imported": config.get("imported"),
+        "training": _training(inputs.run),
         "eval": {k: v for k, v in evaluation.items() if not isinstance(v, list)},
         "probes": {
-            "layers": layers,
+            "layers": list(probes["layers"]),
             "accuracy": table,
+            "val_accuracy": _probe_table(probes["val"], table),
             "best": probes["best"],
             "baselines": probes["baselines"],
-            "control": {
-                s: {k: control[s][k] for k in ("linear", "mlp") if k in control.get(s, {})}
-                for s in table
-            },
-            "test_games": probes["test_games"],
+            "control": _probe_table(control, table),
+            "control_best": control["best"],
+            **{k: probes[k] for k in ("train_games", "val_games", "test_games", "warnings")},
         },
         "interventions": {
-            "metrics": interventions,
-            "best": details["best"],
-            "null": {k: v for k, v in details["null"].items() if k != "tune"},
-            "sets": details["sets"],
+            "metrics": {k: v for k, v in interventions.items() if k != "sets"},
+            "sets": {k: v for k, v in interventions["sets"].items() if k != TUNE},
+            "sizes": details["sets"],
+            "null": details["null"],
+            "choice": details["choice"],
+            "warnings": details["warnings"],
         },
     }
-    summary["checks"] = checks(summary)
+    summary["checks"] = [c.to_dict() for c in run_checks(summary)]
     return summary
 
 
-def checks(summary: dict) -> list[dict]:
-    """Headline claims, published figure, ours, and whether ours meets its target."""
-    probes = summary["probes"]
-    acc = probes["accuracy"]
-    mt, bw = acc["mine_theirs"]["linear"], acc["black_white"]["linear"]
-    middle = probes["layers"][1:-1] or probes["layers"]
-    gap = max(mt[layer] - bw[layer] for layer in middle)
-    best_mt = max(mt.values())
-    out = [
-        {
-            "claim": "the model predicts legal moves",
-            "published": PUBLISHED["legal"],
-            "ours": f"top-1 legal {100 * summary['eval']['top1_legal_accuracy']:.2f}% on "
-            f"{summary['eval']['games']:,} held-out games",
-            "target": "reported (the cpu preset trades accuracy for a 20-minute run)",
-            "reproduced": None,
-        },
-        {
-            "claim": "mine/theirs is linear, black/white is not",
-            "published": PUBLISHED["mine_theirs"] + "; " + PUBLISHED["black_white_linear"],
-            "ours": f"mine/theirs linear beats black/white linear by up to "
-            f"{100 * gap:.1f} points in the middle layers",
-            "target": f">= {100 * MARGIN_OVER_BLACK_WHITE:.0f} points",
-            "reproduced": gap >= MARGIN_OVER_BLACK_WHITE,
-        },
-        {
-            "claim": "the board is (nearly) fully decodable",
-            "published": PUBLISHED["mine_theirs"],
-            "ours": f"best mine/theirs linear layer {100 * best_mt:.2f}%"
+def _mark(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def _run_lines(summary: dict) -> list[str]:
+    cfg, ev, train = summary["config"], summary["eval"], summary["training"]
+    model = cfg["model"]
+    shape = (
+        f"- model: {model['n_layers']} layers, d_model {model['d_model']}, {model['n_heads']} heads"
+    )
+    if summary["imported"]:
+        imp = summary["imported"]
+        lines = [
+            f"{shape}; imported from `{imp['path']}` ({imp['format']} format, sha256 "
+            f"{imp['sha256'][:12]}...), not trained here"
+        ]
+    else:
+        lines = [
+            f"{shape}; target `{cfg['target']}`; batch {cfg['batch_size']} games, "
+            f"{cfg['max_steps']:,} steps, lr {cfg['lr']:g}",
+            f"- training: {train['steps']:,} steps in {train['seconds'] / 60:.1f} min"
             + (
-                f" (placed-by rule, no flips tracked: {100 * rule:.2f}%)"
-                if (rule := probes["baselines"]["mine_theirs"].get("placed_by")) is not None
+                f"; validation top-1 legal {100 * train['val_top1_legal_accuracy']:.2f}%"
+                if train["val_top1_legal_accuracy"] is not None
                 else ""
             ),
-            "target": f">= {100 * BEST_MINE_THEIRS:.0f}%",
-            "reproduced": best_mt >= BEST_MINE_THEIRS,
-        },
+        ]
+    return lines + [
+        f"- held-out evaluation ({ev['games']:,} games, {ev['positions']:,} positions): top-1 "
+        f"legal {100 * ev['top1_legal_accuracy']:.2f}%, top-N set errors "
+        f"{ev['topn_set_errors']:.2f}, exact legal set {100 * ev['topn_exact_match']:.1f}%"
     ]
-    if "mlp" in acc["black_white"]:
-        best_bw_mlp, best_bw = max(acc["black_white"]["mlp"].values()), max(bw.values())
-        out.append(
-            {
-                "claim": "a nonlinear probe recovers black/white",
-                "published": PUBLISHED["black_white_mlp"],
-                "ours": f"black/white MLP {100 * best_bw_mlp:.2f}% vs linear {100 * best_bw:.2f}%",
-                "target": "MLP well above linear (>= 5 points)",
-                "reproduced": best_bw_mlp - best_bw >= 0.05,
-            }
-        )
-    control = probes["control"]["mine_theirs"]["linear"]
-    majority = probes["baselines"]["mine_theirs"]["majority_by_move"]
-    out.append(
-        {
-            "claim": "a random-init model's board is not decodable",
-            "published": PUBLISHED["control"],
-            "ours": f"control best {100 * max(control.values()):.2f}% vs majority-by-move "
-            f"{100 * majority:.2f}%",
-            "target": f"within {100 * CONTROL_WITHIN:.0f} points of the baseline",
-            "reproduced": max(control.values()) - majority <= CONTROL_WITHIN,
-        }
-    )
-    # An edit can at best make the model as right about the edited board as it is about real
-    # boards, so its own errors on the unedited cases are a practical floor worth stating.
-    floor = summary["interventions"]["null"]["natural"]["errors_vs_original"]
-    for method, best in summary["interventions"]["best"].items():
-        out.append(
-            {
-                "claim": f"editing the board ({method}) changes the predictions accordingly",
-                "published": PUBLISHED["interventions"],
-                "ours": f"{best['errors_vs_edited']:.2f} errors vs edited board, unedited "
-                f"{best['null_errors_vs_edited']:.2f} (start layer {best['start_layer']}); "
-                f"floor: the unedited model makes {floor:.2f} errors on the true boards",
-                "target": "below a third of the unedited errors",
-                "reproduced": best["ratio_to_null"] < INTERVENTION_RATIO,
-            }
-        )
-    return out
 
 
-def _mark(value: bool | None) -> str:
-    return {True: "yes", False: "no", None: "-"}[value]
+def _probe_lines(probes: dict, n_layers: int) -> list[str]:
+    layers = probes["layers"]
+    lines = [
+        f"## Probes (test accuracy per square; {probes['train_games']:,} training, "
+        f"{probes['val_games']:,} validation and {probes['test_games']:,} test games)",
+        "",
+        "Each probe's best layer (**bold**) is chosen on the validation games; its test "
+        "accuracy is what the checks use.",
+        "",
+        "| scheme | kind | " + " | ".join(f"layer {x}" for x in layers) + " | control (layer) |",
+        "|---|---|" + "---|" * (len(layers) + 1),
+    ]
+    for scheme, kinds in probes["accuracy"].items():
+        for kind, by_layer in kinds.items():
+            best = probes["best"][f"{scheme}/{kind}"]["layer"]
+            control = probes["control_best"].get(f"{scheme}/{kind}")
+            control_text = (
+                f"{100 * control['accuracy']:.2f} ({control['layer']})" if control else "-"
+            )
+            values = " | ".join(
+                f"**{100 * by_layer[x]:.2f}**" if x == best else f"{100 * by_layer[x]:.2f}"
+                for x in layers
+            )
+            lines.append(f"| {scheme} | {kind} | {values} | {control_text} |")
+            published = NANDA_PROBE_ACCURACY.values.get(f"{scheme}/{kind}")
+            if published and n_layers == len(published):  # their layer k is our layer k
+                cells = " | ".join(["-", *(f"{v:.1f}" for v in published)])
+                lines.append(f"| {scheme} | {kind}, Nanda et al. | {cells} | - |")
+    base = probes["baselines"]["mine_theirs"]
+    lines += [
+        "",
+        "Baselines (mine/theirs): chance {:.1f}%, majority {:.2f}%, majority by move "
+        "{:.2f}%.".format(*(100 * base[k] for k in ("chance", "majority", "majority_by_move")))
+        + (
+            " Placed-by rule (each disc the colour of whoever played it, no flips tracked): "
+            f"{100 * base['placed_by']:.2f}%."
+            if "placed_by" in base
+            else ""
+        ),
+        f"Published rows: {NANDA_PROBE_ACCURACY.source}; {NANDA_PROBE_ACCURACY.meaning}.",
+    ]
+    return lines + [f"- WARNING: {w}" for w in probes["warnings"]]
+
+
+def _intervention_lines(inter: dict) -> list[str]:
+    null = inter["null"]
+    headline = inter["choice"]["headline"]
+    lines = [
+        "## Interventions (mean top-N errors vs the edited board)",
+        "",
+        "Unedited model: "
+        + ", ".join(
+            f"{kind} {null[kind]['errors_vs_edited']:.2f} vs edited board / "
+            f"{null[kind]['errors_vs_original']:.2f} vs original"
+            for kind in REPORTED
+            if kind in null
+        )
+        + ". Settings, start layers and the headline method "
+        f"({headline['method']} from layer {headline['start_layer']}) are chosen on "
+        f"{inter['sizes'][TUNE]} tuning cases from validation games; the chosen start layer "
+        "is **bold**.",
+        "",
+        "| method | start layer | setting | "
+        + " | ".join(f"{kind} vs edited" for kind in REPORTED if kind in inter["sets"])
+        + " | natural vs original | natural F1 | natural exact |",
+        "|---|---|---|" + "---|" * (3 + len([k for k in REPORTED if k in inter["sets"]])),
+    ]
+    for method, by_layer in inter["metrics"].items():
+        chosen = inter["choice"]["by_method"][method]["start_layer"]
+        for layer, e in by_layer.items():
+            cells = " | ".join(
+                f"{inter['sets'][kind][method][layer]['errors_vs_edited']:.2f}"
+                for kind in REPORTED
+                if kind in inter["sets"]
+            )
+            name = f"**{layer}**" if layer == chosen else layer
+            lines.append(
+                f"| {method} | {name} | {e['setting']} | {cells} | "
+                f"{e['errors_vs_original']:.2f} | {e['f1_vs_edited']:.3f} | "
+                f"{100 * e['success_rate']:.1f}% |"
+            )
+    lines += ["", f"Published: {LI_INTERVENTIONS.source}; {LI_INTERVENTIONS.meaning}."]
+    return lines + [f"- WARNING: {w}" for w in inter["warnings"]]
 
 
 def render_markdown(summary: dict, figures: dict[str, str]) -> str:
     """report.md; ``figures`` maps a caption to an image path relative to the report."""
-    cfg = summary["config"]
-    model = cfg["model"]
-    train = summary["training"]
-    ev = summary["eval"]
-    probes = summary["probes"]
-    layers = probes["layers"]
     lines = [
         f"# Othello-GPT report: {Path(summary['run']).name}",
         "",
         "## What reproduced",
         "",
-        "| claim | published | ours | target | reproduced |",
-        "|---|---|---|---|---|",
+        "| claim | published | ours | target | chosen on | comparable across sizes | reproduced |",
+        "|---|---|---|---|---|---|---|",
         *(
             f"| {c['claim']} | {c['published']} | {c['ours']} | {c['target']} | "
-            f"{_mark(c['reproduced'])} |"
+            f"{c['chosen_on']} | {c['scale_free'] or '-'} | {_mark(c['reproduced'])} |"
             for c in summary["checks"]
         ),
         "",
         "## Run",
         "",
-        f"- model: {model['n_layers']} layers, d_model {model['d_model']}, {model['n_heads']} "
-        f"heads; target `{cfg['target']}`; batch {cfg['batch_size']} games, "
-        f"{cfg['max_steps']:,} steps, lr {cfg['lr']:g}",
-        f"- training: {train['steps']:,} steps in {train['seconds'] / 60:.1f} min"
-        + (
-            f"; validation top-1 legal {100 * train['val_top1_legal_accuracy']:.2f}%"
-            if train["val_top1_legal_accuracy"] is not None
-            else ""
-        ),
-        f"- held-out evaluation ({ev['games']:,} games, {ev['positions']:,} positions): top-1 "
-        f"legal {100 * ev['top1_legal_accuracy']:.2f}%, top-N set errors "
-        f"{ev['topn_set_errors']:.2f}, exact legal set {100 * ev['topn_exact_match']:.1f}%",
+        *_run_lines(summary),
         "",
-        f"## Probes (held-out accuracy per square, {probes['test_games']:,} test games)",
+        *_probe_lines(summary["probes"], summary["config"]["model"]["n_layers"]),
         "",
-        "| scheme | kind | " + " | ".join(f"layer {x}" for x in layers) + " | control best |",
-        "|---|---|" + "---|" * (len(layers) + 1),
-    ]
-    for scheme, kinds in probes["accuracy"].items():
-        for kind, by_layer in kinds.items():
-            control = probes["control"].get(scheme, {}).get(kind)
-            control_best = f"{100 * max(control.values()):.2f}" if control else "-"
-            values = " | ".join(f"{100 * by_layer[x]:.2f}" for x in layers)
-            lines.append(f"| {scheme} | {kind} | {values} | {control_best} |")
-    base = probes["baselines"]
-    lines += [
+        *_intervention_lines(summary["interventions"]),
         "",
-        "Baselines (mine/theirs): chance {:.1f}%, majority {:.2f}%, majority by move "
-        "{:.2f}%.".format(
-            *(100 * base["mine_theirs"][k] for k in ("chance", "majority", "majority_by_move"))
-        )
-        + (
-            " Placed-by rule (each disc the colour of whoever played it, no flips tracked): "
-            f"{100 * base['mine_theirs']['placed_by']:.2f}%."
-            if "placed_by" in base["mine_theirs"]
-            else ""
-        ),
-        "",
-        "## Interventions (mean top-N errors; natural cases, unnatural in brackets)",
+        "## Figures",
         "",
     ]
-    inter = summary["interventions"]
-    null = inter["null"]
-    lines.append(
-        "Unedited model: "
-        + ", ".join(
-            f"{kind} {v['errors_vs_edited']:.2f} vs edited board / "
-            f"{v['errors_vs_original']:.2f} vs original"
-            for kind, v in null.items()
-        )
-        + "."
-    )
-    lines += [
-        "",
-        "| method | start layer | setting | vs edited | vs original | F1 | exact |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for method, by_layer in inter["metrics"].items():
-        for layer, e in by_layer.items():
-            other = e.get("unnatural")
-            setting = f"scale {e['scale']:g}" if "scale" in e else f"p>={e['confidence']:g}"
-            lines.append(
-                f"| {method} | {layer} | {setting} | {e['errors_vs_edited']:.2f}"
-                + (f" ({other['errors_vs_edited']:.2f})" if other else "")
-                + f" | {e['errors_vs_original']:.2f} | {e['f1_vs_edited']:.3f} | "
-                f"{100 * e['success_rate']:.1f}% |"
-            )
-    lines += ["", "## Figures", ""]
     for caption, path in figures.items():
         lines += [f"### {caption}", "", f"![{caption}]({path})", ""]
     return "\n".join(lines) + "\n"
@@ -283,6 +268,7 @@ def render_html(markdown: str, base: Path) -> str:
 
     def inline(text: str) -> str:
         text = html.escape(text)
+        text = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", text)
         return re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
 
     def flush_table() -> None:
@@ -331,17 +317,10 @@ def render_html(markdown: str, base: Path) -> str:
     )
 
 
-def write_report(
-    run_dir: str | os.PathLike,
-    probe_report: str | os.PathLike,
-    intervention_dir: str | os.PathLike,
-    out: str | os.PathLike,
-) -> dict:
+def write_report(inputs: ReportInputs, out: str | os.PathLike) -> dict:
     """Write summary.json, report.md and report.html under ``out``; returns the summary."""
-    run_dir, probe_report, intervention_dir, out = map(
-        Path, (run_dir, probe_report, intervention_dir, out)
-    )
-    summary = build_summary(run_dir, intervention_dir)
+    out = Path(out)
+    summary = build_summary(inputs)
     probe_figures = {
         "Probe accuracy by layer (Nanda et al.: mine/theirs linear; Li et al.: black/white)": (
             "accuracy_by_layer.png"
@@ -352,23 +331,22 @@ def write_report(
         "Cosine of probe directions across layers": "direction_cosines.png",
     }
     intervention_figures = {
-        "Intervention errors by start layer (Li et al.: 0.12 edited vs 2.68 unedited)": (
-            "errors_by_layer.png"
-        ),
-        "Linear edit scale sweep": "scale_sweep.png",
-        "Intervention gallery": "gallery.png",
+        "Intervention errors by start layer (Li et al.: {edited} edited vs {null} unedited)".format(
+            **LI_INTERVENTIONS.values["natural"]
+        ): "errors_by_layer.png",
+        "Editor settings tried on the tuning cases": "tuning.png",
+        "Intervention gallery (headline edit)": "gallery.png",
         "Latent saliency maps (Li et al.'s attribution method)": "saliency.png",
     }
     out.mkdir(parents=True, exist_ok=True)
-    eval_figure = run_dir / "eval" / "accuracy_by_move.png"
+    eval_figure = inputs.eval_dir / "accuracy_by_move.png"
     if eval_figure.exists():  # copied so the report folder stands alone
         shutil.copyfile(eval_figure, out / "legal_accuracy_by_move.png")
     candidates = {
         "Legal-move accuracy by move number": out / "legal_accuracy_by_move.png",
-        **{caption: probe_report / name for caption, name in probe_figures.items()},
-        **{caption: intervention_dir / name for caption, name in intervention_figures.items()},
+        **{caption: inputs.probe_figures / name for caption, name in probe_figures.items()},
+        **{caption: inputs.interventions / name for caption, name in intervention_figures.items()},
     }
-    out.mkdir(parents=True, exist_ok=True)
     figures = {
         caption: os.path.relpath(path, out) for caption, path in candidates.items() if path.exists()
     }

@@ -1,8 +1,10 @@
-"""The intervention benchmark: every method at every start layer, scored on every case set.
+"""The intervention benchmark: every registered editor at every start layer, scored on every
+case set, and the choices made on the tuning set alone.
 
-The linear edit's scale is chosen per start layer on the ``tune`` cases (validation games),
-then applied unchanged to the reported ``natural`` and ``unnatural`` sets, so no reported
-figure is fitted to the cases it is reported on.
+An editor with several candidate settings (the linear edit's scale) is tuned per start layer
+on the ``tune`` cases (validation games); the chosen setting is then scored unchanged on every
+set. Each method's start layer, and the headline method, are chosen on the ``tune`` scores
+too, so no reported figure (natural, unnatural) is fitted to the cases it is reported on.
 """
 
 from __future__ import annotations
@@ -15,22 +17,36 @@ from tqdm import tqdm
 
 from othello.cache import resid_layer
 from othello.model import GPT
-from othello.tokens import PLAYABLE_SQUARES
+from othello.squares import MAX_MOVES, N_SQUARES
+from othello.tokens import PLAYABLE_SQUARES, encode
 from probes.cases import Cases
-from probes.interventions import gradient_editor, intervene, linear_editor, score
+from probes.editors import editor
+from probes.interventions import intervene, score
 
-REPORTED = ("natural", "unnatural")
+TUNE = "tune"  # the set settings, layers and methods are chosen on
+NATURAL = "natural"  # the headline reported set
 
 
 @dataclass
 class SweepConfig:
-    layers: list[int]  # start layers (residual-stream layers, 0 = embeddings)
-    methods: tuple[str, ...] = ("linear", "gradient")
-    scales: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
+    """What the intervention stage runs. Editor settings live in each editor's own dataclass
+    (``linear.scales=...``, ``gradient.steps=...``; see probes/editors.py)."""
+
+    layers: list[int] | None = None  # start layers (0 = embeddings); None: every probed layer
+    methods: tuple[str, ...] = ("linear", "gradient")  # registered editors to run
     later_layers: bool = True  # edit the start layer and every later one (Li et al.)
-    gradient_steps: int = 200
-    gradient_step_size: float = 0.25  # standardised units per step
-    gradient_confidence: float = 0.9  # stop a case once the probe reads its target so surely
+    n_cases: int | None = None  # cases per reported set (None: a set file's all, else 1000)
+    tune_cases: int | None = None  # tuning cases (None: a set file's all, else 200)
+    min_tune_cases: int = 20  # fewer cannot choose anything: refused
+    advised_tune_cases: int = 100  # fewer: choices are noisy, reported as a warning
+    allow_fewer: bool = False  # take fewer cases than asked when a source holds fewer
+    gallery: int = 6  # cases drawn before and after the headline edit
+    saliency: int = 3  # positions given latent saliency maps
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for method in self.methods:
+            editor(method)  # fail early on a typo
 
 
 def edit_hooks(hooks: dict[int, str], layer: int, later_layers: bool) -> list[str]:
@@ -38,74 +54,135 @@ def edit_hooks(hooks: dict[int, str], layer: int, later_layers: bool) -> list[st
     return [hooks[k] for k in sorted(hooks) if k == layer or (later_layers and k > layer)]
 
 
+@torch.no_grad()
+def readout_effect(model: GPT, cases: Cases, hook: str, edit, probe: nn.Module) -> dict:
+    """What an edit does to the probe it follows, at its start layer: the share of cases whose
+    edited square now reads the target class, and the share of the other 63 squares whose
+    reading changed (an edit that moved only one disc leaves them as they were)."""
+    tokens = torch.as_tensor(encode(cases.moves[:, : MAX_MOVES - 1]))
+    _, cache = model.run_with_cache(tokens, [hook])
+    rows = torch.arange(len(cases))
+    x = cache[hook][rows, torch.as_tensor(cases.position)].float()
+    before, after = probe(x).argmax(-1), probe(edit(x, hook, cases)).argmax(-1)
+    square = torch.as_tensor(cases.square)
+    changed = after != before
+    changed[rows, square] = False
+    return {
+        "probe_target_reached": float(
+            (after[rows, square] == torch.as_tensor(cases.target)).float().mean()
+        ),
+        "probe_others_changed": float(changed.float().sum() / (len(cases) * (N_SQUARES - 1))),
+    }
+
+
 def run_sweep(
     model: GPT,
     sets: dict[str, Cases],
     hooks: dict[int, str],
-    linear_probes: dict[str, nn.Module],
-    gradient_probes: dict[str, nn.Module],
+    probes: dict[str, dict[str, nn.Module]],
     cfg: SweepConfig,
+    editor_settings: dict[str, object],
     progress: bool = True,
-) -> tuple[dict, dict]:
-    """``metrics`` shaped {method: {start_layer: {...}}} (natural set at the top level of each
-    entry, unnatural nested) and the scale sweep on the tuning set."""
+) -> tuple[dict, dict, dict]:
+    """Score every method and start layer on every set.
+
+    ``probes`` maps a probe kind to ``{hook: mine/theirs probe}``. Returns ``scores``
+    ``{set: {method: {start_layer: entry}}}`` (each entry: the scores, the unedited model's on
+    the same cases, the chosen setting and the edited layers), ``null`` ``{set: scores of the
+    unedited model}`` and ``tuning`` ``{method: {start_layer: {setting: tune errors}}}`` for
+    editors with more than one candidate setting.
+    """
+    for needed in (TUNE, NATURAL):
+        if needed not in sets:
+            raise ValueError(f"the sweep needs a {needed!r} case set")
     model.eval()
-    null = {
-        kind: score(intervene(model, cases, [], None), cases)
-        for kind, cases in sets.items()
-        if len(cases)
-    }
-    reported = [kind for kind in REPORTED if kind in null]
-    can_tune = "tune" in null and len(cfg.scales) > 1
-    metrics: dict = {}
-    sweep: dict = {}
-    steps = len(cfg.methods) * len(cfg.layers)
-    bar = tqdm(total=steps, desc="interventions", disable=not progress)
+    null = {kind: score(intervene(model, cases, [], None), cases) for kind, cases in sets.items()}
+    layers = cfg.layers if cfg.layers is not None else sorted(hooks)
+    scores: dict = {kind: {} for kind in sets}
+    tuning: dict = {}
+    bar = tqdm(total=len(cfg.methods) * len(layers), desc="interventions", disable=not progress)
     for method in cfg.methods:
-        metrics[method] = {}
-        for layer in cfg.layers:
+        spec = editor(method)
+        settings = editor_settings[method]
+        kind_probes = probes[spec.probe_kind(settings)]
+        candidates = spec.candidates(settings)
+        for kind in sets:
+            scores[kind][method] = {}
+        for layer in layers:
             edited = edit_hooks(hooks, layer, cfg.later_layers)
-            if method == "linear" and not can_tune:
-                edit = linear_editor(linear_probes, cfg.scales[0])
-                settings = {"scale": cfg.scales[0]}
-            elif method == "linear":
-                tuning = {}
-                for scale in cfg.scales:
-                    logits = intervene(
-                        model, sets["tune"], edited, linear_editor(linear_probes, scale)
+            tune_scores = None
+            if len(candidates) > 1:
+                tried = [
+                    score(
+                        intervene(model, sets[TUNE], edited, spec.build(kind_probes, c)), sets[TUNE]
                     )
-                    tuning[scale] = score(logits, sets["tune"])["errors_vs_edited"]
-                sweep[str(layer)] = [tuning[s] for s in cfg.scales]
-                best = min(cfg.scales, key=lambda s: tuning[s])
-                edit = linear_editor(linear_probes, best)
-                settings = {"scale": best}
-            else:
-                edit = gradient_editor(
-                    gradient_probes,
-                    cfg.gradient_steps,
-                    cfg.gradient_step_size,
-                    cfg.gradient_confidence,
-                )
-                settings = {
-                    "steps": cfg.gradient_steps,
-                    "step_size": cfg.gradient_step_size,
-                    "confidence": cfg.gradient_confidence,
+                    for c in candidates
+                ]
+                best = min(range(len(tried)), key=lambda i: tried[i]["errors_vs_edited"])
+                tuning.setdefault(method, {})[str(layer)] = {
+                    spec.describe(c): t["errors_vs_edited"]
+                    for c, t in zip(candidates, tried, strict=True)
                 }
-            entry: dict = {}
-            for kind in reported:
-                result = score(intervene(model, sets[kind], edited, edit), sets[kind])
-                result["null_errors_vs_edited"] = null[kind]["errors_vs_edited"]
-                result["null_errors_vs_original"] = null[kind]["errors_vs_original"]
-                if kind == "natural":
-                    entry.update(result)
-                else:
-                    entry[kind] = result
-            entry.update(settings, edit_layers=[resid_layer(h) for h in edited])
-            entry["edit_hooks"] = edited
-            metrics[method][str(layer)] = entry
+                chosen, tune_scores = candidates[best], tried[best]
+            else:
+                chosen = candidates[0]
+            edit = spec.build(kind_probes, chosen)
+            effect = readout_effect(model, sets[NATURAL], edited[0], edit, kind_probes[edited[0]])
+            for kind, cases in sets.items():
+                result = (
+                    tune_scores
+                    if kind == TUNE and tune_scores is not None
+                    else score(intervene(model, cases, edited, edit), cases)
+                )
+                scores[kind][method][str(layer)] = {
+                    **result,
+                    "null_errors_vs_edited": null[kind]["errors_vs_edited"],
+                    "null_errors_vs_original": null[kind]["errors_vs_original"],
+                    **chosen,
+                    "setting": spec.describe(chosen),
+                    **(effect if kind == NATURAL else {}),
+                    "edit_layers": [resid_layer(h) for h in edited],
+                    "edit_hooks": edited,
+                }
             bar.update()
     bar.close()
-    return metrics, {"null": null, "scales": list(cfg.scales), "tune_errors": sweep}
+    return scores, null, tuning
+
+
+def gap_closed(edited: float, null: float, floor: float) -> float | None:
+    """Share of the way from the unedited model's errors (``null``) to the model's own floor
+    (its errors on real boards) that an edit covers: 1 is as good as the model gets."""
+    return (null - edited) / (null - floor) if null > floor else None
+
+
+def choose(scores: dict, null: dict) -> dict:
+    """Each method's start layer, and the headline method, chosen on the tuning set; with the
+    figures of every other set at those choices."""
+    by_method = {}
+    for method, by_layer in scores[TUNE].items():
+        layer = min(by_layer, key=lambda k: (by_layer[k]["errors_vs_edited"], int(k)))
+        entry = {"start_layer": layer, "chosen_on": TUNE}
+        for kind in scores:
+            e = scores[kind][method][layer]
+            floor = null[kind]["errors_vs_original"]
+            entry[kind] = {
+                "errors_vs_edited": e["errors_vs_edited"],
+                "null_errors_vs_edited": e["null_errors_vs_edited"],
+                "ratio_to_null": e["errors_vs_edited"] / max(e["null_errors_vs_edited"], 1e-9),
+                "floor": floor,
+                "gap_closed": gap_closed(e["errors_vs_edited"], e["null_errors_vs_edited"], floor),
+                "setting": e["setting"],
+            }
+        by_method[method] = entry
+    headline = min(by_method, key=lambda m: by_method[m][TUNE]["errors_vs_edited"])
+    return {
+        "by_method": by_method,
+        "headline": {
+            "method": headline,
+            "start_layer": by_method[headline]["start_layer"],
+            "chosen_on": TUNE,
+        },
+    }
 
 
 def top_n(logits: torch.Tensor, n: int) -> list[int]:

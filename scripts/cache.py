@@ -13,23 +13,27 @@ resumes when started again with the same arguments.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-from othello.cache import CacheError, write_cache
+from othello import cli
+from othello.cache import write_cache
 from othello.checkpoint import MODEL, control_model
-from othello.corpus import CorpusError
 from othello.shards import shard_spec
 
 
-def main(argv: list[str] | None = None) -> None:
+def run(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, help="run directory holding model.pt")
     parser.add_argument("--games", required=True)
     parser.add_argument("--out", required=True, help="output acts.h5")
-    parser.add_argument("--n-games", type=int, default=10_000)
+    parser.add_argument(
+        "--n-games", type=int, default=None, help="games to cache (default: the whole split)"
+    )
     parser.add_argument("--split", default="val", help="corpus split to cache: train|val|test|all")
+    parser.add_argument(
+        "--allow-fewer", action="store_true", help="take the split's games if it holds fewer"
+    )
     parser.add_argument("--control", action="store_true", help="cache the random-init control")
     parser.add_argument("--dtype", choices=("float16", "float32"), default="float16")
     parser.add_argument("--compression", choices=("none", "gzip", "lzf"), default="none")
@@ -43,26 +47,24 @@ def main(argv: list[str] | None = None) -> None:
     shard, n_shards = args.shard
     model = control_model(args.run) if args.control else Path(args.run) / MODEL
     began = time.perf_counter()
-    try:
-        path = write_cache(
-            model,
-            args.games,
-            args.out,
-            n_games=args.n_games,
-            corpus_split=args.split,
-            hooks=args.hooks.split(",") if args.hooks else None,
-            dtype=args.dtype,
-            compression=None if args.compression == "none" else args.compression,
-            batch_games=args.batch_games,
-            progress=not args.no_progress,
-            shard=shard,
-            n_shards=n_shards,
-        )
-    except (CacheError, CorpusError, FileNotFoundError, ValueError) as exc:
-        sys.exit(f"error: {exc}")
+    path = write_cache(
+        model,
+        args.games,
+        args.out,
+        n_games=args.n_games,
+        corpus_split=args.split,
+        allow_fewer=args.allow_fewer,
+        hooks=args.hooks.split(",") if args.hooks else None,
+        dtype=args.dtype,
+        compression=None if args.compression == "none" else args.compression,
+        batch_games=args.batch_games,
+        progress=not args.no_progress,
+        shard=shard,
+        n_shards=n_shards,
+    )
     size = path.stat().st_size / 1e6
     print(f"wrote {path} ({size:.0f} MB) in {time.perf_counter() - began:.1f} s")
 
 
 if __name__ == "__main__":
-    main()
+    cli.main(run)

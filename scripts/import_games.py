@@ -6,13 +6,12 @@ python scripts/import_games.py --format pgn --out data/championship.h5 WTH_*.pgn
 from __future__ import annotations
 
 import argparse
-import sys
 
-from othello.pgn import RecordError
+from othello import cli
 from othello.records import import_games
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--format", choices=("pgn", "wthor"), required=True)
     parser.add_argument("--out", required=True, help="output games.h5")
@@ -25,23 +24,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("files", nargs="+")
     args = parser.parse_args(argv)
-    try:
-        report = import_games(
-            args.files,
-            args.format,
-            args.out,
-            skip_invalid=args.skip_invalid,
-            seed=args.seed,
-            progress=not args.no_progress,
-        )
-    except RecordError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"imported {report.n_games:,} games to {args.out}; {report.n_invalid} invalid skipped")
+    report = import_games(
+        args.files,
+        args.format,
+        args.out,
+        skip_invalid=args.skip_invalid,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    print(
+        f"imported {report.n_games:,} games to {args.out}; {report.n_invalid} invalid and "
+        f"{report.n_duplicates} exact duplicates left out"
+    )
     for message in report.invalid[:10]:
         print(f"  skipped {message}")
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.main(run)

@@ -13,42 +13,15 @@ move PLY (counted from 0) of game row GAME.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-import numpy as np
-
-from othello import __version__
+from othello import __version__, cli
 from othello.checkpoint import file_sha256
-from othello.corpus import CorpusError, GamesFile
-from othello.squares import parse_square, square_name
-from probes.cases import Cases, build_sets, case_at, save_cases
+from othello.squares import square_name
+from probes.cases import build_sets, named_cases, save_cases
 
 
-def named_cases(games_path: str, specs: list[str]) -> Cases:
-    parts = []
-    with GamesFile(games_path) as games:
-        for spec in specs:
-            try:
-                game, ply, square = spec.split(":")
-                game, ply, square = int(game), int(ply), parse_square(square)
-            except ValueError:
-                message = f"--case {spec!r}: expected GAME:PLY:SQUARE, e.g. 17:30:D4"
-                raise ValueError(message) from None
-            if not 0 <= game < games.n_games:
-                raise ValueError(f"{games_path}: game {game} is out of range ({games.n_games})")
-            moves, length = games.read(game, game + 1)
-            try:
-                case = case_at(moves, length, 0, ply, square)
-            except ValueError as exc:
-                message = str(exc).replace("game 0", f"game {game}")
-                raise ValueError(f"{games_path}: {message}") from None
-            case.game[:] = game
-            parts.append(case)
-    return Cases(*(np.concatenate(c) for c in zip(*(vars(p).values() for p in parts), strict=True)))
-
-
-def main(argv: list[str] | None = None) -> None:
+def run(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--games", required=True, help="games.h5 (cases from its test games)")
     parser.add_argument("--out", required=True, help="cases file to write (HDF5)")
@@ -56,20 +29,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tune-cases", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--case", action="append", default=[], metavar="GAME:PLY:SQUARE")
+    parser.add_argument(
+        "--allow-fewer", action="store_true", help="take fewer cases if the splits hold fewer"
+    )
     args = parser.parse_args(argv)
-    try:
-        if args.case:
-            sets = {"natural": named_cases(args.games, args.case)}
-        else:
-            sets = build_sets(args.games, args.n_cases, args.tune_cases, args.seed)
-        attrs = {
-            "games": str(Path(args.games).resolve()),
-            "games_sha256": file_sha256(args.games),
-            "seed": args.seed,
-            "code_version": __version__,
-        }
-    except (CorpusError, ValueError) as exc:
-        sys.exit(f"error: {exc}")
+    if args.case:
+        sets = {"natural": named_cases(args.games, args.case)}
+    else:
+        sets = build_sets(args.games, args.n_cases, args.tune_cases, args.seed, args.allow_fewer)
+    attrs = {
+        "games": str(Path(args.games).resolve()),
+        "games_sha256": file_sha256(args.games),
+        "seed": args.seed,
+        "code_version": __version__,
+    }
     save_cases(sets, args.out, attrs)
     for kind, cases in sets.items():
         first = ", ".join(
@@ -81,4 +54,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.main(run)

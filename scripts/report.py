@@ -1,6 +1,7 @@
 """Gather every stage's results into one report, each beside the published figure.
 
-    python scripts/report.py --run RUN_DIR --probe-figures DIR --interventions DIR --out DIR
+    python scripts/report.py --run RUN_DIR --eval EVAL_DIR --probes PROBE_DIR
+        --control-probes CONTROL_PROBE_DIR --probe-figures DIR --interventions DIR --out DIR
 
 Writes DIR/summary.json (the figures of every stage and the reproduction checks),
 DIR/report.md and a self-contained DIR/report.html, and prints the checks.
@@ -9,28 +10,36 @@ DIR/report.md and a self-contained DIR/report.html, and prints the checks.
 from __future__ import annotations
 
 import argparse
-import sys
 
-from probes.report import write_report
+from othello import cli
+from probes.report import ReportInputs, write_report
 
 
-def main(argv: list[str] | None = None) -> None:
+def run(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", required=True, help="run directory")
+    parser.add_argument("--run", required=True, help="run directory (config.json)")
+    parser.add_argument("--eval", required=True, help="evaluate.py output directory")
+    parser.add_argument("--probes", required=True, help="fit_probes.py output directory")
+    parser.add_argument("--control-probes", required=True, help="the same for the control")
     parser.add_argument("--probe-figures", required=True, help="probe_report.py output")
     parser.add_argument("--interventions", required=True, help="intervene.py output")
     parser.add_argument("--out", required=True, help="report directory")
     args = parser.parse_args(argv)
-    try:
-        summary = write_report(args.run, args.probe_figures, args.interventions, args.out)
-    except (FileNotFoundError, KeyError) as exc:
-        sys.exit(f"error: {exc}")
+    inputs = ReportInputs(
+        args.run,
+        args.eval,
+        args.probes,
+        args.control_probes,
+        args.probe_figures,
+        args.interventions,
+    )
+    summary = write_report(inputs, args.out)
     print(f"\n== {args.out}/report.md ==")
     for check in summary["checks"]:
-        mark = {True: "yes", False: "NO ", None: " - "}[check["reproduced"]]
+        mark = "yes" if check["reproduced"] else "NO "
         print(f"[{mark}] {check['claim']}: {check['ours']} (target {check['target']})")
     print(f"report: {args.out}/report.md, {args.out}/report.html, {args.out}/summary.json")
 
 
 if __name__ == "__main__":
-    main()
+    cli.main(run)

@@ -38,7 +38,9 @@ from probes.interventions import (
     score,
     topn_errors,
 )
+from probes.models import LinearProbe
 from probes.store import save_probes
+from probes.sweep import readout_effect
 
 
 @pytest.fixture(scope="module")
@@ -86,23 +88,69 @@ def test_scale_zero_changes_nothing(setup):
     torch.testing.assert_close(batched, intervene(model, cases, hooks, linear_editor(linear, 1.0)))
 
 
-def test_linear_and_gradient_edits_move_the_probe_reading_to_the_target(setup):
+def hand_made_probe(d_per_square: int = 3) -> LinearProbe:
+    """A linear probe whose square s reads only coordinates [s*k, (s+1)*k): each class
+    logit is one coordinate, so the answer to any edit can be worked out by hand."""
+    k = d_per_square
+    probe = LinearProbe(64 * k, 3)
+    with torch.no_grad():
+        for square in range(64):
+            for c in range(3):
+                probe.weight[square * k + c, square, c] = 1.0
+    return probe.eval()
+
+
+def test_linear_edit_by_hand_flips_one_reading_and_leaves_the_other_63():
+    probe = hand_made_probe()
+    # board: square s holds class s % 3, by a margin of 2 (logit 3 vs 1 for the rest)
+    x = torch.ones(1, 192)
+    for square in range(64):
+        x[0, square * 3 + square % 3] = 3.0
+    square, current = torch.tensor([4]), torch.tensor([1])  # square 4 holds class 1: mine
+    target = torch.tensor([2])
+    edited = linear_edit(x, probe, square, target, current, scale=1.0)
+    # direction d = e_14 - e_13, margin m = 1 - 3 = -2, step (|m| - m) / |d|^2 = 2: the two
+    # logits swap, nothing else moves
+    expected = x.clone()
+    expected[0, 13], expected[0, 14] = 1.0, 3.0
+    torch.testing.assert_close(edited, expected)
+    before, after = probe(x).argmax(-1), probe(edited).argmax(-1)
+    assert (
+        after[0, 4] == 2
+        and (after[0, torch.arange(64) != 4] == before[0, torch.arange(64) != 4]).all()
+    )
+    torch.testing.assert_close(linear_edit(x, probe, square, target, current, 0.0), x)
+
+
+def test_gradient_edit_reaches_the_target_and_keeps_the_other_readings(setup):
     _, hooks, linear, cases = setup
     probe = linear[hooks[-1]]
     x = torch.randn(len(cases), probe.mean.shape[0]) * 3
-    sq, tgt, cur = (torch.as_tensor(a) for a in (cases.square, cases.target, cases.current))
+    sq, tgt = (torch.as_tensor(a) for a in (cases.square, cases.target))
     rows = torch.arange(len(cases))
-    for scale in (1.0, 2.0):
-        edited = linear_edit(x, probe, sq, tgt, cur, scale)
-        logits = probe(edited)[rows, sq]
-        assert (logits[rows, tgt] >= logits[rows, cur] - 1e-4).all()
-        others = probe(edited).argmax(-1) != probe(x).argmax(-1)
-        assert others.float().mean() < 0.25  # mostly the edited square changes
     edited = gradient_edit(x, probe, sq, tgt, steps=300, step_size=0.25, confidence=0.9)
     reads = probe(edited).argmax(-1)
     assert (reads[rows, sq] == tgt).float().mean() > 0.95
     kept = (reads == probe(x).argmax(-1)).float().sum(-1) - (reads[rows, sq] == tgt).float()
     assert kept.mean() / 63 > 0.9  # the other squares keep their readings
+
+
+def test_readout_effect_measures_what_the_edit_did_to_the_probe(setup):
+    model, hooks, linear, cases = setup
+    none = readout_effect(model, cases, hooks[1], linear_editor(linear, 0.0), linear[hooks[1]])
+    assert none["probe_others_changed"] == 0.0
+    # scale 0 leaves the readings as they were: the target is read only where the probe
+    # already misread the square as the flipped class
+    probe = linear[hooks[1]]
+    tokens = torch.as_tensor(encode(cases.moves[:, :59]))
+    _, cache = model.run_with_cache(tokens, [hooks[1]])
+    x = cache[hooks[1]][torch.arange(len(cases)), torch.as_tensor(cases.position)]
+    misread = probe(x).argmax(-1)[torch.arange(len(cases)), torch.as_tensor(cases.square)]
+    assert none["probe_target_reached"] == pytest.approx(
+        (misread == torch.as_tensor(cases.target)).float().mean().item()
+    )
+    some = readout_effect(model, cases, hooks[1], linear_editor(linear, 4.0), probe)
+    assert some["probe_target_reached"] > none["probe_target_reached"]
 
 
 def test_flipping_an_empty_square_is_an_error():
@@ -187,18 +235,40 @@ def test_intervene_cli_writes_metrics_and_refuses_bad_input(tiny_run, tiny_corpu
     out = tmp_path / "out"
     done = run_script(
         "scripts/intervene.py", *common, "--out", out, "--set", tmp_path / "cases.h5",
-        "--gradient-probe", "linear", "--gradient-steps", 20, "--no-progress",
+        "gradient.probe=linear", "gradient.steps=20", "--no-progress",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    assert "WARNING: only 30 tuning cases" in done.stdout
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics) == {"linear", "gradient"}
-    assert set(metrics["linear"]) == {"0", "1", "2"}
-    for entry in metrics["linear"].values():
-        assert entry["errors_vs_edited"] >= 0 and entry["cases"] == 60
-        assert entry["unnatural"]["cases"] == 60 and "null_errors_vs_edited" in entry
-    for figure in ("errors_by_layer", "gallery", "saliency", "scale_sweep"):
+    assert set(metrics) == {"linear", "gradient", "sets"}
+    assert set(metrics["sets"]) == {"natural", "unnatural", "tune"}
+    for kind, n in (("natural", 60), ("unnatural", 60), ("tune", 30)):
+        for method in ("linear", "gradient"):
+            assert set(metrics["sets"][kind][method]) == {"0", "1", "2"}
+            assert all(e["cases"] == n for e in metrics["sets"][kind][method].values())
+    assert metrics["linear"] == metrics["sets"]["natural"]["linear"]
+    details = json.loads((out / "details.json").read_text())
+    choice = details["choice"]
+    for method in ("linear", "gradient"):  # each start layer is the best on the tuning cases
+        tune = metrics["sets"]["tune"][method]
+        chosen = choice["by_method"][method]["start_layer"]
+        assert tune[chosen]["errors_vs_edited"] == min(e["errors_vs_edited"] for e in tune.values())
+        assert (
+            choice["by_method"][method]["natural"]["errors_vs_edited"]
+            == (metrics[method][chosen]["errors_vs_edited"])
+        )
+        # the linear scale at each layer is the one the tuning sweep scored best
+        if method == "linear":
+            for layer, tried in details["tuning"]["linear"].items():
+                best = min(tried, key=tried.get)
+                assert metrics["linear"][layer]["setting"] == best
+    head = choice["headline"]
+    assert choice["by_method"][head["method"]]["tune"]["errors_vs_edited"] == min(
+        c["tune"]["errors_vs_edited"] for c in choice["by_method"].values()
+    )
+    for figure in ("errors_by_layer", "gallery", "saliency", "tuning"):
         assert (out / f"{figure}.png").stat().st_size > 0
-    assert "| linear | 0 |" in (out / "tables.md").read_text()
+    assert "| linear | 0" in (out / "tables.md").read_text()
 
     # bad input: a clear error and nothing written
     bad_cases = tmp_path / "bad.h5"
@@ -209,12 +279,17 @@ def test_intervene_cli_writes_metrics_and_refuses_bad_input(tiny_run, tiny_corpu
     assert bad.returncode != 0 and "game 0 ply 0: square A1 is empty" in bad.stderr
     assert not bad_cases.exists()
     refused = {
-        "layer 7 is out of range": ["--layers", "0,7"],
+        "layer 7 is out of range": ["layers=0,7"],
         "fitted on another model": ["--run", control_model(tiny_run)],
+        "holds 60 cases, 500 asked": ["--set", tmp_path / "cases.h5", "n_cases=500"],
+        "gradient.steps='many': expected int": ["gradient.steps=many"],
+        "unknown setting 'scale'": ["scale=2"],
     }
     for message, extra in refused.items():
         target = tmp_path / "refused"
-        args = [*common, "--out", target, "--n-cases", 20, "--no-progress", *extra]
+        args = [*common, "--out", target, "n_cases=20", "gradient.probe=linear", "--no-progress"]
+        args += extra
         result = run_script("scripts/intervene.py", *args)
         assert result.returncode != 0 and message in result.stderr, result.stderr
+        assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
         assert not target.exists()

@@ -16,8 +16,8 @@ def make_all(tmp: Path, *extra: str) -> subprocess.CompletedProcess:
         [
             "make", "all", "PRESET=tiny", f"GAMES={tmp}/games.h5", f"RUN_DIR={tmp}/run",
             f"REPORT_DIR={tmp}/report", "PROBE_GAMES=300", "N_CASES=100",
-            "TRAIN_ARGS=max_steps=150", "FIT_ARGS=--min-steps 100 --no-mlp --no-progress",
-            "INTERVENE_ARGS=--gradient-probe linear --gradient-steps 50 --no-progress",
+            "TRAIN_ARGS=max_steps=150", "FIT_ARGS=min_steps=100 mlp_schemes= --no-progress",
+            "INTERVENE_ARGS=gradient.probe=linear gradient.steps=50 --no-progress",
             *extra,
         ],
         capture_output=True, text=True, cwd=TESTS.parent, timeout=900,

@@ -123,8 +123,7 @@ def test_cli_fits_probes_and_draws_the_report(tiny_run, tiny_corpus, tmp_path):
         acts,
         "--out",
         tmp_path / "probes",
-        "--epochs",
-        "1",
+        "epochs=1",
         "--no-progress",
     )
     assert result.returncode == 0, result.stderr

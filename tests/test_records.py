@@ -35,7 +35,8 @@ def test_all_championship_games_2015_2025_are_legal(tmp_path):
     files = sorted(SHARED_PGN.glob("WTH_*.pgn"))
     assert [f.stem[-4:] for f in files] == [str(y) for y in range(2015, 2026)]
     report = import_games(files, "pgn", tmp_path / "all.h5", progress=False)
-    assert report.n_games == 20546 and report.n_invalid == 0
+    # 20,546 records, two of them exact repeats of earlier games
+    assert report.n_games == 20544 and report.n_invalid == 0 and report.n_duplicates == 2
 
 
 def test_wthor_round_trip(tmp_path):
@@ -145,4 +146,31 @@ def test_import_cli_exit_code_and_message(tmp_path):
     result = run_script(*cmd)
     assert result.returncode != 0 and "games.pgn:2:3" in result.stderr
     result = run_script(*cmd, "--skip-invalid")
-    assert result.returncode == 0 and "1 invalid skipped" in result.stdout
+    assert result.returncode == 0 and "1 invalid and 0 exact duplicates" in result.stdout
+
+
+def test_exact_duplicate_games_are_imported_once(tmp_path):
+    games = SAMPLE.read_text().split("\n\n[Event")
+    first, second = games[0], "[Event" + games[1]
+    one, two = tmp_path / "one.pgn", tmp_path / "two.pgn"
+    one.write_text(first + "\n\n" + second + "\n\n" + first + "\n")  # a repeat in one file
+    two.write_text(second + "\n")  # ... and in another
+    report = import_games([one, two], "pgn", tmp_path / "d.h5", progress=False)
+    assert report.n_games == 2 and report.n_duplicates == 2
+    with GamesFile(tmp_path / "d.h5") as imported:
+        assert imported.attrs["n_duplicates"] == 2
+        moves, length = imported.read(0, 2)
+    expected = [g.moves for g in read_pgn(one)][:2]
+    assert [moves[k, : length[k]].tolist() for k in range(2)] == expected
+
+
+@pytest.mark.parametrize("content", [b"", bytes(range(256)) * 8])
+def test_a_failed_import_leaves_no_file_behind(tmp_path, content):
+    source = tmp_path / "games.pgn"  # empty, or binary (a .wtb given as PGN)
+    source.write_bytes(content)
+    out = tmp_path / "out.h5"
+    cmd = ["scripts/import_games.py", "--format", "pgn", "--no-progress", "--out", out, source]
+    result = run_script(*cmd)
+    assert result.returncode != 0 and result.stderr.startswith("error: ")
+    assert "games.pgn" in result.stderr and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == [source]  # no out.h5, no out.h5.partial

@@ -1,0 +1,105 @@
+"""The registry of intervention editors: each declared once, with its settings and how they
+are tuned, so the sweep, the stage, the scripts and the report iterate over it.
+
+An editor edits the residual stream at a case's position so that one square's probe reading
+flips (see :mod:`probes.interventions`). Its :class:`EditorSpec` says which probe kind it edits
+along, which candidate settings the sweep tries on the tuning cases (one candidate: nothing is
+tuned), and how to build the edit function for one candidate. Adding a method is one
+:func:`register_editor` call, in any module (a test registers a toy one in its own file).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from probes.interventions import Editor, gradient_editor, linear_editor
+
+
+@dataclass(frozen=True)
+class EditorSpec:
+    """One intervention method.
+
+    ``probe_kind(settings)``: the probe kind (``linear``, ``mlp``) whose mine/theirs probes
+    the edit follows. ``candidates(settings)``: the settings tried on the tuning cases, each a
+    flat dict of plain values recorded beside the scores. ``build(probes, candidate)``: the
+    edit function, given ``{hook: probe}``. ``describe(candidate)``: a short label for tables.
+    """
+
+    name: str
+    settings: type
+    probe_kind: Callable[[Any], str]
+    candidates: Callable[[Any], list[dict]]
+    build: Callable[[dict[str, nn.Module], dict], Editor]
+    describe: Callable[[dict], str]
+    summary: str = ""
+
+
+EDITORS: dict[str, EditorSpec] = {}
+
+
+def register_editor(spec: EditorSpec) -> EditorSpec:
+    if not dataclasses.is_dataclass(spec.settings):
+        raise TypeError(f"editor {spec.name!r}: settings must be a dataclass")
+    EDITORS[spec.name] = spec
+    return spec
+
+
+def editor(name: str) -> EditorSpec:
+    if name not in EDITORS:
+        raise ValueError(f"unknown intervention method {name!r}; choose from {sorted(EDITORS)}")
+    return EDITORS[name]
+
+
+@dataclass(frozen=True)
+class LinearSettings:
+    # multiples of the probe margin tried on the tuning cases (1 = reflect the margin)
+    scales: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
+
+    def __post_init__(self) -> None:
+        if not self.scales or any(s < 0 for s in self.scales):
+            raise ValueError(f"linear.scales must be >= 0 and not empty, got {self.scales}")
+
+
+@dataclass(frozen=True)
+class GradientSettings:
+    probe: str = "mlp"  # Li et al. edit along the nonlinear probe; "linear" also works
+    steps: int = 200
+    step_size: float = 0.25  # standardised units per step
+    confidence: float = 0.9  # stop a case once the probe reads its target so surely
+
+    def __post_init__(self) -> None:
+        if self.probe not in ("mlp", "linear"):
+            raise ValueError(f"gradient.probe must be 'mlp' or 'linear', got {self.probe!r}")
+        if self.steps < 1 or self.step_size <= 0 or not 0 < self.confidence < 1:
+            raise ValueError("gradient: steps >= 1, step_size > 0, 0 < confidence < 1")
+
+
+register_editor(
+    EditorSpec(
+        name="linear",
+        settings=LinearSettings,
+        probe_kind=lambda s: "linear",
+        candidates=lambda s: [{"scale": float(x)} for x in s.scales],
+        build=lambda probes, c: linear_editor(probes, c["scale"]),
+        describe=lambda c: f"scale {c['scale']:g}",
+        summary="Nanda et al.: along the linear probe's target-minus-current direction",
+    )
+)
+register_editor(
+    EditorSpec(
+        name="gradient",
+        settings=GradientSettings,
+        probe_kind=lambda s: s.probe,
+        candidates=lambda s: [dataclasses.asdict(s)],
+        build=lambda probes, c: gradient_editor(
+            probes, c["steps"], c["step_size"], c["confidence"]
+        ),
+        describe=lambda c: f"{c['probe']} probe, p>={c['confidence']:g}",
+        summary="Li et al.: gradient steps until the probe reads the edited board",
+    )
+)
