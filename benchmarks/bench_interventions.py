@@ -16,8 +16,8 @@ import time
 
 import torch
 
-from othello.cache import resid_layer
 from othello.checkpoint import file_sha256, load_model, model_file
+from othello.model import resid_layer
 from probes.cases import build_sets
 from probes.fit import probe_key
 from probes.interventions import gradient_editor, intervene, linear_editor

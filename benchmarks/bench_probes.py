@@ -30,7 +30,7 @@ from probes.metrics import evaluate_probes
 
 
 def bench_fit(acts_path: Path, n_train: int, n_test: int, epochs: int) -> dict:
-    from othello.cache import ActsFile
+    from probes.acts_file import ActsFile
 
     with ActsFile(acts_path) as acts:
         hooks = acts.hooks
@@ -38,8 +38,7 @@ def bench_fit(acts_path: Path, n_train: int, n_test: int, epochs: int) -> dict:
     positions = int(data.valid_mask[data.split == 0].sum())
     began = time.perf_counter()
     cfg = FitConfig(
-        schemes=("mine_theirs",),
-        mlp_schemes=(),
+        probes=("mine_theirs/linear",),
         epochs=epochs,
         batch_positions=1024,
         chunk_games=1 << 30,

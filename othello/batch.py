@@ -1,8 +1,9 @@
 """The same engine in vectorised numpy: a batch of games advances one ply per step.
 
-It is the fallback where numba cannot compile and a second, independently written oracle for
-the compiled kernels in :mod:`othello.engine`: it uses the same RNG stream, so it produces the
-same games bit for bit, at a fraction of the speed.
+Nothing in the pipeline runs it: it is kept only as a second, independently written oracle for
+the compiled kernels in :mod:`othello.engine`, which the tests and the games benchmark compare
+against. It uses the same RNG stream, so it produces the same games bit for bit, at a fraction
+of the speed.
 """
 
 from __future__ import annotations

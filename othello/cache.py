@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
@@ -57,18 +56,6 @@ def default_hooks(n_layers: int) -> list[str]:
     return [f"blocks.{layer}.hook_resid_pre" for layer in range(n_layers)] + [
         f"blocks.{n_layers - 1}.hook_resid_post"
     ]
-
-
-def resid_layer(hook: str) -> int:
-    """Residual-stream layer of a hook: resid_pre of block l is layer l, resid_post is l + 1."""
-    parts = hook.split(".")
-    if (
-        len(parts) != 3
-        or parts[0] != "blocks"
-        or parts[2] not in ("hook_resid_pre", "hook_resid_post")
-    ):
-        raise ValueError(f"{hook!r} is not a residual-stream hook")
-    return int(parts[1]) + (parts[2] == "hook_resid_post")
 
 
 def probe_split(n_games: int, fractions: tuple[float, float, float]) -> np.ndarray:
@@ -270,113 +257,3 @@ def _fill(f, model, hooks, dtype, batch_games, progress, label) -> None:
         bar.update(stop - done)
         done = stop
     bar.close()
-
-
-class ActsFile:
-    """Read access to a finished ``acts.h5``; optionally insists on the model and corpus."""
-
-    def __init__(
-        self,
-        path: str | os.PathLike,
-        model_sha256: str | None = None,
-        games_sha256: str | None = None,
-    ):
-        self.path = Path(path)
-        if not self.path.exists():
-            hint = " (a partial file exists: rerun the cache to finish it)"
-            raise CacheError(
-                f"{self.path}: no such cache{hint if partial_path(self.path).exists() else ''}"
-            )
-        try:
-            self.file = h5py.File(self.path, "r")
-        except OSError as exc:
-            raise CacheError(f"{self.path}: not a readable HDF5 file ({exc})") from exc
-        attrs = self.file.attrs
-        if attrs.get("format") != FORMAT or not attrs.get("complete", False):
-            self.file.close()
-            raise CacheError(f"{self.path}: not a complete othello-gpt activation cache")
-        for what, want, have in (
-            ("model", model_sha256, attrs["model_sha256"]),
-            ("games corpus", games_sha256, attrs["games_sha256"]),
-        ):
-            if want is not None and want != have:
-                self.file.close()
-                raise CacheError(
-                    f"{self.path} was made from another {what} (sha256 {have[:12]}..., "
-                    f"expected {want[:12]}...): rebuild the cache for this one"
-                )
-        self.hooks: list[str] = list(json.loads(attrs["job"])["hooks"])
-        self.d_model = int(self.file[f"acts/{self.hooks[0]}"].shape[-1])
-
-    @property
-    def n_games(self) -> int:
-        return int(self.file["length"].shape[0])
-
-    @property
-    def model_sha256(self) -> str:
-        return str(self.file.attrs["model_sha256"])
-
-    @property
-    def games_sha256(self) -> str:
-        return str(self.file.attrs["games_sha256"])
-
-    def split_rows(self, split: str) -> np.ndarray:
-        """Cached-game rows of one probe split ('train', 'val' or 'test')."""
-        if split not in SPLIT_NAMES:
-            raise CacheError(f"unknown split {split!r}; expected one of {SPLIT_NAMES}")
-        return np.flatnonzero(self.file["split"][:] == SPLIT_NAMES.index(split))
-
-    def valid(self, rows: slice | np.ndarray) -> np.ndarray:
-        """bool [games, 59]: positions that hold a real board (not padding)."""
-        length = self.file["length"][rows].astype(np.int64)
-        return np.arange(N_POSITIONS)[None, :] < length[:, None]
-
-    def games(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Moves int8 [games, 60] and lengths [games] of cached-game ``rows``."""
-        return self.file["moves"][rows], self.file["length"][rows]
-
-    def iter_chunks(
-        self,
-        split: str,
-        hooks: list[str] | None = None,
-        labels: list[str] | None = None,
-        chunk_games: int = 256,
-        shuffle_seed: int | None = None,
-    ) -> Iterator[dict[str, np.ndarray]]:
-        """Yield dicts of one split's games, ``chunk_games`` at a time: ``rows`` (cached-game
-        indices), ``valid``, each hook's activations (float32) and each label array. With a
-        seed, chunks come in random order.
-        """
-        for part in chunked_rows(self.split_rows(split), chunk_games, shuffle_seed):
-            # splits are contiguous blocks, so each chunk is one slice read
-            sel = slice(int(part[0]), int(part[-1]) + 1) if _contiguous(part) else part
-            chunk = {"rows": part, "valid": self.valid(sel)}
-            for hook in hooks if hooks is not None else self.hooks:
-                chunk[hook] = self.file[f"acts/{hook}"][sel].astype(np.float32)
-            for name in labels if labels is not None else list(LABELS):
-                chunk[name] = self.file[f"labels/{name}"][sel]
-            yield chunk
-
-    def close(self) -> None:
-        self.file.close()
-
-    def __enter__(self) -> ActsFile:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def chunked_rows(
-    rows: np.ndarray, chunk_games: int, shuffle_seed: int | None = None
-) -> Iterator[np.ndarray]:
-    """``rows`` in runs of ``chunk_games``; with a seed, the runs come in a random order."""
-    starts = np.arange(0, len(rows), chunk_games)
-    if shuffle_seed is not None:
-        starts = np.random.default_rng(shuffle_seed).permutation(starts)
-    for start in starts:
-        yield rows[start : start + chunk_games]
-
-
-def _contiguous(rows: np.ndarray) -> bool:
-    return len(rows) > 0 and int(rows[-1]) - int(rows[0]) + 1 == len(rows)

@@ -25,7 +25,7 @@ from othello.checkpoint import load_model
 from othello.corpus import GamesFile
 from othello.labels import replay
 from othello.model import GPT
-from othello.plots import accuracy_by_move
+from othello.plotting import accuracy_by_move
 from othello.squares import MAX_MOVES
 from othello.tokens import PLAYABLE_SQUARES, encode
 

@@ -217,3 +217,15 @@ class GPT(nn.Module):
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def resid_layer(hook: str) -> int:
+    """Residual-stream layer of a hook: resid_pre of block l is layer l, resid_post is l + 1."""
+    parts = hook.split(".")
+    if (
+        len(parts) != 3
+        or parts[0] != "blocks"
+        or parts[2] not in ("hook_resid_pre", "hook_resid_post")
+    ):
+        raise ValueError(f"{hook!r} is not a residual-stream hook")
+    return int(parts[1]) + (parts[2] == "hook_resid_post")

@@ -3,7 +3,7 @@
 Every stage's settings are one dataclass (``TrainConfig``, ``FitConfig``, ``SweepConfig``, ...)
 whose defaults live in the dataclass alone. Scripts take ``key=value`` words and this module
 turns each into a field of the right type: ``lr=3e-4``, ``later_layers=false``,
-``schemes=mine_theirs,legal`` (a tuple or list: comma-separated, empty for none),
+``probes=mine_theirs/linear,legal/linear`` (a tuple or list: comma-separated, empty for none),
 ``hooks=none`` (an optional field), ``model.n_layers=6`` (a nested dataclass).
 """
 

@@ -26,8 +26,8 @@ from tqdm import tqdm
 from othello import __version__, checkpoint
 from othello.config import TrainConfig
 from othello.corpus import GamesFile
-from othello.data import GameStream
 from othello.evaluate import evaluate_games
+from othello.game_stream import GameStream
 from othello.labels import replay, unpack_bitboards
 from othello.model import GPT
 from othello.squares import MAX_MOVES

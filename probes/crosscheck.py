@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from probes.data import ArraySource, flat_positions
+from probes.array_source import ArraySource, flat_positions
 from probes.fit import FitConfig, fit_probes, probe_key
 from probes.metrics import evaluate_probes
 from probes.schemes import scheme
@@ -64,8 +64,7 @@ def torch_accuracy(
 ) -> np.ndarray:
     """Held-out accuracy of the batched torch probe, fitted on the same slice."""
     cfg = FitConfig(
-        schemes=(scheme_name,),
-        mlp_schemes=(),
+        probes=(f"{scheme_name}/linear",),
         hooks=[hook],
         epochs=epochs,
         batch_positions=2048,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,23 +17,29 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from probes.data import flat_positions
-from probes.models import make_probe
+from probes.array_source import flat_positions
+from probes.probe_kinds import KINDS, default_settings, make_probe, probe_kind
 from probes.schemes import scheme
 
 
 @dataclass
 class FitConfig:
-    schemes: tuple[str, ...] = ("mine_theirs", "black_white", "flipped", "legal")
-    mlp_schemes: tuple[str, ...] = ("mine_theirs", "black_white")
+    """What the probe stage fits. Each kind's own settings (learning rate, MLP width) are in
+    its dataclass in probes/probe_kinds.py, overridden as ``KIND.key=value``."""
+
+    # scheme/kind pairs (schemes: probes/schemes.py, kinds: probes/probe_kinds.py)
+    probes: tuple[str, ...] = (
+        "mine_theirs/linear",
+        "black_white/linear",
+        "flipped/linear",
+        "legal/linear",
+        "mine_theirs/mlp",
+        "black_white/mlp",
+    )
     hooks: list[str] | None = None  # default: every hook in the cache
     epochs: int = 3
     min_steps: int = 300  # small caches take more epochs, so every fit gets enough steps
     batch_positions: int = 1024
-    linear_lr: float = 1e-2
-    mlp_lr: float = 3e-3
-    mlp_weight_decay: float = 1e-4
-    mlp_hidden: int = 256
     chunk_games: int = 256
     seed: int = 0
     # games per probe split: fewer than the least is refused (unless allow_small), fewer than
@@ -46,9 +53,17 @@ class FitConfig:
     specs: list[tuple[str, str]] = field(init=False)
 
     def __post_init__(self) -> None:
-        for name in (*self.schemes, *self.mlp_schemes):
-            scheme(name)  # fail early on a typo
-        self.specs = [(s, "linear") for s in self.schemes] + [(s, "mlp") for s in self.mlp_schemes]
+        self.specs = []
+        for item in self.probes:
+            name, sep, kind = item.partition("/")
+            if not sep:
+                raise ValueError(f"probe {item!r} is not scheme/kind, e.g. mine_theirs/linear")
+            scheme(name), probe_kind(kind)  # fail early on a typo
+            self.specs.append((name, kind))
+
+    @property
+    def schemes(self) -> list[str]:
+        return list(dict.fromkeys(name for name, _ in self.specs))
 
 
 def probe_key(scheme_name: str, kind: str, hook: str) -> str:
@@ -62,8 +77,12 @@ def count_positions(source, split: str, chunk_games: int = 1024) -> int:
     )
 
 
-def fit_probes(source, cfg: FitConfig, progress: bool = True) -> dict[str, nn.Module]:
-    """Probes fitted on the training split of ``source`` (an ActsFile or ArraySource)."""
+def fit_probes(
+    source, cfg: FitConfig, progress: bool = True, kinds: dict[str, Any] | None = None
+) -> dict[str, nn.Module]:
+    """Probes fitted on the training split of ``source`` (an ActsFile or ArraySource);
+    ``kinds`` maps a kind to its settings (defaults for those not given)."""
+    kinds = {**default_settings(), **(kinds or {})}
     hooks = cfg.hooks or list(source.hooks)
     missing = [h for h in hooks if h not in source.hooks]
     if missing:
@@ -78,21 +97,10 @@ def fit_probes(source, cfg: FitConfig, progress: bool = True) -> dict[str, nn.Mo
         x = torch.from_numpy(flat_positions(first, hook))
         mean, scale = x.mean(0), x.std(0)
         for name, kind in cfg.specs:
-            probe = make_probe(kind, source.d_model, scheme(name).n_classes, cfg.mlp_hidden)
+            probe = make_probe(kind, source.d_model, scheme(name).n_classes, kinds[kind])
             probe.set_standardisation(mean, scale)
             probes[probe_key(name, kind, hook)] = probe
-    linear = [p for k, p in probes.items() if "/linear/" in k]
-    mlp = [p for k, p in probes.items() if "/mlp/" in k]
-    groups = [{"params": [q for p in linear for q in p.parameters()], "lr": cfg.linear_lr}]
-    if mlp:
-        groups.append(
-            {
-                "params": [q for p in mlp for q in p.parameters()],
-                "lr": cfg.mlp_lr,
-                "weight_decay": cfg.mlp_weight_decay,
-            }
-        )
-    optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(_param_groups(probes, cfg, kinds), weight_decay=0.0)
     n_train = count_positions(source, "train")
     steps_per_epoch = math.ceil(n_train / cfg.batch_positions) + math.ceil(
         len(source.split_rows("train")) / cfg.chunk_games
@@ -131,15 +139,29 @@ def fit_probes(source, cfg: FitConfig, progress: bool = True) -> dict[str, nn.Mo
     return probes
 
 
+def _by_kind(cfg: FitConfig) -> dict[str, list[str]]:
+    """Schemes of each kind, kinds in registry order (the order probes are made and summed)."""
+    return {
+        kind: [name for name, k in cfg.specs if k == kind]
+        for kind in KINDS
+        if any(k == kind for _, k in cfg.specs)
+    }
+
+
+def _param_groups(probes: dict[str, nn.Module], cfg: FitConfig, kinds: dict) -> list[dict]:
+    groups = []
+    for kind in _by_kind(cfg):
+        members = [p for key, p in probes.items() if key.split("/")[1] == kind]
+        params = [q for p in members for q in p.parameters()]
+        groups.append({"params": params, **probe_kind(kind).optimizer_group(kinds[kind])})
+    return groups
+
+
 def _logits(probes: dict[str, nn.Module], cfg: FitConfig, hook: str, x: torch.Tensor):
-    """(scheme, logits) of every probe on one hook. The linear probes share their input
-    standardisation, so they run as one matrix product: the fit's hot loop."""
-    linear = [(name, probes[probe_key(name, "linear", hook)]) for name in cfg.schemes]
-    if linear:
-        z = linear[0][1].standardise(x)
-        weight = torch.cat([p.weight.flatten(1) for _, p in linear], dim=1)
-        parts = (z @ weight).split([p.weight[0].numel() for _, p in linear], dim=1)
-        for (name, p), part in zip(linear, parts, strict=True):
-            yield name, part.unflatten(-1, p.bias.shape) + p.bias
-    for name in cfg.mlp_schemes:
-        yield name, probes[probe_key(name, "mlp", hook)](x)
+    """(scheme, logits) of every probe on one hook; a kind with a batched forward runs all
+    its probes of the hook at once."""
+    for kind, names in _by_kind(cfg).items():
+        members = [probes[probe_key(name, kind, hook)] for name in names]
+        batched = probe_kind(kind).batched
+        outputs = batched(members, x) if batched else [p(x) for p in members]
+        yield from zip(names, outputs, strict=True)

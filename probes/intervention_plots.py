@@ -10,9 +10,9 @@ import os
 
 import numpy as np
 
-from othello.plots import plt
+from othello.plotting import plt
 from othello.squares import N_SQUARES, square_name
-from probes.plots import save_figure
+from probes.probe_plots import save_figure
 
 METHOD_COLOURS = {"linear": "tab:blue", "gradient": "tab:orange"}
 

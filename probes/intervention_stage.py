@@ -23,10 +23,9 @@ from torch import nn
 
 from othello import settings as settings_lib
 from othello.atomic import write_text
-from othello.cache import resid_layer
 from othello.checkpoint import file_sha256, load_model, model_file
 from othello.labels import replay
-from othello.model import GPT
+from othello.model import GPT, resid_layer
 from probes import intervention_plots as plots
 from probes.cases import Cases, build_sets, enough, load_cases, position_cases
 from probes.editors import EDITORS, editor

@@ -28,7 +28,7 @@ from othello.model import GPT, HookPoint
 from othello.squares import MAX_MOVES, N_SQUARES
 from othello.tokens import PLAYABLE_SQUARES, encode
 from probes.cases import Cases
-from probes.models import LinearProbe
+from probes.probe_kinds import LinearProbe
 
 # (residual vectors [K, d] at the cases' positions, hook name, those cases) -> edited vectors
 Editor = Callable[[torch.Tensor, str, Cases], torch.Tensor]

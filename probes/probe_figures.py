@@ -13,7 +13,8 @@ import os
 from pathlib import Path
 
 from othello.atomic import write_text
-from probes import plots
+from probes import probe_plots as plots
+from probes.probe_kinds import KINDS
 from probes.schemes import SCHEMES
 
 
@@ -37,7 +38,7 @@ def figures(metrics: dict, details: dict, control: dict | None) -> dict:
     series = {
         f"{s}/{kind}": [metrics[s][kind][layer] for layer in layers]
         for s in schemes
-        for kind in ("linear", "mlp")
+        for kind in KINDS
         if kind in metrics[s]
     }
     control_series = {}

@@ -14,11 +14,15 @@ import os
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
+from othello import settings as settings_lib
 from othello.atomic import write_text
-from othello.cache import ActsFile, resid_layer
+from othello.model import resid_layer
+from probes.acts_file import ActsFile
 from probes.fit import FitConfig, fit_probes, probe_key
 from probes.metrics import direction_cosines, evaluate_probes, scheme_baselines
+from probes.probe_kinds import KINDS, default_settings
 from probes.store import save_probes
 
 
@@ -61,17 +65,41 @@ def split_sizes(acts: ActsFile, cfg: FitConfig) -> tuple[dict[str, int], list[st
     return sizes, warnings
 
 
+def load_settings(overrides: list[str]) -> tuple[FitConfig, dict[str, Any]]:
+    """FitConfig and every probe kind's settings from ``key=value`` words; ``KIND.key=value``
+    goes to that kind (``mlp.hidden=512``)."""
+    fit, per_kind = [], {name: [] for name in KINDS}
+    for item in overrides:
+        head, dot, rest = item.partition(".")
+        if dot and head in KINDS:
+            per_kind[head].append(rest)
+        else:
+            fit.append(item)
+    cfg = settings_lib.apply_overrides(FitConfig(), fit)
+    kinds = {
+        name: settings_lib.apply_overrides(KINDS[name].settings(), words, prefix=f"{name}.")
+        for name, words in per_kind.items()
+    }
+    return cfg, kinds
+
+
 def run_probe_stage(
-    acts_path: str | os.PathLike, out: str | os.PathLike, cfg: FitConfig, progress: bool = True
+    acts_path: str | os.PathLike,
+    out: str | os.PathLike,
+    cfg: FitConfig,
+    progress: bool = True,
+    kinds: dict[str, Any] | None = None,
 ) -> dict:
     """Fit, score and save; returns metrics.json's content. Writes ``probes.pt``,
-    ``details.json`` and ``metrics.json`` (last: its presence means the stage finished)."""
+    ``details.json`` and ``metrics.json`` (last: its presence means the stage finished).
+    ``kinds``: each probe kind's settings (defaults where not given)."""
+    kinds = {**default_settings(), **(kinds or {})}
     out = Path(out)
     began = time.perf_counter()
     with ActsFile(acts_path) as acts:
         hooks = cfg.hooks or acts.hooks
         sizes, warnings = split_sizes(acts, cfg)
-        probes = fit_probes(acts, cfg, progress=progress)
+        probes = fit_probes(acts, cfg, progress=progress, kinds=kinds)
         fit_seconds = time.perf_counter() - began
         counts = {split: evaluate_probes(acts, probes, split) for split in ("val", "test")}
         schemes = sorted({s for s, _ in cfg.specs})
@@ -83,6 +111,7 @@ def run_probe_stage(
             "games_sha256": acts.games_sha256,
             "hooks": hooks,
             "fit": {k: v for k, v in asdict(cfg).items() if k != "specs"},
+            "kinds": {k: asdict(v) for k, v in kinds.items()},
         }
     accuracy = {split: {name: {} for name in schemes} for split in counts}
     details: dict = {"probes": {}, "baselines": base}
@@ -119,7 +148,7 @@ def run_probe_stage(
     if "mine_theirs" in cfg.schemes:
         details["direction_cosines"] = {"hooks": hooks, "cosine": direction_cosines(probes, hooks)}
     out.mkdir(parents=True, exist_ok=True)
-    save_probes(probes, meta, out)
+    save_probes(probes, meta, out, kinds)
     write_text(out / "details.json", json.dumps(details, indent=1) + "\n")
     write_text(out / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     return metrics

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from othello.atomic import write_text
 from probes.checks import run_checks
+from probes.probe_kinds import KINDS
 from probes.published import LI_INTERVENTIONS, NANDA_PROBE_ACCURACY
 from probes.sweep import TUNE
 
@@ -66,7 +67,7 @@ def _training(run_dir: Path) -> dict | None:
 
 def _probe_table(metrics: dict, schemes) -> dict:
     return {
-        scheme: {k: metrics[scheme][k] for k in ("linear", "mlp") if k in metrics[scheme]}
+        scheme: {k: metrics[scheme][k] for k in KINDS if k in metrics[scheme]}
         for scheme in schemes
         if scheme in metrics
     }

@@ -23,7 +23,6 @@ SCHEMES: dict[str, Scheme] = {
     "flipped": Scheme("flipped", ("kept", "flipped")),
     "legal": Scheme("legal", ("illegal", "legal")),
 }
-KINDS = ("linear", "mlp")
 
 
 def scheme(name: str) -> Scheme:

@@ -7,13 +7,15 @@ later stage handed probes of another model can refuse them.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
 from othello import checkpoint
-from probes.models import MLPProbe, make_probe
+from probes.probe_kinds import default_settings, make_probe, probe_kind
 from probes.schemes import scheme
 
 PROBES = "probes.pt"
@@ -23,13 +25,22 @@ class ProbeMismatchError(ValueError):
     """Probes fitted on another model's activations."""
 
 
-def save_probes(probes: dict[str, nn.Module], meta: dict, probe_dir: str | os.PathLike) -> Path:
+def save_probes(
+    probes: dict[str, nn.Module],
+    meta: dict,
+    probe_dir: str | os.PathLike,
+    kinds: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``probes.pt``: each probe's state and what rebuilds it (its kind's settings,
+    ``kinds``, defaults for kinds not given)."""
+    kinds = {**default_settings(), **(kinds or {})}
     path = Path(probe_dir) / PROBES
     path.parent.mkdir(parents=True, exist_ok=True)
     specs = {}
     for key, probe in probes.items():
-        hidden = probe.hidden if isinstance(probe, MLPProbe) else 0
-        specs[key] = {"d_model": int(probe.mean.shape[0]), "hidden": hidden}
+        kind = key.split("/")[1]
+        settings = dataclasses.asdict(kinds[kind])
+        specs[key] = {"d_model": int(probe.mean.shape[0]), "settings": settings}
     payload = {
         "meta": meta,
         "specs": specs,
@@ -56,7 +67,8 @@ def load_probes(
     probes: dict[str, nn.Module] = {}
     for key, spec in payload["specs"].items():
         name, kind, _ = key.split("/", 2)
-        probe = make_probe(kind, spec["d_model"], scheme(name).n_classes, spec["hidden"] or 256)
+        settings = probe_kind(kind).settings(**spec["settings"])
+        probe = make_probe(kind, spec["d_model"], scheme(name).n_classes, settings)
         probe.load_state_dict(payload["state"][key])
         probes[key] = probe.eval()
     return probes, meta

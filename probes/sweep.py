@@ -15,8 +15,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from othello.cache import resid_layer
-from othello.model import GPT
+from othello.model import GPT, resid_layer
 from othello.squares import MAX_MOVES, N_SQUARES
 from othello.tokens import PLAYABLE_SQUARES, encode
 from probes.cases import Cases

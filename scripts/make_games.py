@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import time
 
+from othello import cli
 from othello.generate import generate_corpus
 from othello.shards import shard_spec
 
 
-def main(argv: list[str] | None = None) -> None:
+def run(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, required=True, help="number of games")
     parser.add_argument("--seed", type=int, default=0)
@@ -49,4 +50,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.main(run)

@@ -11,26 +11,21 @@ refused and nothing is written.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
-from othello.cache import CacheError
-from othello.corpus import CorpusError
+from othello import cli
 from othello.shards import merge_shards
 
 
-def main(argv: list[str] | None = None) -> None:
+def run(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="merged file")
     parser.add_argument("shards", nargs="+", help="shard files, in any order")
     args = parser.parse_args(argv)
     began = time.perf_counter()
-    try:
-        path = merge_shards(args.shards, args.out)
-    except (CacheError, CorpusError, OSError) as exc:
-        sys.exit(f"error: {exc}")
+    path = merge_shards(args.shards, args.out)
     print(f"merged {len(args.shards)} shards into {path} in {time.perf_counter() - began:.1f} s")
 
 
 if __name__ == "__main__":
-    main()
+    cli.main(run)

@@ -11,17 +11,15 @@ OUT_DIR/curve.png. Started again after a kill, it keeps the checkpoints it finis
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-from othello.cache import CacheError
-from othello.corpus import CorpusError
-from probes.curve import probe_curve
-from probes.plots import probe_curve as plot_curve
+from othello import cli
+from probes.probe_curve import probe_curve
+from probes.probe_plots import plot_probe_curve
 
 
-def main(argv: list[str] | None = None) -> None:
+def run(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, help="run directory (model.pt, snapshots/)")
     parser.add_argument("--games", required=True, help="the corpus the run trained on")
@@ -31,14 +29,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     began = time.perf_counter()
-    try:
-        data = probe_curve(
-            args.run, args.games, args.out, args.n_games, args.scheme, not args.no_progress
-        )
-    except (CacheError, CorpusError, FileNotFoundError, ValueError) as exc:
-        sys.exit(f"error: {exc}")
+    data = probe_curve(
+        args.run, args.games, args.out, args.n_games, args.scheme, not args.no_progress
+    )
     out = Path(args.out)
-    plot_curve(data, out / "curve.png")
+    plot_probe_curve(data, out / "curve.png")
     for step, point in data["points"].items():
         legal = point["val_top1_legal"]
         print(
@@ -50,4 +45,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.main(run)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 
+from othello import cli
 from othello.config import PRESETS, preset
 from othello.train import train
 
 
-def main(argv: list[str] | None = None) -> None:
+def run(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     parser.add_argument("--games", required=True, help="games.h5 to train on (train split)")
@@ -44,4 +45,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.main(run)

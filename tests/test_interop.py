@@ -79,15 +79,17 @@ def mingpt_forward(sd: dict, n_heads: int, toks: torch.Tensor) -> torch.Tensor:
     return _ln(x, sd["ln_f.weight"], sd["ln_f.bias"]) @ sd["head.weight"].T
 
 
-def _rand(seed):
+def _rand(seed, scale=0.3):
     g = torch.Generator().manual_seed(seed)
-    return lambda *shape: torch.randn(*shape, generator=g) * 0.3
+    return lambda *shape: torch.randn(*shape, generator=g) * scale
 
 
-def random_tl_state(n_layers=2, d=32, h=4, d_mlp=96, n_ctx=59, norm="LN", seed=0) -> dict:
+def random_tl_state(
+    n_layers=2, d=32, h=4, d_mlp=96, n_ctx=59, norm="LN", seed=0, scale=0.3
+) -> dict:
     """A HookedTransformer state dict of random weights, as TransformerLens saves it
     (buffers included); ``norm="LNPre"`` has no LayerNorm weights, as the published file."""
-    r = _rand(seed)
+    r = _rand(seed, scale)
     dh = d // h
     sd = {
         "embed.W_E": r(61, d),

@@ -12,13 +12,14 @@ import reference
 import torch
 from conftest import run_script
 
-from othello.cache import ActsFile, default_hooks, write_cache
+from othello.cache import default_hooks, write_cache
 from othello.checkpoint import control_model, load_model
 from othello.corpus import GamesFile
 from othello.labels import MINE, THEIRS, replay
 from othello.policies import greedy_games
 from othello.squares import parse_square
 from othello.tokens import encode
+from probes.acts_file import ActsFile
 from probes.cases import (
     Cases,
     case_at,
@@ -38,7 +39,7 @@ from probes.interventions import (
     score,
     topn_errors,
 )
-from probes.models import LinearProbe
+from probes.probe_kinds import LinearProbe
 from probes.store import save_probes
 from probes.sweep import readout_effect
 
@@ -49,9 +50,7 @@ def setup(tiny_run, tiny_corpus, tmp_path_factory):
         tiny_run, tiny_corpus, tmp_path_factory.mktemp("acts") / "a.h5", n_games=300, progress=False
     )
     with ActsFile(acts_path) as acts:
-        probes = fit_probes(
-            acts, FitConfig(schemes=("mine_theirs",), mlp_schemes=()), progress=False
-        )
+        probes = fit_probes(acts, FitConfig(probes=("mine_theirs/linear",)), progress=False)
     model = load_model(tiny_run)
     hooks = default_hooks(model.cfg.n_layers)
     linear = {h: probes[probe_key("mine_theirs", "linear", h)] for h in hooks}
@@ -223,7 +222,7 @@ def test_latent_saliency_covers_the_discs(setup):
 def test_intervene_cli_writes_metrics_and_refuses_bad_input(tiny_run, tiny_corpus, tmp_path):
     acts = write_cache(tiny_run, tiny_corpus, tmp_path / "acts.h5", n_games=300, progress=False)
     with ActsFile(acts) as source:
-        probes = fit_probes(source, FitConfig(schemes=("mine_theirs",), mlp_schemes=()), False)
+        probes = fit_probes(source, FitConfig(probes=("mine_theirs/linear",)), False)
         meta = {"model_sha256": source.model_sha256, "hooks": source.hooks}
     save_probes(probes, meta, tmp_path / "probes")
     made = run_script(

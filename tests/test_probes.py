@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -9,15 +10,21 @@ import pytest
 import torch
 from conftest import run_script
 
-from othello.cache import ActsFile, write_cache
+from othello.cache import write_cache
 from othello.checkpoint import MODEL, file_sha256
+from othello.labels import placed_by, replay
+from othello.squares import parse_square
+from probes.acts_file import ActsFile
+from probes.array_source import ArraySource
 from probes.crosscheck import crosscheck, sklearn_accuracy, take_slice, torch_accuracy
-from probes.data import ArraySource
 from probes.fit import FitConfig, fit_probes, probe_key
 from probes.metrics import baselines, evaluate_probes, label_counts
+from probes.probe_stage import choose_on_val, run_probe_stage
 from probes.store import ProbeMismatchError, load_probes, save_probes
 
 HOOK = "blocks.0.hook_resid_pre"
+
+LINEAR_ONLY = ("mine_theirs/linear", "black_white/linear", "flipped/linear", "legal/linear")
 
 
 def planted(n_games=300, d=256, noise=0.25, seed=0) -> ArraySource:
@@ -42,7 +49,9 @@ def planted(n_games=300, d=256, noise=0.25, seed=0) -> ArraySource:
 
 def test_probes_recover_planted_linear_structure_and_mlp_solves_the_xor():
     data = planted()
-    cfg = FitConfig(schemes=("mine_theirs", "black_white"), mlp_schemes=("black_white",), epochs=20)
+    cfg = FitConfig(
+        probes=("mine_theirs/linear", "black_white/linear", "black_white/mlp"), epochs=20
+    )
     probes = fit_probes(data, cfg, progress=False)
     counts = evaluate_probes(data, probes, "test")
     acc = {key: c.summary()["accuracy"] for key, c in counts.items()}
@@ -54,18 +63,66 @@ def test_probes_recover_planted_linear_structure_and_mlp_solves_the_xor():
 
 def test_metrics_count_what_they_say():
     data = planted(n_games=50)
-    probes = fit_probes(
-        data, FitConfig(schemes=("mine_theirs",), mlp_schemes=(), epochs=2), progress=False
-    )
+    probes = fit_probes(data, FitConfig(probes=("mine_theirs/linear",), epochs=2), progress=False)
     c = evaluate_probes(data, probes, "test")[probe_key("mine_theirs", "linear", HOOK)]
     assert c.positions.sum() == 5 * 59 and c.confusion.sum() == 5 * 59 * 64
     assert c.correct.sum() == np.trace(c.confusion)
     train = label_counts(data, "train", "board_relative", 3)
-    test = label_counts(data, "test", "board_relative", 3)
     assert train.sum() == 40 * 59 * 64
+
+
+def test_baselines_on_a_hand_made_table():
+    # training counts [move, square, class]: class 0 twice and class 1 once everywhere, but
+    # at move 0 square 0 class 1 five times: majority class 0 everywhere (118 vs 63 at square
+    # 0), majority by move class 1 at (0, 0) only
+    train = np.zeros((59, 64, 3), np.int64)
+    train[..., 0], train[..., 1] = 2, 1
+    train[0, 0, 1] = 5
+    # test counts: one of each of classes 0 and 1 everywhere, but 1 and 3 at (0, 0)
+    test = np.zeros((59, 64, 3), np.int64)
+    test[..., 0], test[..., 1] = 1, 1
+    test[0, 0, 1] = 3
+    total = 59 * 64 * 2 + 2
     base = baselines(train, test)
-    assert base["chance"] == pytest.approx(1 / 3)
-    assert 0.3 < base["majority"] < 0.4 and 0.3 < base["majority_by_move"] < 0.45
+    assert base["chance"] == 1 / 3
+    assert base["majority"] == 59 * 64 / total  # every class-0 label, nothing else
+    assert base["majority_by_move"] == (59 * 64 - 1 + 3) / total  # (0, 0) hits its 3
+
+
+def test_placed_by_rule_by_hand():
+    # black opens D3, flipping D4; the rule reads D4 as white, who put it there at the start
+    moves = np.full((1, 60), -1, np.int8)
+    moves[0, 0] = parse_square("D3")
+    length = np.array([1], np.int8)
+    labels = replay(moves, length)
+    rule = placed_by(moves, labels, relative=False)[0, 0]
+    truth = labels.board_colour()[0, 0]
+    assert np.flatnonzero(rule != truth).tolist() == [parse_square("D4")]
+    assert truth[parse_square("D4")] == 1 and rule[parse_square("D4")] == 2
+    relative = placed_by(moves, labels, relative=True)[0, 0]
+    assert (relative != labels.board_relative()[0, 0]).sum() == 1  # accuracy 63/64
+
+
+def test_best_layer_is_chosen_on_validation_and_reported_on_test():
+    val = {"0": 0.70, "1": 0.91, "2": 0.90}
+    test = {"0": 0.71, "1": 0.89, "2": 0.93}  # test would pick layer 2
+    assert choose_on_val(val, test) == {
+        "layer": "1", "accuracy": 0.89, "val_accuracy": 0.91, "chosen_on": "val"
+    }  # fmt: skip
+    assert choose_on_val({"0": 0.5, "1": 0.5}, {"0": 0.4, "1": 0.6})["layer"] == "0"  # ties
+
+
+def test_too_few_games_are_refused_or_warned(tiny_run, tiny_corpus, tmp_path):
+    acts = write_cache(tiny_run, tiny_corpus, tmp_path / "a.h5", n_games=30, progress=False)
+    cfg = FitConfig(probes=LINEAR_ONLY, min_steps=10, epochs=1)
+    with pytest.raises(ValueError, match=r"a\.h5: the probe train split holds 24 games"):
+        run_probe_stage(acts, tmp_path / "p", cfg, progress=False)
+    assert not (tmp_path / "p").exists()
+    metrics = run_probe_stage(
+        acts, tmp_path / "p", dataclasses.replace(cfg, allow_small=True), progress=False
+    )
+    assert metrics["train_games"] == 24 and metrics["val_games"] == 3
+    assert any("only 24 train games" in w for w in metrics["warnings"])
 
 
 def test_torch_and_sklearn_agree_on_a_small_slice():
@@ -98,7 +155,7 @@ def test_saved_probes_load_and_refuse_another_model(tmp_path):
     data = planted(n_games=30)
     probes = fit_probes(
         data,
-        FitConfig(schemes=("mine_theirs",), mlp_schemes=("mine_theirs",), epochs=1),
+        FitConfig(probes=("mine_theirs/linear", "mine_theirs/mlp"), epochs=1),
         progress=False,
     )
     save_probes(probes, {"model_sha256": "a" * 64}, tmp_path)

@@ -1,5 +1,6 @@
-"""A new intervention method is one registration: a toy editor declared in this file alone
-runs through the sweep, the choices, the stage's outputs and the report."""
+"""A new intervention method or probe kind is one registration: a toy editor and a toy probe
+kind declared in this file alone run through fitting, storing, the sweep, the choices, the
+stages' outputs and the report."""
 
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ from othello.cache import write_cache
 from othello.checkpoint import control_model
 from othello.evaluate import evaluate_run
 from probes.editors import EDITORS, EditorSpec, register_editor
-from probes.fit import FitConfig
 from probes.intervention_stage import load_settings, prepare, run_intervention_stage
 from probes.probe_figures import write_probe_figures
+from probes.probe_kinds import KINDS, LinearProbe, ProbeKind, register_kind
+from probes.probe_stage import load_settings as load_fit_settings
 from probes.probe_stage import run_probe_stage
 from probes.report import ReportInputs, write_report
+from probes.store import load_probes
+
+LINEAR_ONLY = ("mine_theirs/linear", "black_white/linear", "flipped/linear", "legal/linear")
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,37 @@ def noise_editor(probes, candidate):
         return x + candidate["size"] * torch.randn(x.shape, generator=g)
 
     return edit
+
+
+@dataclass(frozen=True)
+class TruncatedSettings:
+    width: int = 8
+    lr: float = 1e-2
+
+
+class TruncatedProbe(LinearProbe):
+    """A linear probe that reads only the first ``width`` coordinates."""
+
+    def __init__(self, d_model: int, n_classes: int, width: int) -> None:
+        super().__init__(d_model, n_classes)
+        self.register_buffer("keep", (torch.arange(d_model) < width).float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(self.mean + (x - self.mean) * self.keep)
+
+
+@pytest.fixture
+def toy_kind():
+    register_kind(
+        ProbeKind(
+            name="truncated",
+            settings=TruncatedSettings,
+            make=lambda d, c, s: TruncatedProbe(d, c, s.width),
+            optimizer_group=lambda s: {"lr": s.lr},
+        )
+    )
+    yield
+    del KINDS["truncated"]
 
 
 @pytest.fixture
@@ -51,14 +87,21 @@ def toy_editor():
     del EDITORS["noise"]
 
 
-def test_a_registered_editor_runs_through_the_sweep_and_the_report(
-    toy_editor, tiny_run, tiny_corpus, tmp_path
+def test_registered_kinds_and_editors_run_through_every_stage_and_the_report(
+    toy_kind, toy_editor, tiny_run, tiny_corpus, tmp_path
 ):
     evaluate_run(tiny_run, tiny_corpus, tmp_path / "eval", n_games=100)
-    fit = FitConfig(mlp_schemes=(), min_steps=50, epochs=1)
+    fit, kinds = load_fit_settings(
+        [f"probes={','.join((*LINEAR_ONLY, 'mine_theirs/truncated'))}", "min_steps=50",
+         "epochs=1", "truncated.width=4"]
+    )  # fmt: skip
     for model, name in ((tiny_run, "probes"), (control_model(tiny_run), "control")):
         acts = write_cache(model, tiny_corpus, tmp_path / f"{name}.h5", n_games=150, progress=False)
-        run_probe_stage(acts, tmp_path / name, fit, progress=False)
+        metrics = run_probe_stage(acts, tmp_path / name, fit, False, kinds)
+        assert set(metrics["mine_theirs"]) == {"linear", "truncated"}
+    probes, _ = load_probes(tmp_path / "probes")
+    truncated = probes["mine_theirs/truncated/blocks.1.hook_resid_pre"]
+    assert isinstance(truncated, TruncatedProbe) and truncated.keep.sum() == 4
     write_probe_figures(tmp_path / "probes", tmp_path / "control", tmp_path / "figures")
     cfg, editors = load_settings(
         ["methods=linear,noise", "n_cases=40", "tune_cases=40", "noise.sizes=0,50", "saliency=1"]
@@ -82,6 +125,7 @@ def test_a_registered_editor_runs_through_the_sweep_and_the_report(
         ),
         tmp_path / "report",
     )
+    assert "| mine_theirs | truncated |" in (tmp_path / "report" / "report.md").read_text()
     claims = [c["claim"] for c in summary["checks"]]
     assert "editing the board (noise) changes the predictions accordingly" in claims
     assert "| noise |" in (tmp_path / "report" / "report.md").read_text()

@@ -158,7 +158,7 @@ def test_torchrun_two_processes_train_with_ddp(games, tmp_path):
 def test_ranks_read_disjoint_shards_of_the_corpus(games):
     from itertools import islice
 
-    from othello.data import GameStream
+    from othello.game_stream import GameStream
 
     seen = []
     for rank in (0, 1):

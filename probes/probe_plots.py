@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from othello.plots import plt
+from othello.plotting import plt
 
 STYLE = {
     "mine_theirs": "tab:blue",
@@ -159,7 +159,7 @@ def direction_cosines(data: dict, path: str | os.PathLike) -> None:
     save_figure(fig, path)
 
 
-def probe_curve(data: dict, path: str | os.PathLike) -> None:
+def plot_probe_curve(data: dict, path: str | os.PathLike) -> None:
     """data: curve.json (``probes.curve``): probe accuracy of each layer by training step,
     beside the run's own validation legal-move accuracy where it was measured."""
     points = data["points"]

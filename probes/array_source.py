@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from othello.cache import chunked_rows
 from othello.corpus import SPLIT_NAMES
+from probes.acts_file import chunked_rows
 
 
 class ArraySource:

@@ -17,7 +17,9 @@ from tqdm import tqdm
 
 from othello import checkpoint
 from othello.atomic import write_text
-from othello.cache import ActsFile, resid_layer, write_cache
+from othello.cache import write_cache
+from othello.model import resid_layer
+from probes.acts_file import ActsFile
 from probes.fit import FitConfig, fit_probes, probe_key
 from probes.metrics import evaluate_probes, scheme_baselines
 
@@ -57,7 +59,7 @@ def probe_checkpoint(
     """Linear probes of ``scheme_name`` on every residual layer of one checkpoint: held-out
     accuracy by layer and the baselines of the same test games."""
     write_cache(model, games, acts, n_games=n_games, progress=progress)
-    cfg = FitConfig(schemes=(scheme_name,), mlp_schemes=())
+    cfg = FitConfig(probes=(f"{scheme_name}/linear",))
     with ActsFile(acts) as source:
         probes = fit_probes(source, cfg, progress=progress)
         counts = evaluate_probes(source, probes, "test")

@@ -1,0 +1,60 @@
+"""`make analyze`: a model we did not train, in a published format, gets the whole report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import TESTS
+from test_interop import random_tl_state
+
+
+def make_analyze(tmp: Path, checkpoint: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            "make", "analyze", f"CHECKPOINT={checkpoint}", "FORMAT=transformer_lens",
+            "RUN=published", "PRESET=tiny", f"GAMES={tmp}/games.h5",
+            f"RUN_DIR={tmp}/runs/published", f"REPORT_DIR={tmp}/reports/published",
+            "FIT_ARGS=min_steps=50 --no-progress",
+            "INTERVENE_ARGS=gradient.steps=20 --no-progress",
+            *extra,
+        ],
+        capture_output=True, text=True, cwd=TESTS.parent, timeout=1800,
+    )  # fmt: skip
+
+
+def analyze_and_read(tmp_path: Path, state: dict) -> dict:
+    checkpoint = tmp_path / "synthetic_model.pth"
+    torch.save(state, checkpoint)
+    done = make_analyze(tmp_path, checkpoint)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "convert_checkpoint.py import" in done.stdout and "train.py" not in done.stdout
+    return json.loads((tmp_path / "reports" / "published" / "summary.json").read_text())
+
+
+def test_analyze_a_transformer_lens_checkpoint(tmp_path):
+    # LNPre, no unembedding bias: the form the published synthetic_model.pth comes in
+    state = random_tl_state(n_layers=2, d=32, h=4, d_mlp=96, norm="LNPre")
+    del state["unembed.b_U"]
+    summary = analyze_and_read(tmp_path, state)
+    assert summary["imported"]["format"] == "transformer_lens"
+    assert summary["training"] is None and summary["config"]["model"]["d_mlp"] == 96
+    assert len(summary["checks"]) == 8  # legal, 4 probe checks, linear and gradient edits
+    report = (tmp_path / "reports" / "published" / "report.md").read_text()
+    assert "not trained here" in report
+    missing = subprocess.run(
+        ["make", "analyze", "FORMAT=transformer_lens"],
+        capture_output=True, text=True, cwd=TESTS.parent,
+    )  # fmt: skip
+    assert missing.returncode != 0 and "CHECKPOINT=PATH" in missing.stdout + missing.stderr
+
+
+@pytest.mark.slow
+def test_analyze_the_published_shape(tmp_path):
+    state = random_tl_state(n_layers=8, d=512, h=8, d_mlp=2048, norm="LNPre", scale=0.02)
+    summary = analyze_and_read(tmp_path, state)
+    assert summary["config"]["model"]["n_layers"] == 8
+    assert summary["probes"]["layers"] == [str(x) for x in range(9)]

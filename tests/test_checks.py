@@ -1,0 +1,134 @@
+"""The report's reproduction checks: each passes on a passing summary and fails on a failing
+one, and the scale-free figures are worked out by hand."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from probes import checks
+from probes.published import LI_INTERVENTIONS, NANDA_PROBE_ACCURACY
+
+
+def best(layer: str, accuracy: float) -> dict:
+    return {"layer": layer, "accuracy": accuracy, "val_accuracy": accuracy, "chosen_on": "val"}
+
+
+def intervention(edited: float, null: float, floor: float) -> dict:
+    natural = {
+        "errors_vs_edited": edited,
+        "null_errors_vs_edited": null,
+        "ratio_to_null": edited / null,
+        "floor": floor,
+        "gap_closed": checks.share_closed(edited, null, floor),
+        "setting": "scale 2",
+    }
+    return {"start_layer": "3", "chosen_on": "tune", "natural": natural, "tune": natural}
+
+
+def passing() -> dict:
+    """A summary that meets every target (the published model's figures, roughly)."""
+    return {
+        "eval": {"top1_legal_accuracy": 0.9995, "games": 10_000},
+        "probes": {
+            "accuracy": {
+                "mine_theirs": {"linear": {"6": 0.99}},
+                "black_white": {"linear": {"6": 0.75}, "mlp": {"6": 0.98}},
+            },
+            "best": {
+                "mine_theirs/linear": best("6", 0.99),
+                "black_white/linear": best("4", 0.75),
+                "black_white/mlp": best("7", 0.98),
+            },
+            "control_best": {"mine_theirs/linear": best("2", 0.64)},
+            "baselines": {"mine_theirs": {"placed_by": 0.80, "majority_by_move": 0.62}},
+        },
+        "interventions": {"choice": {"by_method": {"linear": intervention(0.2, 2.7, 0.1)}}},
+    }
+
+
+def failing(edit) -> dict:
+    summary = passing()
+    edit(summary)
+    return summary
+
+
+def set_path(path: list[str], value):
+    def edit(summary: dict) -> None:
+        target = summary
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    return edit
+
+
+CASES = {
+    checks.legal_moves: [set_path(["eval", "top1_legal_accuracy"], 0.988)],
+    checks.board_decodable: [
+        set_path(["probes", "best", "mine_theirs/linear"], best("6", 0.90)),  # under 95%
+        # 96% clears the bar but is only 3 points over a placed-by rule of 93%
+        lambda s: (
+            s["probes"]["best"].update({"mine_theirs/linear": best("6", 0.96)}),
+            s["probes"]["baselines"]["mine_theirs"].update(placed_by=0.93),
+        ),
+    ],
+    checks.mine_theirs_over_black_white: [
+        set_path(["probes", "accuracy", "black_white", "linear", "6"], 0.96)
+    ],
+    checks.nonlinear_black_white: [
+        set_path(["probes", "best", "black_white/mlp"], best("7", 0.78))
+    ],
+    checks.control_not_decodable: [
+        set_path(["probes", "control_best", "mine_theirs/linear"], best("2", 0.80)),  # too high
+        set_path(["probes", "control_best", "mine_theirs/linear"], best("2", 0.50)),  # too low
+    ],
+}
+
+
+@pytest.mark.parametrize("check", list(CASES), ids=lambda c: c.__name__)
+def test_each_check_passes_and_fails(check):
+    assert check(passing()).reproduced is True
+    for edit in CASES[check]:
+        assert check(failing(edit)).reproduced is False
+
+
+def test_intervention_check_passes_and_fails():
+    assert checks.edit_followed(passing(), "linear").reproduced is True
+    summary = passing()
+    summary["interventions"]["choice"]["by_method"]["linear"] = intervention(1.0, 2.7, 0.1)
+    result = checks.edit_followed(summary, "linear")
+    assert result.reproduced is False
+    # (2.7 - 1.0) / (2.7 - 0.1) = 65% of the gap to the floor; Li et al. (2.68 - 0.12) / 2.68
+    li = LI_INTERVENTIONS.values["natural"]
+    assert result.scale_free.startswith("closes 65% of the gap")
+    assert f"Li et al.: {round(100 * (li['null'] - li['edited']) / li['null'])}%" in (
+        result.scale_free
+    )
+
+
+def test_control_check_is_two_sided_at_five_points():
+    for accuracy, expected in ((0.62 + 0.049, True), (0.62 - 0.049, True), (0.62 + 0.051, False)):
+        summary = passing()
+        summary["probes"]["control_best"]["mine_theirs/linear"] = best("1", accuracy)
+        assert checks.control_not_decodable(summary).reproduced is expected, accuracy
+
+
+def test_scale_free_probe_figure_by_hand():
+    summary = passing()  # 99% against a placed-by rule of 80%: (0.99 - 0.80) / 0.20 = 95%
+    result = checks.board_decodable(summary)
+    assert result.scale_free.startswith("closes 95% of the gap")
+    nanda = max(NANDA_PROBE_ACCURACY.values["mine_theirs/linear"])  # 99.6: 98% of the gap
+    assert f"Nanda et al.: {round(100 * (nanda / 100 - 0.80) / 0.20)}%" in result.scale_free
+    assert checks.share_closed(0.9, 0.8, 1.0) == pytest.approx(0.5)
+    assert checks.share_closed(1.0, 2.7, 0.1) == pytest.approx(1.7 / 2.6)
+
+
+def test_run_checks_covers_every_claim_and_says_what_each_was_chosen_on():
+    results = checks.run_checks(passing())
+    assert len(results) == 6 and all(r.reproduced for r in results)
+    assert all(r.chosen_on for r in results)
+    summary = copy.deepcopy(passing())
+    del summary["probes"]["accuracy"]["black_white"]["mlp"]  # no MLP probes fitted
+    assert len(checks.run_checks(summary)) == 5

@@ -1,0 +1,109 @@
+"""Settings and user mistakes, the same in every script: typed key=value overrides from the
+dataclass fields, and one ``error: ...`` line naming the file instead of a traceback."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from conftest import run_script
+
+from othello.settings import apply_overrides, parse_value
+from probes.fit import FitConfig
+
+
+@dataclass(frozen=True)
+class Inner:
+    width: int = 4
+
+
+@dataclass(frozen=True)
+class Outer:
+    rate: float = 0.1
+    flag: bool = False
+    names: tuple[str, ...] = ("a",)
+    layers: list[int] | None = None
+    inner: Inner = field(default_factory=Inner)
+
+
+def test_overrides_are_typed_by_the_fields():
+    cfg = apply_overrides(
+        Outer(), ["rate=3e-4", "flag=yes", "names=x,y", "layers=1,2", "inner.width=8"]
+    )
+    assert cfg == Outer(3e-4, True, ("x", "y"), [1, 2], Inner(8))
+    assert apply_overrides(cfg, ["layers=none", "names="]).layers is None
+    assert apply_overrides(Outer(), ["names="]).names == ()
+    assert apply_overrides(Outer(), ["w=8"], aliases={"w": "inner.width"}).inner.width == 8
+    assert parse_value("1e4", int, "k") == 10_000
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("rate=abc", "rate='abc': expected float"),
+        ("flag=maybe", "flag='maybe': expected bool"),
+        ("layers=1,x", "layers='x': expected int"),
+        ("nope=1", "unknown setting 'nope'"),
+        ("inner.depth=2", "unknown setting 'inner.depth'"),
+        ("rate", "setting 'rate' is not key=value"),
+    ],
+)
+def test_bad_overrides_say_which_key(override, message):
+    with pytest.raises(ValueError, match=message):
+        apply_overrides(Outer(), [override])
+
+
+def test_a_settings_dataclass_validates_its_overrides():
+    with pytest.raises(ValueError, match="unknown probe scheme 'board'"):
+        apply_overrides(FitConfig(), ["probes=board/linear"])
+    with pytest.raises(ValueError, match="unknown probe kind 'deep'"):
+        apply_overrides(FitConfig(), ["probes=mine_theirs/deep"])
+
+
+def one_error_line(result) -> str:
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def test_user_mistakes_end_in_one_error_line(tiny_corpus, tiny_run, tmp_path):
+    truncated = tmp_path / "games.h5"
+    truncated.write_bytes(tiny_corpus.read_bytes()[:5000])
+    not_hdf5 = tmp_path / "notes.h5"
+    not_hdf5.write_text("a text file")
+    train = ["scripts/train.py", "--preset", "tiny", "--out", tmp_path / "run", "--no-progress"]
+    for games, name in ((truncated, "games.h5"), (not_hdf5, "notes.h5")):
+        assert name in one_error_line(run_script(*train, "--games", games))
+    assert "lr='abc': expected float" in one_error_line(
+        run_script(*train, "--games", tiny_corpus, "lr=abc")
+    )
+    missing = tmp_path / "no-run"
+    line = one_error_line(
+        run_script("scripts/evaluate.py", "--run", missing, "--games", tiny_corpus)
+    )
+    assert "no-run: no such run directory" in line
+    line = one_error_line(
+        run_script(
+            "scripts/evaluate.py", "--run", tiny_run, "--games", tiny_corpus, "--n-games", 5000,
+            "--out", tmp_path / "eval",
+        )
+    )  # fmt: skip
+    assert "split 'test' holds 963 games, 5,000 asked" in line
+    assert not (tmp_path / "eval").exists()
+
+
+def test_cache_refuses_more_games_than_the_split_holds(tiny_corpus, tiny_run, tmp_path):
+    out = tmp_path / "acts.h5"
+    cache = ["scripts/cache.py", "--run", tiny_run, "--games", tiny_corpus, "--out", out]
+    line = one_error_line(run_script(*cache, "--n-games", 2000, "--no-progress"))
+    assert "split 'val' holds" in line and "2,000 asked" in line and "--split" in line
+    assert not out.exists()
+    done = run_script(*cache, "--n-games", 2000, "--allow-fewer", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    from othello.corpus import GamesFile
+    from probes.acts_file import ActsFile
+
+    with GamesFile(tiny_corpus) as games, ActsFile(out) as acts:
+        assert acts.n_games == len(games.split_indices("val"))
