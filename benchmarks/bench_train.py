@@ -23,7 +23,8 @@ import torch
 from othello.config import preset
 from othello.generate import generate_corpus
 from othello.model import GPT
-from othello.train import next_move_loss, train
+from othello.objectives import next_move_loss
+from othello.train import train
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
 

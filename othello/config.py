@@ -46,6 +46,8 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast, on CUDA only
     compile: bool = False  # torch.compile the model
     threads: int = 0  # CPU threads for torch (0: leave torch's default)
+    prefetch: int = 0  # batches a thread prepares ahead (0: inline; a GPU wants a few)
+    peak_tflops: float = 0.0  # the device's dense peak for MFU (0: from the GPU's name)
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:

@@ -1,4 +1,5 @@
-"""Training batches streamed from ``games.h5``: shuffled, sharded, resumable.
+"""Training batches streamed from ``games.h5``: shuffled, sharded, resumable, and prepared
+ahead of the training loop.
 
 The corpus is read one block of games at a time (blocks visited in a seeded random order each
 epoch, games shuffled within a block), so memory does not grow with the corpus. The position
@@ -9,11 +10,18 @@ batches it would have seen. With several processes, each takes every ``world``-t
 from __future__ import annotations
 
 import os
+import queue
+import threading
+import time
 from collections.abc import Iterator
 
 import numpy as np
+import torch
 
+from othello.config import TrainConfig
 from othello.corpus import SPLIT_NAMES, CorpusError, GamesFile
+from othello.objectives import legal_move_targets
+from othello.tokens import encode
 
 BLOCK_GAMES = 1 << 16
 
@@ -87,3 +95,67 @@ class GameStream:
             if pos["block"] == blocks_per_rank:
                 pos["block"] = 0
                 pos["epoch"] += 1
+
+
+def prepare_batch(batch: np.ndarray, cfg: TrainConfig, pin: bool):
+    """Tokens and (for the legal targets) target distributions of one batch, on the CPU."""
+    tokens = torch.as_tensor(encode(batch))
+    targets = legal_move_targets(batch) if cfg.target != "sampled" else None
+    if pin:
+        tokens = tokens.pin_memory()
+        targets = targets.pin_memory() if targets is not None else None
+    return tokens, targets
+
+
+class Batches:
+    """Training batches with the stream position after each, so a checkpoint records what
+    was consumed, not what was prepared ahead. With ``prefetch`` > 0 a thread prepares that
+    many batches ahead (the GPU never waits on the replay that builds the targets);
+    ``wait_s`` sums the time the loop spent waiting for data."""
+
+    def __init__(self, stream: GameStream, cfg: TrainConfig, device: torch.device) -> None:
+        self.stream, self.cfg, self.device = stream, cfg, device
+        self.pin = device.type == "cuda"
+        self.source = iter(stream)
+        self.wait_s = 0.0
+        self.queue: queue.Queue | None = None
+        if cfg.prefetch > 0:
+            self.queue = queue.Queue(maxsize=cfg.prefetch)
+            self.stop = threading.Event()
+            self.thread = threading.Thread(target=self._fill, daemon=True)
+            self.thread.start()
+
+    def _produce(self):
+        batch = next(self.source)
+        return (*prepare_batch(batch, self.cfg, self.pin), self.stream.state_dict())
+
+    def _fill(self) -> None:
+        while not self.stop.is_set():
+            try:
+                item = self._produce()
+            except Exception as exc:  # surfaces in the training loop
+                item = exc
+            while not self.stop.is_set():
+                try:
+                    self.queue.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if isinstance(item, Exception):
+                return
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
+        began = time.perf_counter()
+        item = self._produce() if self.queue is None else self.queue.get()
+        if isinstance(item, Exception):
+            raise item
+        tokens, targets, position = item
+        tokens = tokens.to(self.device, non_blocking=True)
+        targets = targets.to(self.device, non_blocking=True) if targets is not None else None
+        self.wait_s += time.perf_counter() - began
+        return tokens, targets, position
+
+    def close(self) -> None:
+        if self.queue is not None:
+            self.stop.set()
+            self.thread.join(timeout=5)

@@ -1,10 +1,16 @@
 """Train the GPT to predict the next move: AdamW, warmup + cosine decay, clipping, bf16 on GPU,
 DistributedDataParallel under ``torchrun``, and exact resume after a kill.
 
+:func:`train` is a short loop over named steps (after nanoGPT's ``train.py``): the next batch
+(prepared ahead in a thread when ``prefetch`` > 0), one optimiser step, logging, evaluation,
+snapshots and checkpoints, each a function of a few lines.
+
 A run directory holds ``config.json`` (the resolved config and input files), ``metrics.jsonl``
-(one line per log or eval step), ``checkpoint.pt`` (model, optimiser, step, data position and
-RNG, rewritten atomically every ``checkpoint_every`` steps), once finished ``model.pt``, and
-with ``snapshot_every`` the weights along the way under ``snapshots/step-NNNNNN/``.
+(one line per log or eval step: loss, tokens/s, model FLOPs utilisation where the peak is
+known, the share of time spent waiting for data), ``checkpoint.pt`` (model, optimiser, step,
+data position and RNG, rewritten atomically every ``checkpoint_every`` steps), once finished
+``model.pt``, and with ``snapshot_every`` the weights along the way under
+``snapshots/step-NNNNNN/``.
 """
 
 from __future__ import annotations
@@ -19,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
@@ -27,11 +32,10 @@ from othello import __version__, checkpoint
 from othello.config import TrainConfig
 from othello.corpus import GamesFile
 from othello.evaluate import evaluate_games
-from othello.game_stream import GameStream
-from othello.labels import replay, unpack_bitboards
+from othello.flops import flops_per_token, peak_flops
+from othello.game_stream import Batches, GameStream
 from othello.model import GPT
-from othello.squares import MAX_MOVES
-from othello.tokens import PAD_TOKEN, PLAYABLE_SQUARES, VOCAB_SIZE, encode
+from othello.objectives import next_move_loss
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -52,50 +56,6 @@ def make_optimizer(model: GPT, cfg: TrainConfig) -> torch.optim.AdamW:
     ]
     fused = next(model.parameters()).is_cuda
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
-
-
-def next_move_loss(
-    model: torch.nn.Module,
-    tokens: torch.Tensor,
-    legal_targets: torch.Tensor | None = None,
-    target: str = "sampled",
-) -> torch.Tensor:
-    """The training loss for moves 2..60 given the ones before; padding is not scored.
-
-    ``target`` (see ``TrainConfig.target``): "sampled" scores the token played; "legal" scores
-    the uniform distribution over the legal moves, ``legal_targets`` [B, 59, 61]; "legal_set"
-    scores each of the 60 squares on its own (binary cross-entropy, legal or not, summed over
-    squares), which asks for the whole legal set at every position instead of a share of one
-    softmax."""
-    logits = model(tokens[:, :-1]).float()
-    targets = tokens[:, 1:]
-    if target == "sampled":
-        return F.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=PAD_TOKEN
-        )
-    if legal_targets is None:
-        raise ValueError(f"target {target!r} needs the legal-move targets")
-    scored = targets != PAD_TOKEN
-    if target == "legal":
-        per_position = -(legal_targets * logits.log_softmax(-1)).sum(-1)
-    elif target == "legal_set":
-        per_position = F.binary_cross_entropy_with_logits(
-            logits[..., 1:], (legal_targets[..., 1:] > 0).float(), reduction="none"
-        ).sum(-1)
-    else:
-        raise ValueError(f"unknown target {target!r}")
-    return per_position[scored].mean()
-
-
-def legal_move_targets(moves: np.ndarray) -> torch.Tensor:
-    """Uniform distributions over each position's legal next moves, as token probabilities
-    [B, 59, 61] (all zero where the game is over)."""
-    labels = replay(moves, (moves >= 0).sum(1).astype(np.int8))
-    legal = unpack_bitboards(labels.legal[:, : MAX_MOVES - 1])[..., PLAYABLE_SQUARES]
-    targets = np.zeros(legal.shape[:2] + (VOCAB_SIZE,), dtype=np.float32)
-    targets[..., 1:] = legal
-    targets /= np.maximum(targets.sum(-1, keepdims=True), 1)
-    return torch.from_numpy(targets)
 
 
 class _Distributed:
@@ -137,6 +97,163 @@ def _run_record(cfg: TrainConfig, games: Path) -> dict:
     }
 
 
+def check_run_dir(cfg: TrainConfig, games: Path, run_dir: Path, resume: bool) -> dict:
+    """The run's record (config.json); refuses to overwrite a run, or to resume one made with
+    another config or corpus."""
+    record = _run_record(cfg, games)
+    ckpt_path = run_dir / checkpoint.CHECKPOINT
+    if ckpt_path.exists() and not resume:
+        raise FileExistsError(f"{run_dir} already holds a run; pass --resume or a new --out")
+    if resume and ckpt_path.exists():
+        saved = json.loads((run_dir / "config.json").read_text())
+        for key in ("config", "games_sha256"):
+            if saved[key] != record[key]:
+                raise ValueError(f"{run_dir}: cannot resume, its {key} differs from this call's")
+    return record
+
+
+def configure_torch(cfg: TrainConfig, ddp: _Distributed) -> None:
+    if cfg.threads and ddp.device.type == "cpu":
+        torch.set_num_threads(cfg.threads)
+    if ddp.device.type == "cuda":  # TF32 for any float32 matmul left outside autocast
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    if cfg.batch_size % ddp.world:
+        raise ValueError(f"batch_size {cfg.batch_size} is not divisible by {ddp.world} processes")
+
+
+def resume_state(path: Path, model, optimizer, stream: GameStream, ddp: _Distributed) -> int:
+    """Load a checkpoint into the model, optimiser, data stream and RNG; return its step."""
+    state = checkpoint.load(path, ddp.device)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    stream.load_state_dict(state["data"][ddp.rank] if ddp.world > 1 else state["data"][0])
+    torch.set_rng_state(state["rng"])
+    return int(state["step"])
+
+
+def wrap_model(model: GPT, cfg: TrainConfig, ddp: _Distributed) -> torch.nn.Module:
+    """What the optimiser step runs: the model, compiled and/or wrapped for DDP."""
+    trained: torch.nn.Module = torch.compile(model) if cfg.compile else model
+    if ddp.world > 1:
+        index = ddp.device.index
+        trained = DistributedDataParallel(
+            trained, device_ids=[index] if index is not None else None
+        )
+    return trained
+
+
+def autocast_context(cfg: TrainConfig, device: torch.device):
+    if cfg.amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def optimiser_step(trained, model, optimizer, tokens, targets, cfg: TrainConfig, step, autocast):
+    """One step at ``step``'s learning rate; returns the loss (on the device, not synced)."""
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate(cfg, step)
+    with autocast:
+        loss = next_move_loss(trained, tokens, targets, cfg.target)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.detach()
+
+
+class RunLog:
+    """metrics.jsonl: a line every ``log_every`` steps (loss, lr, tokens/s, MFU, the share of
+    time spent waiting for data) and one per evaluation."""
+
+    def __init__(self, run_dir: Path, cfg: TrainConfig, ddp: _Distributed) -> None:
+        self.path, self.cfg, self.main = run_dir / "metrics.jsonl", cfg, ddp.main
+        self.tokens_per_step = cfg.batch_size * cfg.model.n_ctx
+        self.flops_per_token = flops_per_token(cfg.model)
+        self.peak = peak_flops(ddp.device, cfg.amp, cfg.peak_tflops)
+        self.began = time.perf_counter()
+        self.loss, self.steps = torch.zeros((), device=ddp.device), 0
+        self.window_start, self.window_wait = time.perf_counter(), 0.0
+
+    def write(self, record: dict) -> None:
+        if self.main:
+            with open(self.path, "a") as handle:
+                handle.write(json.dumps(record) + "\n")
+
+    def step(self, loss: torch.Tensor, step: int, wait_s: float) -> dict | None:
+        """Add a step's loss; at a logging step write and return the window's line."""
+        self.loss += loss
+        self.steps += 1
+        if step % self.cfg.log_every and step != self.cfg.max_steps:
+            return None
+        seconds = time.perf_counter() - self.window_start
+        tokens_per_s = self.tokens_per_step * self.steps / seconds
+        line = {
+            "step": step,
+            "loss": float(self.loss) / self.steps,
+            "lr": learning_rate(self.cfg, step - 1),
+            "tokens_per_s": tokens_per_s,
+            "data_wait_share": round((wait_s - self.window_wait) / seconds, 4),
+            "elapsed_s": time.perf_counter() - self.began,
+        }
+        if self.peak:
+            line["mfu"] = round(tokens_per_s * self.flops_per_token / self.peak, 4)
+        self.loss.zero_()
+        self.steps, self.window_start, self.window_wait = 0, time.perf_counter(), wait_s
+        self.write(line)
+        return line
+
+    def evaluation(self, step: int, summary: dict) -> dict:
+        line = {f"val_{k}": v for k, v in summary.items()}
+        self.write({"step": step, "elapsed_s": time.perf_counter() - self.began, **line})
+        return line
+
+
+def evaluate_validation(model: GPT, games: tuple[np.ndarray, np.ndarray]) -> dict:
+    summary = evaluate_games(model, *games).summary()
+    summary.pop("top1_legal_accuracy_by_move")
+    return summary
+
+
+def save_checkpoint(path: Path, model, optimizer, step: int, position: dict, cfg, ddp) -> None:
+    """Everything needed to resume: every rank's data position is gathered to rank 0."""
+    positions = [position]
+    if ddp.world > 1:
+        positions = [None] * ddp.world
+        dist.all_gather_object(positions, position)
+    if ddp.main:
+        checkpoint.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "step": step,
+                "data": positions,
+                "rng": torch.get_rng_state(),
+                "config": cfg.to_dict(),
+            },
+            path,
+        )
+
+
+def save_weights(path: Path, model: GPT, step: int, record: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint.save_model(model, path, {"step": step, "games_sha256": record["games_sha256"]})
+
+
+def out_of_time(began: float, max_minutes: float | None, ddp: _Distributed) -> bool:
+    """Past the time limit; under DDP every rank stops at the same step."""
+    late = max_minutes is not None and time.perf_counter() - began > 60 * max_minutes
+    if late and ddp.world > 1:
+        flag = torch.tensor(float(late), device=ddp.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        late = bool(flag.item())
+    return late
+
+
+def due(step: int, every: int, cfg: TrainConfig) -> bool:
+    return step % every == 0 or step == cfg.max_steps
+
+
 def train(
     cfg: TrainConfig,
     games: str | os.PathLike,
@@ -146,158 +263,67 @@ def train(
     stop_after_steps: int | None = None,
     progress: bool = True,
 ) -> dict:
-    """Train (or resume) a run; return its last metrics. ``stop_after_steps`` stops early as a
-    kill would, after writing a checkpoint (used to test resumption)."""
+    """Train (or resume) a run; return its last metrics. ``max_minutes`` stops (with a
+    checkpoint and the model so far) after that much training; ``stop_after_steps`` stops
+    early as a kill would, after writing a checkpoint (used to test resumption)."""
     games, run_dir = Path(games), Path(run_dir)
     ddp = _Distributed()
-    device = ddp.device
     ckpt_path = run_dir / checkpoint.CHECKPOINT
-    record = _run_record(cfg, games)
-    if ckpt_path.exists() and not resume:
-        raise FileExistsError(f"{run_dir} already holds a run; pass --resume or a new --out")
-    if resume and ckpt_path.exists():
-        saved = json.loads((run_dir / "config.json").read_text())
-        for key in ("config", "games_sha256"):
-            if saved[key] != record[key]:
-                raise ValueError(f"{run_dir}: cannot resume, its {key} differs from this call's")
-    if cfg.threads and device.type == "cpu":
-        torch.set_num_threads(cfg.threads)
-    if cfg.batch_size % ddp.world:
-        raise ValueError(f"batch_size {cfg.batch_size} is not divisible by {ddp.world} processes")
-
+    record = check_run_dir(cfg, games, run_dir, resume)
+    configure_torch(cfg, ddp)
     torch.manual_seed(cfg.seed)
-    model = GPT(cfg.model).to(device)
+    model = GPT(cfg.model).to(ddp.device)
     optimizer = make_optimizer(model, cfg)
     stream = GameStream(
         games, cfg.batch_size // ddp.world, cfg.seed, "train", ddp.rank, ddp.world, cfg.block_games
     )
-    step = 0
-    if resume and ckpt_path.exists():
-        state = checkpoint.load(ckpt_path, device)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        stream.load_state_dict(state["data"][ddp.rank] if ddp.world > 1 else state["data"][0])
-        torch.set_rng_state(state["rng"])
-        step = int(state["step"])
+    step = (
+        resume_state(ckpt_path, model, optimizer, stream, ddp)
+        if resume and ckpt_path.exists()
+        else 0
+    )
     if ddp.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps(record, indent=2) + "\n")
-    trained: torch.nn.Module = model
-    if cfg.compile:
-        trained = torch.compile(model)
-    if ddp.world > 1:
-        trained = DistributedDataParallel(
-            trained, device_ids=[device.index] if device.index is not None else None
-        )
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if cfg.amp and device.type == "cuda"
-        else nullcontext()
-    )
-    val_moves, val_length = _validation_games(games, cfg.eval_games)
-
-    def save_checkpoint() -> None:
-        positions = [stream.state_dict()]
-        if ddp.world > 1:
-            positions = [None] * ddp.world
-            dist.all_gather_object(positions, stream.state_dict())
-        if ddp.main:
-            checkpoint.save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "step": step,
-                    "data": positions,
-                    "rng": torch.get_rng_state(),
-                    "config": cfg.to_dict(),
-                },
-                ckpt_path,
-            )
-
-    def log(record: dict) -> None:
-        if ddp.main:
-            with open(run_dir / "metrics.jsonl", "a") as handle:
-                handle.write(json.dumps(record) + "\n")
-
-    began = time.perf_counter()
-    tokens_per_step = cfg.batch_size * (cfg.model.n_ctx)
-    window_loss, window_steps, window_start = torch.zeros((), device=device), 0, time.perf_counter()
-    last: dict = {}
+    trained, autocast = wrap_model(model, cfg, ddp), autocast_context(cfg, ddp.device)
+    val_games = _validation_games(games, cfg.eval_games)
+    log, batches = RunLog(run_dir, cfg, ddp), Batches(stream, cfg, ddp.device)
     bar = tqdm(
-        total=cfg.max_steps,
-        initial=step,
-        disable=not (progress and ddp.main),
-        unit="step",
+        total=cfg.max_steps, initial=step, disable=not (progress and ddp.main), unit="step",
         desc=f"train {run_dir.name}",
-    )
-    batches = iter(stream)
-    stopped_early = out_of_time = False
+    )  # fmt: skip
+    last: dict = {}
+    stopped = late = False
+    position = stream.state_dict()
     model.train()
-    while step < cfg.max_steps:
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(cfg, step)
-        batch = next(batches)
-        moves = torch.as_tensor(encode(batch), device=device)
-        targets = legal_move_targets(batch).to(device) if cfg.target != "sampled" else None
-        with autocast:
-            loss = next_move_loss(trained, moves, targets, cfg.target)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        window_loss += loss.detach()
-        window_steps += 1
-        bar.update(1)
-        if step % cfg.log_every == 0 or step == cfg.max_steps:
-            seconds = time.perf_counter() - window_start
-            last = {
-                "step": step,
-                "loss": float(window_loss) / window_steps,
-                "lr": learning_rate(cfg, step - 1),
-                "tokens_per_s": tokens_per_step * window_steps / seconds,
-                "elapsed_s": time.perf_counter() - began,
-            }
-            bar.set_postfix(loss=f"{last['loss']:.3f}", tok_s=f"{last['tokens_per_s']:,.0f}")
-            window_loss.zero_()
-            window_steps, window_start = 0, time.perf_counter()
-            log(last)
-        if ddp.main and (step % cfg.eval_every == 0 or step == cfg.max_steps):
-            summary = evaluate_games(model, val_moves, val_length).summary()
-            summary.pop("top1_legal_accuracy_by_move")
-            last = {**last, "step": step, **{f"val_{k}": v for k, v in summary.items()}}
-            log(
-                {
+    try:
+        while step < cfg.max_steps:
+            tokens, targets, position = batches.next()
+            loss = optimiser_step(trained, model, optimizer, tokens, targets, cfg, step, autocast)
+            step += 1
+            bar.update(1)
+            if (line := log.step(loss, step, batches.wait_s)) is not None:
+                last = line
+                bar.set_postfix(loss=f"{line['loss']:.3f}", tok_s=f"{line['tokens_per_s']:,.0f}")
+            if ddp.main and due(step, cfg.eval_every, cfg):
+                last = {
+                    **last,
                     "step": step,
-                    "elapsed_s": time.perf_counter() - began,
-                    **{f"val_{k}": v for k, v in summary.items()},
+                    **log.evaluation(step, evaluate_validation(model, val_games)),
                 }
-            )
-        if ddp.main and cfg.snapshot_every and step % cfg.snapshot_every == 0:
-            snapshot = snapshot_dir(run_dir, step)
-            snapshot.mkdir(parents=True, exist_ok=True)
-            checkpoint.save_model(
-                model,
-                snapshot / checkpoint.MODEL,
-                {"step": step, "games_sha256": record["games_sha256"]},
-            )
-        out_of_time = max_minutes is not None and time.perf_counter() - began > 60 * max_minutes
-        if out_of_time and ddp.world > 1:  # every rank must stop at the same step
-            flag = torch.tensor(float(out_of_time), device=device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            out_of_time = bool(flag.item())
-        stopped_early = out_of_time or (stop_after_steps is not None and step >= stop_after_steps)
-        if step % cfg.checkpoint_every == 0 or step == cfg.max_steps or stopped_early:
-            save_checkpoint()
-        if stopped_early:
-            break
-    bar.close()
-    if ddp.main and (not stopped_early or out_of_time):
-        checkpoint.save_model(
-            model,
-            run_dir / checkpoint.MODEL,
-            {"step": step, "games_sha256": record["games_sha256"]},
-        )
+            if ddp.main and cfg.snapshot_every and step % cfg.snapshot_every == 0:
+                save_weights(snapshot_dir(run_dir, step) / checkpoint.MODEL, model, step, record)
+            late = out_of_time(log.began, max_minutes, ddp)
+            stopped = late or (stop_after_steps is not None and step >= stop_after_steps)
+            if due(step, cfg.checkpoint_every, cfg) or stopped:
+                save_checkpoint(ckpt_path, model, optimizer, step, position, cfg, ddp)
+            if stopped:
+                break
+    finally:
+        batches.close()
+        bar.close()
+    if ddp.main and (not stopped or late):
+        save_weights(run_dir / checkpoint.MODEL, model, step, record)
     ddp.close()
     return {**last, "step": step, "finished": step >= cfg.max_steps}
 

@@ -12,14 +12,9 @@ from conftest import run_script
 from othello import checkpoint
 from othello.config import preset
 from othello.generate import generate_corpus, make_chunk
+from othello.objectives import legal_move_targets, next_move_loss
 from othello.tokens import VOCAB_SIZE, encode
-from othello.train import (
-    learning_rate,
-    legal_move_targets,
-    next_move_loss,
-    snapshot_dir,
-    train,
-)
+from othello.train import learning_rate, snapshot_dir, train
 
 
 @pytest.fixture(scope="module")
