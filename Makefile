@@ -1,6 +1,6 @@
 # Pipeline stages: each reads files and writes files, and is skipped when its output exists.
 # make all PRESET=tiny|cpu|paper RUN=name
-# make analyze CHECKPOINT=PATH FORMAT=transformer_lens|othello_world [RUN=name] [PRESET=...]
+# make analyze CHECKPOINT=PATH FORMAT=transformer_lens|othello_world|othello_gpt [RUN=name] [PRESET=...]
 PYTHON ?= python
 PRESET ?= cpu
 FORMAT ?= transformer_lens

@@ -35,7 +35,7 @@ from othello.checkpoint import MODEL, file_sha256, load_model, save, save_model
 from othello.model import GPT, GPTConfig
 
 Tensor = torch.Tensor
-FORMATS = ("transformer_lens", "othello_world")
+FORMATS = ("transformer_lens", "othello_world", "othello_gpt")  # the last: our own model.pt
 LI_ET_AL_HEADS = 8  # othello_world's default; its weights cannot tell
 LN_EPS = 1e-5  # TransformerLens's and torch's default, which our LayerNorm uses
 # attention buffers both libraries save beside the weights; they hold no learned values
@@ -264,7 +264,8 @@ def _build(cfg: GPTConfig, state: dict[str, Tensor]) -> GPT:
 
 
 def load_external(path: str | os.PathLike, kind: str, n_heads: int = LI_ET_AL_HEADS) -> GPT:
-    """Read a published checkpoint file (``transformer_lens`` or ``othello_world``).
+    """Read a published checkpoint file (``transformer_lens`` or ``othello_world``), or a
+    ``model.pt`` of this project (``othello_gpt``).
 
     Errors name the file: a missing file, one that is not a state dict, or one whose tensors
     do not fit the format raise :class:`CheckpointFormatError` (a ``ValueError``).
@@ -274,6 +275,8 @@ def load_external(path: str | os.PathLike, kind: str, n_heads: int = LI_ET_AL_HE
         raise ValueError(f"unknown checkpoint format {kind!r}; choose one of {FORMATS}")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint file")
+    if kind == "othello_gpt":  # a model.pt of this project (e.g. joined from a GPU bundle)
+        return load_model(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a pickle with code, a truncated file, not torch at all

@@ -41,6 +41,7 @@ class FitConfig:
     min_steps: int = 300  # small caches take more epochs, so every fit gets enough steps
     batch_positions: int = 1024
     chunk_games: int = 256
+    device: str = "auto"  # where probes are fitted and scored: auto (a GPU if any), cpu, cuda
     seed: int = 0
     # games per probe split: fewer than the least is refused (unless allow_small), fewer than
     # advised is reported as a warning in the output and in metrics.json
@@ -92,6 +93,7 @@ def fit_probes(
     first = next(iter(source.iter_chunks("train", hooks, [], cfg.chunk_games)), None)
     if first is None or not first["valid"].any():
         raise ValueError("the cache has no training positions")
+    device = resolve_device(cfg.device)
     probes: dict[str, nn.Module] = {}
     for hook in hooks:
         x = torch.from_numpy(flat_positions(first, hook))
@@ -99,7 +101,7 @@ def fit_probes(
         for name, kind in cfg.specs:
             probe = make_probe(kind, source.d_model, scheme(name).n_classes, kinds[kind])
             probe.set_standardisation(mean, scale)
-            probes[probe_key(name, kind, hook)] = probe
+            probes[probe_key(name, kind, hook)] = probe.to(device)
     optimizer = torch.optim.AdamW(_param_groups(probes, cfg, kinds), weight_decay=0.0)
     n_train = count_positions(source, "train")
     steps_per_epoch = math.ceil(n_train / cfg.batch_positions) + math.ceil(
@@ -117,9 +119,12 @@ def fit_probes(
     for epoch in range(epochs):
         chunks = source.iter_chunks("train", hooks, labels, cfg.chunk_games, cfg.seed + epoch)
         for chunk in chunks:
-            xs = {h: torch.from_numpy(flat_positions(chunk, h)) for h in hooks}
-            ys = {n: torch.from_numpy(flat_positions(chunk, n).astype(np.int64)) for n in labels}
-            order = torch.from_numpy(rng.permutation(len(next(iter(ys.values())))))
+            xs = {h: torch.from_numpy(flat_positions(chunk, h)).to(device) for h in hooks}
+            ys = {
+                n: torch.from_numpy(flat_positions(chunk, n).astype(np.int64)).to(device)
+                for n in labels
+            }
+            order = torch.from_numpy(rng.permutation(len(next(iter(ys.values()))))).to(device)
             for batch in order.split(cfg.batch_positions):
                 loss = 0.0
                 for hook in hooks:
@@ -134,9 +139,14 @@ def fit_probes(
                 bar.update(len(batch))
             bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item() / len(probes):.4f}")
     bar.close()
-    for probe in probes.values():
-        probe.eval()
-    return probes
+    return {key: probe.eval().cpu() for key, probe in probes.items()}
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``: the GPU when there is one, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
 
 
 def _by_kind(cfg: FitConfig) -> dict[str, list[str]]:

@@ -29,7 +29,7 @@ from othello.model import GPT, resid_layer
 from probes import intervention_plots as plots
 from probes.cases import Cases, build_sets, enough, load_cases, position_cases
 from probes.editors import EDITORS, editor
-from probes.fit import probe_key
+from probes.fit import probe_key, resolve_device
 from probes.interventions import intervene, latent_saliency, topn_errors
 from probes.published import LI_INTERVENTIONS
 from probes.store import load_probes
@@ -122,7 +122,8 @@ def prepare(
     path = model_file(run)
     model_sha = file_sha256(path)
     all_probes, meta = load_probes(probe_dir, model_sha256=model_sha)
-    model = load_model(path)
+    device = resolve_device(cfg.device)
+    model = load_model(path, device)
     hooks = {resid_layer(h): h for h in meta["hooks"]}
     probed = sorted(hooks)
     for layer in cfg.layers or []:
@@ -138,7 +139,7 @@ def prepare(
             key = probe_key("mine_theirs", kind, hook)
             if key not in all_probes:
                 raise ValueError(f"{probe_dir} has no {key} probe; fit mine_theirs {kind} probes")
-            probes.setdefault(kind, {})[hook] = all_probes[key]
+            probes.setdefault(kind, {})[hook] = all_probes[key].to(device)
     sets, warnings = case_sets(games, set_path, cfg)
     return Inputs(model, model_sha, hooks, probes, sets, warnings)
 

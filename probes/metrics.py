@@ -11,6 +11,7 @@ never tracks a flip.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,20 +56,27 @@ class ProbeCounts:
 
 @torch.no_grad()
 def evaluate_probes(
-    source, probes: dict[str, nn.Module], split: str = "test", chunk_games: int = 256
+    source,
+    probes: dict[str, nn.Module],
+    split: str = "test",
+    chunk_games: int = 256,
+    device: str | torch.device = "cpu",
 ) -> dict[str, ProbeCounts]:
-    """Counts of every probe (keyed ``scheme/kind/hook``) on one split of ``source``."""
+    """Counts of every probe (keyed ``scheme/kind/hook``) on one split of ``source``, computed
+    on ``device`` (the probes passed in stay where they are)."""
+    if torch.device(device).type != "cpu":
+        probes = {key: copy.deepcopy(p).to(device) for key, p in probes.items()}
     parsed = {key: key.split("/", 2) for key in probes}
     hooks = sorted({hook for _, _, hook in parsed.values()})
     labels = sorted({scheme(s).label for s, _, _ in parsed.values()})
     counts = {key: ProbeCounts.zeros(scheme(s).n_classes) for key, (s, _, _) in parsed.items()}
     for chunk in source.iter_chunks(split, hooks, labels, chunk_games):
         moves = move_numbers(chunk)
-        xs = {h: torch.from_numpy(flat_positions(chunk, h)) for h in hooks}
+        xs = {h: torch.from_numpy(flat_positions(chunk, h)).to(device) for h in hooks}
         ys = {n: flat_positions(chunk, n).astype(np.int64) for n in labels}
         for key, (name, _, hook) in parsed.items():
             y = ys[scheme(name).label]
-            pred = probes[key](xs[hook]).argmax(-1).numpy()
+            pred = probes[key](xs[hook]).argmax(-1).cpu().numpy()
             c = counts[key]
             np.add.at(c.correct, moves, pred == y)
             c.positions += np.bincount(moves, minlength=N_POSITIONS)

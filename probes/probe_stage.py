@@ -20,10 +20,12 @@ from othello import settings as settings_lib
 from othello.atomic import write_text
 from othello.model import resid_layer
 from probes.acts_file import ActsFile
-from probes.fit import FitConfig, fit_probes, probe_key
+from probes.fit import FitConfig, fit_probes, probe_key, resolve_device
 from probes.metrics import direction_cosines, evaluate_probes, scheme_baselines
 from probes.probe_kinds import KINDS, default_settings
 from probes.store import save_probes
+
+SPLITS = ("val", "test")  # the layer is chosen on the first, figures reported on the second
 
 
 def layer_name(hook: str) -> str:
@@ -101,7 +103,8 @@ def run_probe_stage(
         sizes, warnings = split_sizes(acts, cfg)
         probes = fit_probes(acts, cfg, progress=progress, kinds=kinds)
         fit_seconds = time.perf_counter() - began
-        counts = {split: evaluate_probes(acts, probes, split) for split in ("val", "test")}
+        device = resolve_device(cfg.device)
+        counts = {split: evaluate_probes(acts, probes, split, device=device) for split in SPLITS}
         schemes = sorted({s for s, _ in cfg.specs})
         base = {name: scheme_baselines(acts, name) for name in schemes}
         test_positions = int(next(iter(counts["test"].values())).positions.sum())

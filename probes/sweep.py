@@ -42,6 +42,7 @@ class SweepConfig:
     gallery: int = 6  # cases drawn before and after the headline edit
     saliency: int = 3  # positions given latent saliency maps
     seed: int = 0
+    device: str = "auto"  # where the model and probes run: auto (a GPU if any), cpu, cuda
 
     def __post_init__(self) -> None:
         for method in self.methods:
@@ -58,18 +59,18 @@ def readout_effect(model: GPT, cases: Cases, hook: str, edit, probe: nn.Module) 
     """What an edit does to the probe it follows, at its start layer: the share of cases whose
     edited square now reads the target class, and the share of the other 63 squares whose
     reading changed (an edit that moved only one disc leaves them as they were)."""
-    tokens = torch.as_tensor(encode(cases.moves[:, : MAX_MOVES - 1]))
+    device = next(model.parameters()).device
+    tokens = torch.as_tensor(encode(cases.moves[:, : MAX_MOVES - 1]), device=device)
     _, cache = model.run_with_cache(tokens, [hook])
-    rows = torch.arange(len(cases))
-    x = cache[hook][rows, torch.as_tensor(cases.position)].float()
+    rows = torch.arange(len(cases), device=device)
+    x = cache[hook][rows, torch.as_tensor(cases.position, device=device)].float()
     before, after = probe(x).argmax(-1), probe(edit(x, hook, cases)).argmax(-1)
-    square = torch.as_tensor(cases.square)
+    square = torch.as_tensor(cases.square, device=device)
     changed = after != before
     changed[rows, square] = False
+    target = torch.as_tensor(cases.target, device=device)
     return {
-        "probe_target_reached": float(
-            (after[rows, square] == torch.as_tensor(cases.target)).float().mean()
-        ),
+        "probe_target_reached": float((after[rows, square] == target).float().mean()),
         "probe_others_changed": float(changed.float().sum() / (len(cases) * (N_SQUARES - 1))),
     }
 

@@ -1,0 +1,75 @@
+"""The GPU runbook's dry run on the CPU: the same script and steps with the tiny preset, short
+training calls that resume several times, and the bundle a slot brings back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import torch
+from conftest import TESTS
+
+from othello.bundle import MAX_FILE_BYTES, MAX_FILES, BundleError, join_bundle
+from othello.cache import write_cache
+from othello.checkpoint import load_model
+from othello.config import TrainConfig
+from othello.evaluate import evaluate_run
+from othello.train import train
+
+
+def gpu_run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", "scripts/gpu_run.sh", *args], capture_output=True, text=True,
+        cwd=TESTS.parent, timeout=1200,
+    )  # fmt: skip
+
+
+def test_dry_run_of_the_whole_runbook(tmp_path):
+    out = tmp_path / "out"
+    settings = [
+        "PRESET=tiny", f"WORK={tmp_path}/work", f"OUT={out}", "TRAIN_MINUTES=0.05",
+        "BUDGET_MINUTES=0.15", "FIT_ARGS=min_steps=100 probes=mine_theirs/linear,"
+        "black_white/linear,mine_theirs/mlp,black_white/mlp",
+        "INTERVENE_ARGS=gradient.steps=30 gradient.probe=linear",
+    ]  # fmt: skip
+    done = gpu_run("all", *settings)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.count("training continues") >= 2  # it resumed, several times
+    files = sorted(p.name for p in out.iterdir())
+    assert "summary.json" in files and "report.tar.gz" in files and "weights.json" in files
+    assert any(name.startswith("weights.pt.part") for name in files)
+    assert len(files) <= MAX_FILES and all(
+        p.stat().st_size <= MAX_FILE_BYTES for p in out.iterdir()
+    )
+
+    # the joined model is the one an uninterrupted run trains, in bf16
+    run = join_bundle(out, tmp_path / "joined").parent
+    config = TrainConfig.from_dict(
+        json.loads((out / "weights.json").read_text())["run_config"]["config"]
+    )
+    train(config, tmp_path / "work" / "games-tiny.h5", tmp_path / "straight", progress=False)
+    straight, joined = load_model(tmp_path / "straight"), load_model(run)
+    for (name, a), b in zip(
+        straight.state_dict().items(), joined.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a.to(torch.bfloat16).float(), b), name
+    summary = json.loads((run / "report" / "summary.json").read_text())
+    assert summary["training"]["steps"] == config.max_steps
+    assert (run / "eval" / "eval.json").exists() and (run / "metrics.jsonl").exists()
+
+    # later stages accept the joined run on a CPU
+    games = tmp_path / "work" / "games-tiny.h5"
+    assert evaluate_run(run, games, tmp_path / "eval", n_games=50)["games"] == 50
+    write_cache(run, games, tmp_path / "acts.h5", n_games=30, progress=False)
+
+    # a damaged part is refused, naming it
+    part = out / "weights.pt.part0"
+    part.write_bytes(part.read_bytes()[:-1] + b"\0")
+    try:
+        join_bundle(out, tmp_path / "bad")
+    except BundleError as exc:
+        assert "weights.pt.part0: sha256" in str(exc)
+    else:
+        raise AssertionError("a corrupted part was accepted")
+    assert not Path(tmp_path / "bad" / "model.pt").exists()
