@@ -28,7 +28,7 @@ PROBE_DIR = $(RUN_DIR)/probes
 REPORT_DIR ?= reports/$(RUN)
 INTERVENTIONS = $(REPORT_DIR)/interventions
 
-.PHONY: install games train eval cache probes intervene report championship all analyze test test-all bench lint
+.PHONY: install games train eval cache probes intervene report championship all analyze explore test test-all bench lint
 
 # torch first, pinned, only when missing: an unpinned install may pull a multi-GB CUDA build.
 install:
@@ -89,6 +89,11 @@ all: report
 analyze:
 	@test -n "$(CHECKPOINT)" || { echo "error: make analyze needs CHECKPOINT=PATH (and FORMAT=transformer_lens|othello_world)"; exit 2; }
 	@$(MAKE) --no-print-directory report CHECKPOINT=$(CHECKPOINT) FORMAT=$(FORMAT) RUN=$(RUN) PRESET=$(PRESET)
+
+# the explorer on a finished run: http://127.0.0.1:$(PORT)/
+PORT ?= 8050
+explore: $(PROBE_DIR)/metrics.json
+	$(PYTHON) scripts/explore.py --run $(RUN_DIR) --games $(GAMES) --probes $(PROBE_DIR) --port $(PORT) $(if $(wildcard $(INTERVENTIONS)/details.json),--interventions $(INTERVENTIONS))
 
 test:
 	$(PYTHON) -m pytest

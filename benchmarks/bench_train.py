@@ -1,11 +1,16 @@
 """Training throughput: our trainer on a preset beside a bare PyTorch loop of the same model.
 
-    python benchmarks/bench_train.py [--preset cpu] [--steps 60]
+    python benchmarks/bench_train.py [--preset cpu] [--steps 60] [--device cuda]
+        [--peak-tflops 989] [--cpu-bf16]
 
 The bare loop is what a researcher would write first: the same GPT, random token batches
 already in memory, forward, backward, AdamW step. Our trainer adds streaming from games.h5,
-the LR schedule, clipping, logging and checkpoints; the ratio shows what those cost. On a GPU
-the model FLOPs utilisation (MFU) against the card's dense bf16 peak is printed too.
+the LR schedule, clipping, logging and checkpoints; the ratio shows what those cost, and the
+trainer's share of time waiting for data is printed. Model FLOPs utilisation (MFU) is printed
+against the device's dense peak (from the GPU's name, or --peak-tflops). --cpu-bf16 also
+times bf16 autocast against float32 on the CPU, for the preset's training step and for a
+forward pass of the paper shape (what the cache and interventions run), and says whether the
+CPU has native bf16 (AVX512-BF16 or AMX).
 """
 
 from __future__ import annotations
@@ -21,33 +26,23 @@ from pathlib import Path
 import torch
 
 from othello.config import preset
+from othello.flops import flops_per_token, peak_flops
 from othello.generate import generate_corpus
 from othello.model import GPT
 from othello.objectives import next_move_loss
 from othello.train import train
 
-PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
 
-
-def flops_per_token(model: GPT) -> float:
-    """6 N for the weights (forward and backward) plus attention's 12 L T d (PaLM, app. B)."""
-    cfg = model.cfg
-    n_weights = sum(
-        p.numel()
-        for name, p in model.named_parameters()
-        if name not in ("embed.weight", "pos_embed")
-    )
-    return 6 * n_weights + 12 * cfg.n_layers * cfg.n_ctx * cfg.d_model
-
-
-def bare_loop(cfg, steps: int, device: torch.device) -> float:
+def bare_loop(cfg, steps: int, device: torch.device, cpu_bf16: bool = False) -> float:
     """Tokens/s of the plainest loop over the same model and batch size."""
     torch.manual_seed(0)
     model = GPT(cfg.model).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     batch = torch.randint(1, 61, (cfg.batch_size, 60), device=device)
     autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+        torch.autocast(device.type, dtype=torch.bfloat16)
+        if device.type == "cuda" or cpu_bf16
+        else nullcontext()
     )
     for step in range(steps + 5):
         if step == 5:  # warm-up excluded
@@ -67,13 +62,34 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def native_bf16() -> bool:
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def forward_tokens_per_s(bf16: bool, steps: int = 10) -> float:
+    """Forward passes of the paper shape (8 layers, d512) over 64 games, on the CPU."""
+    model = GPT(preset("paper").model).eval()
+    tokens = torch.randint(1, 61, (64, 59))
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
+    with torch.inference_mode(), autocast:
+        model(tokens)
+        began = time.perf_counter()
+        for _ in range(steps):
+            model(tokens)
+    return steps * tokens.numel() / (time.perf_counter() - began)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--peak-tflops", type=float, default=0.0, help="dense peak for MFU")
+    parser.add_argument("--cpu-bf16", action="store_true", help="also time bf16 on the CPU")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(args.device)
     cfg = preset(
         args.preset,
         [
@@ -90,8 +106,9 @@ def main() -> None:
         )
         train(cfg, games, Path(tmp) / "run", progress=False)
         lines = [json.loads(x) for x in (Path(tmp) / "run" / "metrics.jsonl").open()]
-    logged = [x["tokens_per_s"] for x in lines if "tokens_per_s" in x][1:]  # skip warm-up
-    ours = sum(logged) / len(logged)
+    logged = [x for x in lines if "tokens_per_s" in x][1:]  # skip warm-up
+    ours = sum(x["tokens_per_s"] for x in logged) / len(logged)
+    wait = sum(x["data_wait_share"] for x in logged) / len(logged)
     bare = bare_loop(cfg, args.steps, device)
     name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor()
     print(
@@ -106,12 +123,26 @@ def main() -> None:
         f"{'trainer (streamed games.h5, schedule, clipping, logging)':60s} {ours:12,.0f} tokens/s"
     )
     print(f"{'bare PyTorch loop (random in-memory batch)':60s} {bare:12,.0f} tokens/s")
-    print(f"trainer / bare loop: {ours / bare:.2f}")
-    if device.type == "cuda":
-        peak = next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
-        achieved = ours * flops_per_token(GPT(cfg.model)) / 1e12
-        mfu = f"{100 * achieved / peak:.1f}% of {peak:.0f}" if peak else "peak unknown"
-        print(f"model FLOPs: {achieved:.1f} TFLOP/s, MFU {mfu} TFLOP/s (dense bf16)")
+    print(
+        f"trainer / bare loop: {ours / bare:.2f}; trainer's time waiting for data {100 * wait:.1f}%"
+    )
+    peak = peak_flops(device, cfg.amp, args.peak_tflops)
+    achieved = ours * flops_per_token(cfg.model)
+    print(
+        f"model FLOPs: {achieved / 1e12:.3f} TFLOP/s"
+        + (f", MFU {100 * achieved / peak:.1f}% of {peak / 1e12:.0f} TFLOP/s" if peak else "")
+    )
+    if args.cpu_bf16:
+        print(f"native bf16 on this CPU (AVX512-BF16 or AMX): {native_bf16()}")
+        cpu = torch.device("cpu")
+        fp32, bf16 = bare_loop(cfg, args.steps, cpu), bare_loop(cfg, args.steps, cpu, True)
+        print(
+            f"training step, float32 {fp32:,.0f} vs bf16 {bf16:,.0f} tokens/s ({bf16 / fp32:.2f}x)"
+        )
+        f32, b16 = forward_tokens_per_s(False), forward_tokens_per_s(True)
+        print(
+            f"paper-shape forward, fp32 {f32:,.0f} vs bf16 {b16:,.0f} tokens/s ({b16 / f32:.2f}x)"
+        )
 
 
 if __name__ == "__main__":

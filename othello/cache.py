@@ -98,14 +98,9 @@ def write_cache(
     With ``n_shards`` > 1 only shard ``shard``'s contiguous share of those games is cached,
     so processes or machines can each make one; :func:`othello.shards.merge_caches` joins
     them into the cache one process would have written."""
-    if not 0 <= shard < n_shards:
-        raise ValueError(f"shard must be in 0..{n_shards - 1}, got {shard}")
+    _check_options(dtype, compression, shard, n_shards)
     out = Path(out)
     model_path = model_file(model_path)
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
-    if compression not in (None, "gzip", "lzf"):
-        raise ValueError(f"compression must be gzip, lzf or none, got {compression!r}")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_model(model_path, device)
     hooks = hooks or default_hooks(model.cfg.n_layers)
@@ -129,13 +124,11 @@ def write_cache(
         }
         if n_shards > 1:
             job.update(shard=shard, n_shards=n_shards, first_row=first, n_total=n_total)
-        partial = partial_path(out)
-        job_text = json.dumps(job, sort_keys=True)
+        partial, job_text = partial_path(out), json.dumps(job, sort_keys=True)
         f = reopen_partial_h5(partial, job_text, "prepared") if resume else None
-        if f is None:
-            f = _new_partial(
-                partial, job, job_text, games, index, split, model.cfg.d_model, batch_games
-            )
+        f = f or _new_partial(
+            partial, job, job_text, games, index, split, model.cfg.d_model, batch_games
+        )
         try:
             _fill(f, model, hooks, dtype, batch_games, progress, out.name)
             f.attrs["complete"] = True
@@ -143,6 +136,15 @@ def write_cache(
             f.close()
     commit(partial, out)
     return out
+
+
+def _check_options(dtype: str, compression: str | None, shard: int, n_shards: int) -> None:
+    if not 0 <= shard < n_shards:
+        raise ValueError(f"shard must be in 0..{n_shards - 1}, got {shard}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    if compression not in (None, "gzip", "lzf"):
+        raise ValueError(f"compression must be gzip, lzf or none, got {compression!r}")
 
 
 def _gather_rows(dataset: h5py.Dataset, index: np.ndarray, block: int = 1 << 16) -> np.ndarray:

@@ -101,27 +101,27 @@ def generate_corpus(
             desc=f"games -> {Path(out).name}",
         )
         todo = _chunks(first + writer.n_written, stop, chunk)
-        if workers == 1:
-            for first, count in todo:
-                writer.append(*make_chunk(seed, first, count, val_fraction, test_fraction))
-                bar.update(count)
-        else:
-            context = mp.get_context("spawn")  # numba's thread pools are not fork-safe
-            with context.Pool(workers, _init_worker, (1,)) as pool:
-                pending: deque = deque()
-                for first, count in todo:
-                    pending.append(
-                        pool.apply_async(
-                            make_chunk, (seed, first, count, val_fraction, test_fraction)
-                        )
-                    )
-                    if len(pending) >= 2 * workers:
-                        result = pending.popleft().get()
-                        writer.append(*result)
-                        bar.update(len(result[0]))
-                while pending:
-                    result = pending.popleft().get()
-                    writer.append(*result)
-                    bar.update(len(result[0]))
+        for result in _made_chunks(todo, seed, val_fraction, test_fraction, workers):
+            writer.append(*result)
+            bar.update(len(result[0]))
         bar.close()
         return writer.finish()
+
+
+def _made_chunks(todo, seed: int, val_fraction: float, test_fraction: float, workers: int):
+    """The chunks of ``todo`` in order, made here or by ``workers`` processes (at most two
+    chunks per worker in flight, so memory stays bounded)."""
+    if workers == 1:
+        for first, count in todo:
+            yield make_chunk(seed, first, count, val_fraction, test_fraction)
+        return
+    context = mp.get_context("spawn")  # numba's thread pools are not fork-safe
+    with context.Pool(workers, _init_worker, (1,)) as pool:
+        pending: deque = deque()
+        for first, count in todo:
+            args = (seed, first, count, val_fraction, test_fraction)
+            pending.append(pool.apply_async(make_chunk, args))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()

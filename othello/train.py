@@ -250,6 +250,20 @@ def out_of_time(began: float, max_minutes: float | None, ddp: _Distributed) -> b
     return late
 
 
+def build(cfg: TrainConfig, games: Path, ckpt_path: Path, resume: bool, ddp: _Distributed):
+    """The model, optimiser and data stream, seeded, at the checkpoint's step if resuming."""
+    configure_torch(cfg, ddp)
+    torch.manual_seed(cfg.seed)
+    model = GPT(cfg.model).to(ddp.device)
+    optimizer = make_optimizer(model, cfg)
+    stream = GameStream(
+        games, cfg.batch_size // ddp.world, cfg.seed, "train", ddp.rank, ddp.world, cfg.block_games
+    )
+    resuming = resume and ckpt_path.exists()
+    step = resume_state(ckpt_path, model, optimizer, stream, ddp) if resuming else 0
+    return model, optimizer, stream, step
+
+
 def due(step: int, every: int, cfg: TrainConfig) -> bool:
     return step % every == 0 or step == cfg.max_steps
 
@@ -270,18 +284,7 @@ def train(
     ddp = _Distributed()
     ckpt_path = run_dir / checkpoint.CHECKPOINT
     record = check_run_dir(cfg, games, run_dir, resume)
-    configure_torch(cfg, ddp)
-    torch.manual_seed(cfg.seed)
-    model = GPT(cfg.model).to(ddp.device)
-    optimizer = make_optimizer(model, cfg)
-    stream = GameStream(
-        games, cfg.batch_size // ddp.world, cfg.seed, "train", ddp.rank, ddp.world, cfg.block_games
-    )
-    step = (
-        resume_state(ckpt_path, model, optimizer, stream, ddp)
-        if resume and ckpt_path.exists()
-        else 0
-    )
+    model, optimizer, stream, step = build(cfg, games, ckpt_path, resume, ddp)
     if ddp.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps(record, indent=2) + "\n")

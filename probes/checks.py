@@ -175,22 +175,22 @@ def edit_followed(summary: dict, method: str) -> Check:
     )
 
 
-PROBE_CHECKS: list[Callable[[dict], Check]] = [
-    board_decodable,
-    mine_theirs_over_black_white,
-    nonlinear_black_white,
-    control_not_decodable,
+# each probe check with the scheme/kind pairs it reads (a run may fit fewer)
+PROBE_CHECKS: list[tuple[Callable[[dict], Check], tuple[str, ...]]] = [
+    (board_decodable, ("mine_theirs/linear",)),
+    (mine_theirs_over_black_white, ("mine_theirs/linear", "black_white/linear")),
+    (nonlinear_black_white, ("black_white/linear", "black_white/mlp")),
+    (control_not_decodable, ("mine_theirs/linear",)),
 ]
 
 
 def run_checks(summary: dict) -> list[Check]:
     """Every check the summary has the figures for."""
     out = [legal_moves(summary)]
-    accuracy = summary["probes"]["accuracy"]
-    for check in PROBE_CHECKS:
-        if check is nonlinear_black_white and "mlp" not in accuracy.get("black_white", {}):
-            continue
-        out.append(check(summary))
+    fitted = set(summary["probes"]["best"])
+    for check, needs in PROBE_CHECKS:
+        if fitted.issuperset(needs):
+            out.append(check(summary))
     for method in summary["interventions"]["choice"]["by_method"]:
         out.append(edit_followed(summary, method))
     return out

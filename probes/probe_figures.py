@@ -30,10 +30,9 @@ def load(probe_dir: str | os.PathLike) -> tuple[dict, dict]:
     return found[0], found[1]
 
 
-def figures(metrics: dict, details: dict, control: dict | None) -> dict:
-    """The data of every probe figure (what figures.json holds)."""
+def accuracy_by_layer(metrics: dict, control: dict | None) -> dict:
+    """Every probe's test accuracy by layer, its control's, and the baselines."""
     layers = list(metrics["layers"])
-    hooks = list(metrics["layers"].values())
     schemes = [s for s in SCHEMES if s in metrics]
     series = {
         f"{s}/{kind}": [metrics[s][kind][layer] for layer in layers]
@@ -41,73 +40,73 @@ def figures(metrics: dict, details: dict, control: dict | None) -> dict:
         for kind in KINDS
         if kind in metrics[s]
     }
-    control_series = {}
-    if control is not None:
-        control_series = {
-            key: [control[key.split("/")[0]][key.split("/")[1]][layer] for layer in layers]
-            for key in series
-            if key.split("/")[1] in control.get(key.split("/")[0], {})
-        }
-    board = [s for s in ("mine_theirs", "black_white") if s in schemes]
-    best = {s: metrics["best"][f"{s}/linear"]["layer"] for s in board}
-    focus = best.get("mine_theirs", layers[-1])  # the layer the detail figures show
-    focus_hook = metrics["layers"][focus]
-    probe = details["probes"]
-    out = {
-        "accuracy_by_layer": {
-            "layers": layers,
-            "series": series,
-            "control": control_series,
-            "majority": {s: metrics["baselines"][s]["majority"] for s in schemes},
-            "chance": {s: metrics["baselines"][s]["chance"] for s in schemes},
-            "placed_by": {
-                s: metrics["baselines"][s]["placed_by"]
-                for s in schemes
-                if "placed_by" in metrics["baselines"][s]
-            },
-        },
+    control_series = {
+        key: [control[key.split("/")[0]][key.split("/")[1]][layer] for layer in layers]
+        for key in series
+        if control is not None and key.split("/")[1] in control.get(key.split("/")[0], {})
+    }
+    base = metrics["baselines"]
+    return {
+        "layers": layers,
+        "series": series,
+        "control": control_series,
+        "majority": {s: base[s]["majority"] for s in schemes},
+        "chance": {s: base[s]["chance"] for s in schemes},
+        "placed_by": {s: base[s]["placed_by"] for s in schemes if "placed_by" in base[s]},
+    }
+
+
+def detail_figures(metrics: dict, details: dict) -> dict:
+    """Per-square, by-move and confusion figures of the board probes at the mine/theirs
+    probe's layer chosen on validation."""
+    board = [s for s in ("mine_theirs", "black_white") if s in metrics]
+    focus = (
+        metrics["best"]["mine_theirs/linear"]["layer"]
+        if "mine_theirs" in board
+        else (list(metrics["layers"])[-1])
+    )
+    hook = metrics["layers"][focus]
+    probe = {s: details["probes"][f"{s}/linear/{hook}"] for s in board}
+    base = details["baselines"]
+    label = {s: f"{s} linear, layer {focus}" for s in board}
+    return {
         "square_heatmaps": {
             "layer": focus,
             "panels": {
-                **{
-                    f"{s} linear, layer {focus}": probe[f"{s}/linear/{focus_hook}"][
-                        "accuracy_by_square"
-                    ]
-                    for s in board
-                },
-                f"majority baseline ({board[0]})": details["baselines"][board[0]][
-                    "majority_by_square"
-                ],
+                **{label[s]: probe[s]["accuracy_by_square"] for s in board},
+                f"majority baseline ({board[0]})": base[board[0]]["majority_by_square"],
             },
         },
         "accuracy_by_move": {
             "layer": focus,
-            "series": {
-                f"{s} linear, layer {focus}": probe[f"{s}/linear/{focus_hook}"]["accuracy_by_move"]
-                for s in board
-            },
+            "series": {label[s]: probe[s]["accuracy_by_move"] for s in board},
             "baselines": {
-                f"{s} majority by move": details["baselines"][s]["majority_by_move_curve"]
-                for s in board
+                f"{s} majority by move": base[s]["majority_by_move_curve"] for s in board
             },
             "rules": {
-                f"{s} placed-by rule": details["baselines"][s]["placed_by_curve"]
+                f"{s} placed-by rule": base[s]["placed_by_curve"]
                 for s in board
-                if "placed_by_curve" in details["baselines"][s]
+                if "placed_by_curve" in base[s]
             },
         },
         "confusion": {
             "layer": focus,
             "panels": {
-                f"{s} linear, layer {focus}": {
-                    "classes": list(SCHEMES[s].classes),
-                    "matrix": probe[f"{s}/linear/{focus_hook}"]["confusion"],
-                }
+                label[s]: {"classes": list(SCHEMES[s].classes), "matrix": probe[s]["confusion"]}
                 for s in board
             },
         },
     }
+
+
+def figures(metrics: dict, details: dict, control: dict | None) -> dict:
+    """The data of every probe figure (what figures.json holds)."""
+    out = {
+        "accuracy_by_layer": accuracy_by_layer(metrics, control),
+        **detail_figures(metrics, details),
+    }
     if "direction_cosines" in details:
+        layers, hooks = list(metrics["layers"]), list(metrics["layers"].values())
         out["direction_cosines"] = {
             "layers": [layers[hooks.index(h)] for h in details["direction_cosines"]["hooks"]],
             "cosine": details["direction_cosines"]["cosine"],

@@ -85,6 +85,35 @@ def load_settings(overrides: list[str]) -> tuple[FitConfig, dict[str, Any]]:
     return cfg, kinds
 
 
+def accuracy_tables(counts: dict, cfg: FitConfig, hooks: list[str]) -> dict:
+    """``{split: {scheme: {kind: {layer: accuracy}}}}`` from the probes' counts."""
+    tables: dict = {split: {name: {} for name, _ in cfg.specs} for split in counts}
+    for split, by_key in counts.items():
+        for name, kind in cfg.specs:
+            tables[split][name][kind] = {
+                layer_name(h): round(by_key[probe_key(name, kind, h)].summary()["accuracy"], 6)
+                for h in hooks
+            }
+    return tables
+
+
+def build_metrics(accuracy: dict, base: dict, cfg: FitConfig, hooks: list[str], **extra) -> dict:
+    """metrics.json: test accuracy per scheme and kind, validation beside it, baselines and
+    each probe's layer chosen on validation."""
+    metrics: dict = {**accuracy["test"], "val": accuracy["val"]}
+    metrics["layers"] = {layer_name(h): h for h in hooks}
+    metrics["baselines"] = {
+        name: {k: round(v, 6) for k, v in b.items() if isinstance(v, float)}
+        for name, b in base.items()
+    }
+    metrics["best"] = {
+        f"{name}/{kind}": choose_on_val(accuracy["val"][name][kind], accuracy["test"][name][kind])
+        for name, kind in cfg.specs
+    }
+    metrics.update(split="test", **extra)
+    return metrics
+
+
 def run_probe_stage(
     acts_path: str | os.PathLike,
     out: str | os.PathLike,
@@ -96,7 +125,6 @@ def run_probe_stage(
     ``details.json`` and ``metrics.json`` (last: its presence means the stage finished).
     ``kinds``: each probe kind's settings (defaults where not given)."""
     kinds = {**default_settings(), **(kinds or {})}
-    out = Path(out)
     began = time.perf_counter()
     with ActsFile(acts_path) as acts:
         hooks = cfg.hooks or acts.hooks
@@ -105,9 +133,7 @@ def run_probe_stage(
         fit_seconds = time.perf_counter() - began
         device = resolve_device(cfg.device)
         counts = {split: evaluate_probes(acts, probes, split, device=device) for split in SPLITS}
-        schemes = sorted({s for s, _ in cfg.specs})
-        base = {name: scheme_baselines(acts, name) for name in schemes}
-        test_positions = int(next(iter(counts["test"].values())).positions.sum())
+        base = {name: scheme_baselines(acts, name) for name in cfg.schemes}
         meta = {
             "acts": str(Path(acts_path).resolve()),
             "model_sha256": acts.model_sha256,
@@ -116,40 +142,20 @@ def run_probe_stage(
             "fit": {k: v for k, v in asdict(cfg).items() if k != "specs"},
             "kinds": {k: asdict(v) for k, v in kinds.items()},
         }
-    accuracy = {split: {name: {} for name in schemes} for split in counts}
-    details: dict = {"probes": {}, "baselines": base}
-    for name, kind in cfg.specs:
-        for split, by_key in counts.items():
-            accuracy[split][name][kind] = {
-                layer_name(h): round(by_key[probe_key(name, kind, h)].summary()["accuracy"], 6)
-                for h in hooks
-            }
-        for hook in hooks:
-            details["probes"][probe_key(name, kind, hook)] = counts["test"][
-                probe_key(name, kind, hook)
-            ].summary()
-    metrics: dict = {**accuracy["test"], "val": accuracy["val"]}
-    metrics["layers"] = {layer_name(h): h for h in hooks}
-    metrics["baselines"] = {
-        name: {k: round(v, 6) for k, v in b.items() if isinstance(v, float)}
-        for name, b in base.items()
+    metrics = build_metrics(
+        accuracy_tables(counts, cfg, hooks), base, cfg, hooks,
+        train_games=sizes["train"], val_games=sizes["val"], test_games=sizes["test"],
+        test_positions=int(next(iter(counts["test"].values())).positions.sum()),
+        warnings=warnings, fit_seconds=round(fit_seconds, 2),
+        model_sha256=meta["model_sha256"], games_sha256=meta["games_sha256"],
+    )  # fmt: skip
+    details: dict = {
+        "probes": {key: c.summary() for key, c in counts["test"].items()},
+        "baselines": base,
     }
-    metrics["best"] = {
-        f"{name}/{kind}": choose_on_val(accuracy["val"][name][kind], accuracy["test"][name][kind])
-        for name, kind in cfg.specs
-    }
-    metrics.update(
-        split="test",
-        train_games=sizes["train"],
-        val_games=sizes["val"],
-        test_games=sizes["test"],
-        test_positions=test_positions,
-        warnings=warnings,
-        fit_seconds=round(fit_seconds, 2),
-        **{k: meta[k] for k in ("model_sha256", "games_sha256")},
-    )
     if "mine_theirs" in cfg.schemes:
         details["direction_cosines"] = {"hooks": hooks, "cosine": direction_cosines(probes, hooks)}
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     save_probes(probes, meta, out, kinds)
     write_text(out / "details.json", json.dumps(details, indent=1) + "\n")

@@ -209,8 +209,9 @@ def _intervention_lines(inter: dict) -> list[str]:
         "",
         "| method | start layer | setting | "
         + " | ".join(f"{kind} vs edited" for kind in REPORTED if kind in inter["sets"])
-        + " | natural vs original | natural F1 | natural exact |",
-        "|---|---|---|" + "---|" * (3 + len([k for k in REPORTED if k in inter["sets"]])),
+        + " | natural vs original | natural F1 | natural exact | probe reads target | other "
+        "squares changed |",
+        "|---|---|---|" + "---|" * (5 + len([k for k in REPORTED if k in inter["sets"]])),
     ]
     for method, by_layer in inter["metrics"].items():
         chosen = inter["choice"]["by_method"][method]["start_layer"]
@@ -224,9 +225,17 @@ def _intervention_lines(inter: dict) -> list[str]:
             lines.append(
                 f"| {method} | {name} | {e['setting']} | {cells} | "
                 f"{e['errors_vs_original']:.2f} | {e['f1_vs_edited']:.3f} | "
-                f"{100 * e['success_rate']:.1f}% |"
+                f"{100 * e['success_rate']:.1f}% | {100 * e['probe_target_reached']:.1f}% | "
+                f"{100 * e['probe_others_changed']:.2f}% |"
             )
-    lines += ["", f"Published: {LI_INTERVENTIONS.source}; {LI_INTERVENTIONS.meaning}."]
+    lines += [
+        "",
+        "The last two columns: at the start layer, the share of cases whose edited square the "
+        "followed probe now reads as the target, and the share of the other 63 squares whose "
+        "reading the edit changed.",
+        "",
+        f"Published: {LI_INTERVENTIONS.source}; {LI_INTERVENTIONS.meaning}.",
+    ]
     return lines + [f"- WARNING: {w}" for w in inter["warnings"]]
 
 

@@ -75,6 +75,22 @@ def readout_effect(model: GPT, cases: Cases, hook: str, edit, probe: nn.Module) 
     }
 
 
+def tune(model: GPT, tune_cases: Cases, hooks: list[str], spec, probes, candidates: list[dict]):
+    """Score every candidate setting on the tuning cases; return the best candidate, its
+    scores (None when there was nothing to choose) and ``{setting: tune errors}``."""
+    if len(candidates) == 1:
+        return candidates[0], None, {}
+    tried = [
+        score(intervene(model, tune_cases, hooks, spec.build(probes, c)), tune_cases)
+        for c in candidates
+    ]
+    best = min(range(len(tried)), key=lambda i: tried[i]["errors_vs_edited"])
+    curve = {
+        spec.describe(c): t["errors_vs_edited"] for c, t in zip(candidates, tried, strict=True)
+    }
+    return candidates[best], tried[best], curve
+
+
 def run_sweep(
     model: GPT,
     sets: dict[str, Cases],
@@ -98,42 +114,24 @@ def run_sweep(
     model.eval()
     null = {kind: score(intervene(model, cases, [], None), cases) for kind, cases in sets.items()}
     layers = cfg.layers if cfg.layers is not None else sorted(hooks)
-    scores: dict = {kind: {} for kind in sets}
+    scores: dict = {kind: {method: {} for method in cfg.methods} for kind in sets}
     tuning: dict = {}
     bar = tqdm(total=len(cfg.methods) * len(layers), desc="interventions", disable=not progress)
     for method in cfg.methods:
-        spec = editor(method)
-        settings = editor_settings[method]
+        spec, settings = editor(method), editor_settings[method]
         kind_probes = probes[spec.probe_kind(settings)]
-        candidates = spec.candidates(settings)
-        for kind in sets:
-            scores[kind][method] = {}
         for layer in layers:
             edited = edit_hooks(hooks, layer, cfg.later_layers)
-            tune_scores = None
-            if len(candidates) > 1:
-                tried = [
-                    score(
-                        intervene(model, sets[TUNE], edited, spec.build(kind_probes, c)), sets[TUNE]
-                    )
-                    for c in candidates
-                ]
-                best = min(range(len(tried)), key=lambda i: tried[i]["errors_vs_edited"])
-                tuning.setdefault(method, {})[str(layer)] = {
-                    spec.describe(c): t["errors_vs_edited"]
-                    for c, t in zip(candidates, tried, strict=True)
-                }
-                chosen, tune_scores = candidates[best], tried[best]
-            else:
-                chosen = candidates[0]
+            chosen, tuned, curve = tune(
+                model, sets[TUNE], edited, spec, kind_probes, spec.candidates(settings)
+            )
+            if curve:
+                tuning.setdefault(method, {})[str(layer)] = curve
             edit = spec.build(kind_probes, chosen)
             effect = readout_effect(model, sets[NATURAL], edited[0], edit, kind_probes[edited[0]])
             for kind, cases in sets.items():
-                result = (
-                    tune_scores
-                    if kind == TUNE and tune_scores is not None
-                    else score(intervene(model, cases, edited, edit), cases)
-                )
+                reuse = kind == TUNE and tuned is not None
+                result = tuned if reuse else score(intervene(model, cases, edited, edit), cases)
                 scores[kind][method][str(layer)] = {
                     **result,
                     "null_errors_vs_edited": null[kind]["errors_vs_edited"],

@@ -11,6 +11,7 @@
 # training resumed until finished: the CPU dry run).
 # Keys: PRESET (paper), OUT (the folder brought back; default $OUT, else WORK/out), WORK
 # (data/gpu), TRAIN_MINUTES (per train call, 9), BUDGET_MINUTES (all training; paper: 15),
+# CALIBRATE_STEPS (timed steps, 120),
 # WORKERS (corpus processes; all cores), TRAIN_ARGS, FIT_ARGS, INTERVENE_ARGS (key=value).
 # docs/gpu.md gives the order, the expected time of each step and how to join the bundle.
 set -euo pipefail
@@ -28,6 +29,7 @@ PRESET=${PRESET:-paper}
 WORK=${WORK:-data/gpu}
 OUT=${OUT:-$WORK/out}
 TRAIN_MINUTES=${TRAIN_MINUTES:-9}
+CALIBRATE_STEPS=${CALIBRATE_STEPS:-120}
 WORKERS=${WORKERS:-$(nproc)}
 TRAIN_ARGS=${TRAIN_ARGS:-}
 FIT_ARGS=${FIT_ARGS:-}
@@ -61,11 +63,14 @@ calibrate() {
     scratch=$WORK/calibration
     rm -rf "$scratch"
     $PY scripts/train.py --preset "$PRESET" --games "$GAMES" --out "$scratch" --no-progress \
-        max_steps=120 log_every=20 eval_every=1000000 checkpoint_every=1000000 $TRAIN_ARGS > /dev/null
+        max_steps="$CALIBRATE_STEPS" log_every=10 eval_every=1000000 checkpoint_every=1000000 \
+        $TRAIN_ARGS > /dev/null
     $PY - "$scratch/metrics.jsonl" "$BUDGET_MINUTES" "$PRESET" "$OVERRIDES" <<'EOF'
 import json, sys
 from othello.config import preset
 lines = [json.loads(x) for x in open(sys.argv[1]) if "tokens_per_s" in x][2:]  # skip warm-up
+if not lines:
+    sys.exit("error: calibration logged too few steps (CALIBRATE_STEPS >= 30)")
 tokens_per_s = sum(x["tokens_per_s"] for x in lines) / len(lines)
 cfg = preset(sys.argv[3])
 steps_per_s = tokens_per_s / (cfg.batch_size * cfg.model.n_ctx)

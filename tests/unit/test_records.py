@@ -6,7 +6,7 @@ import struct
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, SHARED_PGN, run_script
+from conftest import FIXTURES, SHARED_PGN
 
 from othello.corpus import GamesFile
 from othello.labels import replay
@@ -139,16 +139,6 @@ def test_illegal_move_names_file_game_and_ply(tmp_path):
         assert games.attrs["n_invalid"] == 1 and games.n_games == 1
 
 
-def test_import_cli_exit_code_and_message(tmp_path):
-    path = _pgn_with_illegal_second_game(tmp_path)
-    cmd = ["scripts/import_games.py", "--format", "pgn", "--no-progress"]
-    cmd += ["--out", tmp_path / "o.h5", path]
-    result = run_script(*cmd)
-    assert result.returncode != 0 and "games.pgn:2:3" in result.stderr
-    result = run_script(*cmd, "--skip-invalid")
-    assert result.returncode == 0 and "1 invalid and 0 exact duplicates" in result.stdout
-
-
 def test_exact_duplicate_games_are_imported_once(tmp_path):
     games = SAMPLE.read_text().split("\n\n[Event")
     first, second = games[0], "[Event" + games[1]
@@ -162,15 +152,3 @@ def test_exact_duplicate_games_are_imported_once(tmp_path):
         moves, length = imported.read(0, 2)
     expected = [g.moves for g in read_pgn(one)][:2]
     assert [moves[k, : length[k]].tolist() for k in range(2)] == expected
-
-
-@pytest.mark.parametrize("content", [b"", bytes(range(256)) * 8])
-def test_a_failed_import_leaves_no_file_behind(tmp_path, content):
-    source = tmp_path / "games.pgn"  # empty, or binary (a .wtb given as PGN)
-    source.write_bytes(content)
-    out = tmp_path / "out.h5"
-    cmd = ["scripts/import_games.py", "--format", "pgn", "--no-progress", "--out", out, source]
-    result = run_script(*cmd)
-    assert result.returncode != 0 and result.stderr.startswith("error: ")
-    assert "games.pgn" in result.stderr and "Traceback" not in result.stderr
-    assert list(tmp_path.iterdir()) == [source]  # no out.h5, no out.h5.partial

@@ -25,7 +25,7 @@ def make_all(tmp: Path, *extra: str) -> subprocess.CompletedProcess:
             f"REPORT_DIR={tmp}/report",
             "TRAIN_ARGS=max_steps=150",
             "FIT_ARGS=min_steps=100 probes=mine_theirs/linear,black_white/linear --no-progress",
-            "INTERVENE_ARGS=gradient.probe=linear gradient.steps=50 --no-progress",
+            "INTERVENE_ARGS=gradient.probe=linear gradient.steps=20 --no-progress",
             *extra,
         ],
         capture_output=True, text=True, cwd=TESTS.parent, timeout=900,

@@ -130,5 +130,10 @@ def test_run_checks_covers_every_claim_and_says_what_each_was_chosen_on():
     assert len(results) == 6 and all(r.reproduced for r in results)
     assert all(r.chosen_on for r in results)
     summary = copy.deepcopy(passing())
-    del summary["probes"]["accuracy"]["black_white"]["mlp"]  # no MLP probes fitted
+    del summary["probes"]["best"]["black_white/mlp"]  # no MLP probes fitted
     assert len(checks.run_checks(summary)) == 5
+    del summary["probes"]["best"]["black_white/linear"]  # mine/theirs probes alone
+    assert [c.claim for c in checks.run_checks(summary)][1:3] == [
+        "the board is linearly decodable (mine/theirs)",
+        "a random-init model's board is not decodable",
+    ]

@@ -1,0 +1,140 @@
+"""The explorer's web server: the page at ``/`` and the JSON API under ``/api``.
+
+Flask handles routing, query parsing and JSON responses (and gives the tests a client that
+needs no socket); every computation is :class:`probes.explorer.Explorer`'s. Bad input of any
+kind (an unknown game, an illegal typed move, an empty square to flip, a layer or head out of
+range, a malformed parameter) is answered with a 4xx JSON ``{"error": reason}``; the server
+keeps serving.
+
+API (GET with query parameters; ``intervene`` also takes POST with a JSON object). A game is
+``game=I`` (row I of games file ``file=K``, default 0) or ``moves=F5,D6,...`` (typed, checked
+by the engine); a position is ``ply=T``, the board after move T (0-based):
+
+* ``/api/info``: layers, heads, editors, the default edit (from the tuned sweep), files.
+* ``/api/games?file=K&offset=0&limit=100``: the test-split games of a file.
+* ``/api/position?game=I&ply=T``: ``board`` (64: 0 empty, 1 black, 2 white),
+  ``board_relative`` (0 empty, 1 mine, 2 theirs), ``to_move``, ``legal`` (squares),
+  ``predictions`` (64 next-move probabilities), ``top_n_errors``, ``probes`` ({layer: 64
+  mine/theirs readings}) and ``probe_readings`` ({layer: {scheme: reading, confidence, wrong,
+  accuracy}}).
+* ``/api/intervene?game=I&ply=T&square=S[&method=linear|gradient&layer=L&scale=X]``: the
+  edited board, its legal moves and the model's predictions before and after the edit.
+* ``/api/attention?game=I&ply=T&layer=L[&head=H]``: attention patterns of block L.
+* ``/api/saliency?game=I&ply=T[&method&layer&scale]``: Li et al.'s latent saliency map.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from probes.explorer import Explorer, ExplorerError
+
+
+class Params:
+    """A request's parameters (query string, or a POSTed JSON object), typed on reading."""
+
+    def __init__(self) -> None:
+        body = request.get_json(silent=True) if request.method == "POST" else None
+        if request.method == "POST" and not isinstance(body, dict):
+            raise ExplorerError("the body must be a JSON object")
+        self.values = {k: str(v) for k, v in (body or request.args).items()}
+
+    def text(self, name: str) -> str | None:
+        return self.values.get(name) or None
+
+    def number(self, name: str, kind=int, required: bool = False):
+        value = self.values.get(name, "")
+        if value == "":
+            if required:
+                raise ExplorerError(f"missing parameter {name}")
+            return None
+        try:
+            return kind(value)
+        except ValueError:
+            raise ExplorerError(f"{name}={value!r} is not {kind.__name__}") from None
+
+    def game(self, explorer: Explorer):
+        return explorer.game(self.number("game"), self.number("file") or 0, self.text("moves"))
+
+
+def create_app(explorer: Explorer) -> Flask:
+    """The Flask app serving ``explorer``."""
+    app = Flask(__name__)
+    page = resources.files("probes").joinpath("explore_page.html").read_text()
+
+    @app.get("/")
+    def index() -> Response:
+        return Response(page, mimetype="text/html")
+
+    @app.get("/api/info")
+    def info():
+        return jsonify(explorer.info())
+
+    @app.get("/api/games")
+    def games():
+        p = Params()
+        limit = min(p.number("limit") or 100, 1000)
+        return jsonify(explorer.games_list(p.number("file") or 0, p.number("offset") or 0, limit))
+
+    @app.get("/api/position")
+    def position():
+        p = Params()
+        return jsonify(explorer.position(p.game(explorer), p.number("ply", required=True)))
+
+    @app.route("/api/intervene", methods=["GET", "POST"])
+    def intervene():
+        p = Params()
+        return jsonify(
+            explorer.intervene(
+                p.game(explorer),
+                p.number("ply", required=True),
+                p.number("square", required=True),
+                p.text("method"),
+                p.number("layer"),
+                p.number("scale", float),
+            )
+        )
+
+    @app.get("/api/attention")
+    def attention():
+        p = Params()
+        result = explorer.attention(
+            p.game(explorer), p.number("ply", required=True), p.number("layer", required=True)
+        )
+        head = p.number("head")
+        if head is not None:
+            if not 0 <= head < len(result["heads"]):
+                raise ExplorerError(f"head {head} is out of range (0..{len(result['heads']) - 1})")
+            result["heads"] = [result["heads"][head]]
+        return jsonify(result)
+
+    @app.get("/api/saliency")
+    def saliency():
+        p = Params()
+        return jsonify(
+            explorer.saliency(
+                p.game(explorer),
+                p.number("ply", required=True),
+                p.text("method"),
+                p.number("layer"),
+                p.number("scale", float),
+            )
+        )
+
+    @app.errorhandler(ExplorerError)
+    def bad_input(exc: ExplorerError):
+        return jsonify(error=str(exc)), exc.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return jsonify(error=exc.description), exc.code
+
+    return app
+
+
+def serve(explorer: Explorer, host: str = "127.0.0.1", port: int = 8050) -> None:
+    """Serve until interrupted, one request at a time (the model is shared)."""
+    create_app(explorer).run(host=host, port=port, threaded=False, use_reloader=False)
