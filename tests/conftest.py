@@ -25,6 +25,31 @@ def run_script(*command: object, timeout: float = 600) -> subprocess.CompletedPr
     )
 
 
+def run_in_process(script: str, *args: object) -> subprocess.CompletedProcess:
+    """``scripts/SCRIPT`` run in this interpreter (its ``run`` through ``cli.main``, as its
+    ``__main__`` does): the same output and exit status as :func:`run_script`, without a
+    fresh interpreter's seconds of imports. For the tests of refusals and error lines."""
+    import contextlib
+    import importlib.util
+    import io
+
+    from othello import cli
+
+    path = TESTS.parent / "scripts" / script
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            cli.main(module.run, [str(a) for a in args])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    return subprocess.CompletedProcess(
+        [script, *map(str, args)], code, out.getvalue(), err.getvalue()
+    )
+
+
 @pytest.fixture(scope="session")
 def random_games() -> tuple[np.ndarray, np.ndarray]:
     """20,000 games from the compiled generator (seed 123)."""

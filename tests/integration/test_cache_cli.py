@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import run_script
+from conftest import run_in_process
 
 from othello.cache import write_cache
 from othello.checkpoint import MODEL, file_sha256
@@ -12,8 +12,8 @@ from probes.acts_file import ActsFile
 
 def test_cli_caches_the_model_and_its_random_init_control(tiny_run, tiny_corpus, tmp_path):
     for extra, name in (([], "acts.h5"), (["--control"], "control.h5")):
-        result = run_script(
-            "scripts/cache.py",
+        result = run_in_process(
+            "cache.py",
             "--run",
             tiny_run,
             "--games",
@@ -30,8 +30,8 @@ def test_cli_caches_the_model_and_its_random_init_control(tiny_run, tiny_corpus,
         assert a.model_sha256 == file_sha256(tiny_run / MODEL)
         assert c.model_sha256 == file_sha256(tiny_run / "control" / MODEL) != a.model_sha256
         assert a.games_sha256 == c.games_sha256
-    bad = run_script(
-        "scripts/cache.py",
+    bad = run_in_process(
+        "cache.py",
         "--run",
         tmp_path / "nowhere",
         "--games",
@@ -45,8 +45,8 @@ def test_cli_caches_the_model_and_its_random_init_control(tiny_run, tiny_corpus,
 def test_cache_shards_merge_into_the_single_process_cache(tiny_run, tiny_corpus, tmp_path):
     whole = write_cache(tiny_run, tiny_corpus, tmp_path / "whole.h5", n_games=90, progress=False)
     shards = [
-        run_script(
-            "scripts/cache.py",
+        run_in_process(
+            "cache.py",
             "--run",
             tiny_run,
             "--games",
@@ -65,7 +65,7 @@ def test_cache_shards_merge_into_the_single_process_cache(tiny_run, tiny_corpus,
     ]
     assert all(s.returncode == 0 for s in shards), [s.stderr for s in shards]
     files = [tmp_path / f"s{k}.h5" for k in range(3)]
-    done = run_script("scripts/merge_shards.py", "--out", tmp_path / "merged.h5", *files[::-1])
+    done = run_in_process("merge_shards.py", "--out", tmp_path / "merged.h5", *files[::-1])
     assert done.returncode == 0, done.stderr
     with ActsFile(whole) as a, ActsFile(tmp_path / "merged.h5") as b:
         assert a.model_sha256 == b.model_sha256 and a.hooks == b.hooks
@@ -75,6 +75,6 @@ def test_cache_shards_merge_into_the_single_process_cache(tiny_run, tiny_corpus,
         for hook in a.hooks:
             np.testing.assert_allclose(a.file[f"acts/{hook}"][:], b.file[f"acts/{hook}"][:],
                                        atol=2e-3)  # fmt: skip
-    gap = run_script("scripts/merge_shards.py", "--out", tmp_path / "bad.h5", files[0], files[2])
+    gap = run_in_process("merge_shards.py", "--out", tmp_path / "bad.h5", files[0], files[2])
     assert gap.returncode != 0 and "2 shards of 3" in gap.stderr
     assert not (tmp_path / "bad.h5").exists()

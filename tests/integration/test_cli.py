@@ -3,7 +3,7 @@ instead of a traceback, and sizes that are met or refused."""
 
 from __future__ import annotations
 
-from conftest import run_script
+from conftest import run_in_process, run_script
 
 
 def one_error_line(result) -> str:
@@ -19,20 +19,21 @@ def test_user_mistakes_end_in_one_error_line(tiny_corpus, tiny_run, tmp_path):
     truncated.write_bytes(tiny_corpus.read_bytes()[:5000])
     not_hdf5 = tmp_path / "notes.h5"
     not_hdf5.write_text("a text file")
-    train = ["scripts/train.py", "--preset", "tiny", "--out", tmp_path / "run", "--no-progress"]
-    for games, name in ((truncated, "games.h5"), (not_hdf5, "notes.h5")):
-        assert name in one_error_line(run_script(*train, "--games", games))
+    train = ["--preset", "tiny", "--out", tmp_path / "run", "--no-progress"]
+    # one as a user runs it, in a fresh interpreter; the rest in this one (the same code path)
+    assert "games.h5" in one_error_line(
+        run_script("scripts/train.py", *train, "--games", truncated)
+    )
+    assert "notes.h5" in one_error_line(run_in_process("train.py", *train, "--games", not_hdf5))
     assert "lr='abc': expected float" in one_error_line(
-        run_script(*train, "--games", tiny_corpus, "lr=abc")
+        run_in_process("train.py", *train, "--games", tiny_corpus, "lr=abc")
     )
     missing = tmp_path / "no-run"
-    line = one_error_line(
-        run_script("scripts/evaluate.py", "--run", missing, "--games", tiny_corpus)
-    )
+    line = one_error_line(run_in_process("evaluate.py", "--run", missing, "--games", tiny_corpus))
     assert "no-run: no such run directory" in line
     line = one_error_line(
-        run_script(
-            "scripts/evaluate.py", "--run", tiny_run, "--games", tiny_corpus, "--n-games", 5000,
+        run_in_process(
+            "evaluate.py", "--run", tiny_run, "--games", tiny_corpus, "--n-games", 5000,
             "--out", tmp_path / "eval",
         )
     )  # fmt: skip
@@ -42,11 +43,11 @@ def test_user_mistakes_end_in_one_error_line(tiny_corpus, tiny_run, tmp_path):
 
 def test_cache_refuses_more_games_than_the_split_holds(tiny_corpus, tiny_run, tmp_path):
     out = tmp_path / "acts.h5"
-    cache = ["scripts/cache.py", "--run", tiny_run, "--games", tiny_corpus, "--out", out]
-    line = one_error_line(run_script(*cache, "--n-games", 2000, "--no-progress"))
+    cache = ["--run", tiny_run, "--games", tiny_corpus, "--out", out]
+    line = one_error_line(run_in_process("cache.py", *cache, "--n-games", 2000, "--no-progress"))
     assert "split 'val' holds" in line and "2,000 asked" in line and "--split" in line
     assert not out.exists()
-    done = run_script(*cache, "--n-games", 2000, "--allow-fewer", "--no-progress")
+    done = run_in_process("cache.py", *cache, "--n-games", 2000, "--allow-fewer", "--no-progress")
     assert done.returncode == 0, done.stderr
     from othello.corpus import GamesFile
     from probes.acts_file import ActsFile

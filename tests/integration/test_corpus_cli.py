@@ -10,7 +10,7 @@ import time
 import h5py
 import numpy as np
 import pytest
-from conftest import TESTS
+from conftest import TESTS, run_in_process
 
 from othello.corpus import CorpusError, GamesFile
 from othello.generate import generate_corpus
@@ -54,22 +54,21 @@ def test_killed_generation_leaves_no_complete_looking_file(tmp_path):
 
 
 def test_shards_made_apart_merge_into_the_single_machine_corpus(tmp_path):
-    from conftest import run_script
 
     whole, _ = _read(generate_corpus(tmp_path / "whole.h5", 5000, seed=3, progress=False))
     shards = [
         generate_corpus(tmp_path / f"s{k}.h5", 5000, seed=3, shard=k, n_shards=3, progress=False)
         for k in (2, 0, 1)
     ]
-    done = run_script("scripts/merge_shards.py", "--out", tmp_path / "merged.h5", *shards)
+    done = run_in_process("merge_shards.py", "--out", tmp_path / "merged.h5", *shards)
     assert done.returncode == 0, done.stderr
     merged, attrs = _read(tmp_path / "merged.h5")
     assert _same(merged, whole) and attrs["n_games"] == 5000 and attrs["seed"] == 3
-    missing = run_script("scripts/merge_shards.py", "--out", tmp_path / "bad.h5", *shards[:2])
+    missing = run_in_process("merge_shards.py", "--out", tmp_path / "bad.h5", *shards[:2])
     assert missing.returncode != 0 and "2 shards of 3" in missing.stderr
     other = generate_corpus(tmp_path / "o.h5", 5000, seed=4, shard=1, n_shards=3, progress=False)
-    mixed = run_script(
-        "scripts/merge_shards.py", "--out", tmp_path / "bad.h5", shards[0], shards[1], other
+    mixed = run_in_process(
+        "merge_shards.py", "--out", tmp_path / "bad.h5", shards[0], shards[1], other
     )
     assert mixed.returncode != 0 and "shards of different corpora" in mixed.stderr
     assert not (tmp_path / "bad.h5").exists()

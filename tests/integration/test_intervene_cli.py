@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import run_script
+from conftest import run_in_process
 
 from othello.cache import write_cache
 from othello.checkpoint import control_model
@@ -19,15 +19,15 @@ def test_intervene_cli_writes_metrics_and_refuses_bad_input(tiny_run, tiny_corpu
         probes = fit_probes(source, FitConfig(probes=("mine_theirs/linear",)), False)
         meta = {"model_sha256": source.model_sha256, "hooks": source.hooks}
     save_probes(probes, meta, tmp_path / "probes")
-    made = run_script(
-        "scripts/make_intervention_set.py", "--games", tiny_corpus, "--out",
+    made = run_in_process(
+        "make_intervention_set.py", "--games", tiny_corpus, "--out",
         tmp_path / "cases.h5", "--n-cases", 60, "--tune-cases", 30,
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
     common = ["--run", tiny_run, "--probes", tmp_path / "probes", "--games", tiny_corpus]
     out = tmp_path / "out"
-    done = run_script(
-        "scripts/intervene.py", *common, "--out", out, "--set", tmp_path / "cases.h5",
+    done = run_in_process(
+        "intervene.py", *common, "--out", out, "--set", tmp_path / "cases.h5",
         "gradient.probe=linear", "gradient.steps=20", "--no-progress",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -65,8 +65,8 @@ def test_intervene_cli_writes_metrics_and_refuses_bad_input(tiny_run, tiny_corpu
 
     # bad input: a clear error and nothing written
     bad_cases = tmp_path / "bad.h5"
-    bad = run_script(
-        "scripts/make_intervention_set.py", "--games", tiny_corpus, "--out", bad_cases,
+    bad = run_in_process(
+        "make_intervention_set.py", "--games", tiny_corpus, "--out", bad_cases,
         "--case", "0:0:A1",
     )  # fmt: skip
     assert bad.returncode != 0 and "game 0 ply 0: square A1 is empty" in bad.stderr
@@ -82,7 +82,7 @@ def test_intervene_cli_writes_metrics_and_refuses_bad_input(tiny_run, tiny_corpu
         target = tmp_path / "refused"
         args = [*common, "--out", target, "n_cases=20", "gradient.probe=linear", "--no-progress"]
         args += extra
-        result = run_script("scripts/intervene.py", *args)
+        result = run_in_process("intervene.py", *args)
         assert result.returncode != 0 and message in result.stderr, result.stderr
         assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
         assert not target.exists()

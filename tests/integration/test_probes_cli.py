@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import run_script
+from conftest import run_in_process
 
 from othello.cache import write_cache
 from othello.checkpoint import MODEL, file_sha256
@@ -12,8 +12,8 @@ from othello.checkpoint import MODEL, file_sha256
 
 def test_cli_fits_probes_and_draws_the_report(tiny_run, tiny_corpus, tmp_path):
     acts = write_cache(tiny_run, tiny_corpus, tmp_path / "acts.h5", n_games=150, progress=False)
-    result = run_script(
-        "scripts/fit_probes.py",
+    result = run_in_process(
+        "fit_probes.py",
         "--acts",
         acts,
         "--out",
@@ -32,8 +32,8 @@ def test_cli_fits_probes_and_draws_the_report(tiny_run, tiny_corpus, tmp_path):
     for name in ("mine_theirs", "black_white"):  # the placed-by rule, a baseline from moves
         assert 0.6 < metrics["baselines"][name]["placed_by"] < 1
     assert metrics["model_sha256"] == file_sha256(tiny_run / MODEL)
-    result = run_script(
-        "scripts/probe_report.py",
+    result = run_in_process(
+        "probe_report.py",
         "--probes",
         tmp_path / "probes",
         "--control",
@@ -55,8 +55,8 @@ def test_cli_fits_probes_and_draws_the_report(tiny_run, tiny_corpus, tmp_path):
         "direction_cosines",
     ):
         assert (tmp_path / "report" / f"{name}.png").stat().st_size > 5000
-    missing = run_script(
-        "scripts/fit_probes.py", "--acts", tmp_path / "none.h5", "--out", tmp_path / "p2"
+    missing = run_in_process(
+        "fit_probes.py", "--acts", tmp_path / "none.h5", "--out", tmp_path / "p2"
     )
     assert missing.returncode != 0 and "none.h5" in missing.stderr
 
@@ -68,9 +68,9 @@ def test_probe_curve_probes_every_snapshot_once(tiny_corpus, tmp_path):
     run = tmp_path / "run"
     cfg = preset("tiny", ["max_steps=100", "snapshot_every=50", "eval_every=50"])
     train(cfg, tiny_corpus, run, progress=False)
-    command = ("scripts/probe_curve.py", "--run", run, "--games", tiny_corpus)
+    command = ("probe_curve.py", "--run", run, "--games", tiny_corpus)
     command += ("--out", tmp_path / "curve", "--n-games", "150", "--no-progress")
-    result = run_script(*command)
+    result = run_in_process(*command)
     assert result.returncode == 0, result.stderr
     curve = json.loads((tmp_path / "curve" / "curve.json").read_text())
     assert list(curve["points"]) == ["50", "100"]  # the final snapshot is the model, once
@@ -83,11 +83,11 @@ def test_probe_curve_probes_every_snapshot_once(tiny_corpus, tmp_path):
     assert first["model_sha256"] != last["model_sha256"]
     assert not list((tmp_path / "curve").glob("*.h5"))  # each cache deleted once scored
     assert (tmp_path / "curve" / "curve.png").stat().st_size > 5000
-    again = run_script(*command)  # a second run finds every point done and redoes none
+    again = run_in_process(*command)  # a second run finds every point done and redoes none
     assert again.returncode == 0, again.stderr
     assert json.loads((tmp_path / "curve" / "curve.json").read_text()) == curve
-    missing = run_script(
-        "scripts/probe_curve.py",
+    missing = run_in_process(
+        "probe_curve.py",
         "--run",
         tmp_path / "none",
         "--games",

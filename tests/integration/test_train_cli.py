@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_script
+from conftest import run_in_process, run_script
 
 from othello import checkpoint
 from othello.generate import generate_corpus
@@ -19,8 +19,8 @@ def games(tmp_path_factory):
 
 def test_cli_train_and_evaluate(games, tmp_path):
     run = tmp_path / "run"
-    trained = run_script(
-        "scripts/train.py",
+    trained = run_in_process(
+        "train.py",
         "--preset",
         "tiny",
         "--games",
@@ -31,8 +31,8 @@ def test_cli_train_and_evaluate(games, tmp_path):
         "max_steps=30",
     )
     assert trained.returncode == 0, trained.stderr
-    out = run_script(
-        "scripts/evaluate.py", "--run", run, "--games", games, "--n-games", "100", "--split", "val"
+    out = run_in_process(
+        "evaluate.py", "--run", run, "--games", games, "--n-games", "100", "--split", "val"
     )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
