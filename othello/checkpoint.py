@@ -22,6 +22,7 @@ MODEL = "model.pt"  # the trained weights and their config, for later stages
 
 def save(payload: dict, path: str | os.PathLike) -> None:
     partial = partial_path(path)
+    partial.parent.mkdir(parents=True, exist_ok=True)
     torch.save(payload, partial)
     commit(partial, path)
 

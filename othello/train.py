@@ -236,7 +236,6 @@ def save_checkpoint(path: Path, model, optimizer, step: int, position: dict, cfg
 
 
 def save_weights(path: Path, model: GPT, step: int, record: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     checkpoint.save_model(model, path, {"step": step, "games_sha256": record["games_sha256"]})
 
 
