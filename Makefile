@@ -16,6 +16,7 @@ TORCH_SPEC ?= torch==2.13.0
 TRAIN_ARGS ?=
 FIT_ARGS ?=
 INTERVENE_ARGS ?=
+SAE_ARGS ?=
 # stage sizes of the preset (othello.config.STAGE_SIZES); asking for more than a split holds fails
 SIZE = $(shell $(PYTHON) -c "from othello.config import STAGE_SIZES; print(STAGE_SIZES['$(PRESET)'].$(1))")
 PROBE_GAMES ?= $(call SIZE,probe_games)
@@ -28,7 +29,7 @@ PROBE_DIR = $(RUN_DIR)/probes
 REPORT_DIR ?= reports/$(RUN)
 INTERVENTIONS = $(REPORT_DIR)/interventions
 
-.PHONY: install games train eval cache probes intervene report championship all analyze explore test test-all bench lint
+.PHONY: install games train eval cache probes intervene report championship all analyze explore sae test test-all bench lint
 
 # torch first, pinned, only when missing: an unpinned install may pull a multi-GB CUDA build.
 install:
@@ -89,6 +90,14 @@ all: report
 analyze:
 	@test -n "$(CHECKPOINT)" || { echo "error: make analyze needs CHECKPOINT=PATH (and FORMAT=transformer_lens|othello_world)"; exit 2; }
 	@$(MAKE) --no-print-directory report CHECKPOINT=$(CHECKPOINT) FORMAT=$(FORMAT) RUN=$(RUN) PRESET=$(PRESET)
+
+# sparse autoencoders at the mine/theirs probe's best layer: the preset's sweep, and the first
+# setting on the random-init control (scripts/train_sae.py, probes/sae_stage.py)
+SAE_SWEEP ?= $(if $(filter tiny,$(PRESET)),tiny,cpu)
+SAE_DIR = $(REPORT_DIR)/sae
+sae: $(SAE_DIR)/sweep.json
+$(SAE_DIR)/sweep.json: $(ACTS) $(CONTROL)/acts.h5 $(PROBE_DIR)/metrics.json
+	$(PYTHON) scripts/train_sae.py --acts $(ACTS) --layer best --out $(SAE_DIR) --sweep $(SAE_SWEEP) --control $(CONTROL)/acts.h5 $(SAE_ARGS)
 
 # the explorer on a finished run: http://127.0.0.1:$(PORT)/
 PORT ?= 8050

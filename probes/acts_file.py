@@ -7,6 +7,7 @@ refused rather than silently probed.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Iterator
@@ -90,12 +91,15 @@ class ActsFile:
         labels: list[str] | None = None,
         chunk_games: int = 256,
         shuffle_seed: int | None = None,
+        skip: int = 0,
     ) -> Iterator[dict[str, np.ndarray]]:
         """Yield dicts of one split's games, ``chunk_games`` at a time: ``rows`` (cached-game
         indices), ``valid``, each hook's activations (float32) and each label array. With a
-        seed, chunks come in random order.
+        seed, chunks come in random order; the first ``skip`` chunks are passed over unread
+        (a resumed job continues where it stopped).
         """
-        for part in chunked_rows(self.split_rows(split), chunk_games, shuffle_seed):
+        parts = chunked_rows(self.split_rows(split), chunk_games, shuffle_seed)
+        for part in itertools.islice(parts, skip, None):
             # splits are contiguous blocks, so each chunk is one slice read
             sel = slice(int(part[0]), int(part[-1]) + 1) if _contiguous(part) else part
             chunk = {"rows": part, "valid": self.valid(sel)}

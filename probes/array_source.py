@@ -6,6 +6,7 @@ code streams a cache larger than RAM and tests can plant structure in small arra
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import numpy as np
@@ -40,8 +41,10 @@ class ArraySource:
         labels: list[str] | None = None,
         chunk_games: int = 256,
         shuffle_seed: int | None = None,
+        skip: int = 0,
     ) -> Iterator[dict[str, np.ndarray]]:
-        for part in chunked_rows(self.split_rows(split), chunk_games, shuffle_seed):
+        parts = chunked_rows(self.split_rows(split), chunk_games, shuffle_seed)
+        for part in itertools.islice(parts, skip, None):
             chunk = {"rows": part, "valid": self.valid_mask[part]}
             for hook in hooks if hooks is not None else self.hooks:
                 chunk[hook] = self.acts[hook][part].astype(np.float32)

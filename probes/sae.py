@@ -1,0 +1,150 @@
+"""Sparse autoencoders on one layer of the residual stream, in SAELens's on-disk layout.
+
+Two architectures, with SAELens's names and arithmetic so ``sae_lens.SAE.load_from_disk``
+reads what we write and computes the same features:
+
+* ``topk`` (Gao et al. 2024): features = the k largest of ``(x - b_dec) @ W_enc + b_enc``,
+  through a ReLU, the rest zero;
+* ``standard`` (ReLU with an L1 penalty): features = ``relu((x - b_dec) @ W_enc + b_enc)``.
+
+Both decode as ``features @ W_dec + b_dec``. ``W_dec``'s rows (one per feature) are kept at
+unit norm during training, so a feature's activation is its contribution's length and the L1
+penalty cannot be dodged by shrinking the encoder while growing the decoder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+ARCHITECTURES = ("topk", "standard")
+CFG_FILE, WEIGHTS_FILE = "cfg.json", "sae_weights.safetensors"
+
+
+@dataclass
+class SAEConfig:
+    """One sparse autoencoder and how it is trained (``key=value`` settings of train_sae.py)."""
+
+    architecture: str = "topk"
+    expansion: int = 8  # features per residual dimension: d_sae = expansion * d_in
+    k: int = 16  # topk: features active per position
+    l1_coefficient: float = 1e-3  # standard: weight of the L1 penalty on feature activations
+    epochs: int = 5  # passes over the cache's training positions
+    batch_positions: int = 1024
+    lr: float = 1e-3
+    chunk_games: int = 512  # games read from the cache at a time (memory: one chunk)
+    dead_after: int = 100_000  # positions without firing after which a feature counts as dead
+    aux_k: int = 256  # topk: dead features the auxiliary loss lets reconstruct the residual
+    aux_coefficient: float = 1 / 32  # topk: weight of the auxiliary loss (Gao et al.)
+    resample_every: int = 500  # standard: steps between resamplings of dead features
+    checkpoint_every: int = 200  # steps between checkpoints (resume after a kill)
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}"
+            )
+        if self.expansion < 1 or self.k < 1 or self.epochs < 1 or self.batch_positions < 1:
+            raise ValueError("expansion, k, epochs and batch_positions must be >= 1")
+
+    def check_width(self, d_in: int) -> int:
+        """d_sae for a residual stream of width ``d_in``; k must fit in it."""
+        d_sae = self.expansion * d_in
+        if self.architecture == "topk" and self.k > d_sae:
+            raise ValueError(f"k={self.k} is larger than the SAE's width {d_sae}")
+        return d_sae
+
+
+class SparseAutoencoder(nn.Module):
+    def __init__(self, d_in: int, d_sae: int, architecture: str = "topk", k: int = 16) -> None:
+        super().__init__()
+        self.d_in, self.d_sae, self.architecture, self.k = d_in, d_sae, architecture, k
+        self.W_enc = nn.Parameter(torch.empty(d_in, d_sae))
+        self.b_enc = nn.Parameter(torch.zeros(d_sae))
+        self.W_dec = nn.Parameter(torch.empty(d_sae, d_in))
+        self.b_dec = nn.Parameter(torch.zeros(d_in))
+
+    def initialise(self, generator: torch.Generator, data_mean: torch.Tensor) -> None:
+        """Random unit-norm decoder rows, the encoder their transpose, ``b_dec`` the data's
+        mean (so the first reconstructions start at the centre of the data)."""
+        with torch.no_grad():
+            w = torch.randn(self.d_sae, self.d_in, generator=generator)
+            self.W_dec.copy_(w / w.norm(dim=1, keepdim=True))
+            self.W_enc.copy_(self.W_dec.T)
+            self.b_dec.copy_(data_mean)
+
+    def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.b_dec) @ self.W_enc + self.b_enc
+
+    def activate(self, pre: torch.Tensor) -> torch.Tensor:
+        if self.architecture == "standard":
+            return pre.relu()
+        values, indices = pre.topk(self.k, dim=-1, sorted=False)
+        return torch.zeros_like(pre).scatter_(-1, indices, values.relu())
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activate(self.pre_activations(x))
+
+    def decode(self, features: torch.Tensor) -> torch.Tensor:
+        return features @ self.W_dec + self.b_dec
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    @torch.no_grad()
+    def normalise_decoder(self) -> None:
+        self.W_dec.div_(self.W_dec.norm(dim=1, keepdim=True).clamp(min=1e-8))
+
+
+def save_sae(sae: SparseAutoencoder, out: str | os.PathLike, metadata: dict) -> Path:
+    """``cfg.json`` + ``sae_weights.safetensors`` in SAELens's layout (``metadata``: what the
+    SAE was trained on: hook, layer, model and cache hashes)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = {
+        "architecture": sae.architecture,
+        "d_in": sae.d_in,
+        "d_sae": sae.d_sae,
+        "dtype": "float32",
+        "device": "cpu",
+        "apply_b_dec_to_input": True,
+        "normalize_activations": "none",
+        "reshape_activations": "none",
+        "metadata": {"hook_name": metadata.get("hook"), "model_name": "othello-gpt", **metadata},
+    }
+    if sae.architecture == "topk":
+        cfg["k"] = sae.k
+    state = {k: v.detach().contiguous().cpu() for k, v in sae.state_dict().items()}
+    partial = out / (WEIGHTS_FILE + ".partial")
+    save_file(state, str(partial))
+    partial.replace(out / WEIGHTS_FILE)
+    (out / CFG_FILE).write_text(json.dumps(cfg, indent=1) + "\n")
+    return out
+
+
+def load_sae(folder: str | os.PathLike) -> tuple[SparseAutoencoder, dict]:
+    """An SAE saved by :func:`save_sae` (or by SAELens, for these two architectures)."""
+    folder = Path(folder)
+    for name in (CFG_FILE, WEIGHTS_FILE):
+        if not (folder / name).exists():
+            raise FileNotFoundError(f"{folder / name}: missing; not an SAE folder")
+    cfg = json.loads((folder / CFG_FILE).read_text())
+    if cfg["architecture"] not in ARCHITECTURES:
+        raise ValueError(
+            f"{folder}: architecture {cfg['architecture']!r} is not one of {ARCHITECTURES}"
+        )
+    sae = SparseAutoencoder(cfg["d_in"], cfg["d_sae"], cfg["architecture"], cfg.get("k", 0))
+    sae.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
+    return sae.eval(), cfg
+
+
+def config_dict(cfg: SAEConfig) -> dict:
+    return asdict(cfg)

@@ -1,0 +1,235 @@
+"""The SAE stage: train sparse autoencoders on one layer of a cache, measure them, and write
+each in SAELens's layout with its metrics and feature pages.
+
+One SAE folder holds ``cfg.json`` + ``sae_weights.safetensors`` (SAELens), ``metrics.json``
+(reconstruction, the model with the SAE spliced in, coverage and board reconstruction per
+scheme, beside the linear probe of the same layer), ``details.json`` (per-property
+classifiers, each feature's best-matching property), ``feature_pages.png`` and
+``training.json``. A sweep trains every setting of a named sweep into its own folder, and the
+first one again on the random-init control's cache, with ``sweep.json`` and ``sweep.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from othello.atomic import write_text
+from othello.checkpoint import file_sha256, load_model, model_file
+from probes.acts_file import ActsFile
+from probes.array_source import flat_positions
+from probes.sae import SAEConfig, SparseAutoencoder, save_sae
+from probes.sae_eval import BOARD_LABELS, board_metrics, features_of, reconstruction, spliced
+from probes.sae_plots import feature_pages, property_name
+from probes.sae_train import train_sae
+
+
+def topk(k: int, expansion: int) -> dict:
+    return {"architecture": "topk", "k": k, "expansion": expansion}
+
+
+def relu(l1: float, expansion: int) -> dict:
+    return {"architecture": "standard", "l1_coefficient": l1, "expansion": expansion}
+
+
+# named sweeps over width and sparsity (make sae runs "cpu"); each entry: folder name, settings
+SWEEPS: dict[str, list[tuple[str, dict]]] = {
+    "cpu": [
+        *[(f"topk-k{k}-x{x}", topk(k, x)) for x in (4, 8) for k in (8, 16, 32)],
+        *[(f"relu-l1-{l1:g}-x8", relu(l1, 8)) for l1 in (3e-4, 1e-3, 3e-3)],
+    ],
+    "tiny": [("topk-k8-x4", topk(8, 4)), ("relu-l1-0.001-x4", relu(1e-3, 4))],
+}
+PAGES, TOP_POSITIONS = 6, 6  # features drawn, positions per feature
+
+
+def resolve_layer(acts: ActsFile, layer: str, probe_dir: Path | None) -> tuple[int, str]:
+    """The layer's number and hook; ``best`` is the mine/theirs linear probe's layer chosen
+    on validation games (needs the probes)."""
+    hooks = {str(i): h for i, h in enumerate(acts.hooks)}
+    if layer == "best":
+        if probe_dir is None or not (probe_dir / "metrics.json").exists():
+            raise ValueError("--layer best needs the probes (--probes PROBE_DIR)")
+        layer = json.loads((probe_dir / "metrics.json").read_text())["best"]["mine_theirs/linear"][
+            "layer"
+        ]
+    if layer not in hooks:
+        raise ValueError(f"{acts.path} holds no layer {layer}: its layers are 0..{len(hooks) - 1}")
+    return int(layer), hooks[layer]
+
+
+def find_model(acts: ActsFile, run: str | os.PathLike | None) -> Path:
+    """The model the cache was made from: ``run``'s, or the one beside the cache; refused
+    when its sha256 is not the cache's."""
+    path = model_file(run) if run is not None else acts.path.parent / "model.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no model; pass --run, the run the cache was made from")
+    if file_sha256(path) != acts.model_sha256:
+        raise ValueError(f"{acts.path} was made from another model than {path}: pass its run")
+    return path
+
+
+def probe_accuracy(probe_dir: Path | None, layer: int, model_sha256: str) -> dict:
+    """The linear probes' test accuracy at ``layer`` (same cache, same split), if fitted."""
+    path = probe_dir / "metrics.json" if probe_dir else None
+    if path is None or not path.exists():
+        return {}
+    metrics = json.loads(path.read_text())
+    if metrics.get("model_sha256") != model_sha256:
+        return {}
+    return {
+        f"probe_{s}": metrics[s]["linear"][str(layer)]
+        for s in BOARD_LABELS
+        if "linear" in metrics.get(s, {})
+    }
+
+
+@torch.no_grad()
+def page_data(sae: SparseAutoencoder, acts: ActsFile, hook: str, board: dict) -> dict:
+    """The features of the best-covered mine/theirs properties, with their top positions."""
+    f1 = np.array(board["mine_theirs"]["test_f1_per_property"])
+    chosen, features = [], board["mine_theirs"]["feature_per_property"]
+    for prop in np.argsort(-f1):
+        if features[prop] not in [c[0] for c in chosen]:
+            chosen.append((features[prop], int(prop)))
+        if len(chosen) == PAGES:
+            break
+    ids = [f for f, _ in chosen]
+    best = {f: [] for f in ids}
+    values = {f: [] for f in ids}
+    for _, feats, chunk in features_of(sae, acts, hook, "test", ["board_relative"]):
+        where = np.argwhere(chunk["valid"])
+        boards = flat_positions(chunk, "board_relative")
+        for f in ids:
+            a = feats[:, f].numpy()
+            values[f].append(a[a > 0])
+            for i in np.argsort(-a)[:TOP_POSITIONS]:
+                game, t = int(chunk["rows"][where[i][0]]), int(where[i][1])
+                best[f].append((float(a[i]), boards[i].tolist(), f"cached game {game}, ply {t}"))
+    pages = []
+    for f, prop in chosen:
+        top = sorted(best[f], key=lambda x: -x[0])[:TOP_POSITIONS]
+        counts, edges = np.histogram(np.concatenate(values[f]) if values[f] else [0.0], bins=30)
+        match, square = property_name("mine_theirs", prop)
+        pages.append(
+            {
+                "feature": f,
+                "match": match,
+                "match_f1": float(f1[prop]),
+                "square": square,
+                "top": [{"activation": a, "board": b, "where": w} for a, b, w in top],
+                "histogram": {"counts": counts.tolist(), "edges": edges.tolist()},
+            }
+        )
+    return {"features": pages}
+
+
+def run_sae(
+    acts_path: str | os.PathLike,
+    layer: str,
+    out: str | os.PathLike,
+    cfg: SAEConfig,
+    run: str | os.PathLike | None = None,
+    probe_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> dict:
+    """Train (or resume) one SAE and write its folder; returns metrics.json's content."""
+    out, probe_dir = Path(out), Path(probe_dir) if probe_dir else None
+    with ActsFile(acts_path) as acts:
+        number, hook = resolve_layer(acts, str(layer), probe_dir or acts.path.parent / "probes")
+        model = load_model(find_model(acts, run))
+        cfg.check_width(acts.d_model)
+        target = _training_target(Path(acts_path).parent, run)
+        sae, record = train_sae(acts, hook, cfg, out, progress)
+        board = board_metrics(sae, acts, hook)
+        metrics = {
+            "layer": number,
+            "hook": hook,
+            "architecture": cfg.architecture,
+            "d_sae": sae.d_sae,
+            **reconstruction(sae, acts, hook),
+            **spliced(model, sae, acts, hook, target),
+            **{f"coverage_{s}": board[s]["coverage"] for s in board},
+            **{f"board_reconstruction_{s}": board[s]["board_reconstruction"] for s in board},
+            **probe_accuracy(probe_dir or acts.path.parent / "probes", number, acts.model_sha256),
+            "model_sha256": acts.model_sha256,
+            "games_sha256": acts.games_sha256,
+            "training": record,
+        }
+        pages = page_data(sae, acts, hook, board)
+    meta = {"hook": hook, "layer": number, "model_sha256": metrics["model_sha256"]}
+    save_sae(sae, out, meta)
+    feature_pages(pages, out / "feature_pages.png")
+    write_text(
+        out / "training.json", json.dumps({"config": asdict(cfg), **record}, indent=1) + "\n"
+    )
+    write_text(out / "details.json", json.dumps({"board": board, "pages": pages}) + "\n")
+    write_text(out / "metrics.json", json.dumps(metrics, indent=1) + "\n")  # last: done
+    return metrics
+
+
+def _training_target(run_dir: Path, run) -> str:
+    """The run's training target (what its loss means), 'sampled' for imported models."""
+    config = (model_file(run).parent if run else run_dir) / "config.json"
+    if config.exists():
+        return json.loads(config.read_text()).get("config", {}).get("target", "sampled")
+    return "sampled"
+
+
+def run_sweep(
+    acts_path: str | os.PathLike,
+    layer: str,
+    out: str | os.PathLike,
+    sweep: str,
+    base: SAEConfig,
+    control: str | os.PathLike | None = None,
+    run: str | os.PathLike | None = None,
+    probe_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> dict:
+    """Every setting of ``SWEEPS[sweep]`` (over ``base``), and the first on the control's
+    cache; writes sweep.json and sweep.md under ``out``."""
+    if sweep not in SWEEPS:
+        raise ValueError(f"unknown sweep {sweep!r}; choose from {sorted(SWEEPS)}")
+    out = Path(out)
+    results = {}
+    for name, settings in SWEEPS[sweep]:
+        cfg = replace(base, **settings)
+        results[name] = run_sae(acts_path, layer, out / name, cfg, run, probe_dir, progress)
+    if control is not None:
+        name, settings = SWEEPS[sweep][0]
+        control_run = Path(control).parent
+        layer = str(results[name]["layer"])
+        cfg = replace(base, **settings)
+        folder = out / f"control-{name}"
+        results[f"control-{name}"] = run_sae(
+            control, layer, folder, cfg, control_run, None, progress
+        )
+    write_text(out / "sweep.json", json.dumps(results, indent=1) + "\n")
+    write_text(out / "sweep.md", sweep_table(results))
+    return results
+
+
+def sweep_table(results: dict) -> str:
+    """One row per SAE: reconstruction, the model with it spliced in, the board."""
+    lines = [
+        "| SAE | layer | d_sae | L0 | explained var. | loss recovered | top-1 legal (clean / SAE)"
+        " | coverage m/t | board recon. m/t | probe m/t | coverage legal | coverage flipped |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, m in results.items():
+        probe = f"{100 * m['probe_mine_theirs']:.1f}%" if "probe_mine_theirs" in m else "-"
+        lines.append(
+            f"| {name} | {m['layer']} | {m['d_sae']} | {m['l0']:.1f} | "
+            f"{m['explained_variance']:.3f} | "
+            f"{m['loss_recovered']:.3f} | {100 * m['top1_legal_clean']:.1f}% / "
+            f"{100 * m['top1_legal_sae']:.1f}% | {m['coverage_mine_theirs']:.3f} | "
+            f"{100 * m['board_reconstruction_mine_theirs']:.1f}% | {probe} | "
+            f"{m['coverage_legal']:.3f} | {m['coverage_flipped']:.3f} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,134 @@
+"""Sparse autoencoders: a known dictionary is recovered, the board metrics give hand-computed
+numbers, an identity SAE spliced in changes nothing, and a resumed run ends where an
+uninterrupted one does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from probes.array_source import ArraySource
+from probes.sae import SAEConfig, SparseAutoencoder, load_sae, save_sae
+from probes.sae_eval import board_metrics, reconstruction, spliced
+from probes.sae_train import train_sae
+
+HOOK = "blocks.0.hook_resid_pre"
+
+
+def source_of(acts: np.ndarray, labels: dict | None = None, seed: int = 0) -> ArraySource:
+    """Games of 59 positions; 80/10/10 split by game."""
+    n_games = acts.shape[0]
+    split = np.zeros(n_games, np.int8)
+    split[int(0.8 * n_games) :] = 1
+    split[int(0.9 * n_games) :] = 2
+    valid = np.ones(acts.shape[:2], bool)
+    return ArraySource({HOOK: acts.astype(np.float32)}, labels or {}, valid, split)
+
+
+def sparse_dictionary_data(n_games=400, d=32, atoms=48, active=3, seed=0):
+    rng = np.random.default_rng(seed)
+    dictionary = rng.normal(size=(atoms, d))
+    dictionary /= np.linalg.norm(dictionary, axis=1, keepdims=True)
+    codes = np.zeros((n_games * 59, atoms))
+    for row in range(len(codes)):
+        chosen = rng.choice(atoms, active, replace=False)
+        codes[row, chosen] = rng.uniform(0.5, 2.0, active)
+    return (codes @ dictionary).reshape(n_games, 59, d), dictionary
+
+
+def test_a_known_sparse_dictionary_is_recovered(tmp_path):
+    acts, dictionary = sparse_dictionary_data()
+    cfg = SAEConfig(architecture="topk", k=3, expansion=4, epochs=8, lr=3e-3, chunk_games=64,
+                    dead_after=20_000)  # fmt: skip
+    sae, record = train_sae(source_of(acts), HOOK, cfg, tmp_path, progress=False)
+    assert record["finished"] and record["steps"] > 0
+    decoder = sae.W_dec.detach().numpy()
+    assert np.allclose(np.linalg.norm(decoder, axis=1), 1, atol=1e-5)  # unit-norm rows kept
+    best = np.abs(dictionary @ decoder.T).max(1)  # each true atom's closest feature
+    assert (best > 0.9).mean() >= 0.9, np.sort(best)[:8]
+    figures = reconstruction(sae, source_of(acts), HOOK)
+    assert figures["explained_variance"] > 0.9 and figures["l0"] <= 3
+
+
+def test_relu_sae_with_l1_trains_and_resamples(tmp_path):
+    acts, _ = sparse_dictionary_data(n_games=200)
+    cfg = SAEConfig(architecture="standard", l1_coefficient=3e-3, expansion=4, epochs=12,
+                    lr=3e-3, chunk_games=64, resample_every=20, dead_after=2000)  # fmt: skip
+    sae, _ = train_sae(source_of(acts), HOOK, cfg, tmp_path, progress=False)
+    figures = reconstruction(sae, source_of(acts), HOOK)
+    assert figures["explained_variance"] > 0.8 and figures["dead_features"] < 0.5
+
+
+def identity_sae(d: int, architecture: str = "standard") -> SparseAutoencoder:
+    """relu(x) - relu(-x) = x: features are the positive and negative parts of x."""
+    sae = SparseAutoencoder(d, 2 * d, architecture, k=2 * d)
+    eye = torch.eye(d)
+    with torch.no_grad():
+        sae.W_enc.copy_(torch.cat([eye, -eye], 1))
+        sae.W_dec.copy_(torch.cat([eye, -eye], 0))
+        sae.b_enc.zero_()
+        sae.b_dec.zero_()
+    return sae.eval()
+
+
+def test_board_metrics_by_hand():
+    """Activations are the one-hot mine/theirs board (feature s*3+c fires for square s in
+    class c), except that square 0's 'mine' feature also fires on 'theirs'."""
+    rng = np.random.default_rng(0)
+    board = rng.integers(0, 3, (200, 59, 64)).astype(np.int8)
+    acts = (board[..., None] == np.arange(3)).reshape(200, 59, 192).astype(np.float32)
+    acts[..., 1] = np.maximum(acts[..., 1], acts[..., 2])  # (A1, mine) fires on theirs too
+    source = source_of(acts, {"board_relative": board})
+    metrics = board_metrics(identity_sae(192), source, HOOK, names=("mine_theirs",))["mine_theirs"]
+    test = board[180:, :, 0]  # the test split: games 180..199
+    mine, theirs = int((test == 1).sum()), int((test == 2).sum())
+    expected_f1 = 2 * mine / (2 * mine + theirs)  # recall 1, precision mine / (mine + theirs)
+    assert metrics["test_f1_per_property"][1] == pytest.approx(expected_f1, abs=1e-4)
+    assert metrics["coverage"] == pytest.approx((191 + expected_f1) / 192, abs=1e-6)
+    assert metrics["properties_scored"] == 192
+    # the exact 'theirs' classifier outranks the leaky 'mine' one, so the board is whole
+    assert metrics["board_reconstruction"] == 1.0
+
+
+def test_an_identity_sae_spliced_in_leaves_the_model_unchanged(tiny_run, tiny_corpus, tmp_path):
+    from othello.cache import write_cache
+    from othello.checkpoint import load_model
+    from probes.acts_file import ActsFile
+
+    acts_path = write_cache(tiny_run, tiny_corpus, tmp_path / "a.h5", n_games=60, progress=False)
+    model = load_model(tiny_run)
+    with ActsFile(acts_path) as acts:
+        hook = acts.hooks[1]
+        result = spliced(model, identity_sae(acts.d_model), acts, hook, "legal_set", games=6)
+        figures = reconstruction(identity_sae(acts.d_model), acts, hook)
+    assert result["loss_sae"] == pytest.approx(result["loss_clean"], abs=1e-5)
+    assert result["top1_legal_sae"] == result["top1_legal_clean"]
+    assert result["loss_recovered"] == pytest.approx(1.0, abs=1e-4)
+    assert result["loss_zero"] > result["loss_clean"]
+    assert figures["explained_variance"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_a_resumed_run_ends_with_the_same_weights(tmp_path):
+    acts, _ = sparse_dictionary_data(n_games=120)
+    cfg = SAEConfig(k=3, expansion=2, epochs=2, chunk_games=16, checkpoint_every=1)
+    straight, _ = train_sae(source_of(acts), HOOK, cfg, tmp_path / "a", progress=False)
+    _, first = train_sae(source_of(acts), HOOK, cfg, tmp_path / "b", False, stop_after_steps=9)
+    assert not first["finished"]
+    resumed, record = train_sae(source_of(acts), HOOK, cfg, tmp_path / "b", progress=False)
+    assert record["finished"]
+    for name, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[name]), name
+
+
+def test_saelens_layout_round_trips(tmp_path):
+    sae = identity_sae(8, "topk")
+    sae.k = 5
+    save_sae(sae, tmp_path, {"hook": HOOK, "layer": 0})
+    loaded, cfg = load_sae(tmp_path)
+    assert cfg["architecture"] == "topk" and cfg["k"] == 5 and cfg["d_in"] == 8
+    assert cfg["d_sae"] == 16 and cfg["metadata"]["hook_name"] == HOOK
+    x = torch.randn(10, 8)
+    torch.testing.assert_close(loaded(x), sae(x))
+    with pytest.raises(ValueError, match="k=40 is larger than the SAE's width 32"):
+        SAEConfig(k=40, expansion=4).check_width(8)
