@@ -79,7 +79,9 @@ $(INTERVENTIONS)/metrics.json: $(RUN_DIR)/model.pt $(PROBE_DIR)/metrics.json $(C
 # report.md, self-contained report.html and summary.json, with the reproduction checks
 report: $(REPORT_DIR)/summary.json
 $(REPORT_DIR)/summary.json: $(RUN_DIR)/eval/eval.json $(REPORT_DIR)/probes/figures.json $(INTERVENTIONS)/metrics.json
-	$(PYTHON) scripts/report.py --run $(RUN_DIR) --eval $(RUN_DIR)/eval --probes $(PROBE_DIR) --control-probes $(CONTROL)/probes --probe-figures $(REPORT_DIR)/probes --interventions $(INTERVENTIONS) --out $(REPORT_DIR)
+	$(PYTHON) scripts/report.py $(REPORT_ARGS)
+
+REPORT_ARGS = --run $(RUN_DIR) --eval $(RUN_DIR)/eval --probes $(PROBE_DIR) --control-probes $(CONTROL)/probes --probe-figures $(REPORT_DIR)/probes --interventions $(INTERVENTIONS) --out $(REPORT_DIR) $$([ -f $(SAE_DIR)/sweep.json ] && echo --sae $(SAE_DIR))
 
 # Real games: pass PGN=... (e.g. ../shared/data/championship-pgn/*.pgn)
 championship:
@@ -98,6 +100,7 @@ SAE_DIR = $(REPORT_DIR)/sae
 sae: $(SAE_DIR)/sweep.json
 $(SAE_DIR)/sweep.json: $(ACTS) $(CONTROL)/acts.h5 $(PROBE_DIR)/metrics.json
 	$(PYTHON) scripts/train_sae.py --acts $(ACTS) --layer best --out $(SAE_DIR) --sweep $(SAE_SWEEP) --control $(CONTROL)/acts.h5 $(SAE_ARGS)
+	@if [ -f $(REPORT_DIR)/summary.json ]; then $(PYTHON) scripts/report.py $(REPORT_ARGS); fi
 
 # the explorer on a finished run: http://127.0.0.1:$(PORT)/
 PORT ?= 8050

@@ -16,7 +16,8 @@ by the engine); a position is ``ply=T``, the board after move T (0-based):
   ``board_relative`` (0 empty, 1 mine, 2 theirs), ``to_move``, ``legal`` (squares),
   ``predictions`` (64 next-move probabilities), ``top_n_errors``, ``probes`` ({layer: 64
   mine/theirs readings}) and ``probe_readings`` ({layer: {scheme: reading, confidence, wrong,
-  accuracy}}).
+  accuracy}}), and with an SAE ``sae_features`` (its strongest active features and the board
+  property each best matches).
 * ``/api/intervene?game=I&ply=T&square=S[&method=linear|gradient&layer=L&scale=X]``: the
   edited board, its legal moves and the model's predictions before and after the edit.
 * ``/api/attention?game=I&ply=T&layer=L[&head=H]``: attention patterns of block L.

@@ -28,6 +28,8 @@ from othello.tokens import PLAYABLE_SQUARES, encode
 from probes.cases import Cases, flip_disc, position_cases
 from probes.editors import editor
 from probes.interventions import intervene, latent_saliency, topn_errors
+from probes.sae import load_sae
+from probes.sae_plots import property_name
 from probes.schemes import scheme
 from probes.store import load_probes
 from probes.sweep import edit_hooks
@@ -83,6 +85,7 @@ class Explorer:
         games: list[str | os.PathLike],
         probe_dir: str | os.PathLike,
         interventions: str | os.PathLike | None = None,
+        sae: str | os.PathLike | None = None,
     ) -> None:
         path = model_file(run)
         self.probe_dir = Path(probe_dir)
@@ -93,6 +96,7 @@ class Explorer:
         self.games = [GamesFile(p) for p in games]
         self.test_rows = [g.split_indices("test") for g in self.games]
         self.defaults = self._defaults(Path(probe_dir), interventions)
+        self.sae = SAEView(sae, self.hooks) if sae is not None else None
         self.lock = threading.Lock()
         self._warm_up()
 
@@ -207,7 +211,9 @@ class Explorer:
             for layer, hook in self.hooks.items()
         }
         player = int(labels.next_player[0, ply])
+        sae = self.sae.features(cache, ply) if self.sae is not None else None
         return {
+            "sae_features": sae,
             "game": game.label,
             "ply": ply,
             "moves": [square_name(int(m)) for m in game.moves[: game.length]],
@@ -356,6 +362,39 @@ class Explorer:
             None if np.isnan(v) else round(float(v), 5) for v in result["saliency"]
         ]
         return {**result, "method": method, "layer": layer, "setting": setting}
+
+
+class SAEView:
+    """An SAE folder (train_sae.py) read alongside the probes: the features active at a
+    position, strongest first, each with the board property it best matches."""
+
+    def __init__(self, folder: str | os.PathLike, hooks: dict[int, str]) -> None:
+        self.sae, cfg = load_sae(folder)
+        self.hook = cfg["metadata"]["hook_name"]
+        if self.hook not in hooks.values():
+            raise ValueError(f"{folder}: the SAE reads {self.hook}, which the probes do not cover")
+        board = json.loads((Path(folder) / "details.json").read_text())["board"]["mine_theirs"]
+        self.match, self.match_f1 = board["feature_match"], board["feature_match_f1"]
+        self.layer = resid_layer(self.hook)
+
+    def features(self, cache: dict, ply: int, top: int = 8) -> dict:
+        with torch.inference_mode():
+            acts = self.sae.encode(cache[self.hook][0, ply].float())
+        values, index = acts.topk(top)
+        return {
+            "layer": self.layer,
+            "active": int((acts > 0).sum()),
+            "top": [
+                {
+                    "feature": int(f),
+                    "activation": round(float(v), 4),
+                    "match": property_name("mine_theirs", self.match[int(f)])[0],
+                    "match_f1": self.match_f1[int(f)],
+                }
+                for v, f in zip(values, index, strict=True)
+                if v > 0
+            ],
+        }
 
 
 def square_probabilities(logits: torch.Tensor) -> list[float]:

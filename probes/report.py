@@ -37,10 +37,12 @@ class ReportInputs:
     control_probes: Path  # the same for the random-init control
     probe_figures: Path  # probe_report.py output
     interventions: Path  # intervene.py output
+    sae: Path | None = None  # train_sae.py --sweep output, if any
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            setattr(self, f.name, Path(getattr(self, f.name)))
+            value = getattr(self, f.name)
+            setattr(self, f.name, Path(value) if value is not None else None)
 
 
 def _read_json(path: Path) -> dict:
@@ -107,6 +109,8 @@ def build_summary(inputs: ReportInputs) -> dict:
             "warnings": details["warnings"],
         },
     }
+    if inputs.sae is not None:
+        summary["sae"] = _read_json(inputs.sae / "sweep.json")
     summary["checks"] = [c.to_dict() for c in run_checks(summary)]
     return summary
 
@@ -239,6 +243,23 @@ def _intervention_lines(inter: dict) -> list[str]:
     return lines + [f"- WARNING: {w}" for w in inter["warnings"]]
 
 
+def _sae_lines(sweep: dict) -> list[str]:
+    """The SAE sweep's table (probes.sae_stage.sweep_table) and what its columns mean."""
+    from probes.sae_stage import sweep_table
+
+    return [
+        "## Sparse autoencoders (test games of the cache)",
+        "",
+        "Coverage: the mean test F1 of the best single feature per board property (chosen on "
+        "training games); board reconstruction: the accuracy of the board those features "
+        "predict (Karvonen et al. 2024's metrics); beside the linear probe of the same layer "
+        "and an SAE of the first setting on the random-init control.",
+        "",
+        sweep_table(sweep).rstrip(),
+        "",
+    ]
+
+
 def render_markdown(summary: dict, figures: dict[str, str]) -> str:
     """report.md; ``figures`` maps a caption to an image path relative to the report."""
     lines = [
@@ -262,6 +283,7 @@ def render_markdown(summary: dict, figures: dict[str, str]) -> str:
         "",
         *_intervention_lines(summary["interventions"]),
         "",
+        *(_sae_lines(summary["sae"]) if "sae" in summary else []),
         "## Figures",
         "",
     ]
@@ -357,6 +379,9 @@ def write_report(inputs: ReportInputs, out: str | os.PathLike) -> dict:
         **{caption: inputs.probe_figures / name for caption, name in probe_figures.items()},
         **{caption: inputs.interventions / name for caption, name in intervention_figures.items()},
     }
+    if inputs.sae is not None:
+        first = next(iter(summary["sae"]))
+        candidates[f"SAE feature pages ({first})"] = inputs.sae / first / "feature_pages.png"
     figures = {
         caption: os.path.relpath(path, out) for caption, path in candidates.items() if path.exists()
     }

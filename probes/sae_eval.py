@@ -44,12 +44,12 @@ def features_of(sae: SparseAutoencoder, source, hook: str, split: str, labels=()
 
 
 @torch.no_grad()
-def reconstruction(sae: SparseAutoencoder, source, hook: str) -> dict:
-    """Test-split reconstruction figures."""
+def reconstruction(sae: SparseAutoencoder, source, hook: str, split: str = "test") -> dict:
+    """Reconstruction figures on one split (the test games by default)."""
     sq_err = total = n = l0 = 0.0
     sums, sq_sums = None, None
     fires = torch.zeros(sae.d_sae, dtype=torch.long)
-    for x, f, _ in features_of(sae, source, hook, "test"):
+    for x, f, _ in features_of(sae, source, hook, split):
         x_hat = sae.decode(f)
         sq_err += float((x_hat - x).pow(2).sum())
         sums = x.sum(0) if sums is None else sums + x.sum(0)
@@ -65,7 +65,7 @@ def reconstruction(sae: SparseAutoencoder, source, hook: str) -> dict:
         "l0": l0 / n,
         "dead_features": float((fires == 0).float().mean()),
         "dense_features": float((fires > DENSE_SHARE * n).float().mean()),
-        "test_positions": int(n),
+        f"{split}_positions": int(n),
     }
 
 

@@ -41,9 +41,9 @@ def relu(l1: float, expansion: int) -> dict:
 SWEEPS: dict[str, list[tuple[str, dict]]] = {
     "cpu": [
         *[(f"topk-k{k}-x{x}", topk(k, x)) for x in (4, 8) for k in (8, 16, 32)],
-        *[(f"relu-l1-{l1:g}-x8", relu(l1, 8)) for l1 in (3e-4, 1e-3, 3e-3)],
+        *[(f"relu-l1-{l1:g}-x8", relu(l1, 8)) for l1 in (1.0, 2.0, 4.0)],
     ],
-    "tiny": [("topk-k8-x4", topk(8, 4)), ("relu-l1-0.001-x4", relu(1e-3, 4))],
+    "tiny": [("topk-k8-x4", topk(8, 4)), ("relu-l1-2-x4", relu(2.0, 4))],
 }
 PAGES, TOP_POSITIONS = 6, 6  # features drawn, positions per feature
 

@@ -91,11 +91,11 @@ def resample_dead(sae: SparseAutoencoder, optimizer, x: torch.Tensor, dead: torc
     return len(index)
 
 
-def _first_chunk_mean(source, hook: str, cfg: SAEConfig) -> torch.Tensor:
+def _first_chunk(source, hook: str, cfg: SAEConfig) -> torch.Tensor:
     chunk = next(iter(source.iter_chunks("train", [hook], [], cfg.chunk_games, cfg.seed)), None)
     if chunk is None or not chunk["valid"].any():
         raise ValueError("the cache has no training positions")
-    return torch.from_numpy(flat_positions(chunk, hook)).mean(0)
+    return torch.from_numpy(flat_positions(chunk, hook))
 
 
 class SAETrainer:
@@ -108,10 +108,11 @@ class SAETrainer:
         self.source, self.hook, self.cfg, self.out = source, hook, cfg, out
         self.device = resolve_device(cfg.device)
         d_sae = cfg.check_width(source.d_model)
+        first = _first_chunk(source, hook, cfg)
+        # training sees x * scale, of mean squared norm d_in; the saved SAE has it folded in
+        self.scale = float((source.d_model / first.pow(2).sum(-1).mean()).sqrt())
         sae = SparseAutoencoder(source.d_model, d_sae, cfg.architecture, cfg.k)
-        sae.initialise(
-            torch.Generator().manual_seed(cfg.seed), _first_chunk_mean(source, hook, cfg)
-        )
+        sae.initialise(torch.Generator().manual_seed(cfg.seed), first.mean(0) * self.scale)
         self.sae = sae.to(self.device)
         self.optimizer = torch.optim.Adam(sae.parameters(), lr=cfg.lr)
         self.since_fired = torch.zeros(d_sae, dtype=torch.long, device=self.device)
@@ -145,7 +146,7 @@ class SAETrainer:
 
     def chunk(self, chunk: dict) -> float:
         """Train on one chunk's positions, in an order seeded by (seed, epoch, chunk)."""
-        x_all = torch.from_numpy(flat_positions(chunk, self.hook)).to(self.device)
+        x_all = torch.from_numpy(flat_positions(chunk, self.hook)).to(self.device) * self.scale
         seed = [self.cfg.seed, self.position["epoch"], self.position["chunk"]]
         order = torch.from_numpy(np.random.default_rng(seed).permutation(len(x_all)))
         loss = 0.0
@@ -210,4 +211,6 @@ def train_sae(
         "dead_in_training": int(trainer.dead.sum()),
         "finished": not stopped,
     }
-    return trainer.sae.cpu().eval(), record
+    sae = trainer.sae.cpu().eval()
+    sae.fold_input_scale(trainer.scale)
+    return sae, {**record, "input_scale": trainer.scale}

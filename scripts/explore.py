@@ -1,7 +1,7 @@
 """A local page to step through games, see what every layer's probe reads, and flip discs.
 
     python scripts/explore.py --run RUN_DIR --games PATH.h5 --probes PROBE_DIR
-        [--more-games championship.h5] [--interventions DIR] [--port 8050] [--host 127.0.0.1]
+        [--more-games championship.h5] [--interventions DIR] [--sae SAE_DIR] [--port 8050]
 
 Serves the page at http://127.0.0.1:PORT/ and its JSON API under /api (see
 probes/explore_server.py and the README). --interventions takes the default edit (method,
@@ -24,10 +24,12 @@ def run(argv: list[str] | None) -> None:
     parser.add_argument("--more-games", action="append", default=[], help="more games files")
     parser.add_argument("--probes", required=True, help="probe directory from fit_probes.py")
     parser.add_argument("--interventions", help="intervene.py output: the default edit")
+    parser.add_argument("--sae", help="an SAE folder (train_sae.py): its active features")
     parser.add_argument("--host", default="127.0.0.1", help="127.0.0.1: this machine only")
     parser.add_argument("--port", type=int, default=8050)
     args = parser.parse_args(argv)
-    explorer = Explorer(args.run, [args.games, *args.more_games], args.probes, args.interventions)
+    games = [args.games, *args.more_games]
+    explorer = Explorer(args.run, games, args.probes, args.interventions, args.sae)
     print(f"explorer: http://{args.host}:{args.port}/  (Ctrl-C to stop)", flush=True)
     serve(explorer, args.host, args.port)
 

@@ -23,6 +23,7 @@ def run(argv: list[str] | None) -> None:
     parser.add_argument("--control-probes", required=True, help="the same for the control")
     parser.add_argument("--probe-figures", required=True, help="probe_report.py output")
     parser.add_argument("--interventions", required=True, help="intervene.py output")
+    parser.add_argument("--sae", help="train_sae.py --sweep output (optional)")
     parser.add_argument("--out", required=True, help="report directory")
     args = parser.parse_args(argv)
     inputs = ReportInputs(

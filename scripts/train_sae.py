@@ -46,7 +46,14 @@ def run(argv: list[str] | None) -> None:
     progress = not args.no_progress
     if args.sweep:
         results = run_sweep(
-            args.acts, args.layer, args.out, args.sweep, cfg, args.control, args.run, args.probes,
+            args.acts,
+            args.layer,
+            args.out,
+            args.sweep,
+            cfg,
+            args.control,
+            args.run,
+            args.probes,
             progress,
         )
         print((Path(args.out) / "sweep.md").read_text())

@@ -67,7 +67,7 @@ def test_a_sweep_with_its_control(run_with_cache, tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     results = json.loads((out / "sweep.json").read_text())
-    assert set(results) == {"topk-k8-x4", "relu-l1-0.001-x4", "control-topk-k8-x4"}
+    assert set(results) == {"topk-k8-x4", "relu-l1-2-x4", "control-topk-k8-x4"}
     assert results["control-topk-k8-x4"]["model_sha256"] != results["topk-k8-x4"]["model_sha256"]
     assert "| control-topk-k8-x4 |" in (out / "sweep.md").read_text()
 

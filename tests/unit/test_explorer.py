@@ -19,6 +19,8 @@ from probes.explorer import Explorer, ExplorerError, parse_moves
 from probes.fit import FitConfig
 from probes.interventions import intervene, linear_editor
 from probes.probe_stage import run_probe_stage
+from probes.sae import SAEConfig, load_sae
+from probes.sae_stage import run_sae
 from probes.store import load_probes
 from probes.sweep import edit_hooks
 
@@ -146,6 +148,25 @@ def test_a_malformed_post_and_nothing_written(setup, tiny_run):
     for outside in (b"src=", b"href=", b"url(", b"@import"):  # nothing fetched from elsewhere
         assert outside not in page.data
     assert snapshot(tiny_run) == before
+
+
+def test_sae_features_at_a_position(setup, tiny_run, tiny_corpus):
+    explorer, _, game, moves, length, _ = setup
+    acts = explorer.probe_dir.parent / "acts.h5"
+    folder = explorer.probe_dir.parent / "sae"
+    cfg = SAEConfig(k=4, expansion=2, epochs=1)
+    run_sae(acts, "1", folder, cfg, run=tiny_run, probe_dir=explorer.probe_dir, progress=False)
+    with_sae = Explorer(tiny_run, [tiny_corpus], explorer.probe_dir, sae=folder)
+    answer = with_sae.position(with_sae.game(game), 10)["sae_features"]
+    sae, _ = load_sae(folder)
+    model = load_model(tiny_run)
+    hook = with_sae.hooks[1]
+    _, cache = model.run_with_cache(torch.as_tensor(encode(moves[None, :11])), [hook])
+    features = sae.encode(cache[hook][0, 10])
+    assert answer["layer"] == 1 and answer["active"] == int((features > 0).sum()) <= 4
+    strongest = features.argsort(descending=True)[: answer["active"]].tolist()
+    assert [f["feature"] for f in answer["top"]] == strongest
+    assert all(" " in f["match"] for f in answer["top"])  # "D4 mine", a named property
 
 
 def test_parse_moves_accepts_either_separator():
