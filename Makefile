@@ -29,7 +29,7 @@ PROBE_DIR = $(RUN_DIR)/probes
 REPORT_DIR ?= reports/$(RUN)
 INTERVENTIONS = $(REPORT_DIR)/interventions
 
-.PHONY: install games train eval cache probes intervene report championship all analyze explore sae test test-all bench lint
+.PHONY: install games train eval cache probes intervene report championship all analyze explore sae sae-layers test test-all bench lint
 
 # torch first, pinned, only when missing: an unpinned install may pull a multi-GB CUDA build.
 install:
@@ -101,6 +101,11 @@ sae: $(SAE_DIR)/sweep.json
 $(SAE_DIR)/sweep.json: $(ACTS) $(CONTROL)/acts.h5 $(PROBE_DIR)/metrics.json
 	$(PYTHON) scripts/train_sae.py --acts $(ACTS) --layer best --out $(SAE_DIR) --sweep $(SAE_SWEEP) --control $(CONTROL)/acts.h5 $(SAE_ARGS)
 	@if [ -f $(REPORT_DIR)/summary.json ]; then $(PYTHON) scripts/report.py $(REPORT_ARGS); fi
+
+# one TopK SAE (and its control) at every cached layer: the board metrics layer by layer
+sae-layers: $(REPORT_DIR)/sae-layers/sweep.json
+$(REPORT_DIR)/sae-layers/sweep.json: $(ACTS) $(CONTROL)/acts.h5
+	$(PYTHON) scripts/train_sae.py --acts $(ACTS) --layer all --out $(REPORT_DIR)/sae-layers --sweep layers --control $(CONTROL)/acts.h5 $(SAE_ARGS)
 
 # the explorer on a finished run: http://127.0.0.1:$(PORT)/
 PORT ?= 8050

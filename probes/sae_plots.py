@@ -7,59 +7,78 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from matplotlib.collections import EllipseCollection, LineCollection, PatchCollection
 
 from othello.plotting import plt
 from othello.squares import square_name
-from probes.probe_plots import save_figure
 
 COLOURS = {0: "#2e8b57", 1: "#1f4fd1", 2: "#f08c00"}  # empty, mine, theirs
 
 
-def _board(ax, board: list[int], square: int | None, title: str) -> None:
-    grid = np.array(board).reshape(8, 8)
-    for r in range(8):
-        for c in range(8):
-            ax.add_patch(plt.Rectangle((c, r), 1, 1, color="#2e8b57", ec="#164"))
-            if grid[r, c] > 0:
-                ax.add_patch(plt.Circle((c + 0.5, r + 0.5), 0.38, color=COLOURS[int(grid[r, c])]))
-    if square is not None:
-        r, c = divmod(square, 8)
-        ax.add_patch(plt.Rectangle((c + 0.05, r + 0.05), 0.9, 0.9, fill=False, ec="red", lw=2))
-    ax.set_xlim(0, 8)
-    ax.set_ylim(8, 0)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_title(title, fontsize=6)
+UNIT = 0.17  # inches per board square
+CELL_W, CELL_H, TOP = 9.0, 11.5, 1.6  # a board's cell in squares: width, height, title band
+HIST_W, HEAD = 2.1, 0.45  # inches: the histograms' column, the figure's heading
+
+
+def _boards(ax, features: list[dict]) -> None:
+    """Every feature's top positions as boards on one axes (row = feature): the felt, grid
+    lines, discs and outlines each one collection; an axes per board took seconds a page."""
+    felt, lines, centres, colours, outlines = [], [], [], [], []
+    for row, feature in enumerate(features):
+        for col, top in enumerate(feature["top"]):
+            x0, y0 = col * CELL_W, row * CELL_H + TOP
+            felt.append(plt.Rectangle((x0, y0), 8, 8))
+            lines += [[(x0 + i, y0), (x0 + i, y0 + 8)] for i in range(1, 8)]
+            lines += [[(x0, y0 + i), (x0 + 8, y0 + i)] for i in range(1, 8)]
+            grid = np.array(top["board"]).reshape(8, 8)
+            rows, cols = np.nonzero(grid)
+            centres += list(zip(x0 + cols + 0.5, y0 + rows + 0.5, strict=True))
+            colours += [COLOURS[int(v)] for v in grid[rows, cols]]
+            if feature["square"] is not None:
+                r, c = divmod(feature["square"], 8)
+                outlines.append(plt.Rectangle((x0 + c + 0.05, y0 + r + 0.05), 0.9, 0.9))
+            ax.text(x0 + 4, y0 - 0.2, f"{top['where']}\nact {top['activation']:.2f}",
+                    ha="center", va="bottom", fontsize=6)  # fmt: skip
+    ax.add_collection(PatchCollection(felt, facecolor="#2e8b57", edgecolor="#164"))
+    ax.add_collection(LineCollection(lines, colors="#164", linewidths=0.6))
+    ax.add_collection(
+        EllipseCollection(0.76, 0.76, 0, units="xy", offsets=np.array(centres).reshape(-1, 2),
+                          offset_transform=ax.transData, facecolors=colours)
+    )  # fmt: skip
+    ax.add_collection(PatchCollection(outlines, facecolor="none", edgecolor="red", linewidth=2))
+    ax.set_xlim(0, max(len(f["top"]) for f in features) * CELL_W)
+    ax.set_ylim(len(features) * CELL_H, 0)
+    ax.set_axis_off()
 
 
 def feature_pages(data: dict, path: str | os.PathLike) -> None:
     """data: {"features": [{"feature", "match", "match_f1", "square", "top": [{"board",
-    "activation", "where"}], "histogram": {"counts", "edges"}}]}: one row per feature."""
+    "activation", "where"}], "histogram": {"counts", "edges"}}]}: one row per feature, its
+    activation histogram then its top-activating positions."""
     features = data["features"]
-    columns = 1 + max(len(f["top"]) for f in features)
-    fig, axes = plt.subplots(
-        len(features), columns, figsize=(1.6 * columns, 1.8 * len(features)), squeeze=False
-    )
-    for row, feature in zip(axes, features, strict=True):
+    columns = max(len(f["top"]) for f in features)
+    board_w, board_h = columns * CELL_W * UNIT, len(features) * CELL_H * UNIT
+    width, height = HIST_W + board_w, HEAD + board_h
+    fig = plt.figure(figsize=(width, height))
+    _boards(fig.add_axes((HIST_W / width, 0, board_w / width, board_h / height)), features)
+    for row, feature in enumerate(features):
+        top = board_h - (row * CELL_H + TOP) * UNIT  # inches from the bottom
+        ax = fig.add_axes((0.6 / width, (top - 7.5 * UNIT) / height, (HIST_W - 0.85) / width,
+                           7.5 * UNIT / height))  # fmt: skip
         hist = feature["histogram"]
-        row[0].bar(hist["edges"][:-1], hist["counts"], width=np.diff(hist["edges"]), align="edge")
-        row[0].set_yscale("log")
-        row[0].set_title(
+        ax.bar(hist["edges"][:-1], hist["counts"], width=np.diff(hist["edges"]), align="edge")
+        ax.set_yscale("log")
+        ax.set_title(
             f"feature {feature['feature']}\n{feature['match']} (F1 {feature['match_f1']:.2f})",
             fontsize=6,
         )
-        row[0].tick_params(labelsize=5)
-        for ax, top in zip(row[1:], feature["top"] + [None] * columns, strict=False):
-            if top is None:
-                ax.axis("off")
-                continue
-            _board(
-                ax, top["board"], feature["square"], f"{top['where']}\nact {top['activation']:.2f}"
-            )
+        ax.tick_params(labelsize=5)
     fig.suptitle(
-        "SAE features: top-activating positions (blue = mine, orange = theirs)", fontsize=8
-    )
-    save_figure(fig, path)
+        "SAE features: top-activating positions (blue = mine, orange = theirs)", fontsize=8,
+        y=1 - 0.12 / height,
+    )  # fmt: skip
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def property_name(scheme_name: str, index: int) -> tuple[str, int]:

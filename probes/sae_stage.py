@@ -44,6 +44,8 @@ SWEEPS: dict[str, list[tuple[str, dict]]] = {
         *[(f"relu-l1-{l1:g}-x8", relu(l1, 8)) for l1 in (1.0, 2.0, 4.0)],
     ],
     "tiny": [("topk-k8-x4", topk(8, 4)), ("relu-l1-2-x4", relu(2.0, 4))],
+    # the cpu sweep's best-reconstructing TopK, for a layer-by-layer run (--layer all)
+    "layers": [("topk-k32-x4", topk(32, 4))],
 }
 PAGES, TOP_POSITIONS = 6, 6  # features drawn, positions per feature
 
@@ -61,6 +63,14 @@ def resolve_layer(acts: ActsFile, layer: str, probe_dir: Path | None) -> tuple[i
     if layer not in hooks:
         raise ValueError(f"{acts.path} holds no layer {layer}: its layers are 0..{len(hooks) - 1}")
     return int(layer), hooks[layer]
+
+
+def sweep_layers(acts_path: str | os.PathLike, layer: str) -> list[str]:
+    """``all`` is every layer the cache holds; ``0,2,4`` those; anything else one layer."""
+    if layer == "all":
+        with ActsFile(acts_path) as acts:
+            return [str(i) for i in range(len(acts.hooks))]
+    return [part.strip() for part in str(layer).split(",")]
 
 
 def find_model(acts: ActsFile, run: str | os.PathLike | None) -> Path:
@@ -193,23 +203,27 @@ def run_sweep(
     progress: bool = True,
 ) -> dict:
     """Every setting of ``SWEEPS[sweep]`` (over ``base``), and the first on the control's
-    cache; writes sweep.json and sweep.md under ``out``."""
+    cache, at one layer (``3``, ``best``) or several (``0,2,4``, ``all``: folder names then end
+    in ``-L<layer>``); writes sweep.json and sweep.md under ``out``."""
     if sweep not in SWEEPS:
         raise ValueError(f"unknown sweep {sweep!r}; choose from {sorted(SWEEPS)}")
     out = Path(out)
+    layers = sweep_layers(acts_path, layer)
     results = {}
-    for name, settings in SWEEPS[sweep]:
-        cfg = replace(base, **settings)
-        results[name] = run_sae(acts_path, layer, out / name, cfg, run, probe_dir, progress)
-    if control is not None:
-        name, settings = SWEEPS[sweep][0]
-        control_run = Path(control).parent
-        layer = str(results[name]["layer"])
-        cfg = replace(base, **settings)
-        folder = out / f"control-{name}"
-        results[f"control-{name}"] = run_sae(
-            control, layer, folder, cfg, control_run, None, progress
-        )
+    for at in layers:
+        suffix = f"-L{at}" if len(layers) > 1 else ""
+        for name, settings in SWEEPS[sweep]:
+            cfg = replace(base, **settings)
+            folder = out / f"{name}{suffix}"
+            results[folder.name] = run_sae(acts_path, at, folder, cfg, run, probe_dir, progress)
+        if control is not None:
+            name, settings = SWEEPS[sweep][0]
+            number = str(results[f"{name}{suffix}"]["layer"])
+            folder = out / f"control-{name}{suffix}"
+            cfg = replace(base, **settings)
+            results[folder.name] = run_sae(
+                control, number, folder, cfg, Path(control).parent, None, progress
+            )
     write_text(out / "sweep.json", json.dumps(results, indent=1) + "\n")
     write_text(out / "sweep.md", sweep_table(results))
     return results

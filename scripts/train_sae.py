@@ -13,7 +13,9 @@ sae_weights.safetensors (SAELens's layout), metrics.json (explained_variance, l0
 loss_recovered, coverage_* and board_reconstruction_* per scheme, the probe beside them),
 details.json, feature_pages.png; a killed run resumes from SAE_DIR/sae_checkpoint.pt. With
 ``--sweep NAME`` every setting of that sweep (probes/sae_stage.py) gets its own folder, the
-first also on the random-init control's cache (--control), with sweep.json and sweep.md.
+first also on the random-init control's cache (--control), with sweep.json and sweep.md; a
+sweep takes several layers too (``--layer 0,2,4`` or ``all``; ``--sweep layers`` is one TopK
+SAE, ``make sae-layers``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def run(argv: list[str] | None) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--acts", required=True, help="activation cache (acts.h5)")
-    parser.add_argument("--layer", required=True, help="residual layer, or 'best'")
+    parser.add_argument("--layer", required=True, help="residual layer, 'best'; with --sweep also '0,2,4' or 'all'")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--run", help="the run the cache was made from (default: beside it)")
     parser.add_argument("--probes", help="probe folder (default: beside the cache)")

@@ -72,6 +72,22 @@ def test_a_sweep_with_its_control(run_with_cache, tmp_path):
     assert "| control-topk-k8-x4 |" in (out / "sweep.md").read_text()
 
 
+def test_a_sweep_layer_by_layer(run_with_cache, tmp_path):
+    out = tmp_path / "layers"
+    done = run_in_process(
+        "train_sae.py", "--acts", run_with_cache / "acts.h5", "--layer", "0,2", "--out", out,
+        "--sweep", "layers", "--control", run_with_cache / "control" / "acts.h5",
+        "--no-progress", "epochs=1",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    results = json.loads((out / "sweep.json").read_text())
+    assert list(results) == [
+        "topk-k32-x4-L0", "control-topk-k32-x4-L0", "topk-k32-x4-L2", "control-topk-k32-x4-L2",
+    ]  # fmt: skip
+    assert [m["layer"] for m in results.values()] == [0, 0, 2, 2]
+    assert all((out / name / "cfg.json").exists() for name in results)
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [

@@ -46,7 +46,8 @@ def test_a_known_sparse_dictionary_is_recovered(tmp_path):
     decoder = sae.W_dec.detach().numpy()
     norms = np.linalg.norm(decoder, axis=1)  # unit rows in training; the input scale folded in
     assert np.allclose(norms, 1 / record["input_scale"], rtol=1e-4)
-    best = np.abs(dictionary @ decoder.T).max(1)  # each true atom's closest feature
+    cosines = dictionary @ (decoder / norms[:, None]).T
+    best = np.abs(cosines).max(1)  # each true atom's closest feature
     assert (best > 0.9).mean() >= 0.9, np.sort(best)[:8]
     figures = reconstruction(sae, source_of(acts), HOOK)
     assert figures["explained_variance"] > 0.9 and figures["l0"] <= 3
