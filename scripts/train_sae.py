@@ -35,7 +35,9 @@ def run(argv: list[str] | None) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--acts", required=True, help="activation cache (acts.h5)")
-    parser.add_argument("--layer", required=True, help="residual layer, 'best'; with --sweep also '0,2,4' or 'all'")
+    parser.add_argument(
+        "--layer", required=True, help="residual layer or 'best'; with --sweep also '0,2,4', 'all'"
+    )
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--run", help="the run the cache was made from (default: beside it)")
     parser.add_argument("--probes", help="probe folder (default: beside the cache)")
