@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -26,7 +27,8 @@ def make_analyze(tmp: Path, checkpoint: Path, *extra: str) -> subprocess.Complet
     )  # fmt: skip
 
 
-def analyze_and_read(tmp_path: Path, state: dict) -> dict:
+def analyze_and_read(tmp_path: Path, state: dict, corpus: Path) -> dict:
+    shutil.copy(corpus, tmp_path / "games.h5")  # the session's corpus: no simulation here
     checkpoint = tmp_path / "synthetic_model.pth"
     torch.save(state, checkpoint)
     done = make_analyze(tmp_path, checkpoint)
@@ -35,11 +37,11 @@ def analyze_and_read(tmp_path: Path, state: dict) -> dict:
     return json.loads((tmp_path / "reports" / "published" / "summary.json").read_text())
 
 
-def test_analyze_a_transformer_lens_checkpoint(tmp_path):
+def test_analyze_a_transformer_lens_checkpoint(tmp_path, tiny_corpus):
     # LNPre, no unembedding bias: the form the published synthetic_model.pth comes in
     state = random_tl_state(n_layers=2, d=32, h=4, d_mlp=96, norm="LNPre")
     del state["unembed.b_U"]
-    summary = analyze_and_read(tmp_path, state)
+    summary = analyze_and_read(tmp_path, state, tiny_corpus)
     assert summary["imported"]["format"] == "transformer_lens"
     assert summary["training"] is None and summary["config"]["model"]["d_mlp"] == 96
     # legal moves, the two checks mine/theirs probes alone support, the linear edit
@@ -54,8 +56,8 @@ def test_analyze_a_transformer_lens_checkpoint(tmp_path):
 
 
 @pytest.mark.slow
-def test_analyze_the_published_shape(tmp_path):
+def test_analyze_the_published_shape(tmp_path, tiny_corpus):
     state = random_tl_state(n_layers=8, d=512, h=8, d_mlp=2048, norm="LNPre", scale=0.02)
-    summary = analyze_and_read(tmp_path, state)
+    summary = analyze_and_read(tmp_path, state, tiny_corpus)
     assert summary["config"]["model"]["n_layers"] == 8
     assert summary["probes"]["layers"] == [str(x) for x in range(9)]
