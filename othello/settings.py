@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -67,6 +67,27 @@ def apply_overrides(
         path = (aliases or {}).get(key, key).split(".")
         changes[".".join(path)] = text
     return _replace(config, changes, prefix=prefix)
+
+
+def apply_with_plugins(
+    config: T, overrides: Iterable[str], plugins: dict[str, Callable[[], Any]]
+) -> tuple[T, dict[str, Any]]:
+    """A stage's settings and each registered plugin's (a probe kind, an editor) from one list
+    of ``key=value`` words: ``NAME.key=value`` goes to plugin NAME's settings (made by
+    ``plugins[NAME]()``), everything else to ``config``."""
+    own: list[str] = []
+    per_plugin: dict[str, list[str]] = {name: [] for name in plugins}
+    for item in overrides:
+        head, dot, rest = item.partition(".")
+        if dot and head in plugins:
+            per_plugin[head].append(rest)
+        else:
+            own.append(item)
+    settings = {
+        name: apply_overrides(plugins[name](), words, prefix=f"{name}.")
+        for name, words in per_plugin.items()
+    }
+    return apply_overrides(config, own), settings
 
 
 def _replace(config: T, changes: dict[str, str], prefix: str) -> T:

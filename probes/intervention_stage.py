@@ -41,19 +41,8 @@ DRAWN_CASES, DRAWN_TUNE_CASES = 1000, 200  # sizes drawn from a games file when 
 def load_settings(overrides: list[str]) -> tuple[SweepConfig, dict[str, object]]:
     """SweepConfig and every registered editor's settings from ``key=value`` words;
     ``METHOD.key=value`` goes to that editor's settings (``linear.scales=1,2``)."""
-    sweep, per_editor = [], {name: [] for name in EDITORS}
-    for item in overrides:
-        head, dot, rest = item.partition(".")
-        if dot and head in EDITORS:
-            per_editor[head].append(rest)
-        else:
-            sweep.append(item)
-    cfg = settings_lib.apply_overrides(SweepConfig(), sweep)
-    editors = {
-        name: settings_lib.apply_overrides(EDITORS[name].settings(), words, prefix=f"{name}.")
-        for name, words in per_editor.items()
-    }
-    return cfg, editors
+    plugins = {name: spec.settings for name, spec in EDITORS.items()}
+    return settings_lib.apply_with_plugins(SweepConfig(), overrides, plugins)
 
 
 @dataclass

@@ -70,19 +70,8 @@ def split_sizes(acts: ActsFile, cfg: FitConfig) -> tuple[dict[str, int], list[st
 def load_settings(overrides: list[str]) -> tuple[FitConfig, dict[str, Any]]:
     """FitConfig and every probe kind's settings from ``key=value`` words; ``KIND.key=value``
     goes to that kind (``mlp.hidden=512``)."""
-    fit, per_kind = [], {name: [] for name in KINDS}
-    for item in overrides:
-        head, dot, rest = item.partition(".")
-        if dot and head in KINDS:
-            per_kind[head].append(rest)
-        else:
-            fit.append(item)
-    cfg = settings_lib.apply_overrides(FitConfig(), fit)
-    kinds = {
-        name: settings_lib.apply_overrides(KINDS[name].settings(), words, prefix=f"{name}.")
-        for name, words in per_kind.items()
-    }
-    return cfg, kinds
+    plugins = {name: kind.settings for name, kind in KINDS.items()}
+    return settings_lib.apply_with_plugins(FitConfig(), overrides, plugins)
 
 
 def accuracy_tables(counts: dict, cfg: FitConfig, hooks: list[str]) -> dict:
