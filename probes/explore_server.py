@@ -60,6 +60,11 @@ class Params:
     def game(self, explorer: Explorer):
         return explorer.game(self.number("game"), self.number("file") or 0, self.text("moves"))
 
+    def edit(self) -> tuple[str | None, int | None, float | None]:
+        """The edit an intervention or a saliency map uses: method, start layer, scale
+        (each None: the sweep's choice)."""
+        return self.text("method"), self.number("layer"), self.number("scale", float)
+
 
 def create_app(explorer: Explorer) -> Flask:
     """The Flask app serving ``explorer``."""
@@ -93,9 +98,7 @@ def create_app(explorer: Explorer) -> Flask:
                 p.game(explorer),
                 p.number("ply", required=True),
                 p.number("square", required=True),
-                p.text("method"),
-                p.number("layer"),
-                p.number("scale", float),
+                *p.edit(),
             )
         )
 
@@ -116,13 +119,7 @@ def create_app(explorer: Explorer) -> Flask:
     def saliency():
         p = Params()
         return jsonify(
-            explorer.saliency(
-                p.game(explorer),
-                p.number("ply", required=True),
-                p.text("method"),
-                p.number("layer"),
-                p.number("scale", float),
-            )
+            explorer.saliency(p.game(explorer), p.number("ply", required=True), *p.edit())
         )
 
     @app.errorhandler(ExplorerError)

@@ -50,6 +50,18 @@ def run_in_process(script: str, *args: object) -> subprocess.CompletedProcess:
     )
 
 
+def pgn_with_illegal_second_game(folder: Path) -> Path:
+    """``folder/games.pgn``: a legal game, then one whose third move (A1) is illegal."""
+    from othello.pgn import format_pgn
+    from othello.squares import parse_square
+
+    legal = format_pgn([parse_square(s) for s in ("F5", "D6", "C3")], {"Event": "a"})
+    illegal = format_pgn([parse_square(s) for s in ("F5", "D6", "A1")], {"Event": "b"})
+    path = folder / "games.pgn"
+    path.write_text(legal + "\n" + illegal)
+    return path
+
+
 @pytest.fixture(scope="session")
 def random_games() -> tuple[np.ndarray, np.ndarray]:
     """20,000 games from the compiled generator (seed 123)."""

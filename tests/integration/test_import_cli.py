@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from conftest import FIXTURES, run_script
-
-from othello.pgn import format_pgn
-from othello.squares import parse_square
+from conftest import FIXTURES, pgn_with_illegal_second_game, run_script
 
 SAMPLE = FIXTURES / "championship_sample.pgn"
 
 
-def _pgn_with_illegal_second_game(tmp_path):
-    legal = format_pgn([parse_square(s) for s in ("F5", "D6", "C3")], {"Event": "a"})
-    illegal = format_pgn([parse_square(s) for s in ("F5", "D6", "A1")], {"Event": "b"})
-    path = tmp_path / "games.pgn"
-    path.write_text(legal + "\n" + illegal)
-    return path
-
-
 def test_import_cli_exit_code_and_message(tmp_path):
-    path = _pgn_with_illegal_second_game(tmp_path)
+    path = pgn_with_illegal_second_game(tmp_path)
     cmd = ["scripts/import_games.py", "--format", "pgn", "--no-progress"]
     cmd += ["--out", tmp_path / "o.h5", path]
     result = run_script(*cmd)

@@ -6,11 +6,11 @@ import struct
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, SHARED_PGN
+from conftest import FIXTURES, SHARED_PGN, pgn_with_illegal_second_game
 
 from othello.corpus import GamesFile
 from othello.labels import replay
-from othello.pgn import RecordError, format_pgn, read_pgn
+from othello.pgn import RecordError, read_pgn
 from othello.records import IllegalGameError, import_games
 from othello.squares import parse_square
 from othello.wthor import read_wthor, write_wthor
@@ -119,16 +119,8 @@ def test_corrupt_pgn_is_a_clear_error(tmp_path, text, message):
     assert "bad.pgn" in str(info.value)
 
 
-def _pgn_with_illegal_second_game(tmp_path):
-    legal = format_pgn([parse_square(s) for s in ("F5", "D6", "C3")], {"Event": "a"})
-    illegal = format_pgn([parse_square(s) for s in ("F5", "D6", "A1")], {"Event": "b"})
-    path = tmp_path / "games.pgn"
-    path.write_text(legal + "\n" + illegal)
-    return path
-
-
 def test_illegal_move_names_file_game_and_ply(tmp_path):
-    path = _pgn_with_illegal_second_game(tmp_path)
+    path = pgn_with_illegal_second_game(tmp_path)
     out = tmp_path / "out.h5"
     with pytest.raises(IllegalGameError, match=r"games\.pgn:2:3: illegal move A1"):
         import_games([path], "pgn", out, progress=False)
