@@ -17,8 +17,8 @@ TRAIN_ARGS ?=
 FIT_ARGS ?=
 INTERVENE_ARGS ?=
 SAE_ARGS ?=
-# stage sizes of the preset (othello.config.STAGE_SIZES); asking for more than a split holds fails
-SIZE = $(shell $(PYTHON) -c "from othello.config import STAGE_SIZES; print(STAGE_SIZES['$(PRESET)'].$(1))")
+# stage sizes of the preset (probes.stage_sizes); asking for more than a split holds fails
+SIZE = $(shell $(PYTHON) -c "from probes.stage_sizes import stage_sizes; print(stage_sizes('$(PRESET)').$(1))")
 PROBE_GAMES ?= $(call SIZE,probe_games)
 N_CASES ?= $(call SIZE,n_cases)
 TUNE_CASES ?= $(call SIZE,tune_cases)

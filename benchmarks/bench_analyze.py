@@ -21,10 +21,10 @@ from pathlib import Path
 
 import torch
 
-from othello.config import STAGE_SIZES
 from othello.corpus import GamesFile
 from othello.interop import from_transformer_lens
 from othello.tokens import encode
+from probes.stage_sizes import stage_sizes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,7 +64,7 @@ def forward_games_per_s(checkpoint: Path, games: Path, n: int = 512) -> float:
 
 
 def stages(tmp: Path, checkpoint: Path, games: Path, preset: str) -> list[tuple[str, list]]:
-    sizes = STAGE_SIZES[preset]
+    sizes = stage_sizes(preset)
     run, report = tmp / "run", tmp / "report"
     cases = tmp / "cases.h5"
     return [

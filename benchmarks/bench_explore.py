@@ -29,9 +29,9 @@ from othello.config import preset
 from othello.corpus import GamesFile
 from othello.model import GPT
 from othello.tokens import encode
-from probes.explore_server import create_app
-from probes.explorer import Explorer
-from probes.probe_kinds import make_probe
+from probes.explorer.api import Explorer
+from probes.explorer.server import create_app
+from probes.kinds import make_probe
 from probes.store import save_probes
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+import batch_engine as batch  # noqa: E402
 import reference as ref  # noqa: E402
 
-from othello import batch  # noqa: E402
 from othello.corpus import GamesFile  # noqa: E402
 from othello.labels import replay  # noqa: E402
 

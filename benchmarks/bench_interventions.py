@@ -18,11 +18,11 @@ import torch
 
 from othello.checkpoint import file_sha256, load_model, model_file
 from othello.model import resid_layer
-from probes.cases import build_sets
 from probes.fit import probe_key
-from probes.interventions import gradient_editor, intervene, linear_editor
+from probes.interventions.cases import build_sets
+from probes.interventions.edits import gradient_editor, intervene, linear_editor
+from probes.interventions.sweep import edit_hooks
 from probes.store import load_probes
-from probes.sweep import edit_hooks
 
 
 def rate(fn, n: int) -> tuple[float, torch.Tensor]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,15 +23,18 @@ from pathlib import Path
 import h5py
 import torch
 
-from othello.cache import write_cache
-from othello.checkpoint import MODEL
-from probes.crosscheck import sklearn_accuracy, take_slice
-from probes.fit import FitConfig, fit_probes, probe_key
-from probes.metrics import evaluate_probes
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from sklearn_crosscheck import sklearn_accuracy, take_slice  # noqa: E402  (the tests' oracle)
+
+from othello.checkpoint import MODEL  # noqa: E402
+from probes.acts.writer import write_cache  # noqa: E402
+from probes.fit import FitConfig, fit_probes, probe_key  # noqa: E402
+from probes.metrics import evaluate_probes  # noqa: E402
 
 
 def bench_fit(acts_path: Path, n_train: int, n_test: int, epochs: int) -> dict:
-    from probes.acts_file import ActsFile
+    from probes.acts.reader import ActsFile
 
     with ActsFile(acts_path) as acts:
         hooks = acts.hooks

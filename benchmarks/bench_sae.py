@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
-from probes.acts_file import ActsFile
-from probes.sae import SAEConfig, SparseAutoencoder
-from probes.sae_train import train_sae, training_loss
+from probes.acts.reader import ActsFile
+from probes.sae.model import SAEConfig, SparseAutoencoder
+from probes.sae.train import train_sae, training_loss
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,9 +49,9 @@ def peak_rss_mb(acts: str, layer: int, games: int) -> float:
     """Peak RSS of a fresh process training one epoch on the first ``games`` cached games."""
     code = f"""
 import resource, tempfile
-from probes.acts_file import ActsFile
-from probes.sae import SAEConfig
-from probes.sae_train import train_sae
+from probes.acts.reader import ActsFile
+from probes.sae.model import SAEConfig
+from probes.sae.train import train_sae
 class Prefix(ActsFile):
     def split_rows(self, split):
         rows = super().split_rows(split)

@@ -23,6 +23,7 @@ import torch
 
 from othello.atomic import write_text
 from othello.checkpoint import MODEL, load, save_model
+from othello.errors import UserError
 from othello.model import GPT, GPTConfig
 
 MiB = 1 << 20
@@ -31,7 +32,7 @@ MANIFEST = "weights.json"
 REPORT_ARCHIVE = "report.tar.gz"
 
 
-class BundleError(ValueError):
+class BundleError(UserError):
     """A bundle that is incomplete, corrupted or over the size limits."""
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from othello.atomic import commit, partial_path
+from othello.errors import UserError
 from othello.model import GPT, GPTConfig
 
 CHECKPOINT = "checkpoint.pt"  # everything needed to resume training
@@ -34,7 +35,7 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> d
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # a truncated file, a pickle with code, ...
-        raise ValueError(f"{path}: not a loadable checkpoint ({exc})") from exc
+        raise UserError(f"{path}: not a loadable checkpoint ({exc})") from exc
 
 
 def save_model(model: GPT, path: str | os.PathLike, extra: dict | None = None) -> None:

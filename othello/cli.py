@@ -1,11 +1,11 @@
-"""What every command-line script shares: how a user mistake ends, and ``key=value``
-settings.
+"""How every command-line script ends on a mistake a user can fix.
 
 A mistake a user can fix (a missing or malformed file, a bad setting, too few games) raises
-``ValueError`` (or ``FileNotFoundError``/``KeyError``) with a message naming the file and, where
-there is one, the game, ply or key. :func:`main` turns it into one line, ``error: ...``, and
-exit status 1, the same in every script, instead of a traceback. Set ``OTHELLO_TRACEBACK=1``
-to see the traceback anyway.
+:class:`othello.errors.UserError` (or a subclass naming the format) or ``FileNotFoundError``,
+with a message naming the file and, where there is one, the game, ply or key. :func:`main`
+turns it into one line, ``error: ...``, and exit status 1, the same in every script. Anything
+else is a bug in our code and keeps its traceback. Set ``OTHELLO_TRACEBACK=1`` to see the
+traceback of a user error too.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import os
 import sys
 from collections.abc import Callable
 
-USER_ERRORS = (ValueError, FileNotFoundError, KeyError, OSError)
+from othello.errors import UserError
+
+USER_ERRORS = (UserError, FileNotFoundError, IsADirectoryError, NotADirectoryError)
 
 
 def main(run: Callable[[list[str] | None], object], argv: list[str] | None = None) -> None:
@@ -24,6 +26,5 @@ def main(run: Callable[[list[str] | None], object], argv: list[str] | None = Non
     except USER_ERRORS as exc:
         if os.environ.get("OTHELLO_TRACEBACK"):
             raise
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import asdict, dataclass, field
 
 from othello import settings
+from othello.errors import UserError
 from othello.tokens import VOCAB_SIZE
 
 
@@ -26,7 +27,7 @@ class GPTConfig:
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
-            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+            raise UserError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
 
     @property
     def mlp_width(self) -> int:
@@ -77,7 +78,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
-            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
+            raise UserError(f"target must be one of {TARGETS}, got {self.target!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -145,23 +146,6 @@ PRESETS: dict[str, TrainConfig] = {
 }
 
 
-@dataclass(frozen=True)
-class StageSizes:
-    """How many games and cases the analysis stages take from a preset's corpus (``make all``
-    reads them): each must fit the corpus's splits, since asking for more is refused."""
-
-    probe_games: int  # games cached for probes (the corpus's validation split)
-    n_cases: int  # intervention cases per reported set (natural from the test split)
-    tune_cases: int  # cases settings, layers and methods are chosen on (validation split)
-
-
-STAGE_SIZES: dict[str, StageSizes] = {
-    "tiny": StageSizes(probe_games=150, n_cases=100, tune_cases=100),  # 20k games: ~200 each
-    "cpu": StageSizes(probe_games=3000, n_cases=1000, tune_cases=200),
-    "paper": StageSizes(probe_games=3000, n_cases=1000, tune_cases=200),
-}
-
-
 def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
     """A copy of ``config`` with ``key=value`` (or ``model.key=value``) overrides applied;
     a model field may be named bare (``n_layers=6`` means ``model.n_layers=6``)."""
@@ -171,5 +155,5 @@ def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
 
 def preset(name: str, overrides: list[str] | None = None) -> TrainConfig:
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        raise UserError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     return apply_overrides(PRESETS[name], overrides or [])

@@ -18,6 +18,7 @@ import numpy as np
 
 from othello import __version__
 from othello.atomic import commit, partial_path, reopen_partial_h5
+from othello.errors import UserError
 from othello.squares import MAX_MOVES
 
 FORMAT = "othello-gpt/games"
@@ -27,7 +28,7 @@ SPLIT_NAMES = ("train", "val", "test")
 CHUNK_ROWS = 16384
 
 
-class CorpusError(ValueError):
+class CorpusError(UserError):
     """A games file is missing, malformed or not what the caller expects."""
 
 

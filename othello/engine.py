@@ -7,7 +7,7 @@ Every kernel is one game per iteration of a ``prange`` loop, so games are indepe
 output does not depend on the number of threads.
 
 Random games draw from a SplitMix64 stream seeded by ``(seed, game index)``; the numpy batch
-engine in :mod:`othello.batch` reproduces the same stream, bit for bit.
+engine the tests keep (tests/batch_engine.py) reproduces the same stream, bit for bit.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ import torch
 from othello.atomic import write_text
 from othello.checkpoint import load_model
 from othello.corpus import GamesFile
+from othello.errors import UserError
 from othello.labels import replay
 from othello.model import GPT
 from othello.plotting import accuracy_by_move
@@ -114,7 +115,7 @@ def evaluate_games(
         labels = replay(m, n)
         if not labels.valid.all():
             bad = start + int(np.flatnonzero(~labels.valid)[0])
-            raise ValueError(f"game {bad} contains an illegal move")
+            raise UserError(f"game {bad} contains an illegal move")
         tokens = torch.as_tensor(encode(m[:, :N_POSITIONS]), device=device)
         logits = model(tokens)
         scored = np.arange(N_POSITIONS)[None, :] < (n.astype(np.int64)[:, None] - 1)

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from othello import engine
 from othello.corpus import GamesWriter
+from othello.errors import UserError
 from othello.squares import MAX_MOVES
 
 DEFAULT_CHUNK = 1 << 17
@@ -67,13 +68,13 @@ def generate_corpus(
     the same call again resumes from it.
     """
     if n <= 0:
-        raise ValueError(f"n must be positive, got {n}")
+        raise UserError(f"n must be positive, got {n}")
     if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
+        raise UserError(f"workers must be at least 1, got {workers}")
     if not (val_fraction >= 0 and test_fraction >= 0 and val_fraction + test_fraction < 1):
-        raise ValueError("val_fraction and test_fraction must be >= 0 and sum to less than 1")
+        raise UserError("val_fraction and test_fraction must be >= 0 and sum to less than 1")
     if not 0 <= shard < n_shards:
-        raise ValueError(f"shard must be in 0..{n_shards - 1}, got {shard}")
+        raise UserError(f"shard must be in 0..{n_shards - 1}, got {shard}")
     first, stop = shard * n // n_shards, (shard + 1) * n // n_shards
     job = {
         "source": "synthetic-uniform-random",

@@ -32,6 +32,7 @@ import torch
 
 from othello.atomic import write_text
 from othello.checkpoint import MODEL, file_sha256, load_model, save, save_model
+from othello.errors import UserError
 from othello.model import GPT, GPTConfig
 
 Tensor = torch.Tensor
@@ -42,7 +43,7 @@ LN_EPS = 1e-5  # TransformerLens's and torch's default, which our LayerNorm uses
 _BUFFERS = ("attn.mask", "attn.IGNORE", "attn.masked_bias", "attn.bias")
 
 
-class CheckpointFormatError(ValueError):
+class CheckpointFormatError(UserError):
     """A state dict that is not the format it was said to be, or a shape we cannot run."""
 
 
@@ -202,7 +203,7 @@ def to_transformer_lens(model: GPT, attn_mask: str = "empty") -> tuple[dict[str,
     2.x and 3.0 (an [n_ctx, n_ctx] lower-triangular ``mask``). Both hold ``IGNORE = -inf``.
     """
     if attn_mask not in ("empty", "causal"):
-        raise ValueError(f"attn_mask must be 'empty' or 'causal', got {attn_mask!r}")
+        raise UserError(f"attn_mask must be 'empty' or 'causal', got {attn_mask!r}")
     cfg = model.cfg
     d, h, dh = cfg.d_model, cfg.n_heads, cfg.d_head
     sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -272,7 +273,7 @@ def load_external(path: str | os.PathLike, kind: str, n_heads: int = LI_ET_AL_HE
     """
     path = Path(path)
     if kind not in FORMATS:
-        raise ValueError(f"unknown checkpoint format {kind!r}; choose one of {FORMATS}")
+        raise UserError(f"unknown checkpoint format {kind!r}; choose one of {FORMATS}")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint file")
     if kind == "othello_gpt":  # a model.pt of this project (e.g. joined from a GPU bundle)

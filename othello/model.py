@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from othello.config import GPTConfig
+from othello.errors import UserError
 
 HookFn = Callable[[torch.Tensor, "HookPoint"], torch.Tensor | None]
 
@@ -200,5 +201,5 @@ def resid_layer(hook: str) -> int:
         or parts[0] != "blocks"
         or parts[2] not in ("hook_resid_pre", "hook_resid_post")
     ):
-        raise ValueError(f"{hook!r} is not a residual-stream hook")
+        raise UserError(f"{hook!r} is not a residual-stream hook")
     return int(parts[1]) + (parts[2] == "hook_resid_post")

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from othello import engine
 from othello.corpus import GamesWriter
+from othello.errors import UserError
 from othello.labels import replay
 from othello.pgn import GameRecord, RecordError, read_pgn
 from othello.squares import MAX_MOVES, square_name
@@ -95,7 +96,7 @@ def import_games(
     the report and the file's ``n_duplicates`` attribute); raise IllegalGameError on the
     first illegal game unless ``skip_invalid``."""
     if fmt not in READERS:
-        raise ValueError(f"unknown format {fmt!r}; expected one of {sorted(READERS)}")
+        raise UserError(f"unknown format {fmt!r}; expected one of {sorted(READERS)}")
     paths = [Path(f) for f in files]
     for path in paths:
         if not path.is_file():

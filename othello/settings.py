@@ -15,6 +15,8 @@ import typing
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from othello.errors import UserError
+
 T = TypeVar("T")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
@@ -44,7 +46,7 @@ def parse_value(text: str, kind: Any, key: str) -> Any:
         if kind is float:
             return float(text)
     except ValueError:
-        raise ValueError(f"{key}={text!r}: expected {kind.__name__}") from None
+        raise UserError(f"{key}={text!r}: expected {kind.__name__}") from None
     return kind(text)
 
 
@@ -63,7 +65,7 @@ def apply_overrides(
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"setting {item!r} is not key=value")
+            raise UserError(f"setting {item!r} is not key=value")
         path = (aliases or {}).get(key, key).split(".")
         changes[".".join(path)] = text
     return _replace(config, changes, prefix=prefix)
@@ -98,10 +100,10 @@ def _replace(config: T, changes: dict[str, str], prefix: str) -> T:
     for path, text in changes.items():
         head, _, rest = path.partition(".")
         if head not in names:
-            raise ValueError(f"unknown setting {prefix + path!r}; known: {sorted(names)}")
+            raise UserError(f"unknown setting {prefix + path!r}; known: {sorted(names)}")
         if rest:
             if not dataclasses.is_dataclass(getattr(config, head)):
-                raise ValueError(f"unknown setting {prefix + path!r}")
+                raise UserError(f"unknown setting {prefix + path!r}")
             nested.setdefault(head, {})[rest] = text
         else:
             updates[head] = parse_value(text, types_[head], prefix + path)
@@ -110,7 +112,7 @@ def _replace(config: T, changes: dict[str, str], prefix: str) -> T:
     try:
         return dataclasses.replace(config, **updates)
     except (TypeError, ValueError) as exc:
-        raise ValueError(str(exc)) from None
+        raise UserError(str(exc)) from None
 
 
 def describe(config: object) -> str:

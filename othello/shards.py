@@ -1,4 +1,5 @@
-"""Join corpus and cache shards made on several machines into the file one machine makes.
+"""Join corpus shards made on several machines into the file one machine makes (activation
+cache shards: :mod:`probes.acts.merge`).
 
 Game ``i`` depends only on ``(seed, i)``, so shard ``k`` of ``N`` (``make_games.py --shard
 k/N``) holds games ``k*n//N .. (k+1)*n//N - 1`` exactly as a single run would; merging
@@ -9,17 +10,10 @@ single-machine corpus, chunk by chunk, without holding a shard in memory.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
-import h5py
-
-from othello.atomic import commit, partial_path
-from othello.cache import FORMAT as CACHE_FORMAT
-from othello.cache import LABELS, CacheError, create_datasets
 from othello.corpus import CHUNK_ROWS, CorpusError, GamesFile, GamesWriter
-from othello.corpus import FORMAT as GAMES_FORMAT
 
 
 def shard_spec(text: str) -> tuple[int, int]:
@@ -81,85 +75,3 @@ def merge_games(shards: list[str | os.PathLike], out: str | os.PathLike) -> Path
                         games.moves[begin:stop], games.length[begin:stop], games.split[begin:stop]
                     )
         return writer.finish()
-
-
-SHARD_KEYS = ("shard", "n_shards", "first_row", "n_total")
-
-
-def merge_caches(shards: list[str | os.PathLike], out: str | os.PathLike) -> Path:
-    """Join complete cache shards (``cache.py --shard K/N``) into the cache that one process
-    would have written: same datasets, rows in order, attributes of an unsharded run."""
-    if not shards:
-        raise CacheError("no shards to merge")
-    files = [h5py.File(path, "r") for path in shards]
-    try:
-        jobs = []
-        for path, f in zip(shards, files, strict=True):
-            if f.attrs.get("format") != CACHE_FORMAT or not f.attrs.get("complete", False):
-                raise CacheError(f"{path}: not a complete othello-gpt activation cache")
-            job = json.loads(f.attrs["job"])
-            if "n_shards" not in job:
-                raise CacheError(f"{path}: not a shard (made without --shard)")
-            jobs.append(job)
-        order = sorted(range(len(files)), key=lambda i: jobs[i]["first_row"])
-        whole = {k: v for k, v in jobs[order[0]].items() if k not in SHARD_KEYS}
-        whole["n_games"] = jobs[order[0]]["n_total"]
-        for i in order:
-            rest = {k: v for k, v in jobs[i].items() if k not in (*SHARD_KEYS, "n_games")}
-            if rest != {k: v for k, v in whole.items() if k != "n_games"}:
-                raise CacheError(f"{shards[i]}: made by another job (model, corpus or hooks)")
-        if len(files) != jobs[order[0]]["n_shards"]:
-            raise CacheError(f"got {len(files)} shards of {jobs[order[0]]['n_shards']}")
-        expected = 0
-        for i in order:
-            if jobs[i]["first_row"] != expected:
-                raise CacheError(
-                    f"{shards[i]}: starts at row {jobs[i]['first_row']}, expected {expected}"
-                )
-            expected += jobs[i]["n_games"]
-        out = Path(out)
-        partial = partial_path(out)
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        first = files[order[0]]
-        d_model = first[f"acts/{whole['hooks'][0]}"].shape[-1]
-        batch = first[f"acts/{whole['hooks'][0]}"].chunks[0]
-        with h5py.File(partial, "w") as merged:
-            attrs = {k: v for k, v in first.attrs.items() if k not in SHARD_KEYS}
-            merged.attrs.update(attrs)
-            merged.attrs.update(job=json.dumps(whole, sort_keys=True), n_games=whole["n_games"])
-            create_datasets(merged, whole, d_model, batch)
-            names = [
-                "moves", "length", "game_index", "corpus_split", "split",
-                *(f"acts/{hook}" for hook in whole["hooks"]),
-                *(f"labels/{label}" for label in LABELS),
-            ]  # fmt: skip
-            row = 0
-            for i in order:
-                n = jobs[i]["n_games"]
-                for start in range(0, n, batch):
-                    stop = min(start + batch, n)
-                    for name in names:
-                        merged[name][row + start : row + stop] = files[i][name][start:stop]
-                row += n
-            merged.attrs.update(n_done=row, prepared=True, complete=True)
-        commit(partial, out)
-        return out
-    finally:
-        for f in files:
-            f.close()
-
-
-def merge_shards(shards: list[str | os.PathLike], out: str | os.PathLike) -> Path:
-    """:func:`merge_games` or :func:`merge_caches`, whichever the first shard's format asks."""
-    if not shards:
-        raise CorpusError("no shards to merge")
-    try:
-        with h5py.File(shards[0], "r") as f:
-            kind = f.attrs.get("format")
-    except OSError as exc:
-        raise CorpusError(f"{shards[0]}: not a readable HDF5 file ({exc})") from None
-    if kind == CACHE_FORMAT:
-        return merge_caches(shards, out)
-    if kind == GAMES_FORMAT:
-        return merge_games(shards, out)
-    raise CorpusError(f"{shards[0]}: neither a games file nor an activation cache")

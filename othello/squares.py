@@ -7,6 +7,8 @@ of a 64-bit bitboard is square ``i``.
 
 from __future__ import annotations
 
+from othello.errors import UserError
+
 N_SQUARES = 64
 MAX_MOVES = 60  # 64 squares less the four occupied at the start
 PAD_MOVE = -1  # padding in move arrays after a game's last move
@@ -25,7 +27,7 @@ _LETTERS = "ABCDEFGH"
 def square_name(square: int) -> str:
     """Standard name of a square index, e.g. 37 -> 'F5'."""
     if not 0 <= square < N_SQUARES:
-        raise ValueError(f"square index {square} is outside 0..63")
+        raise UserError(f"square index {square} is outside 0..63")
     return f"{_LETTERS[square % 8]}{square // 8 + 1}"
 
 
@@ -33,7 +35,7 @@ def parse_square(name: str) -> int:
     """Square index of a standard name such as 'f5' or 'F5'."""
     text = name.strip().upper()
     if len(text) != 2 or text[0] not in _LETTERS or text[1] not in "12345678":
-        raise ValueError(f"not a square name: {name!r}")
+        raise UserError(f"not a square name: {name!r}")
     return (int(text[1]) - 1) * 8 + _LETTERS.index(text[0])
 
 

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from othello import __version__, checkpoint
 from othello.config import TrainConfig
 from othello.corpus import GamesFile
+from othello.errors import UserError
 from othello.evaluate import evaluate_games
 from othello.flops import flops_per_token, peak_flops
 from othello.game_stream import Batches, GameStream
@@ -108,7 +109,7 @@ def check_run_dir(cfg: TrainConfig, games: Path, run_dir: Path, resume: bool) ->
         saved = json.loads((run_dir / "config.json").read_text())
         for key in ("config", "games_sha256"):
             if saved[key] != record[key]:
-                raise ValueError(f"{run_dir}: cannot resume, its {key} differs from this call's")
+                raise UserError(f"{run_dir}: cannot resume, its {key} differs from this call's")
     return record
 
 
@@ -119,7 +120,7 @@ def configure_torch(cfg: TrainConfig, ddp: _Distributed) -> None:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     if cfg.batch_size % ddp.world:
-        raise ValueError(f"batch_size {cfg.batch_size} is not divisible by {ddp.world} processes")
+        raise UserError(f"batch_size {cfg.batch_size} is not divisible by {ddp.world} processes")
 
 
 def resume_state(path: Path, model, optimizer, stream: GameStream, ddp: _Distributed) -> int:
@@ -341,5 +342,5 @@ def _validation_games(games: Path, count: int) -> tuple[np.ndarray, np.ndarray]:
     with GamesFile(games) as corpus:
         index = corpus.split_indices("val")[:count]
         if len(index) == 0:
-            raise ValueError(f"{games}: no validation games to evaluate on")
+            raise UserError(f"{games}: no validation games to evaluate on")
         return corpus.moves[index], corpus.length[index]

@@ -17,8 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from probes.array_source import flat_positions
-from probes.probe_kinds import KINDS, default_settings, make_probe, probe_kind
+from othello.errors import UserError
+from probes.acts.reader import flat_positions
+from probes.kinds import KINDS, default_settings, make_probe, probe_kind
 from probes.schemes import scheme
 
 
@@ -58,7 +59,7 @@ class FitConfig:
         for item in self.probes:
             name, sep, kind = item.partition("/")
             if not sep:
-                raise ValueError(f"probe {item!r} is not scheme/kind, e.g. mine_theirs/linear")
+                raise UserError(f"probe {item!r} is not scheme/kind, e.g. mine_theirs/linear")
             scheme(name), probe_kind(kind)  # fail early on a typo
             self.specs.append((name, kind))
 
@@ -87,12 +88,12 @@ def fit_probes(
     hooks = cfg.hooks or list(source.hooks)
     missing = [h for h in hooks if h not in source.hooks]
     if missing:
-        raise ValueError(f"the cache has no activations for {missing[0]!r}")
+        raise UserError(f"the cache has no activations for {missing[0]!r}")
     labels = sorted({scheme(s).label for s, _ in cfg.specs})
     torch.manual_seed(cfg.seed)
     first = next(iter(source.iter_chunks("train", hooks, [], cfg.chunk_games)), None)
     if first is None or not first["valid"].any():
-        raise ValueError("the cache has no training positions")
+        raise UserError("the cache has no training positions")
     device = resolve_device(cfg.device)
     probes: dict[str, nn.Module] = {}
     for hook in hooks:

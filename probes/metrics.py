@@ -18,13 +18,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from othello.cache import N_POSITIONS
 from othello.labels import placed_by, replay
 from othello.squares import N_SQUARES
-from probes.acts_file import ActsFile
-from probes.array_source import flat_positions, move_numbers
+from probes.acts.format import N_POSITIONS
+from probes.acts.reader import ActsFile, flat_positions, move_numbers
 from probes.fit import probe_key
-from probes.probe_kinds import LinearProbe
+from probes.kinds import LinearProbe
 from probes.schemes import scheme
 
 

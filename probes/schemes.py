@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from othello.errors import UserError
+
 
 @dataclass(frozen=True)
 class Scheme:
@@ -27,5 +29,5 @@ SCHEMES: dict[str, Scheme] = {
 
 def scheme(name: str) -> Scheme:
     if name not in SCHEMES:
-        raise ValueError(f"unknown probe scheme {name!r}; choose from {sorted(SCHEMES)}")
+        raise UserError(f"unknown probe scheme {name!r}; choose from {sorted(SCHEMES)}")
     return SCHEMES[name]

@@ -15,13 +15,14 @@ from typing import Any
 from torch import nn
 
 from othello import checkpoint
-from probes.probe_kinds import default_settings, make_probe, probe_kind
+from othello.errors import UserError
+from probes.kinds import default_settings, make_probe, probe_kind
 from probes.schemes import scheme
 
 PROBES = "probes.pt"
 
 
-class ProbeMismatchError(ValueError):
+class ProbeMismatchError(UserError):
     """Probes fitted on another model's activations."""
 
 

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 from othello import cli
-from othello.cache import write_cache
 from othello.checkpoint import MODEL, control_model
 from othello.shards import shard_spec
+from probes.acts.writer import write_cache
 
 
 def run(argv: list[str] | None) -> None:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 
 from othello import cli
-from probes.explore_server import serve
-from probes.explorer import Explorer
+from probes.explorer.api import Explorer
+from probes.explorer.server import serve
 
 
 def run(argv: list[str] | None) -> None:

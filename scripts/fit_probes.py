@@ -20,8 +20,8 @@ import torch
 
 from othello import cli, settings
 from probes.fit import FitConfig
-from probes.probe_kinds import KINDS
-from probes.probe_stage import load_settings, run_probe_stage, summary_lines
+from probes.kinds import KINDS
+from probes.stage import load_settings, run_probe_stage, summary_lines
 
 
 def run(argv: list[str] | None) -> None:

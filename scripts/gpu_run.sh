@@ -44,7 +44,7 @@ GAMES=$WORK/games-$PRESET.h5
 RUN=$WORK/runs/$PRESET
 REPORT=$WORK/reports/$PRESET
 OVERRIDES=$WORK/train-overrides-$PRESET.txt
-size() { $PY -c "from othello.config import STAGE_SIZES; print(STAGE_SIZES['$PRESET'].$1)"; }
+size() { $PY -c "from probes.stage_sizes import stage_sizes; print(stage_sizes('$PRESET').$1)"; }
 say() { echo "== gpu_run $STEP: $*"; }
 
 setup() {

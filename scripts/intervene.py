@@ -18,14 +18,14 @@ from __future__ import annotations
 import argparse
 
 from othello import cli, settings
-from probes.editors import EDITORS
-from probes.intervention_stage import (
+from probes.interventions.editors import EDITORS
+from probes.interventions.stage import (
     load_settings,
     prepare,
     run_intervention_stage,
     summary_lines,
 )
-from probes.sweep import SweepConfig
+from probes.interventions.sweep import SweepConfig
 
 
 def run(argv: list[str] | None) -> None:

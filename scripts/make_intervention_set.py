@@ -18,7 +18,7 @@ from pathlib import Path
 from othello import __version__, cli
 from othello.checkpoint import file_sha256
 from othello.squares import square_name
-from probes.cases import build_sets, named_cases, save_cases
+from probes.interventions.cases import build_sets, named_cases, save_cases
 
 
 def run(argv: list[str] | None) -> None:

@@ -14,7 +14,7 @@ import argparse
 import time
 
 from othello import cli
-from othello.shards import merge_shards
+from probes.acts.merge import merge_shards
 
 
 def run(argv: list[str] | None) -> None:

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from othello import cli
-from probes.probe_curve import probe_curve
-from probes.probe_plots import plot_probe_curve
+from probes.curve import probe_curve
+from probes.plots import plot_probe_curve
 
 
 def run(argv: list[str] | None) -> None:

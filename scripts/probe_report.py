@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from othello import cli
-from probes.probe_figures import write_probe_figures
+from probes.figures import write_probe_figures
 
 
 def run(argv: list[str] | None) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from othello import cli
-from probes.report import ReportInputs, write_report
+from probes.report.summary import ReportInputs, write_report
 
 
 def run(argv: list[str] | None) -> None:

@@ -24,8 +24,8 @@ import argparse
 from pathlib import Path
 
 from othello import cli, settings
-from probes.sae import SAEConfig
-from probes.sae_stage import SWEEPS, run_sae, run_sweep
+from probes.sae.model import SAEConfig
+from probes.sae.stage import SWEEPS, run_sae, run_sweep
 
 
 def run(argv: list[str] | None) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from conftest import run_in_process
 
-from othello.cache import write_cache
 from othello.checkpoint import MODEL, file_sha256
-from probes.acts_file import ActsFile
+from probes.acts.reader import ActsFile
+from probes.acts.writer import write_cache
 
 
 def test_cli_caches_the_model_and_its_random_init_control(tiny_run, tiny_corpus, tmp_path):

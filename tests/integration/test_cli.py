@@ -50,7 +50,7 @@ def test_cache_refuses_more_games_than_the_split_holds(tiny_corpus, tiny_run, tm
     done = run_in_process("cache.py", *cache, "--n-games", 2000, "--allow-fewer", "--no-progress")
     assert done.returncode == 0, done.stderr
     from othello.corpus import GamesFile
-    from probes.acts_file import ActsFile
+    from probes.acts.reader import ActsFile
 
     with GamesFile(tiny_corpus) as games, ActsFile(out) as acts:
         assert acts.n_games == len(games.split_indices("val"))

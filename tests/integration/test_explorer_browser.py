@@ -12,11 +12,11 @@ from contextlib import contextmanager
 
 import pytest
 
-from othello.cache import write_cache
-from probes.explore_server import create_app
-from probes.explorer import Explorer
+from probes.acts.writer import write_cache
+from probes.explorer.api import Explorer
+from probes.explorer.server import create_app
 from probes.fit import FitConfig
-from probes.probe_stage import run_probe_stage
+from probes.stage import run_probe_stage
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 webdriver = pytest.importorskip(

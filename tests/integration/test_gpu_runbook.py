@@ -11,11 +11,11 @@ import torch
 from conftest import TESTS
 
 from othello.bundle import MAX_FILE_BYTES, MAX_FILES, BundleError, join_bundle
-from othello.cache import write_cache
 from othello.checkpoint import load_model
 from othello.config import TrainConfig
 from othello.evaluate import evaluate_run
 from othello.train import train
+from probes.acts.writer import write_cache
 
 
 def gpu_run(*args: str) -> subprocess.CompletedProcess:

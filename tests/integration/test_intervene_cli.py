@@ -6,9 +6,9 @@ import json
 
 from conftest import run_in_process
 
-from othello.cache import write_cache
 from othello.checkpoint import control_model
-from probes.acts_file import ActsFile
+from probes.acts.reader import ActsFile
+from probes.acts.writer import write_cache
 from probes.fit import FitConfig, fit_probes
 from probes.store import save_probes
 

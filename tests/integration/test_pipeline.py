@@ -11,10 +11,10 @@ from conftest import TESTS
 from othello.checkpoint import load_model
 from othello.corpus import GamesFile
 from othello.evaluate import evaluate_games
-from probes.acts_file import ActsFile
+from probes.acts.reader import ActsFile
 from probes.fit import probe_key
 from probes.metrics import evaluate_probes
-from probes.report import render_html
+from probes.report.summary import render_html
 from probes.store import load_probes
 
 

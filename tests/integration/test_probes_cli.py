@@ -6,8 +6,8 @@ import json
 
 from conftest import run_in_process
 
-from othello.cache import write_cache
 from othello.checkpoint import MODEL, file_sha256
+from probes.acts.writer import write_cache
 
 
 def test_cli_fits_probes_and_draws_the_report(tiny_run, tiny_corpus, tmp_path):

@@ -10,16 +10,16 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from othello.cache import write_cache
 from othello.checkpoint import control_model
 from othello.evaluate import evaluate_run
-from probes.editors import EDITORS, EditorSpec, register_editor
-from probes.intervention_stage import load_settings, prepare, run_intervention_stage
-from probes.probe_figures import write_probe_figures
-from probes.probe_kinds import KINDS, LinearProbe, ProbeKind, register_kind
-from probes.probe_stage import load_settings as load_fit_settings
-from probes.probe_stage import run_probe_stage
-from probes.report import ReportInputs, write_report
+from probes.acts.writer import write_cache
+from probes.figures import write_probe_figures
+from probes.interventions.editors import EDITORS, EditorSpec, register_editor
+from probes.interventions.stage import load_settings, prepare, run_intervention_stage
+from probes.kinds import KINDS, LinearProbe, ProbeKind, register_kind
+from probes.report.summary import ReportInputs, write_report
+from probes.stage import load_settings as load_fit_settings
+from probes.stage import run_probe_stage
 from probes.store import load_probes
 
 LINEAR_ONLY = ("mine_theirs/linear", "black_white/linear", "flipped/linear", "legal/linear")

@@ -11,10 +11,10 @@ import pytest
 import torch
 from conftest import run_in_process
 
-from othello.cache import write_cache
 from othello.checkpoint import control_model
-from probes.acts_file import ActsFile
-from probes.sae import load_sae
+from probes.acts.reader import ActsFile
+from probes.acts.writer import write_cache
+from probes.sae.model import load_sae
 
 KEYS = ("explained_variance", "l0", "loss_recovered", "coverage_mine_theirs",
         "board_reconstruction_mine_theirs")  # fmt: skip

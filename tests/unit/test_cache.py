@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from othello import cache as cache_module
 from othello.atomic import partial_path
-from othello.cache import CacheError, default_hooks, probe_split, write_cache
 from othello.checkpoint import MODEL, file_sha256, load_model
 from othello.corpus import GamesFile
 from othello.labels import replay
 from othello.tokens import encode
-from probes.acts_file import ActsFile
+from probes.acts import writer as cache_module
+from probes.acts.reader import ActsFile
+from probes.acts.writer import CacheError, default_hooks, probe_split, write_cache
 
 
 def test_round_trip_equals_a_direct_forward_pass(tiny_run, tiny_corpus, tmp_path):

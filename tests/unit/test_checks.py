@@ -7,8 +7,8 @@ import copy
 
 import pytest
 
-from probes import checks
-from probes.published import LI_INTERVENTIONS, NANDA_PROBE_ACCURACY
+from probes.report import checks
+from probes.report.published import LI_INTERVENTIONS, NANDA_PROBE_ACCURACY
 
 
 def best(layer: str, accuracy: float) -> dict:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import batch_engine as batch
 import numpy as np
 import pytest
 import reference as ref
 
-from othello import batch, engine
+from othello import engine
 from othello.labels import replay
 from othello.squares import START_BLACK, START_WHITE, parse_square, transpose_square
 

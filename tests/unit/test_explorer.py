@@ -7,22 +7,22 @@ import numpy as np
 import pytest
 import torch
 
-from othello.cache import write_cache
 from othello.checkpoint import load_model
 from othello.corpus import GamesFile
 from othello.labels import replay
 from othello.squares import parse_square
 from othello.tokens import PLAYABLE_SQUARES, encode
-from probes.cases import flip_disc
-from probes.explore_server import create_app
-from probes.explorer import Explorer, ExplorerError, parse_moves
+from probes.acts.writer import write_cache
+from probes.explorer.api import Explorer, ExplorerError, parse_moves
+from probes.explorer.server import create_app
 from probes.fit import FitConfig
-from probes.interventions import intervene, linear_editor
-from probes.probe_stage import run_probe_stage
-from probes.sae import SAEConfig, load_sae
-from probes.sae_stage import run_sae
+from probes.interventions.cases import flip_disc
+from probes.interventions.edits import intervene, linear_editor
+from probes.interventions.sweep import edit_hooks
+from probes.sae.model import SAEConfig, load_sae
+from probes.sae.stage import run_sae
+from probes.stage import run_probe_stage
 from probes.store import load_probes
-from probes.sweep import edit_hooks
 
 
 @pytest.fixture(scope="module")

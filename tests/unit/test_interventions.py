@@ -9,15 +9,16 @@ import pytest
 import reference
 import torch
 
-from othello.cache import default_hooks, write_cache
 from othello.checkpoint import load_model
 from othello.corpus import GamesFile
 from othello.labels import MINE, THEIRS, replay
 from othello.policies import greedy_games
 from othello.squares import parse_square
 from othello.tokens import encode
-from probes.acts_file import ActsFile
-from probes.cases import (
+from probes.acts.reader import ActsFile
+from probes.acts.writer import default_hooks, write_cache
+from probes.fit import FitConfig, fit_probes, probe_key
+from probes.interventions.cases import (
     Cases,
     case_at,
     flip_disc,
@@ -26,8 +27,7 @@ from probes.cases import (
     position_cases,
     save_cases,
 )
-from probes.fit import FitConfig, fit_probes, probe_key
-from probes.interventions import (
+from probes.interventions.edits import (
     gradient_edit,
     intervene,
     latent_saliency,
@@ -36,8 +36,8 @@ from probes.interventions import (
     score,
     topn_errors,
 )
-from probes.probe_kinds import LinearProbe
-from probes.sweep import readout_effect
+from probes.interventions.sweep import readout_effect
+from probes.kinds import LinearProbe
 
 
 @pytest.fixture(scope="module")

@@ -7,16 +7,16 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from sklearn_crosscheck import crosscheck, sklearn_accuracy, take_slice, torch_accuracy
 
-from othello.cache import write_cache
 from othello.labels import placed_by, replay
 from othello.squares import parse_square
-from probes.acts_file import ActsFile
-from probes.array_source import ArraySource
-from probes.crosscheck import crosscheck, sklearn_accuracy, take_slice, torch_accuracy
+from probes.acts.arrays import ArraySource
+from probes.acts.reader import ActsFile
+from probes.acts.writer import write_cache
 from probes.fit import FitConfig, fit_probes, probe_key
 from probes.metrics import baselines, evaluate_probes, label_counts
-from probes.probe_stage import choose_on_val, run_probe_stage
+from probes.stage import choose_on_val, run_probe_stage
 from probes.store import ProbeMismatchError, load_probes, save_probes
 
 HOOK = "blocks.0.hook_resid_pre"

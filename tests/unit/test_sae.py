@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from probes.array_source import ArraySource
-from probes.sae import SAEConfig, SparseAutoencoder, load_sae, save_sae
-from probes.sae_eval import board_metrics, reconstruction, spliced
-from probes.sae_train import train_sae
+from probes.acts.arrays import ArraySource
+from probes.sae.evaluate import board_metrics, reconstruction, spliced
+from probes.sae.model import SAEConfig, SparseAutoencoder, load_sae, save_sae
+from probes.sae.train import train_sae
 
 HOOK = "blocks.0.hook_resid_pre"
 
@@ -94,9 +94,9 @@ def test_board_metrics_by_hand():
 
 
 def test_an_identity_sae_spliced_in_leaves_the_model_unchanged(tiny_run, tiny_corpus, tmp_path):
-    from othello.cache import write_cache
     from othello.checkpoint import load_model
-    from probes.acts_file import ActsFile
+    from probes.acts.reader import ActsFile
+    from probes.acts.writer import write_cache
 
     acts_path = write_cache(tiny_run, tiny_corpus, tmp_path / "a.h5", n_games=60, progress=False)
     model = load_model(tiny_run)

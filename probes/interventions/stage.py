@@ -24,16 +24,17 @@ from torch import nn
 from othello import settings as settings_lib
 from othello.atomic import write_text
 from othello.checkpoint import file_sha256, load_model, model_file
+from othello.errors import UserError
 from othello.labels import replay
 from othello.model import GPT, resid_layer
-from probes import intervention_plots as plots
-from probes.cases import Cases, build_sets, enough, load_cases, position_cases
-from probes.editors import EDITORS, editor
 from probes.fit import probe_key, resolve_device
-from probes.interventions import intervene, latent_saliency, topn_errors
-from probes.published import LI_INTERVENTIONS
+from probes.interventions import plots
+from probes.interventions.cases import Cases, build_sets, enough, load_cases, position_cases
+from probes.interventions.editors import EDITORS, editor
+from probes.interventions.edits import intervene, latent_saliency, topn_errors
+from probes.interventions.sweep import TUNE, SweepConfig, choose, edit_hooks, run_sweep, top_n
+from probes.report.published import LI_INTERVENTIONS
 from probes.store import load_probes
-from probes.sweep import TUNE, SweepConfig, choose, edit_hooks, run_sweep, top_n
 
 DRAWN_CASES, DRAWN_TUNE_CASES = 1000, 200  # sizes drawn from a games file when none is asked
 
@@ -73,7 +74,7 @@ def case_sets(
     else:
         stored, _ = load_cases(set_path)
         if "natural" not in stored:
-            raise ValueError(f"{set_path}: has no 'natural' set")
+            raise UserError(f"{set_path}: has no 'natural' set")
         more = "make a bigger set (make_intervention_set.py --n-cases)"
         sets = {}
         for kind, cases in stored.items():
@@ -85,7 +86,7 @@ def case_sets(
             sets.update(build_sets(games, 0, n, cfg.seed, cfg.allow_fewer, kinds=(TUNE,)))
     n_tune = len(sets[TUNE])
     if n_tune < cfg.min_tune_cases:
-        raise ValueError(
+        raise UserError(
             f"only {n_tune} tuning cases: at least {cfg.min_tune_cases} are needed to choose "
             "settings, layers and methods (tune_cases=N, a bigger corpus)"
         )
@@ -117,7 +118,7 @@ def prepare(
     probed = sorted(hooks)
     for layer in cfg.layers or []:
         if layer not in hooks:
-            raise ValueError(
+            raise UserError(
                 f"layer {layer} is out of range: {probe_dir} has probes for layers "
                 f"{probed[0]}..{probed[-1]} of this {model.cfg.n_layers}-layer model"
             )
@@ -127,7 +128,7 @@ def prepare(
         for hook in hooks.values():
             key = probe_key("mine_theirs", kind, hook)
             if key not in all_probes:
-                raise ValueError(f"{probe_dir} has no {key} probe; fit mine_theirs {kind} probes")
+                raise UserError(f"{probe_dir} has no {key} probe; fit mine_theirs {kind} probes")
             probes.setdefault(kind, {})[hook] = all_probes[key].to(device)
     sets, warnings = case_sets(games, set_path, cfg)
     return Inputs(model, model_sha, hooks, probes, sets, warnings)

@@ -1,6 +1,6 @@
 """Where probes read activations from: an ``acts.h5`` file, or arrays already in memory.
 
-Both give the same chunk dicts (see :meth:`othello.cache.ActsFile.iter_chunks`), so the fitting
+Both give the same chunk dicts (see :meth:`probes.acts.writer.ActsFile.iter_chunks`), so the fitting
 code streams a cache larger than RAM and tests can plant structure in small arrays.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from othello.corpus import SPLIT_NAMES
-from probes.acts_file import chunked_rows
+from probes.acts.reader import chunked_rows
 
 
 class ArraySource:
@@ -51,14 +51,3 @@ class ArraySource:
             for name in labels if labels is not None else list(self.labels):
                 chunk[name] = self.labels[name][part]
             yield chunk
-
-
-def flat_positions(chunk: dict[str, np.ndarray], key: str) -> np.ndarray:
-    """The valid positions of one chunk entry, flattened to [positions, ...]."""
-    return chunk[key][chunk["valid"]]
-
-
-def move_numbers(chunk: dict[str, np.ndarray]) -> np.ndarray:
-    """Sequence position (0..58) of each valid position, in ``flat_positions`` order."""
-    valid = chunk["valid"]
-    return np.broadcast_to(np.arange(valid.shape[1]), valid.shape)[valid]

@@ -25,8 +25,8 @@ from othello.labels import replay
 from othello.model import GPT
 from othello.objectives import legal_move_targets, next_move_loss
 from othello.tokens import encode
-from probes.array_source import flat_positions
-from probes.sae import SparseAutoencoder
+from probes.acts.reader import flat_positions
+from probes.sae.model import SparseAutoencoder
 from probes.schemes import scheme
 
 THRESHOLDS = np.arange(10) / 10  # shares of a feature's largest training activation

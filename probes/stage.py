@@ -18,11 +18,12 @@ from typing import Any
 
 from othello import settings as settings_lib
 from othello.atomic import write_text
+from othello.errors import UserError
 from othello.model import resid_layer
-from probes.acts_file import ActsFile
+from probes.acts.reader import ActsFile
 from probes.fit import FitConfig, fit_probes, probe_key, resolve_device
+from probes.kinds import KINDS, default_settings
 from probes.metrics import direction_cosines, evaluate_probes, scheme_baselines
-from probes.probe_kinds import KINDS, default_settings
 from probes.store import save_probes
 
 SPLITS = ("val", "test")  # the layer is chosen on the first, figures reported on the second
@@ -54,7 +55,7 @@ def split_sizes(acts: ActsFile, cfg: FitConfig) -> tuple[dict[str, int], list[st
         ("test", cfg.min_eval_games, cfg.advised_eval_games),
     ):
         if sizes[split] < least and not cfg.allow_small:
-            raise ValueError(
+            raise UserError(
                 f"{acts.path}: the probe {split} split holds {sizes[split]} games, fewer than "
                 f"the {least} a probe needs; cache more games (cache.py --n-games, a bigger "
                 "--split or corpus) or pass allow_small=true"

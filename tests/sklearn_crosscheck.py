@@ -11,7 +11,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from probes.array_source import ArraySource, flat_positions
+from probes.acts.arrays import ArraySource
+from probes.acts.reader import flat_positions
 from probes.fit import FitConfig, fit_probes, probe_key
 from probes.metrics import evaluate_probes
 from probes.schemes import scheme

@@ -26,6 +26,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from othello.errors import UserError
+
 ARCHITECTURES = ("topk", "standard")
 CFG_FILE, WEIGHTS_FILE = "cfg.json", "sae_weights.safetensors"
 
@@ -54,17 +56,17 @@ class SAEConfig:
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
-            raise ValueError(
+            raise UserError(
                 f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}"
             )
         if self.expansion < 1 or self.k < 1 or self.epochs < 1 or self.batch_positions < 1:
-            raise ValueError("expansion, k, epochs and batch_positions must be >= 1")
+            raise UserError("expansion, k, epochs and batch_positions must be >= 1")
 
     def check_width(self, d_in: int) -> int:
         """d_sae for a residual stream of width ``d_in``; k must fit in it."""
         d_sae = self.expansion * d_in
         if self.architecture == "topk" and self.k > d_sae:
-            raise ValueError(f"k={self.k} is larger than the SAE's width {d_sae}")
+            raise UserError(f"k={self.k} is larger than the SAE's width {d_sae}")
         return d_sae
 
 
@@ -151,7 +153,7 @@ def load_sae(folder: str | os.PathLike) -> tuple[SparseAutoencoder, dict]:
             raise FileNotFoundError(f"{folder / name}: missing; not an SAE folder")
     cfg = json.loads((folder / CFG_FILE).read_text())
     if cfg["architecture"] not in ARCHITECTURES:
-        raise ValueError(
+        raise UserError(
             f"{folder}: architecture {cfg['architecture']!r} is not one of {ARCHITECTURES}"
         )
     sae = SparseAutoencoder(cfg["d_in"], cfg["d_sae"], cfg["architecture"], cfg.get("k", 0))

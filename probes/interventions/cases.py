@@ -24,6 +24,7 @@ import numpy as np
 from othello import engine
 from othello.atomic import commit, partial_path
 from othello.corpus import GamesFile
+from othello.errors import UserError
 from othello.labels import MINE, THEIRS, replay
 from othello.policies import greedy_games
 from othello.squares import MAX_MOVES, N_SQUARES, parse_square, square_name
@@ -61,7 +62,7 @@ def flip_disc(mine: int, theirs: int, square: int) -> tuple[int, int, int]:
         return MINE, int(before), int(engine.legal_moves(mine_bb & ~bit, theirs_bb | bit))
     if theirs_bb & bit:
         return THEIRS, int(before), int(engine.legal_moves(mine_bb | bit, theirs_bb & ~bit))
-    raise ValueError(f"square {square_name(square)} is empty: only a disc can change sides")
+    raise UserError(f"square {square_name(square)} is empty: only a disc can change sides")
 
 
 def _boards(moves: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -69,7 +70,7 @@ def _boards(moves: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarr
     plies = replay(moves, length)
     if not plies.valid.all():
         bad = int(np.flatnonzero(~plies.valid)[0])
-        raise ValueError(f"game {bad} has an illegal move at ply {int(plies.error[bad])}")
+        raise UserError(f"game {bad} has an illegal move at ply {int(plies.error[bad])}")
     white = plies.next_player == 1
     mine = np.where(white, plies.white, plies.black)
     theirs = np.where(white, plies.black, plies.white)
@@ -97,24 +98,24 @@ def pick_cases(moves: np.ndarray, length: np.ndarray, n_cases: int, seed: int = 
         if len(rows) == n_cases:
             break
     if not rows:
-        raise ValueError("no position in these games has a disc whose flip changes the legal set")
+        raise UserError("no position in these games has a disc whose flip changes the legal set")
     return _from_rows(rows, moves, length)
 
 
 def case_at(moves: np.ndarray, length: np.ndarray, game: int, ply: int, square: int) -> Cases:
     """The one case a researcher names: flip ``square`` after move ``ply`` of row ``game``."""
     if not 0 <= game < len(moves):
-        raise ValueError(f"game {game} is out of range (the games have {len(moves)} rows)")
+        raise UserError(f"game {game} is out of range (the games have {len(moves)} rows)")
     if not 0 <= ply < min(int(length[game]), MAX_MOVES - 1):
-        raise ValueError(f"game {game} has no position after ply {ply}")
+        raise UserError(f"game {game} has no position after ply {ply}")
     mine_bb, theirs_bb, next_player = _boards(moves[game : game + 1], length[game : game + 1])
     if next_player[0, ply] < 0:
-        raise ValueError(f"game {game} ply {ply}: nobody is to move")
+        raise UserError(f"game {game} ply {ply}: nobody is to move")
     mine, theirs = int(mine_bb[0, ply]), int(theirs_bb[0, ply])
     try:
         current, before, after = flip_disc(mine, theirs, square)
     except ValueError as exc:
-        raise ValueError(f"game {game} ply {ply}: {exc}") from None
+        raise UserError(f"game {game} ply {ply}: {exc}") from None
     return _from_rows([(game, ply, square, current, before, after)], moves, length)
 
 
@@ -129,15 +130,15 @@ def named_cases(games_path: str | os.PathLike, specs: list[str]) -> Cases:
                 game, ply, square = int(game), int(ply), parse_square(square)
             except ValueError:
                 message = f"--case {spec!r}: expected GAME:PLY:SQUARE, e.g. 17:30:D4"
-                raise ValueError(message) from None
+                raise UserError(message) from None
             if not 0 <= game < games.n_games:
-                raise ValueError(f"{games_path}: game {game} is out of range ({games.n_games})")
+                raise UserError(f"{games_path}: game {game} is out of range ({games.n_games})")
             moves, length = games.read(game, game + 1)
             try:
                 case = case_at(moves, length, 0, ply, square)
             except ValueError as exc:
                 message = str(exc).replace("game 0", f"game {game}")
-                raise ValueError(f"{games_path}: {message}") from None
+                raise UserError(f"{games_path}: {message}") from None
             case.game[:] = game
             parts.append(case)
     return Cases(*(np.concatenate(c) for c in zip(*(vars(p).values() for p in parts), strict=True)))
@@ -180,20 +181,20 @@ def verify(cases: Cases, source: str) -> None:
         t, square = int(cases.position[k]), int(cases.square[k])
         where = f"{source}: case {k} (game {int(cases.game[k])}, ply {t})"
         if not 0 <= t < MAX_MOVES - 1 or next_player[k, t] < 0:
-            raise ValueError(f"{where}: no side is to move at this position")
+            raise UserError(f"{where}: no side is to move at this position")
         if not 0 <= square < N_SQUARES:
-            raise ValueError(f"{where}: square {square} is outside 0..63")
+            raise UserError(f"{where}: square {square} is outside 0..63")
         mine, theirs = int(mine_bb[k, t]), int(theirs_bb[k, t])
         try:
             truth = flip_disc(mine, theirs, square)
         except ValueError as exc:
-            raise ValueError(f"{where}: {exc}") from None
+            raise UserError(f"{where}: {exc}") from None
         if truth != (
             int(cases.current[k]),
             int(cases.legal_before[k]),
             int(cases.legal_after[k]),
         ):
-            raise ValueError(f"{where}: stored class or legal sets disagree with the engine")
+            raise UserError(f"{where}: stored class or legal sets disagree with the engine")
 
 
 def save_cases(sets: dict[str, Cases], path: str | os.PathLike, attrs: dict) -> Path:
@@ -217,18 +218,18 @@ def load_cases(path: str | os.PathLike) -> tuple[dict[str, Cases], dict]:
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
-        raise ValueError(f"{path}: not a readable intervention set ({exc})") from None
+        raise UserError(f"{path}: not a readable intervention set ({exc})") from None
     with f:
         sets = {}
         for kind in f:
             group = f[kind]
             missing = [x.name for x in fields(Cases) if x.name not in group]
             if missing:
-                raise ValueError(f"{path}: set {kind!r} lacks {missing}")
+                raise UserError(f"{path}: set {kind!r} lacks {missing}")
             sets[kind] = Cases(*(group[x.name][()] for x in fields(Cases)))
         attrs = dict(f.attrs)
     if not sets:
-        raise ValueError(f"{path}: holds no intervention set")
+        raise UserError(f"{path}: holds no intervention set")
     for kind, cases in sets.items():
         verify(cases, f"{path} [{kind}]")
     return sets, attrs
@@ -238,7 +239,7 @@ def enough(cases: Cases, wanted: int, source: str, more: str, allow_fewer: bool)
     """The first ``wanted`` cases; fewer only when ``allow_fewer``, otherwise a ValueError that
     says how many there are and how to get more."""
     if len(cases) < wanted and not allow_fewer:
-        raise ValueError(
+        raise UserError(
             f"{source}: holds {len(cases)} cases, {wanted} asked; {more}, ask for fewer, "
             "or allow_fewer=true to take them"
         )
@@ -264,7 +265,7 @@ def build_sets(
                 continue
             index = games.split_indices(split)[: 2 * n]  # about one case per game
             if len(index) == 0:
-                raise ValueError(f"{games_path}: has no {split} games to draw {kind} cases from")
+                raise UserError(f"{games_path}: has no {split} games to draw {kind} cases from")
             cases = pick_cases(games.moves[index], games.length[index], n, seed)
             cases.game = index[cases.game]
             more = f"its {split} split has {len(index)} games: use a bigger corpus"

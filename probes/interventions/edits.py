@@ -27,8 +27,8 @@ from othello.evaluate import illegal_in_top_n, rank_legality
 from othello.model import GPT, HookPoint
 from othello.squares import MAX_MOVES, N_SQUARES
 from othello.tokens import PLAYABLE_SQUARES, encode
-from probes.cases import Cases
-from probes.probe_kinds import LinearProbe
+from probes.interventions.cases import Cases
+from probes.kinds import LinearProbe
 
 # (residual vectors [K, d] at the cases' positions, hook name, those cases) -> edited vectors
 Editor = Callable[[torch.Tensor, str, Cases], torch.Tensor]
@@ -181,8 +181,8 @@ def score(logits: torch.Tensor, cases: Cases) -> dict:
 
 def latent_saliency(model: GPT, cases: Cases, hooks: list[str], edit: Editor) -> dict:
     """Li et al.'s latent saliency for one position (``cases`` from
-    :func:`probes.cases.position_cases`): for each disc, how much flipping it in the model's
-    board lowers the probability of the move the unedited model predicts. Returns the
+    :func:`probes.interventions.cases.position_cases`): for each disc, how much flipping it in
+    the model's board lowers the probability of the move the unedited model predicts. Returns the
     predicted square and 64 values (NaN where the square is empty)."""
     plain = intervene(model, cases.take(slice(0, 1)), [], None)[0]
     predicted = int(plain[1:].argmax()) + 1  # token; 0 is padding

@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 
 from othello.atomic import write_text
-from probes import probe_plots as plots
-from probes.probe_kinds import KINDS
+from probes import plots
+from probes.kinds import KINDS
 from probes.schemes import SCHEMES
 
 

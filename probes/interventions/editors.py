@@ -2,8 +2,9 @@
 are tuned, so the sweep, the stage, the scripts and the report iterate over it.
 
 An editor edits the residual stream at a case's position so that one square's probe reading
-flips (see :mod:`probes.interventions`). Its :class:`EditorSpec` says which probe kind it edits
-along, which candidate settings the sweep tries on the tuning cases (one candidate: nothing is
+flips (see :mod:`probes.interventions.edits`). Its :class:`EditorSpec` says which probe kind
+it edits along, which candidate settings the sweep tries on the tuning cases (one candidate:
+nothing is
 tuned), and how to build the edit function for one candidate. Adding a method is one
 :func:`register_editor` call, in any module (a test registers a toy one in its own file).
 """
@@ -17,7 +18,8 @@ from typing import Any
 
 from torch import nn
 
-from probes.interventions import Editor, gradient_editor, linear_editor
+from othello.errors import UserError
+from probes.interventions.edits import Editor, gradient_editor, linear_editor
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ def register_editor(spec: EditorSpec) -> EditorSpec:
 
 def editor(name: str) -> EditorSpec:
     if name not in EDITORS:
-        raise ValueError(f"unknown intervention method {name!r}; choose from {sorted(EDITORS)}")
+        raise UserError(f"unknown intervention method {name!r}; choose from {sorted(EDITORS)}")
     return EDITORS[name]
 
 
@@ -62,7 +64,7 @@ class LinearSettings:
 
     def __post_init__(self) -> None:
         if not self.scales or any(s < 0 for s in self.scales):
-            raise ValueError(f"linear.scales must be >= 0 and not empty, got {self.scales}")
+            raise UserError(f"linear.scales must be >= 0 and not empty, got {self.scales}")
 
 
 @dataclass(frozen=True)
@@ -74,9 +76,9 @@ class GradientSettings:
 
     def __post_init__(self) -> None:
         if self.probe not in ("mlp", "linear"):
-            raise ValueError(f"gradient.probe must be 'mlp' or 'linear', got {self.probe!r}")
+            raise UserError(f"gradient.probe must be 'mlp' or 'linear', got {self.probe!r}")
         if self.steps < 1 or self.step_size <= 0 or not 0 < self.confidence < 1:
-            raise ValueError("gradient: steps >= 1, step_size > 0, 0 < confidence < 1")
+            raise UserError("gradient: steps >= 1, step_size > 0, 0 < confidence < 1")
 
 
 register_editor(

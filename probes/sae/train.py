@@ -22,9 +22,10 @@ import torch
 from tqdm import tqdm
 
 from othello import checkpoint
-from probes.array_source import flat_positions
+from othello.errors import UserError
+from probes.acts.reader import flat_positions
 from probes.fit import resolve_device
-from probes.sae import SAEConfig, SparseAutoencoder
+from probes.sae.model import SAEConfig, SparseAutoencoder
 
 STATE = "sae_checkpoint.pt"
 
@@ -94,7 +95,7 @@ def resample_dead(sae: SparseAutoencoder, optimizer, x: torch.Tensor, dead: torc
 def _first_chunk(source, hook: str, cfg: SAEConfig) -> torch.Tensor:
     chunk = next(iter(source.iter_chunks("train", [hook], [], cfg.chunk_games, cfg.seed)), None)
     if chunk is None or not chunk["valid"].any():
-        raise ValueError("the cache has no training positions")
+        raise UserError("the cache has no training positions")
     return torch.from_numpy(flat_positions(chunk, hook))
 
 
@@ -104,7 +105,7 @@ class SAETrainer:
 
     def __init__(self, source, hook: str, cfg: SAEConfig, out: Path) -> None:
         if hook not in source.hooks:
-            raise ValueError(f"the cache holds no activations for {hook!r}; it has {source.hooks}")
+            raise UserError(f"the cache holds no activations for {hook!r}; it has {source.hooks}")
         self.source, self.hook, self.cfg, self.out = source, hook, cfg, out
         self.device = resolve_device(cfg.device)
         d_sae = cfg.check_width(source.d_model)

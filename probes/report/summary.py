@@ -19,10 +19,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from othello.atomic import write_text
-from probes.checks import run_checks
-from probes.probe_kinds import KINDS
-from probes.published import LI_INTERVENTIONS, NANDA_PROBE_ACCURACY
-from probes.sweep import TUNE
+from probes.interventions.sweep import TUNE
+from probes.kinds import KINDS
+from probes.report.checks import run_checks
+from probes.report.published import LI_INTERVENTIONS, NANDA_PROBE_ACCURACY
 
 REPORTED = ("natural", "unnatural")  # case sets the report tabulates (tune only chooses)
 
@@ -244,8 +244,8 @@ def _intervention_lines(inter: dict) -> list[str]:
 
 
 def _sae_lines(sweep: dict) -> list[str]:
-    """The SAE sweep's table (probes.sae_stage.sweep_table) and what its columns mean."""
-    from probes.sae_stage import sweep_table
+    """The SAE sweep's table (probes.sae.stage.sweep_table) and what its columns mean."""
+    from probes.sae.stage import sweep_table
 
     return [
         "## Sparse autoencoders (test games of the cache)",

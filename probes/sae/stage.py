@@ -21,12 +21,12 @@ import torch
 
 from othello.atomic import write_text
 from othello.checkpoint import file_sha256, load_model, model_file
-from probes.acts_file import ActsFile
-from probes.array_source import flat_positions
-from probes.sae import SAEConfig, SparseAutoencoder, save_sae
-from probes.sae_eval import BOARD_LABELS, board_metrics, features_of, reconstruction, spliced
-from probes.sae_plots import feature_pages, property_name
-from probes.sae_train import train_sae
+from othello.errors import UserError
+from probes.acts.reader import ActsFile, flat_positions
+from probes.sae.evaluate import BOARD_LABELS, board_metrics, features_of, reconstruction, spliced
+from probes.sae.model import SAEConfig, SparseAutoencoder, save_sae
+from probes.sae.plots import feature_pages, property_name
+from probes.sae.train import train_sae
 
 
 def topk(k: int, expansion: int) -> dict:
@@ -56,12 +56,12 @@ def resolve_layer(acts: ActsFile, layer: str, probe_dir: Path | None) -> tuple[i
     hooks = {str(i): h for i, h in enumerate(acts.hooks)}
     if layer == "best":
         if probe_dir is None or not (probe_dir / "metrics.json").exists():
-            raise ValueError("--layer best needs the probes (--probes PROBE_DIR)")
+            raise UserError("--layer best needs the probes (--probes PROBE_DIR)")
         layer = json.loads((probe_dir / "metrics.json").read_text())["best"]["mine_theirs/linear"][
             "layer"
         ]
     if layer not in hooks:
-        raise ValueError(f"{acts.path} holds no layer {layer}: its layers are 0..{len(hooks) - 1}")
+        raise UserError(f"{acts.path} holds no layer {layer}: its layers are 0..{len(hooks) - 1}")
     return int(layer), hooks[layer]
 
 
@@ -80,7 +80,7 @@ def find_model(acts: ActsFile, run: str | os.PathLike | None) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no model; pass --run, the run the cache was made from")
     if file_sha256(path) != acts.model_sha256:
-        raise ValueError(f"{acts.path} was made from another model than {path}: pass its run")
+        raise UserError(f"{acts.path} was made from another model than {path}: pass its run")
     return path
 
 
@@ -206,7 +206,7 @@ def run_sweep(
     cache, at one layer (``3``, ``best``) or several (``0,2,4``, ``all``: folder names then end
     in ``-L<layer>``); writes sweep.json and sweep.md under ``out``."""
     if sweep not in SWEEPS:
-        raise ValueError(f"unknown sweep {sweep!r}; choose from {sorted(SWEEPS)}")
+        raise UserError(f"unknown sweep {sweep!r}; choose from {sorted(SWEEPS)}")
     out = Path(out)
     layers = sweep_layers(acts_path, layer)
     results = {}

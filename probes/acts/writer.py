@@ -1,17 +1,9 @@
-"""The activation cache: a model's residual stream over a set of games, with the board labels.
+"""Write the activation cache: a model's residual stream over a set of games, with the board
+labels (the format: :mod:`probes.acts.format`).
 
-``acts.h5`` holds, for every cached game and sequence position (0..58), the activations at the
-chosen hook points (``acts/<hook name>``, ``[games, 59, d_model]``) and the engine's labels of
-the board the model has seen at that position (``labels/*``, ``[games, 59, ...]``). Position
-``t`` has read moves ``0..t``; its labels describe the board after move ``t``. Positions past a
-game's end hold the model's activations on padding and labels of -1 / False; ``length`` tells
-which are real.
-
-Games get a probe split (``split``: 0 train, 1 val, 2 test) by game, never by position, so no
-board of a test game is seen in training. The file records the content hashes of the model and
-the corpus it was made from; readers can demand both, so a cache of another model or corpus is
-refused rather than silently probed. Writing goes through a partial file that a killed run
-resumes.
+The file records the content hashes of the model and the corpus it was made from; readers can
+demand both, so a cache of another model or corpus is refused rather than silently probed.
+Writing goes through a partial file that a killed run resumes.
 """
 
 from __future__ import annotations
@@ -29,48 +21,19 @@ from othello import __version__
 from othello.atomic import commit, partial_path, reopen_partial_h5
 from othello.checkpoint import file_sha256, load_model, model_file
 from othello.corpus import SPLIT_NAMES, GamesFile
+from othello.errors import UserError
 from othello.labels import replay
-from othello.squares import MAX_MOVES, N_SQUARES
 from othello.tokens import encode
-
-FORMAT = "othello-gpt-acts"
-FORMAT_VERSION = 1
-N_POSITIONS = MAX_MOVES - 1
-# name -> (dtype, trailing shape) of the per-position labels stored beside the activations
-LABELS = {
-    "board_colour": (np.int8, (N_SQUARES,)),  # 0 empty, 1 black, 2 white
-    "board_relative": (np.int8, (N_SQUARES,)),  # 0 empty, 1 mine, 2 theirs (side to move next)
-    "flipped": (np.uint8, (N_SQUARES,)),  # 1 where move t turned a disc over
-    "legal": (np.uint8, (N_SQUARES,)),  # 1 where the side to move next may play
-    "next_player": (np.int8, ()),  # 0 black, 1 white, -1 nobody (game over) or padding
-}
-DTYPES = {"float16": np.float16, "float32": np.float32}
-
-
-class CacheError(ValueError):
-    """A cache that is missing, incomplete, or made from another model or corpus."""
-
-
-def default_hooks(n_layers: int) -> list[str]:
-    """The residual stream before every block and after the last: n_layers + 1 layers."""
-    return [f"blocks.{layer}.hook_resid_pre" for layer in range(n_layers)] + [
-        f"blocks.{n_layers - 1}.hook_resid_post"
-    ]
-
-
-def probe_split(n_games: int, fractions: tuple[float, float, float]) -> np.ndarray:
-    """Split codes for cached games: contiguous blocks of train, val and test.
-
-    Cached games are an i.i.d. sample of random games, so contiguous blocks are as good as a
-    shuffle and keep every split a sequential read.
-    """
-    if any(f < 0 for f in fractions) or not np.isclose(sum(fractions), 1.0):
-        raise ValueError(f"split fractions must be >= 0 and sum to 1, got {fractions}")
-    bounds = np.round(np.cumsum(fractions)[:2] * n_games).astype(int)
-    split = np.full(n_games, 2, dtype=np.int8)
-    split[: bounds[1]] = 1
-    split[: bounds[0]] = 0
-    return split
+from probes.acts.format import (
+    DTYPES,
+    FORMAT,
+    FORMAT_VERSION,
+    N_POSITIONS,
+    CacheError,
+    create_datasets,
+    default_hooks,
+    probe_split,
+)
 
 
 def write_cache(
@@ -96,7 +59,7 @@ def write_cache(
     file left by a killed run of the same job is continued.
 
     With ``n_shards`` > 1 only shard ``shard``'s contiguous share of those games is cached,
-    so processes or machines can each make one; :func:`othello.shards.merge_caches` joins
+    so processes or machines can each make one; :func:`probes.acts.merge.merge_caches` joins
     them into the cache one process would have written."""
     _check_options(dtype, compression, shard, n_shards)
     out = Path(out)
@@ -106,7 +69,7 @@ def write_cache(
     hooks = hooks or default_hooks(model.cfg.n_layers)
     unknown = [h for h in hooks if h not in model.hook_points]
     if unknown:
-        raise ValueError(f"no hook point named {unknown[0]!r} in {model_path}")
+        raise UserError(f"no hook point named {unknown[0]!r} in {model_path}")
     with GamesFile(games_path) as games:
         index = games.select(corpus_split, n_games, allow_fewer)
         split = probe_split(len(index), fractions)
@@ -140,11 +103,11 @@ def write_cache(
 
 def _check_options(dtype: str, compression: str | None, shard: int, n_shards: int) -> None:
     if not 0 <= shard < n_shards:
-        raise ValueError(f"shard must be in 0..{n_shards - 1}, got {shard}")
+        raise UserError(f"shard must be in 0..{n_shards - 1}, got {shard}")
     if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+        raise UserError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
     if compression not in (None, "gzip", "lzf"):
-        raise ValueError(f"compression must be gzip, lzf or none, got {compression!r}")
+        raise UserError(f"compression must be gzip, lzf or none, got {compression!r}")
 
 
 def _gather_rows(dataset: h5py.Dataset, index: np.ndarray, block: int = 1 << 16) -> np.ndarray:
@@ -196,32 +159,6 @@ def _new_partial(
     f.attrs["prepared"] = True
     f.flush()
     return f
-
-
-def create_datasets(f: h5py.File, job: dict, d_model: int, batch_games: int) -> None:
-    n = job["n_games"]
-    rows = min(batch_games, n)
-    f.create_dataset("moves", (n, MAX_MOVES), dtype=np.int8)
-    f.create_dataset("length", (n,), dtype=np.int8)
-    f.create_dataset("game_index", (n,), dtype=np.int64)
-    f.create_dataset("corpus_split", (n,), dtype=np.int8)
-    f.create_dataset("split", (n,), dtype=np.int8)
-    for hook in job["hooks"]:
-        f.create_dataset(
-            f"acts/{hook}",
-            (n, N_POSITIONS, d_model),
-            dtype=DTYPES[job["dtype"]],
-            chunks=(rows, N_POSITIONS, d_model),
-            compression=job["compression"],
-        )
-    for name, (dtype, shape) in LABELS.items():
-        f.create_dataset(
-            f"labels/{name}",
-            (n, N_POSITIONS, *shape),
-            dtype=dtype,
-            chunks=(rows, N_POSITIONS, *shape),
-            compression=job["compression"],
-        )
 
 
 @torch.inference_mode()

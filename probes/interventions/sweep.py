@@ -15,12 +15,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from othello.errors import UserError
 from othello.model import GPT, resid_layer
 from othello.squares import MAX_MOVES, N_SQUARES
 from othello.tokens import PLAYABLE_SQUARES, encode
-from probes.cases import Cases
-from probes.editors import editor
-from probes.interventions import intervene, score
+from probes.interventions.cases import Cases
+from probes.interventions.editors import editor
+from probes.interventions.edits import intervene, score
 
 TUNE = "tune"  # the set settings, layers and methods are chosen on
 NATURAL = "natural"  # the headline reported set
@@ -110,7 +111,7 @@ def run_sweep(
     """
     for needed in (TUNE, NATURAL):
         if needed not in sets:
-            raise ValueError(f"the sweep needs a {needed!r} case set")
+            raise UserError(f"the sweep needs a {needed!r} case set")
     model.eval()
     null = {kind: score(intervene(model, cases, [], None), cases) for kind, cases in sets.items()}
     layers = cfg.layers if cfg.layers is not None else sorted(hooks)

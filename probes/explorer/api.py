@@ -21,18 +21,19 @@ import torch
 
 from othello.checkpoint import file_sha256, load_model, model_file
 from othello.corpus import GamesFile
+from othello.errors import UserError
 from othello.labels import replay
 from othello.model import resid_layer
 from othello.squares import MAX_MOVES, N_SQUARES, parse_square, square_name
 from othello.tokens import PLAYABLE_SQUARES, encode
-from probes.cases import Cases, flip_disc, position_cases
-from probes.editors import editor
-from probes.interventions import intervene, latent_saliency, topn_errors
-from probes.sae import load_sae
-from probes.sae_plots import property_name
+from probes.interventions.cases import Cases, flip_disc, position_cases
+from probes.interventions.editors import editor
+from probes.interventions.edits import intervene, latent_saliency, topn_errors
+from probes.interventions.sweep import edit_hooks
+from probes.sae.model import load_sae
+from probes.sae.plots import property_name
 from probes.schemes import scheme
 from probes.store import load_probes
-from probes.sweep import edit_hooks
 
 N_POSITIONS = MAX_MOVES - 1
 READ_SCHEMES = ("mine_theirs", "flipped", "legal")  # what the page shows per layer
@@ -372,7 +373,7 @@ class SAEView:
         self.sae, cfg = load_sae(folder)
         self.hook = cfg["metadata"]["hook_name"]
         if self.hook not in hooks.values():
-            raise ValueError(f"{folder}: the SAE reads {self.hook}, which the probes do not cover")
+            raise UserError(f"{folder}: the SAE reads {self.hook}, which the probes do not cover")
         board = json.loads((Path(folder) / "details.json").read_text())["board"]["mine_theirs"]
         self.match, self.match_f1 = board["feature_match"], board["feature_match_f1"]
         self.layer = resid_layer(self.hook)

@@ -12,7 +12,7 @@ import numpy as np
 
 from othello.plotting import plt
 from othello.squares import N_SQUARES, square_name
-from probes.probe_plots import save_figure
+from probes.plots import save_figure
 
 METHOD_COLOURS = {"linear": "tab:blue", "gradient": "tab:orange"}
 

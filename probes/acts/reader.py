@@ -1,4 +1,4 @@
-"""Read access to a finished activation cache (``acts.h5``, written by :mod:`othello.cache`),
+"""Read access to a finished activation cache (``acts.h5``, written by :mod:`probes.acts.writer`),
 for the probes: one split's games a chunk at a time, with their labels.
 
 A reader can demand the model's and corpus's hashes, so a cache of another model or corpus is
@@ -17,8 +17,8 @@ import h5py
 import numpy as np
 
 from othello.atomic import partial_path
-from othello.cache import FORMAT, LABELS, N_POSITIONS, CacheError
 from othello.corpus import SPLIT_NAMES
+from probes.acts.format import LABELS, N_POSITIONS, CacheError, is_complete_cache
 
 
 class ActsFile:
@@ -41,7 +41,7 @@ class ActsFile:
         except OSError as exc:
             raise CacheError(f"{self.path}: not a readable HDF5 file ({exc})") from exc
         attrs = self.file.attrs
-        if attrs.get("format") != FORMAT or not attrs.get("complete", False):
+        if not is_complete_cache(self.file):
             self.file.close()
             raise CacheError(f"{self.path}: not a complete othello-gpt activation cache")
         for what, want, have in (
@@ -132,3 +132,14 @@ def chunked_rows(
 
 def _contiguous(rows: np.ndarray) -> bool:
     return len(rows) > 0 and int(rows[-1]) - int(rows[0]) + 1 == len(rows)
+
+
+def flat_positions(chunk: dict[str, np.ndarray], key: str) -> np.ndarray:
+    """The valid positions of one chunk entry, flattened to [positions, ...]."""
+    return chunk[key][chunk["valid"]]
+
+
+def move_numbers(chunk: dict[str, np.ndarray]) -> np.ndarray:
+    """Sequence position (0..58) of each valid position, in ``flat_positions`` order."""
+    valid = chunk["valid"]
+    return np.broadcast_to(np.arange(valid.shape[1]), valid.shape)[valid]

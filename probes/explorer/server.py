@@ -1,7 +1,7 @@
 """The explorer's web server: the page at ``/`` and the JSON API under ``/api``.
 
 Flask handles routing, query parsing and JSON responses (and gives the tests a client that
-needs no socket); every computation is :class:`probes.explorer.Explorer`'s. Bad input of any
+needs no socket); every computation is :class:`probes.explorer.api.Explorer`'s. Bad input of any
 kind (an unknown game, an illegal typed move, an empty square to flip, a layer or head out of
 range, a malformed parameter) is answered with a 4xx JSON ``{"error": reason}``; the server
 keeps serving.
@@ -31,7 +31,7 @@ from importlib import resources
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from probes.explorer import Explorer, ExplorerError
+from probes.explorer.api import Explorer, ExplorerError
 
 
 class Params:
@@ -69,7 +69,7 @@ class Params:
 def create_app(explorer: Explorer) -> Flask:
     """The Flask app serving ``explorer``."""
     app = Flask(__name__)
-    page = resources.files("probes").joinpath("explore_page.html").read_text()
+    page = resources.files("probes.explorer").joinpath("page.html").read_text()
 
     @app.get("/")
     def index() -> Response:

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from othello.errors import UserError
 from othello.squares import N_SQUARES
 
 
@@ -100,7 +101,7 @@ def register_kind(kind: ProbeKind) -> ProbeKind:
 
 def probe_kind(name: str) -> ProbeKind:
     if name not in KINDS:
-        raise ValueError(f"unknown probe kind {name!r}; choose from {sorted(KINDS)}")
+        raise UserError(f"unknown probe kind {name!r}; choose from {sorted(KINDS)}")
     return KINDS[name]
 
 

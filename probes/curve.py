@@ -17,9 +17,9 @@ from tqdm import tqdm
 
 from othello import checkpoint
 from othello.atomic import write_text
-from othello.cache import write_cache
 from othello.model import resid_layer
-from probes.acts_file import ActsFile
+from probes.acts.reader import ActsFile
+from probes.acts.writer import write_cache
 from probes.fit import FitConfig, fit_probes, probe_key
 from probes.metrics import evaluate_probes, scheme_baselines
 

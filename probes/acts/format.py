@@ -1,0 +1,99 @@
+"""The activation file's format, owned here alone: what ``acts.h5`` holds and how its datasets
+are laid out. The writer (:mod:`probes.acts.writer`), the reader (:mod:`probes.acts.reader`)
+and the shard merge (:mod:`probes.acts.merge`) all take it from this module.
+
+``acts.h5`` holds, for every cached game and sequence position (0..58), the activations at the
+chosen hook points (``acts/<hook name>``, ``[games, 59, d_model]``) and the engine's labels of
+the board the model has seen at that position (``labels/*``, ``[games, 59, ...]``). Position
+``t`` has read moves ``0..t``; its labels describe the board after move ``t``. Positions past a
+game's end hold the model's activations on padding and labels of -1 / False; ``length`` tells
+which are real. Games get a probe split (``split``: 0 train, 1 val, 2 test) by game, never by
+position, so no board of a test game is seen in training. Attributes record the content hashes
+of the model and corpus, the hooks, dtype and code version (``job``).
+"""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+
+from othello.errors import UserError
+from othello.squares import MAX_MOVES, N_SQUARES
+
+FORMAT = "othello-gpt-acts"
+FORMAT_VERSION = 1
+N_POSITIONS = MAX_MOVES - 1
+# name -> (dtype, trailing shape) of the per-position labels stored beside the activations
+LABELS = {
+    "board_colour": (np.int8, (N_SQUARES,)),  # 0 empty, 1 black, 2 white
+    "board_relative": (np.int8, (N_SQUARES,)),  # 0 empty, 1 mine, 2 theirs (side to move next)
+    "flipped": (np.uint8, (N_SQUARES,)),  # 1 where move t turned a disc over
+    "legal": (np.uint8, (N_SQUARES,)),  # 1 where the side to move next may play
+    "next_player": (np.int8, ()),  # 0 black, 1 white, -1 nobody (game over) or padding
+}
+DTYPES = {"float16": np.float16, "float32": np.float32}
+# per-game datasets, in the order a merge copies them
+GAME_DATASETS = ("moves", "length", "game_index", "corpus_split", "split")
+
+
+class CacheError(UserError):
+    """A cache that is missing, incomplete, or made from another model or corpus."""
+
+
+def default_hooks(n_layers: int) -> list[str]:
+    """The residual stream before every block and after the last: n_layers + 1 layers."""
+    return [f"blocks.{layer}.hook_resid_pre" for layer in range(n_layers)] + [
+        f"blocks.{n_layers - 1}.hook_resid_post"
+    ]
+
+
+def probe_split(n_games: int, fractions: tuple[float, float, float]) -> np.ndarray:
+    """Split codes for cached games: contiguous blocks of train, val and test.
+
+    Cached games are an i.i.d. sample of random games, so contiguous blocks are as good as a
+    shuffle and keep every split a sequential read.
+    """
+    if any(f < 0 for f in fractions) or not np.isclose(sum(fractions), 1.0):
+        raise UserError(f"split fractions must be >= 0 and sum to 1, got {fractions}")
+    bounds = np.round(np.cumsum(fractions)[:2] * n_games).astype(int)
+    split = np.full(n_games, 2, dtype=np.int8)
+    split[: bounds[1]] = 1
+    split[: bounds[0]] = 0
+    return split
+
+
+def is_complete_cache(f: h5py.File) -> bool:
+    return f.attrs.get("format") == FORMAT and bool(f.attrs.get("complete", False))
+
+
+def dataset_names(hooks: list[str]) -> list[str]:
+    """Every dataset of a cache with these hooks: per-game rows, activations, labels."""
+    return [*GAME_DATASETS, *(f"acts/{hook}" for hook in hooks), *(f"labels/{n}" for n in LABELS)]
+
+
+def create_datasets(f: h5py.File, job: dict, d_model: int, batch_games: int) -> None:
+    """Every dataset of a cache for ``job`` (its ``n_games``, ``hooks``, ``dtype`` and
+    ``compression``), chunked by ``batch_games`` games."""
+    n = job["n_games"]
+    rows = min(batch_games, n)
+    f.create_dataset("moves", (n, MAX_MOVES), dtype=np.int8)
+    f.create_dataset("length", (n,), dtype=np.int8)
+    f.create_dataset("game_index", (n,), dtype=np.int64)
+    f.create_dataset("corpus_split", (n,), dtype=np.int8)
+    f.create_dataset("split", (n,), dtype=np.int8)
+    for hook in job["hooks"]:
+        f.create_dataset(
+            f"acts/{hook}",
+            (n, N_POSITIONS, d_model),
+            dtype=DTYPES[job["dtype"]],
+            chunks=(rows, N_POSITIONS, d_model),
+            compression=job["compression"],
+        )
+    for name, (dtype, shape) in LABELS.items():
+        f.create_dataset(
+            f"labels/{name}",
+            (n, N_POSITIONS, *shape),
+            dtype=dtype,
+            chunks=(rows, N_POSITIONS, *shape),
+            compression=job["compression"],
+        )
