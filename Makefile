@@ -94,7 +94,7 @@ analyze:
 	@$(MAKE) --no-print-directory report CHECKPOINT=$(CHECKPOINT) FORMAT=$(FORMAT) RUN=$(RUN) PRESET=$(PRESET)
 
 # sparse autoencoders at the mine/theirs probe's best layer: the preset's sweep, and the first
-# setting on the random-init control (scripts/train_sae.py, probes/sae_stage.py)
+# setting on the random-init control (scripts/train_sae.py, probes/sae/stage.py)
 SAE_SWEEP ?= $(if $(filter tiny,$(PRESET)),tiny,cpu)
 SAE_DIR = $(REPORT_DIR)/sae
 sae: $(SAE_DIR)/sweep.json

@@ -29,6 +29,7 @@ from othello.config import preset
 from othello.corpus import GamesFile
 from othello.model import GPT
 from othello.tokens import encode
+from probes.common import ProbeKey
 from probes.explorer.api import Explorer
 from probes.explorer.server import create_app
 from probes.kinds import make_probe
@@ -58,12 +59,14 @@ def paper_shape_run(tmp: Path) -> tuple[Path, Path]:
         for name, classes in (("mine_theirs", 3), ("flipped", 2), ("legal", 2)):
             probe = make_probe("linear", 512, classes)
             torch.nn.init.normal_(probe.weight, std=0.05)
-            probes[f"{name}/linear/{hook}"] = probe
-        probes[f"mine_theirs/mlp/{hook}"] = make_probe("mlp", 512, 3)
+            probes[ProbeKey(name, "linear", hook)] = probe
+        probes[ProbeKey("mine_theirs", "mlp", hook)] = make_probe("mlp", 512, 3)
     meta = {"model_sha256": file_sha256(tmp / "run" / "model.pt"), "hooks": hooks}
     save_probes(probes, meta, tmp / "probes")
-    best = {"mine_theirs/linear": {"layer": "6"}}
-    (tmp / "probes" / "metrics.json").write_text(json.dumps({"best": best}))
+    best = {"layer": "6", "accuracy": 0.0, "val_accuracy": 0.0}  # random probes: no figures
+    metrics = {"layers": {str(i): h for i, h in enumerate(hooks)}, "val": {}, "baselines": {},
+               "best": {"mine_theirs/linear": best}}  # fmt: skip
+    (tmp / "probes" / "metrics.json").write_text(json.dumps(metrics))
     return tmp / "run", tmp / "probes"
 
 

@@ -18,10 +18,10 @@ import torch
 
 from othello.checkpoint import file_sha256, load_model, model_file
 from othello.model import resid_layer
-from probes.fit import probe_key
+from probes.common import ProbeKey
 from probes.interventions.cases import build_sets
-from probes.interventions.edits import gradient_editor, intervene, linear_editor
-from probes.interventions.sweep import edit_hooks
+from probes.interventions.edits import gradient_editor, linear_editor
+from probes.interventions.run import edit_hooks, intervene
 from probes.store import load_probes
 
 
@@ -44,7 +44,7 @@ def main() -> None:
     model = load_model(path)
     probes, meta = load_probes(args.probes, model_sha256=file_sha256(path))
     hooks = {resid_layer(h): h for h in meta["hooks"]}
-    linear = {h: probes[probe_key("mine_theirs", "linear", h)] for h in hooks.values()}
+    linear = {h: probes[ProbeKey("mine_theirs", "linear", h)] for h in hooks.values()}
     cases = build_sets(args.games, args.n_cases, 0, seed=0)["natural"]
     edited = edit_hooks(hooks, args.layer, True)
     edit = linear_editor(linear, 2.0)

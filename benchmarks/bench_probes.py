@@ -29,7 +29,8 @@ from sklearn_crosscheck import sklearn_accuracy, take_slice  # noqa: E402  (the 
 
 from othello.checkpoint import MODEL  # noqa: E402
 from probes.acts.writer import write_cache  # noqa: E402
-from probes.fit import FitConfig, fit_probes, probe_key  # noqa: E402
+from probes.common import ProbeKey
+from probes.fit import FitConfig, fit_probes  # noqa: E402
 from probes.metrics import evaluate_probes  # noqa: E402
 
 
@@ -50,7 +51,7 @@ def bench_fit(acts_path: Path, n_train: int, n_test: int, epochs: int) -> dict:
     probes = fit_probes(data, cfg, progress=False)
     ours_s = time.perf_counter() - began
     counts = evaluate_probes(data, probes, "test", chunk_games=1 << 30)
-    ours_acc = [counts[probe_key("mine_theirs", "linear", h)].summary()["accuracy"] for h in hooks]
+    ours_acc = [counts[ProbeKey("mine_theirs", "linear", h)].summary()["accuracy"] for h in hooks]
     began = time.perf_counter()
     sk_acc = [
         float(sklearn_accuracy(data, h, "board_relative", list(range(64))).mean()) for h in hooks

@@ -27,11 +27,12 @@ from othello.errors import UserError
 from othello.labels import replay
 from othello.model import GPT
 from othello.plotting import accuracy_by_move
-from othello.squares import MAX_MOVES
+from othello.squares import MAX_MOVES, N_SQUARES
 from othello.tokens import PLAYABLE_SQUARES, encode
 
 N_POSITIONS = MAX_MOVES - 1
 DEFAULT_GAMES = 10_000  # games scored when no number is asked
+EVAL_JSON, EVAL_FIGURE = "eval.json", "accuracy_by_move.png"  # what evaluate_run writes
 
 
 @dataclass
@@ -68,13 +69,31 @@ class LegalityCounts:
 _PLAYABLE = torch.as_tensor(PLAYABLE_SQUARES)
 
 
+def square_scores(values: torch.Tensor, fill: float) -> torch.Tensor:
+    """[..., 64] from per-token values [..., 61] (logits or probabilities): each square's
+    token value, ``fill`` on the four centre squares, which are never moves (token 0, the
+    padding, has no square). The one place the model's output is read by square."""
+    out = values.new_full((*values.shape[:-1], N_SQUARES), fill)
+    out[..., _PLAYABLE.to(values.device)] = values[..., 1:]
+    return out
+
+
+def square_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """[..., 64] next-move probabilities (softmax over the 61 tokens; 0 on the centre)."""
+    return square_scores(logits.float().softmax(-1), 0.0)
+
+
+def top_squares(logits: torch.Tensor, n: int) -> list[int]:
+    """The squares of the model's ``n`` best moves, best first (logits [61])."""
+    return [int(s) for s in square_scores(logits.float(), -torch.inf).argsort(descending=True)[:n]]
+
+
 def rank_legality(logits: torch.Tensor, legal: np.ndarray) -> torch.Tensor:
     """bool [..., 60]: whether the model's k-th best square is legal, for logits [..., 61]
     and legal-move bitboards uint64 [...]."""
     legal_bits = torch.as_tensor(legal.view(np.int64))
-    square_logits = logits[..., 1:].float()  # token i + 1 is PLAYABLE_SQUARES[i]
-    order = square_logits.argsort(dim=-1, descending=True)
-    ranked_squares = _PLAYABLE.to(order.device)[order].cpu()
+    ranked = square_scores(logits.float(), -torch.inf).argsort(dim=-1, descending=True)
+    ranked_squares = ranked[..., : len(PLAYABLE_SQUARES)].cpu()  # the centre ranks last
     return (legal_bits.unsqueeze(-1) >> ranked_squares) & 1 == 1
 
 
@@ -148,10 +167,10 @@ def evaluate_run(
     summary = {"games": int(len(index)), "split": split, **counts.summary()}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "eval.json", json.dumps(summary, indent=2) + "\n")
+    write_text(out / EVAL_JSON, json.dumps(summary, indent=2) + "\n")
     accuracy_by_move(
         summary["top1_legal_accuracy_by_move"],
-        out / "accuracy_by_move.png",
+        out / EVAL_FIGURE,
         f"{Path(run).name}: top-1 legal {100 * summary['top1_legal_accuracy']:.2f}%",
     )
     return summary

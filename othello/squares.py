@@ -47,3 +47,13 @@ def transpose_square(square: int) -> int:
     The start position is symmetric under it, so it maps legal games to legal games.
     """
     return (square % 8) * 8 + square // 8
+
+
+def bitboard_squares(bitboard: int) -> list[int]:
+    """The squares set in a 64-bit board, ascending."""
+    return [s for s in range(N_SQUARES) if int(bitboard) >> s & 1]
+
+
+def squares_bitboard(squares: list[int]) -> int:
+    """The 64-bit board with ``squares`` set."""
+    return sum(1 << int(s) for s in set(squares))

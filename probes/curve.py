@@ -2,7 +2,8 @@
 
 A run trained with ``snapshot_every`` keeps its weights at intervals. Each of them (and the
 finished model) is cached over the same held-out games, probed with the same linear fit and
-scored on the same test games, so the curve moves only with training. One checkpoint's
+scored on the same test games, so the curve moves only with training; each checkpoint's best
+layer is chosen on the validation games, as the probe stage chooses it. One checkpoint's
 activations are on disk at a time; its cache is deleted once its probes are scored.
 """
 
@@ -17,11 +18,12 @@ from tqdm import tqdm
 
 from othello import checkpoint
 from othello.atomic import write_text
-from othello.model import resid_layer
 from probes.acts.reader import ActsFile
 from probes.acts.writer import write_cache
-from probes.fit import FitConfig, fit_probes, probe_key
+from probes.common import ProbeKey, layer_name
+from probes.fit import FitConfig, fit_probes
 from probes.metrics import evaluate_probes, scheme_baselines
+from probes.stage import SPLITS, choose_on_val
 
 CURVE = "curve.json"
 
@@ -56,28 +58,34 @@ def validation_by_step(run_dir: str | os.PathLike) -> dict[int, dict]:
 def probe_checkpoint(
     model: Path, games: Path, acts: Path, n_games: int, scheme_name: str, progress: bool
 ) -> dict:
-    """Linear probes of ``scheme_name`` on every residual layer of one checkpoint: held-out
-    accuracy by layer and the baselines of the same test games."""
+    """Cache one checkpoint over ``n_games`` held-out games and score its layers."""
     write_cache(model, games, acts, n_games=n_games, progress=progress)
-    cfg = FitConfig(probes=(f"{scheme_name}/linear",))
     with ActsFile(acts) as source:
-        probes = fit_probes(source, cfg, progress=progress)
-        counts = evaluate_probes(source, probes, "test")
-        base = scheme_baselines(source, scheme_name)
-        layers = {
-            str(resid_layer(hook)): round(
-                counts[probe_key(scheme_name, "linear", hook)].summary()["accuracy"], 6
-            )
-            for hook in source.hooks
+        return {**layer_scores(source, scheme_name, progress), "model_sha256": source.model_sha256}
+
+
+def layer_scores(source, scheme_name: str, progress: bool = False) -> dict:
+    """Linear probes of ``scheme_name`` on every layer of ``source`` (an ActsFile or
+    ArraySource): test accuracy by layer, the layer chosen on the validation games (its test
+    accuracy is ``best``) and the baselines of the same test games."""
+    fitted = ProbeKey(scheme_name, "linear")
+    probes = fit_probes(source, FitConfig(probes=(str(fitted),)), progress=progress)
+    by_split = {
+        split: {
+            layer_name(key.hook): round(c.summary()["accuracy"], 6)
+            for key, c in evaluate_probes(source, probes, split).items()
         }
-        model_sha256 = source.model_sha256
-    best = max(layers, key=layers.__getitem__)
+        for split in SPLITS
+    }
+    best = choose_on_val(by_split["val"], by_split["test"])
+    base = scheme_baselines(source, scheme_name) if isinstance(source, ActsFile) else {}
     return {
-        "layers": layers,
-        "best_layer": best,
-        "best": layers[best],
+        "layers": by_split["test"],
+        "val_layers": by_split["val"],
+        "best_layer": best["layer"],
+        "best": best["accuracy"],
+        "chosen_on": "val",
         "baselines": {k: round(v, 6) for k, v in base.items() if isinstance(v, float)},
-        "model_sha256": model_sha256,
     }
 
 

@@ -14,38 +14,47 @@ from pathlib import Path
 
 from othello.atomic import write_text
 from probes import plots
+from probes.common import ProbeKey
 from probes.kinds import KINDS
 from probes.schemes import SCHEMES
+from probes.stage import DETAILS, ProbeMetrics
+
+FIGURES_JSON = "figures.json"
+# every figure this module draws: name in figures.json -> (its file, how it is drawn)
+FIGURES = {
+    "accuracy_by_layer": ("accuracy_by_layer.png", plots.accuracy_by_layer),
+    "square_heatmaps": ("square_heatmaps.png", plots.square_heatmaps),
+    "accuracy_by_move": ("accuracy_by_move.png", plots.accuracy_by_move),
+    "confusion": ("confusion.png", plots.confusions),
+    "direction_cosines": ("direction_cosines.png", plots.direction_cosines),
+}
 
 
-def load(probe_dir: str | os.PathLike) -> tuple[dict, dict]:
-    """metrics.json and details.json of a probe directory."""
-    folder = Path(probe_dir)
-    found = []
-    for name in ("metrics.json", "details.json"):
-        path = folder / name
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: missing; run scripts/fit_probes.py first")
-        found.append(json.loads(path.read_text()))
-    return found[0], found[1]
+def load_details(probe_dir: str | os.PathLike) -> dict:
+    """details.json of a probe directory."""
+    path = Path(probe_dir) / DETAILS
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing; run scripts/fit_probes.py first")
+    return json.loads(path.read_text())
 
 
-def accuracy_by_layer(metrics: dict, control: dict | None) -> dict:
+def accuracy_by_layer(metrics: ProbeMetrics, control: ProbeMetrics | None) -> dict:
     """Every probe's test accuracy by layer, its control's, and the baselines."""
-    layers = list(metrics["layers"])
-    schemes = [s for s in SCHEMES if s in metrics]
+    layers = list(metrics.layers)
+    schemes = list(metrics.accuracy)
     series = {
-        f"{s}/{kind}": [metrics[s][kind][layer] for layer in layers]
+        f"{s}/{kind}": [metrics.accuracy[s][kind][layer] for layer in layers]
         for s in schemes
         for kind in KINDS
-        if kind in metrics[s]
+        if kind in metrics.accuracy[s]
     }
     control_series = {
-        key: [control[key.split("/")[0]][key.split("/")[1]][layer] for layer in layers]
-        for key in series
-        if control is not None and key.split("/")[1] in control.get(key.split("/")[0], {})
+        f"{s}/{kind}": [control.accuracy[s][kind][layer] for layer in layers]
+        for s in schemes
+        for kind in KINDS
+        if control is not None and kind in control.accuracy.get(s, {}) and f"{s}/{kind}" in series
     }
-    base = metrics["baselines"]
+    base = metrics.baselines
     return {
         "layers": layers,
         "series": series,
@@ -56,17 +65,16 @@ def accuracy_by_layer(metrics: dict, control: dict | None) -> dict:
     }
 
 
-def detail_figures(metrics: dict, details: dict) -> dict:
+def detail_figures(metrics: ProbeMetrics, details: dict) -> dict:
     """Per-square, by-move and confusion figures of the board probes at the mine/theirs
     probe's layer chosen on validation."""
-    board = [s for s in ("mine_theirs", "black_white") if s in metrics]
-    focus = (
-        metrics["best"]["mine_theirs/linear"]["layer"]
-        if "mine_theirs" in board
-        else (list(metrics["layers"])[-1])
-    )
-    hook = metrics["layers"][focus]
-    probe = {s: details["probes"][f"{s}/linear/{hook}"] for s in board}
+    board = [s for s in ("mine_theirs", "black_white") if s in metrics.accuracy]
+    if "mine_theirs" in board:
+        focus = metrics.best_of("mine_theirs").layer
+    else:
+        focus = list(metrics.layers)[-1]
+    hook = metrics.hook(focus)
+    probe = {s: details["probes"][str(ProbeKey(s, "linear", hook))] for s in board}
     base = details["baselines"]
     label = {s: f"{s} linear, layer {focus}" for s in board}
     return {
@@ -99,14 +107,14 @@ def detail_figures(metrics: dict, details: dict) -> dict:
     }
 
 
-def figures(metrics: dict, details: dict, control: dict | None) -> dict:
+def figures(metrics: ProbeMetrics, details: dict, control: ProbeMetrics | None) -> dict:
     """The data of every probe figure (what figures.json holds)."""
     out = {
         "accuracy_by_layer": accuracy_by_layer(metrics, control),
         **detail_figures(metrics, details),
     }
     if "direction_cosines" in details:
-        layers, hooks = list(metrics["layers"]), list(metrics["layers"].values())
+        layers, hooks = list(metrics.layers), list(metrics.layers.values())
         out["direction_cosines"] = {
             "layers": [layers[hooks.index(h)] for h in details["direction_cosines"]["hooks"]],
             "cosine": details["direction_cosines"]["cosine"],
@@ -114,26 +122,17 @@ def figures(metrics: dict, details: dict, control: dict | None) -> dict:
     return out
 
 
-DRAWN = {
-    "accuracy_by_layer": plots.accuracy_by_layer,
-    "square_heatmaps": plots.square_heatmaps,
-    "accuracy_by_move": plots.accuracy_by_move,
-    "confusion": plots.confusions,
-    "direction_cosines": plots.direction_cosines,
-}
-
-
 def write_probe_figures(
     probe_dir: str | os.PathLike, control_dir: str | os.PathLike | None, out: str | os.PathLike
 ) -> dict:
     """Draw every figure of ``probe_dir`` (beside its control's) into ``out``."""
-    metrics, details = load(probe_dir)
-    control = load(control_dir)[0] if control_dir else None
+    metrics, details = ProbeMetrics.load(probe_dir), load_details(probe_dir)
+    control = ProbeMetrics.load(control_dir) if control_dir else None
     data = figures(metrics, details, control)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    for name, draw in DRAWN.items():
+    for name, (file, draw) in FIGURES.items():
         if name in data:
-            draw(data[name], out / f"{name}.png")
-    write_text(out / "figures.json", json.dumps(data, indent=1) + "\n")
+            draw(data[name], out / file)
+    write_text(out / FIGURES_JSON, json.dumps(data, indent=1) + "\n")
     return data

@@ -17,8 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from othello.device import DEVICES, pick_device
 from othello.errors import UserError
 from probes.acts.reader import flat_positions
+from probes.common import ProbeKey
 from probes.kinds import KINDS, default_settings, make_probe, probe_kind
 from probes.schemes import scheme
 
@@ -26,9 +28,9 @@ from probes.schemes import scheme
 @dataclass
 class FitConfig:
     """What the probe stage fits. Each kind's own settings (learning rate, MLP width) are in
-    its dataclass in probes/probe_kinds.py, overridden as ``KIND.key=value``."""
+    its dataclass in probes/kinds.py, overridden as ``KIND.key=value``."""
 
-    # scheme/kind pairs (schemes: probes/schemes.py, kinds: probes/probe_kinds.py)
+    # scheme/kind pairs (schemes: probes/schemes.py, kinds: probes/kinds.py)
     probes: tuple[str, ...] = (
         "mine_theirs/linear",
         "black_white/linear",
@@ -52,24 +54,18 @@ class FitConfig:
     advised_eval_games: int = 100
     allow_small: bool = False
     threads: int = 0  # torch CPU threads (0: torch's default)
-    specs: list[tuple[str, str]] = field(init=False)
+    specs: list[ProbeKey] = field(init=False)  # the probes, parsed (without their hooks)
 
     def __post_init__(self) -> None:
-        self.specs = []
-        for item in self.probes:
-            name, sep, kind = item.partition("/")
-            if not sep:
-                raise UserError(f"probe {item!r} is not scheme/kind, e.g. mine_theirs/linear")
-            scheme(name), probe_kind(kind)  # fail early on a typo
-            self.specs.append((name, kind))
+        self.specs = [ProbeKey.parse(item).fitted for item in self.probes]
+        for spec in self.specs:
+            scheme(spec.scheme), probe_kind(spec.kind)  # fail early on a typo
+        if self.device not in DEVICES:
+            raise UserError(f"device must be one of {DEVICES}, got {self.device!r}")
 
     @property
     def schemes(self) -> list[str]:
-        return list(dict.fromkeys(name for name, _ in self.specs))
-
-
-def probe_key(scheme_name: str, kind: str, hook: str) -> str:
-    return f"{scheme_name}/{kind}/{hook}"
+        return list(dict.fromkeys(spec.scheme for spec in self.specs))
 
 
 def count_positions(source, split: str, chunk_games: int = 1024) -> int:
@@ -79,9 +75,12 @@ def count_positions(source, split: str, chunk_games: int = 1024) -> int:
     )
 
 
+Probes = dict[ProbeKey, nn.Module]  # keyed scheme/kind/hook
+
+
 def fit_probes(
     source, cfg: FitConfig, progress: bool = True, kinds: dict[str, Any] | None = None
-) -> dict[str, nn.Module]:
+) -> Probes:
     """Probes fitted on the training split of ``source`` (an ActsFile or ArraySource);
     ``kinds`` maps a kind to its settings (defaults for those not given)."""
     kinds = {**default_settings(), **(kinds or {})}
@@ -89,34 +88,21 @@ def fit_probes(
     missing = [h for h in hooks if h not in source.hooks]
     if missing:
         raise UserError(f"the cache has no activations for {missing[0]!r}")
-    labels = sorted({scheme(s).label for s, _ in cfg.specs})
     torch.manual_seed(cfg.seed)
-    first = next(iter(source.iter_chunks("train", hooks, [], cfg.chunk_games)), None)
-    if first is None or not first["valid"].any():
-        raise UserError("the cache has no training positions")
-    device = resolve_device(cfg.device)
-    probes: dict[str, nn.Module] = {}
-    for hook in hooks:
-        x = torch.from_numpy(flat_positions(first, hook))
-        mean, scale = x.mean(0), x.std(0)
-        for name, kind in cfg.specs:
-            probe = make_probe(kind, source.d_model, scheme(name).n_classes, kinds[kind])
-            probe.set_standardisation(mean, scale)
-            probes[probe_key(name, kind, hook)] = probe.to(device)
+    device = pick_device(cfg.device)
+    probes = {key: p.to(device) for key, p in new_probes(source, cfg, hooks, kinds).items()}
     optimizer = torch.optim.AdamW(_param_groups(probes, cfg, kinds), weight_decay=0.0)
     n_train = count_positions(source, "train")
     steps_per_epoch = math.ceil(n_train / cfg.batch_positions) + math.ceil(
         len(source.split_rows("train")) / cfg.chunk_games
     )  # at most one short batch per chunk
     epochs = max(cfg.epochs, math.ceil(cfg.min_steps / steps_per_epoch))
-    total = epochs * steps_per_epoch
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step / total, 1.0)))
-    )
+    schedule = cosine_schedule(optimizer, epochs * steps_per_epoch)
     rng = np.random.default_rng(cfg.seed)
     bar = tqdm(
         total=epochs * n_train, unit="pos", unit_scale=True, desc="probes", disable=not progress
     )
+    labels = sorted({scheme(spec.scheme).label for spec in cfg.specs})
     for epoch in range(epochs):
         chunks = source.iter_chunks("train", hooks, labels, cfg.chunk_games, cfg.seed + epoch)
         for chunk in chunks:
@@ -127,12 +113,7 @@ def fit_probes(
             }
             order = torch.from_numpy(rng.permutation(len(next(iter(ys.values()))))).to(device)
             for batch in order.split(cfg.batch_positions):
-                loss = 0.0
-                for hook in hooks:
-                    x = xs[hook][batch]
-                    for name, logits in _logits(probes, cfg, hook, x):
-                        y = ys[scheme(name).label][batch]
-                        loss = loss + F.cross_entropy(logits.flatten(0, 1), y.flatten())
+                loss = batch_loss(probes, cfg, xs, ys, batch)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -143,36 +124,65 @@ def fit_probes(
     return {key: probe.eval().cpu() for key, probe in probes.items()}
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto``: the GPU when there is one, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+def new_probes(source, cfg: FitConfig, hooks: list[str], kinds: dict[str, Any]) -> Probes:
+    """Every probe to fit, unfitted, its input standardisation set from the first chunk of
+    training games."""
+    first = next(iter(source.iter_chunks("train", hooks, [], cfg.chunk_games)), None)
+    if first is None or not first["valid"].any():
+        raise UserError("the cache has no training positions")
+    probes: Probes = {}
+    for hook in hooks:
+        x = torch.from_numpy(flat_positions(first, hook))
+        mean, scale = x.mean(0), x.std(0)
+        for spec in cfg.specs:
+            n_classes = scheme(spec.scheme).n_classes
+            probe = make_probe(spec.kind, source.d_model, n_classes, kinds[spec.kind])
+            probe.set_standardisation(mean, scale)
+            probes[spec.at(hook)] = probe
+    return probes
 
 
-def _by_kind(cfg: FitConfig) -> dict[str, list[str]]:
-    """Schemes of each kind, kinds in registry order (the order probes are made and summed)."""
+def cosine_schedule(optimizer: torch.optim.Optimizer, total: int):
+    """The learning rate from its peak down to zero along half a cosine over ``total`` steps."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step / total, 1.0)))
+    )
+
+
+def batch_loss(probes: Probes, cfg: FitConfig, xs: dict, ys: dict, batch: torch.Tensor):
+    """The summed cross-entropy of every probe on one batch of positions."""
+    loss = 0.0
+    for hook, x in xs.items():
+        for spec, logits in _logits(probes, cfg, hook, x[batch]):
+            y = ys[scheme(spec.scheme).label][batch]
+            loss = loss + F.cross_entropy(logits.flatten(0, 1), y.flatten())
+    return loss
+
+
+def _by_kind(cfg: FitConfig) -> dict[str, list[ProbeKey]]:
+    """The probes of each kind, kinds in registry order (the order probes are made and
+    summed)."""
     return {
-        kind: [name for name, k in cfg.specs if k == kind]
+        kind: [spec for spec in cfg.specs if spec.kind == kind]
         for kind in KINDS
-        if any(k == kind for _, k in cfg.specs)
+        if any(spec.kind == kind for spec in cfg.specs)
     }
 
 
-def _param_groups(probes: dict[str, nn.Module], cfg: FitConfig, kinds: dict) -> list[dict]:
+def _param_groups(probes: Probes, cfg: FitConfig, kinds: dict) -> list[dict]:
     groups = []
     for kind in _by_kind(cfg):
-        members = [p for key, p in probes.items() if key.split("/")[1] == kind]
+        members = [p for key, p in probes.items() if key.kind == kind]
         params = [q for p in members for q in p.parameters()]
         groups.append({"params": params, **probe_kind(kind).optimizer_group(kinds[kind])})
     return groups
 
 
-def _logits(probes: dict[str, nn.Module], cfg: FitConfig, hook: str, x: torch.Tensor):
-    """(scheme, logits) of every probe on one hook; a kind with a batched forward runs all
+def _logits(probes: Probes, cfg: FitConfig, hook: str, x: torch.Tensor):
+    """(probe, logits) of every probe on one hook; a kind with a batched forward runs all
     its probes of the hook at once."""
-    for kind, names in _by_kind(cfg).items():
-        members = [probes[probe_key(name, kind, hook)] for name in names]
+    for kind, specs in _by_kind(cfg).items():
+        members = [probes[spec.at(hook)] for spec in specs]
         batched = probe_kind(kind).batched
         outputs = batched(members, x) if batched else [p(x) for p in members]
-        yield from zip(names, outputs, strict=True)
+        yield from zip(specs, outputs, strict=True)

@@ -80,13 +80,15 @@ class ProbeKind:
     ``set_standardisation`` that maps [..., d_model] to logits [..., 64, n_classes]);
     ``optimizer_group(settings)`` gives its AdamW group options (lr, weight_decay);
     ``batched(probes, x)``, if given, computes the logits of many probes of one hook at once
-    (the fit's hot loop)."""
+    (the fit's hot loop). ``differentiable``: its logits have a gradient with respect to the
+    residual stream, so a gradient edit (Li et al.) can follow it."""
 
     name: str
     settings: type
     make: Callable[[int, int, Any], nn.Module]
     optimizer_group: Callable[[Any], dict]
     batched: Callable[[list[nn.Module], torch.Tensor], list[torch.Tensor]] | None = None
+    differentiable: bool = True
 
 
 KINDS: dict[str, ProbeKind] = {}
@@ -114,13 +116,18 @@ def make_probe(name: str, d_model: int, n_classes: int, settings: Any = None) ->
     return kind.make(d_model, n_classes, settings if settings is not None else kind.settings())
 
 
+def differentiable_kinds() -> list[str]:
+    """The registered kinds a gradient edit can follow, in registry order."""
+    return [name for name, kind in KINDS.items() if kind.differentiable]
+
+
 @dataclass(frozen=True)
-class LinearSettings:
+class LinearProbeSettings:
     lr: float = 1e-2
 
 
 @dataclass(frozen=True)
-class MLPSettings:
+class MLPProbeSettings:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     hidden: int = 256
@@ -140,7 +147,7 @@ def linear_batched(probes: list[LinearProbe], x: torch.Tensor) -> list[torch.Ten
 register_kind(
     ProbeKind(
         name="linear",
-        settings=LinearSettings,
+        settings=LinearProbeSettings,
         make=lambda d, c, s: LinearProbe(d, c),
         optimizer_group=lambda s: {"lr": s.lr},
         batched=linear_batched,
@@ -149,7 +156,7 @@ register_kind(
 register_kind(
     ProbeKind(
         name="mlp",
-        settings=MLPSettings,
+        settings=MLPProbeSettings,
         make=lambda d, c, s: MLPProbe(d, c, s.hidden),
         optimizer_group=lambda s: {"lr": s.lr, "weight_decay": s.weight_decay},
     )

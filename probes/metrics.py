@@ -16,13 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
 
 from othello.labels import placed_by, replay
 from othello.squares import N_SQUARES
 from probes.acts.format import N_POSITIONS
 from probes.acts.reader import ActsFile, flat_positions, move_numbers
-from probes.fit import probe_key
+from probes.common import ProbeKey
+from probes.fit import Probes
 from probes.kinds import LinearProbe
 from probes.schemes import scheme
 
@@ -56,26 +56,25 @@ class ProbeCounts:
 @torch.no_grad()
 def evaluate_probes(
     source,
-    probes: dict[str, nn.Module],
+    probes: Probes,
     split: str = "test",
     chunk_games: int = 256,
     device: str | torch.device = "cpu",
-) -> dict[str, ProbeCounts]:
-    """Counts of every probe (keyed ``scheme/kind/hook``) on one split of ``source``, computed
-    on ``device`` (the probes passed in stay where they are)."""
+) -> dict[ProbeKey, ProbeCounts]:
+    """Counts of every probe on one split of ``source``, computed on ``device`` (the probes
+    passed in stay where they are)."""
     if torch.device(device).type != "cpu":
         probes = {key: copy.deepcopy(p).to(device) for key, p in probes.items()}
-    parsed = {key: key.split("/", 2) for key in probes}
-    hooks = sorted({hook for _, _, hook in parsed.values()})
-    labels = sorted({scheme(s).label for s, _, _ in parsed.values()})
-    counts = {key: ProbeCounts.zeros(scheme(s).n_classes) for key, (s, _, _) in parsed.items()}
+    hooks = sorted({key.hook for key in probes})
+    labels = sorted({scheme(key.scheme).label for key in probes})
+    counts = {key: ProbeCounts.zeros(scheme(key.scheme).n_classes) for key in probes}
     for chunk in source.iter_chunks(split, hooks, labels, chunk_games):
         moves = move_numbers(chunk)
         xs = {h: torch.from_numpy(flat_positions(chunk, h)).to(device) for h in hooks}
         ys = {n: flat_positions(chunk, n).astype(np.int64) for n in labels}
-        for key, (name, _, hook) in parsed.items():
-            y = ys[scheme(name).label]
-            pred = probes[key](xs[hook]).argmax(-1).cpu().numpy()
+        for key, probe in probes.items():
+            y = ys[scheme(key.scheme).label]
+            pred = probe(xs[key.hook]).argmax(-1).cpu().numpy()
             c = counts[key]
             np.add.at(c.correct, moves, pred == y)
             c.positions += np.bincount(moves, minlength=N_POSITIONS)
@@ -148,12 +147,12 @@ def scheme_baselines(acts: ActsFile, scheme_name: str, split: str = "test") -> d
     return base
 
 
-def direction_cosines(probes: dict[str, nn.Module], hooks: list[str]) -> list[list[float]]:
+def direction_cosines(probes: Probes, hooks: list[str]) -> list[list[float]]:
     """Mean over squares of the cosine between layers' mine-minus-theirs directions."""
     mine, theirs = (scheme("mine_theirs").classes.index(c) for c in ("mine", "theirs"))
     directions = []
     for hook in hooks:
-        probe = probes[probe_key("mine_theirs", "linear", hook)]
+        probe = probes[ProbeKey("mine_theirs", "linear", hook)]
         assert isinstance(probe, LinearProbe)
         w = probe.raw_weight().detach()
         d = w[:, :, mine] - w[:, :, theirs]  # [d_model, 64]

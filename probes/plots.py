@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from othello.plotting import plt
+from probes.drawing import board_axes, draw_board, save_figure
 
 STYLE = {
     "mine_theirs": "tab:blue",
@@ -15,12 +16,6 @@ STYLE = {
     "flipped": "tab:green",
     "legal": "tab:purple",
 }
-
-
-def save_figure(fig, path: str | os.PathLike) -> None:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def accuracy_by_layer(data: dict, path: str | os.PathLike) -> None:
@@ -74,26 +69,17 @@ def square_heatmaps(data: dict, path: str | os.PathLike) -> None:
     """data: {"panels": {title: [64 accuracies]}}: one 8x8 board per panel, A1 top left."""
     panels = data["panels"]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), squeeze=False)
+    lowest = min(min(values) for values in panels.values())
+    style = {"cmap": "viridis", "vmin": min(50.0, 100 * lowest), "vmax": 100}
     for ax, (title, values) in zip(axes[0], panels.items(), strict=False):
-        grid = 100 * np.array(values).reshape(8, 8)
-        image = ax.imshow(grid, vmin=min(50.0, grid.min()), vmax=100, cmap="viridis")
-        for r in range(8):
-            for c in range(8):
-                ax.text(
-                    c,
-                    r,
-                    f"{grid[r, c]:.0f}",
-                    ha="center",
-                    va="center",
-                    fontsize=6,
-                    color="white" if grid[r, c] < 80 else "black",
-                )
-        ax.set_xticks(range(8), list("ABCDEFGH"))
-        ax.set_yticks(range(8), [str(i) for i in range(1, 9)])
-        ax.set_title(title, fontsize=8)
+        percent = [100 * v for v in values]
+        image = draw_board(ax, values=percent, value_style=style)
+        for s, v in enumerate(percent):
+            ax.text(s % 8 + 0.5, s // 8 + 0.5, f"{v:.0f}", ha="center", va="center",
+                    fontsize=6, color="white" if v < 80 else "black")  # fmt: skip
+        board_axes(ax, title, fontsize=8)
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="accuracy (%)")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, tight=False)
 
 
 def accuracy_by_move(data: dict, path: str | os.PathLike) -> None:

@@ -12,29 +12,24 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from othello import settings as settings_lib
 from othello.atomic import write_text
+from othello.device import pick_device
 from othello.errors import UserError
-from othello.model import resid_layer
 from probes.acts.reader import ActsFile
-from probes.fit import FitConfig, fit_probes, probe_key, resolve_device
+from probes.common import ProbeKey, layer_name
+from probes.fit import FitConfig, fit_probes
 from probes.kinds import KINDS, default_settings
 from probes.metrics import direction_cosines, evaluate_probes, scheme_baselines
+from probes.schemes import SCHEMES
 from probes.store import save_probes
 
 SPLITS = ("val", "test")  # the layer is chosen on the first, figures reported on the second
-
-
-def layer_name(hook: str) -> str:
-    """'3' for a residual-stream hook of layer 3, the hook itself otherwise."""
-    try:
-        return str(resid_layer(hook))
-    except ValueError:
-        return hook
+METRICS, DETAILS = "metrics.json", "details.json"
 
 
 def choose_on_val(val: dict[str, float], test: dict[str, float]) -> dict:
@@ -68,7 +63,7 @@ def split_sizes(acts: ActsFile, cfg: FitConfig) -> tuple[dict[str, int], list[st
     return sizes, warnings
 
 
-def load_settings(overrides: list[str]) -> tuple[FitConfig, dict[str, Any]]:
+def fit_settings(overrides: list[str]) -> tuple[FitConfig, dict[str, Any]]:
     """FitConfig and every probe kind's settings from ``key=value`` words; ``KIND.key=value``
     goes to that kind (``mlp.hidden=512``)."""
     plugins = {name: kind.settings for name, kind in KINDS.items()}
@@ -77,12 +72,11 @@ def load_settings(overrides: list[str]) -> tuple[FitConfig, dict[str, Any]]:
 
 def accuracy_tables(counts: dict, cfg: FitConfig, hooks: list[str]) -> dict:
     """``{split: {scheme: {kind: {layer: accuracy}}}}`` from the probes' counts."""
-    tables: dict = {split: {name: {} for name, _ in cfg.specs} for split in counts}
+    tables: dict = {split: {spec.scheme: {} for spec in cfg.specs} for split in counts}
     for split, by_key in counts.items():
-        for name, kind in cfg.specs:
-            tables[split][name][kind] = {
-                layer_name(h): round(by_key[probe_key(name, kind, h)].summary()["accuracy"], 6)
-                for h in hooks
+        for spec in cfg.specs:
+            tables[split][spec.scheme][spec.kind] = {
+                layer_name(h): round(by_key[spec.at(h)].summary()["accuracy"], 6) for h in hooks
             }
     return tables
 
@@ -97,8 +91,10 @@ def build_metrics(accuracy: dict, base: dict, cfg: FitConfig, hooks: list[str], 
         for name, b in base.items()
     }
     metrics["best"] = {
-        f"{name}/{kind}": choose_on_val(accuracy["val"][name][kind], accuracy["test"][name][kind])
-        for name, kind in cfg.specs
+        str(spec): choose_on_val(
+            accuracy["val"][spec.scheme][spec.kind], accuracy["test"][spec.scheme][spec.kind]
+        )
+        for spec in cfg.specs
     }
     metrics.update(split="test", **extra)
     return metrics
@@ -110,8 +106,8 @@ def run_probe_stage(
     cfg: FitConfig,
     progress: bool = True,
     kinds: dict[str, Any] | None = None,
-) -> dict:
-    """Fit, score and save; returns metrics.json's content. Writes ``probes.pt``,
+) -> ProbeMetrics:
+    """Fit, score and save; returns metrics.json, read back. Writes ``probes.pt``,
     ``details.json`` and ``metrics.json`` (last: its presence means the stage finished).
     ``kinds``: each probe kind's settings (defaults where not given)."""
     kinds = {**default_settings(), **(kinds or {})}
@@ -121,7 +117,7 @@ def run_probe_stage(
         sizes, warnings = split_sizes(acts, cfg)
         probes = fit_probes(acts, cfg, progress=progress, kinds=kinds)
         fit_seconds = time.perf_counter() - began
-        device = resolve_device(cfg.device)
+        device = pick_device(cfg.device)
         counts = {split: evaluate_probes(acts, probes, split, device=device) for split in SPLITS}
         base = {name: scheme_baselines(acts, name) for name in cfg.schemes}
         meta = {
@@ -140,7 +136,7 @@ def run_probe_stage(
         model_sha256=meta["model_sha256"], games_sha256=meta["games_sha256"],
     )  # fmt: skip
     details: dict = {
-        "probes": {key: c.summary() for key, c in counts["test"].items()},
+        "probes": {str(key): c.summary() for key, c in counts["test"].items()},
         "baselines": base,
     }
     if "mine_theirs" in cfg.schemes:
@@ -148,19 +144,74 @@ def run_probe_stage(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     save_probes(probes, meta, out, kinds)
-    write_text(out / "details.json", json.dumps(details, indent=1) + "\n")
-    write_text(out / "metrics.json", json.dumps(metrics, indent=1) + "\n")
-    return metrics
+    write_text(out / DETAILS, json.dumps(details, indent=1) + "\n")
+    write_text(out / METRICS, json.dumps(metrics, indent=1) + "\n")  # last: the stage is done
+    return ProbeMetrics.load(out)
 
 
-def summary_lines(metrics: dict) -> list[str]:
+def summary_lines(metrics: ProbeMetrics) -> list[str]:
     """What the script prints: each probe's layer chosen on validation and its test accuracy."""
-    lines = [f"WARNING: {w}" for w in metrics["warnings"]]
-    for key, best in metrics["best"].items():
-        name, kind = key.split("/")
+    lines = [f"WARNING: {w}" for w in metrics.warnings]
+    for key, best in metrics.best.items():
         lines.append(
-            f"{name:12s} {kind:6s} layer {best['layer']} (chosen on val): "
-            f"{100 * best['accuracy']:.2f}% test  (majority "
-            f"{100 * metrics['baselines'][name]['majority']:.2f}%)"
+            f"{key.scheme:12s} {key.kind:6s} layer {best.layer} (chosen on val): "
+            f"{100 * best.accuracy:.2f}% test  (majority "
+            f"{100 * metrics.baselines[key.scheme]['majority']:.2f}%)"
         )
     return lines
+
+
+@dataclass(frozen=True)
+class BestLayer:
+    """A probe's layer chosen on validation games, with its test accuracy there."""
+
+    layer: str
+    accuracy: float
+    val_accuracy: float
+    chosen_on: str = "val"
+
+
+@dataclass(frozen=True)
+class ProbeMetrics:
+    """The probe stage's metrics.json, read back: what later stages, the explorer and the
+    report take from it, so no other module spells its key paths."""
+
+    folder: Path
+    layers: dict[str, str]  # layer name -> hook
+    accuracy: dict[str, dict[str, dict[str, float]]]  # scheme -> kind -> layer -> test
+    val_accuracy: dict[str, dict[str, dict[str, float]]]
+    baselines: dict[str, dict[str, float]]
+    best: dict[ProbeKey, BestLayer]  # keyed scheme/kind
+    sizes: dict[str, int]  # games per probe split
+    warnings: list[str]
+    model_sha256: str | None
+    raw: dict
+
+    @classmethod
+    def load(cls, probe_dir: str | os.PathLike) -> ProbeMetrics:
+        path = Path(probe_dir) / METRICS
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: missing; run scripts/fit_probes.py first")
+        m = json.loads(path.read_text())
+        schemes = [s for s in SCHEMES if s in m]
+        return cls(
+            folder=Path(probe_dir),
+            layers=m["layers"],
+            accuracy={s: m[s] for s in schemes},
+            val_accuracy={s: m["val"][s] for s in schemes},
+            baselines=m["baselines"],
+            best={ProbeKey.parse(k): BestLayer(**v) for k, v in m["best"].items()},
+            sizes={s: m.get(f"{s}_games", 0) for s in ("train", "val", "test")},
+            warnings=m.get("warnings", []),
+            model_sha256=m.get("model_sha256"),
+            raw=m,
+        )
+
+    def best_of(self, scheme_name: str, kind: str = "linear") -> BestLayer:
+        key = ProbeKey(scheme_name, kind)
+        if key not in self.best:
+            raise UserError(f"{self.folder / METRICS} has no {key} probe; fit it first")
+        return self.best[key]
+
+    def hook(self, layer: str) -> str:
+        return self.layers[str(layer)]

@@ -16,6 +16,8 @@ from torch import nn
 
 from othello import checkpoint
 from othello.errors import UserError
+from probes.common import ProbeKey
+from probes.fit import Probes
 from probes.kinds import default_settings, make_probe, probe_kind
 from probes.schemes import scheme
 
@@ -27,7 +29,7 @@ class ProbeMismatchError(UserError):
 
 
 def save_probes(
-    probes: dict[str, nn.Module],
+    probes: Probes,
     meta: dict,
     probe_dir: str | os.PathLike,
     kinds: dict[str, Any] | None = None,
@@ -39,13 +41,12 @@ def save_probes(
     path.parent.mkdir(parents=True, exist_ok=True)
     specs = {}
     for key, probe in probes.items():
-        kind = key.split("/")[1]
-        settings = dataclasses.asdict(kinds[kind])
-        specs[key] = {"d_model": int(probe.mean.shape[0]), "settings": settings}
+        settings = dataclasses.asdict(kinds[key.kind])
+        specs[str(key)] = {"d_model": int(probe.mean.shape[0]), "settings": settings}
     payload = {
         "meta": meta,
         "specs": specs,
-        "state": {key: probe.state_dict() for key, probe in probes.items()},
+        "state": {str(key): probe.state_dict() for key, probe in probes.items()},
     }
     checkpoint.save(payload, path)
     return path
@@ -53,7 +54,7 @@ def save_probes(
 
 def load_probes(
     probe_dir: str | os.PathLike, model_sha256: str | None = None
-) -> tuple[dict[str, nn.Module], dict]:
+) -> tuple[Probes, dict]:
     """Probes and their metadata; with ``model_sha256``, refuse probes of another model."""
     path = Path(probe_dir)
     if path.is_dir():
@@ -65,11 +66,23 @@ def load_probes(
             f"{path} was fitted on another model (sha256 {str(meta.get('model_sha256'))[:12]}..."
             f", expected {model_sha256[:12]}...): fit probes on this model's cache"
         )
-    probes: dict[str, nn.Module] = {}
-    for key, spec in payload["specs"].items():
-        name, kind, _ = key.split("/", 2)
-        settings = probe_kind(kind).settings(**spec["settings"])
-        probe = make_probe(kind, spec["d_model"], scheme(name).n_classes, settings)
-        probe.load_state_dict(payload["state"][key])
+    probes: Probes = {}
+    for text, spec in payload["specs"].items():
+        key = ProbeKey.parse(text)
+        settings = probe_kind(key.kind).settings(**spec["settings"])
+        probe = make_probe(key.kind, spec["d_model"], scheme(key.scheme).n_classes, settings)
+        probe.load_state_dict(payload["state"][text])
         probes[key] = probe.eval()
     return probes, meta
+
+
+def by_hook(probes: Probes, fitted: ProbeKey, hooks: list[str], where: str) -> dict[str, nn.Module]:
+    """``{hook: probe}`` of one fitted probe (``scheme/kind``) at each of ``hooks``; refuses,
+    naming ``where`` the probes came from, when any is missing."""
+    missing = [h for h in hooks if fitted.at(h) not in probes]
+    if missing:
+        raise UserError(
+            f"{where} has no {fitted.at(missing[0])} probe; fit {fitted.scheme} {fitted.kind} "
+            "probes at every layer"
+        )
+    return {h: probes[fitted.at(h)] for h in hooks}

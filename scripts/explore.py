@@ -4,7 +4,7 @@
         [--more-games championship.h5] [--interventions DIR] [--sae SAE_DIR] [--port 8050]
 
 Serves the page at http://127.0.0.1:PORT/ and its JSON API under /api (see
-probes/explore_server.py and the README). --interventions takes the default edit (method,
+probes/explorer/server.py and the README). --interventions takes the default edit (method,
 start layer, scale) from that sweep's choices. Nothing is written to the run directory.
 """
 

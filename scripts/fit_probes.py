@@ -4,7 +4,7 @@
 
 Settings are FitConfig's fields (probes/fit.py), e.g. ``epochs=5``, ``min_steps=100``,
 ``probes=mine_theirs/linear,legal/linear`` (scheme/kind pairs), and each probe kind's
-(probes/probe_kinds.py) prefixed with its name: ``mlp.hidden=512``, ``linear.lr=0.02``.
+(probes/kinds.py) prefixed with its name: ``mlp.hidden=512``, ``linear.lr=0.02``.
 Writes PROBE_DIR/probes.pt
 (the probes, tied to the cache's model and corpus), PROBE_DIR/metrics.json (validation and
 test accuracy per scheme, kind and layer; each probe's layer chosen on validation, with
@@ -21,7 +21,7 @@ import torch
 from othello import cli, settings
 from probes.fit import FitConfig
 from probes.kinds import KINDS
-from probes.stage import load_settings, run_probe_stage, summary_lines
+from probes.stage import fit_settings, run_probe_stage, summary_lines
 
 
 def run(argv: list[str] | None) -> None:
@@ -38,7 +38,7 @@ def run(argv: list[str] | None) -> None:
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("settings", nargs="*", help="FitConfig overrides, key=value")
     args = parser.parse_intermixed_args(argv)
-    cfg, kinds = load_settings(args.settings)
+    cfg, kinds = fit_settings(args.settings)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     metrics = run_probe_stage(args.acts, args.out, cfg, not args.no_progress, kinds)

@@ -3,14 +3,14 @@
     python scripts/intervene.py --run RUN_DIR --probes PROBE_DIR --games PATH.h5 --out OUT_DIR
         [--set CASES.h5] [key=value ...]
 
-Settings are SweepConfig's fields (probes/sweep.py), e.g. ``methods=linear``, ``layers=1,2``,
-``n_cases=500``, ``later_layers=false``, and each editor's (probes/editors.py) prefixed with
-its name: ``linear.scales=1,2,4``, ``gradient.probe=linear``, ``gradient.steps=50``. Cases
-come from --set (scripts/make_intervention_set.py) or are drawn from --games; asking for more
-cases than there are is refused (``allow_fewer=true`` takes what there is). Settings, start
-layers and the headline method are chosen on the tuning cases only. Writes OUT_DIR/metrics.json,
-details.json, tables.md, figures.json and the figures. Every input is checked before anything
-is written.
+Settings are SweepConfig's fields (probes/interventions/sweep.py), e.g. ``methods=linear``,
+``layers=1,2``, ``n_cases=500``, ``later_layers=false``, and each editor's
+(probes/interventions/editors.py) prefixed with its name: ``linear.scales=1,2,4``,
+``gradient.probe=linear``, ``gradient.steps=50``. Cases come from --set
+(scripts/make_intervention_set.py) or are drawn from --games; asking for more cases than there
+are is refused (``allow_fewer=true`` takes what there is). Settings, start layers and the
+headline method are chosen on the tuning cases only. Writes OUT_DIR/metrics.json, details.json,
+tables.md, figures.json and the figures. Every input is checked before anything is written.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import argparse
 from othello import cli, settings
 from probes.interventions.editors import EDITORS
 from probes.interventions.stage import (
-    load_settings,
     prepare,
     run_intervention_stage,
     summary_lines,
+    sweep_settings,
 )
 from probes.interventions.sweep import SweepConfig
 
@@ -46,13 +46,13 @@ def run(argv: list[str] | None) -> None:
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("settings", nargs="*", help="key=value settings")
     args = parser.parse_intermixed_args(argv)
-    cfg, editor_settings = load_settings(args.settings)
+    cfg, editor_settings = sweep_settings(args.settings)
     inputs = prepare(args.run, args.probes, args.games, args.set, cfg, editor_settings)
-    _, details = run_intervention_stage(
+    results = run_intervention_stage(
         inputs, cfg, editor_settings, args.out, progress=not args.no_progress
     )
-    print("\n".join(summary_lines(details)))
-    print(f"wrote {args.out}/metrics.json in {details['seconds']:.1f} s")
+    print("\n".join(summary_lines(results)))
+    print(f"wrote {args.out}/metrics.json in {results.seconds:.1f} s")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 
 from othello import cli
-from probes.report.summary import ReportInputs, write_report
+from probes.report.summary import ReportInputs
+from probes.report.write import write_report
 
 
 def run(argv: list[str] | None) -> None:

@@ -12,7 +12,7 @@ beside the cache, checked against the cache's hash). Writes SAE_DIR/cfg.json and
 sae_weights.safetensors (SAELens's layout), metrics.json (explained_variance, l0,
 loss_recovered, coverage_* and board_reconstruction_* per scheme, the probe beside them),
 details.json, feature_pages.png; a killed run resumes from SAE_DIR/sae_checkpoint.pt. With
-``--sweep NAME`` every setting of that sweep (probes/sae_stage.py) gets its own folder, the
+``--sweep NAME`` every setting of that sweep (probes/sae/stage.py) gets its own folder, the
 first also on the random-init control's cache (--control), with sweep.json and sweep.md; a
 sweep takes several layers too (``--layer 0,2,4`` or ``all``; ``--sweep layers`` is one TopK
 SAE, ``make sae-layers``).
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from othello import cli, settings
 from probes.sae.model import SAEConfig
-from probes.sae.stage import SWEEPS, run_sae, run_sweep
+from probes.sae.stage import SWEEPS, run_sae, run_sae_sweep
 
 
 def run(argv: list[str] | None) -> None:
@@ -49,7 +49,7 @@ def run(argv: list[str] | None) -> None:
     cfg = settings.apply_overrides(SAEConfig(), args.settings)
     progress = not args.no_progress
     if args.sweep:
-        results = run_sweep(
+        results = run_sae_sweep(
             args.acts,
             args.layer,
             args.out,

@@ -13,7 +13,8 @@ from sklearn.preprocessing import StandardScaler
 
 from probes.acts.arrays import ArraySource
 from probes.acts.reader import flat_positions
-from probes.fit import FitConfig, fit_probes, probe_key
+from probes.common import ProbeKey
+from probes.fit import FitConfig, fit_probes
 from probes.metrics import evaluate_probes
 from probes.schemes import scheme
 
@@ -73,7 +74,7 @@ def torch_accuracy(
     )
     probes = fit_probes(data, cfg, progress=False)
     counts = evaluate_probes(data, probes, "test", chunk_games=1 << 30)
-    c = counts[probe_key(scheme_name, "linear", hook)]
+    c = counts[ProbeKey(scheme_name, "linear", hook)]
     return c.correct.sum(0)[squares] / c.positions.sum()
 
 

@@ -16,7 +16,8 @@ by the engine); a position is ``ply=T``, the board after move T (0-based):
   ``board_relative`` (0 empty, 1 mine, 2 theirs), ``to_move``, ``legal`` (squares),
   ``predictions`` (64 next-move probabilities), ``top_n_errors``, ``probes`` ({layer: 64
   mine/theirs readings}) and ``probe_readings`` ({layer: {scheme: reading, confidence, wrong,
-  accuracy}}), and with an SAE ``sae_features`` (its strongest active features and the board
+  accuracy}}; ``kind=K`` reads the probes of kind K, default linear), and with an SAE
+  ``sae_features`` (its strongest active features and the board
   property each best matches).
 * ``/api/intervene?game=I&ply=T&square=S[&method=linear|gradient&layer=L&scale=X]``: the
   edited board, its legal moves and the model's predictions before and after the edit.
@@ -31,7 +32,8 @@ from importlib import resources
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from probes.explorer.api import Explorer, ExplorerError
+from probes.explorer.api import Explorer
+from probes.explorer.inputs import ExplorerError
 
 
 class Params:
@@ -88,7 +90,8 @@ def create_app(explorer: Explorer) -> Flask:
     @app.get("/api/position")
     def position():
         p = Params()
-        return jsonify(explorer.position(p.game(explorer), p.number("ply", required=True)))
+        kind = p.text("kind") or "linear"
+        return jsonify(explorer.position(p.game(explorer), p.number("ply", required=True), kind))
 
     @app.route("/api/intervene", methods=["GET", "POST"])
     def intervene():

@@ -27,7 +27,7 @@ from othello.corpus import GamesFile
 from othello.errors import UserError
 from othello.labels import MINE, THEIRS, replay
 from othello.policies import greedy_games
-from othello.squares import MAX_MOVES, N_SQUARES, parse_square, square_name
+from othello.squares import MAX_MOVES, N_SQUARES, bitboard_squares, parse_square, square_name
 
 
 @dataclass
@@ -89,7 +89,7 @@ def pick_cases(moves: np.ndarray, length: np.ndarray, n_cases: int, seed: int = 
             continue
         t = int(rng.choice(positions))
         mine, theirs = int(mine_bb[game, t]), int(theirs_bb[game, t])
-        occupied = [s for s in range(N_SQUARES) if (mine | theirs) >> s & 1]
+        occupied = bitboard_squares(mine | theirs)
         for square in rng.permutation(occupied):
             current, before, after = flip_disc(mine, theirs, int(square))
             if after != before and after != 0:
@@ -152,8 +152,7 @@ def position_cases(moves: np.ndarray, length: int, position: int) -> Cases:
     mine, theirs = int(mine_bb[0, position]), int(theirs_bb[0, position])
     rows = [
         (0, position, square, *flip_disc(mine, theirs, square))
-        for square in range(N_SQUARES)
-        if (mine | theirs) >> square & 1
+        for square in bitboard_squares(mine | theirs)
     ]
     return _from_rows(rows, moves, lengths)
 
@@ -198,14 +197,14 @@ def verify(cases: Cases, source: str) -> None:
 
 
 def save_cases(sets: dict[str, Cases], path: str | os.PathLike, attrs: dict) -> Path:
-    """One HDF5 group per set kind, written to a partial file and renamed when complete."""
+    """One HDF5 group per case set, written to a partial file and renamed when complete."""
     path = Path(path)
     partial = partial_path(path)
     partial.parent.mkdir(parents=True, exist_ok=True)
     with h5py.File(partial, "w") as f:
         f.attrs.update(attrs)
-        for kind, cases in sets.items():
-            group = f.create_group(kind)
+        for set_name, cases in sets.items():
+            group = f.create_group(set_name)
             for field in fields(cases):
                 group.create_dataset(field.name, data=getattr(cases, field.name))
     commit(partial, path)
@@ -221,22 +220,22 @@ def load_cases(path: str | os.PathLike) -> tuple[dict[str, Cases], dict]:
         raise UserError(f"{path}: not a readable intervention set ({exc})") from None
     with f:
         sets = {}
-        for kind in f:
-            group = f[kind]
+        for set_name in f:
+            group = f[set_name]
             missing = [x.name for x in fields(Cases) if x.name not in group]
             if missing:
-                raise UserError(f"{path}: set {kind!r} lacks {missing}")
-            sets[kind] = Cases(*(group[x.name][()] for x in fields(Cases)))
+                raise UserError(f"{path}: set {set_name!r} lacks {missing}")
+            sets[set_name] = Cases(*(group[x.name][()] for x in fields(Cases)))
         attrs = dict(f.attrs)
     if not sets:
         raise UserError(f"{path}: holds no intervention set")
-    for kind, cases in sets.items():
-        verify(cases, f"{path} [{kind}]")
+    for set_name, cases in sets.items():
+        verify(cases, f"{path} [{set_name}]")
     return sets, attrs
 
 
 def enough(cases: Cases, wanted: int, source: str, more: str, allow_fewer: bool) -> Cases:
-    """The first ``wanted`` cases; fewer only when ``allow_fewer``, otherwise a ValueError that
+    """The first ``wanted`` cases; fewer only when ``allow_fewer``, otherwise a UserError that
     says how many there are and how to get more."""
     if len(cases) < wanted and not allow_fewer:
         raise UserError(
@@ -252,7 +251,7 @@ def build_sets(
     tune_cases: int,
     seed: int = 0,
     allow_fewer: bool = False,
-    kinds: tuple[str, ...] = ("natural", "unnatural", "tune"),
+    names: tuple[str, ...] = ("natural", "unnatural", "tune"),
 ) -> dict[str, Cases]:
     """The benchmark sets for a corpus: ``natural`` from its test games, ``unnatural`` from
     greedy games, and ``tune`` (natural, from validation games) on which an editor's
@@ -260,16 +259,16 @@ def build_sets(
     A split too small for the cases asked is refused (see :func:`enough`)."""
     sets = {}
     with GamesFile(games_path) as games:
-        for kind, split, n in (("natural", "test", n_cases), ("tune", "val", tune_cases)):
-            if kind not in kinds or n == 0:
+        for set_name, split, n in (("natural", "test", n_cases), ("tune", "val", tune_cases)):
+            if set_name not in names or n == 0:
                 continue
             index = games.split_indices(split)[: 2 * n]  # about one case per game
             if len(index) == 0:
-                raise UserError(f"{games_path}: has no {split} games to draw {kind} cases from")
+                raise UserError(f"{games_path}: has no {split} games to draw {set_name} cases from")
             cases = pick_cases(games.moves[index], games.length[index], n, seed)
             cases.game = index[cases.game]
             more = f"its {split} split has {len(index)} games: use a bigger corpus"
-            sets[kind] = enough(cases, n, f"{games_path} ({kind} cases)", more, allow_fewer)
-    if "unnatural" in kinds and n_cases:
+            sets[set_name] = enough(cases, n, f"{games_path} ({set_name} cases)", more, allow_fewer)
+    if "unnatural" in names and n_cases:
         sets["unnatural"] = pick_cases(*greedy_games(2 * n_cases, seed), n_cases, seed)
     return sets

@@ -1,38 +1,31 @@
-"""Causal interventions on the model's board representation, and their scoring.
+"""The two ways to edit the model's board representation, as math on residual vectors.
 
 At each case's position the residual stream is edited so that the square's probe reads the
-flipped class, at a start layer and (by default) every later one, and the model runs on from
-there. Two editors:
+flipped class:
 
 * linear (Nanda et al.): move the vector along the linear probe's target-minus-current
   direction, by a multiple of the margin that the probe gives the current class;
-* gradient (Li et al.): optimise the vector so the probe (linear or MLP) reads the edited
-  board, that square flipped and every other square as it read before.
+* gradient (Li et al.): optimise the vector so the probe (any differentiable kind) reads the
+  edited board, that square flipped and every other square as it read before.
 
-Scores follow Li et al.: with N the size of a legal set, the errors of the model's N best
-squares against it (false positives plus false negatives), against the edited board and,
-as the null baseline, the original one.
+An :data:`Editor` wraps one of these for a set of cases; :mod:`probes.interventions.editors`
+registers them, :mod:`probes.interventions.run` applies them inside the model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from othello.evaluate import illegal_in_top_n, rank_legality
-from othello.model import GPT, HookPoint
-from othello.squares import MAX_MOVES, N_SQUARES
-from othello.tokens import PLAYABLE_SQUARES, encode
+from othello.squares import N_SQUARES
 from probes.interventions.cases import Cases
 from probes.kinds import LinearProbe
 
 # (residual vectors [K, d] at the cases' positions, hook name, those cases) -> edited vectors
 Editor = Callable[[torch.Tensor, str, Cases], torch.Tensor]
-METHODS = ("linear", "gradient")
 
 
 def linear_edit(
@@ -72,7 +65,8 @@ def gradient_edit(
     mean over the other 63 squares against their current readings. Each step has length
     ``step_size`` in the probe's standardised units (so one setting suits every layer), and
     a case stops moving once the probe gives its target class ``confidence``: the edit is as
-    small as the probe allows, rather than a fixed push.
+    small as the probe allows, rather than a fixed push. All cases move together, one batched
+    probe call per step, until the last one is reached.
     """
     rows = torch.arange(len(x), device=x.device)
     x = x.detach()
@@ -100,8 +94,10 @@ def gradient_edit(
 
 
 def linear_editor(probes: dict[str, LinearProbe], scale: float) -> Editor:
+    """The linear edit along ``{hook: probe}`` at ``scale``."""
+
     def edit(x: torch.Tensor, hook: str, cases: Cases) -> torch.Tensor:
-        square, target, current = _case_tensors(cases, x.device)
+        square, target, current = case_tensors(cases, x.device)
         return linear_edit(x, probes[hook], square, target, current, scale)
 
     return edit
@@ -110,89 +106,17 @@ def linear_editor(probes: dict[str, LinearProbe], scale: float) -> Editor:
 def gradient_editor(
     probes: dict[str, nn.Module], steps: int = 200, step_size: float = 0.25, confidence=0.9
 ) -> Editor:
+    """The gradient edit along ``{hook: probe}``."""
+
     def edit(x: torch.Tensor, hook: str, cases: Cases) -> torch.Tensor:
-        square, target, _ = _case_tensors(cases, x.device)
+        square, target, _ = case_tensors(cases, x.device)
         return gradient_edit(x, probes[hook], square, target, steps, step_size, confidence)
 
     return edit
 
 
-def _case_tensors(cases: Cases, device: torch.device) -> tuple[torch.Tensor, ...]:
+def case_tensors(cases: Cases, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """(square, target class, current class) of each case, as tensors on ``device``."""
     return tuple(
         torch.as_tensor(a, device=device) for a in (cases.square, cases.target, cases.current)
     )
-
-
-@torch.no_grad()
-def intervene(
-    model: GPT, cases: Cases, hooks: list[str], edit: Editor | None, batch: int = 1024
-) -> torch.Tensor:
-    """Logits [K, 61] at each case's position, with ``edit`` applied at every hook in
-    ``hooks`` (the start layer and, for a multi-layer edit, the ones after it)."""
-    return torch.cat(
-        [
-            _edited_logits(model, cases.take(slice(start, start + batch)), hooks, edit)
-            for start in range(0, len(cases), batch)
-        ]
-    )
-
-
-def _edited_logits(model: GPT, cases: Cases, hooks: list[str], edit: Editor | None):
-    device = next(model.parameters()).device
-    # the model is causal: positions after the last one read cannot change it
-    last = int(cases.position.max()) + 1 if len(cases) else 1
-    tokens = torch.as_tensor(encode(cases.moves[:, : min(last, MAX_MOVES - 1)]), device=device)
-    rows = torch.arange(len(cases), device=device)
-    pos = torch.as_tensor(cases.position, device=device)
-
-    def hook_fn(x: torch.Tensor, hook: HookPoint) -> torch.Tensor:
-        x = x.clone()
-        x[rows, pos] = edit(x[rows, pos].float(), hook.name, cases).to(x.dtype)
-        return x
-
-    if edit is None or not hooks:
-        logits = model(tokens)
-    else:
-        logits = model.run_with_hooks(tokens, [(h, hook_fn) for h in hooks])
-    return logits[rows, pos].float().cpu()
-
-
-def topn_errors(logits: torch.Tensor, legal: np.ndarray) -> np.ndarray:
-    """Li et al.'s error count per case: with N = |legal set|, false positives plus false
-    negatives of the model's N best squares against the set."""
-    return 2 * illegal_in_top_n(rank_legality(logits.cpu(), legal)).numpy()
-
-
-def score(logits: torch.Tensor, cases: Cases) -> dict:
-    """Mean errors against the edited and the original legal sets, F1 and exact matches."""
-    is_legal_after = rank_legality(logits.cpu(), cases.legal_after)
-    vs_edited = 2 * illegal_in_top_n(is_legal_after).numpy()
-    vs_original = topn_errors(logits, cases.legal_before)
-    n_after = is_legal_after.sum(-1).numpy()
-    true_pos = n_after - vs_edited // 2
-    return {
-        "errors_vs_edited": float(vs_edited.mean()),
-        "errors_vs_original": float(vs_original.mean()),
-        "f1_vs_edited": float((true_pos / np.maximum(n_after, 1)).mean()),
-        "success_rate": float((vs_edited == 0).mean()),
-        "cases": len(cases),
-    }
-
-
-def latent_saliency(model: GPT, cases: Cases, hooks: list[str], edit: Editor) -> dict:
-    """Li et al.'s latent saliency for one position (``cases`` from
-    :func:`probes.interventions.cases.position_cases`): for each disc, how much flipping it in
-    the model's board lowers the probability of the move the unedited model predicts. Returns the
-    predicted square and 64 values (NaN where the square is empty)."""
-    plain = intervene(model, cases.take(slice(0, 1)), [], None)[0]
-    predicted = int(plain[1:].argmax()) + 1  # token; 0 is padding
-    edited = intervene(model, cases, hooks, edit)
-    p_plain = float(plain.softmax(-1)[predicted])
-    p_edited = edited.softmax(-1)[:, predicted].numpy()
-    values = np.full(N_SQUARES, np.nan)
-    values[cases.square] = p_plain - p_edited
-    return {
-        "predicted_square": int(PLAYABLE_SQUARES[predicted - 1]),
-        "probability": p_plain,
-        "saliency": values.tolist(),
-    }

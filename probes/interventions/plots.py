@@ -1,7 +1,6 @@
 """Intervention figures, each drawn from the plain data written to figures.json.
 
-Boards are drawn from the view of the side to move: its discs black, the opponent's white,
-A1 top left as in the probe heatmaps.
+Boards are drawn by :func:`probes.drawing.draw_board`, from the view of the side to move.
 """
 
 from __future__ import annotations
@@ -11,8 +10,8 @@ import os
 import numpy as np
 
 from othello.plotting import plt
-from othello.squares import N_SQUARES, square_name
-from probes.plots import save_figure
+from othello.squares import square_name
+from probes.drawing import board_axes, draw_board, save_figure
 
 METHOD_COLOURS = {"linear": "tab:blue", "gradient": "tab:orange"}
 
@@ -68,41 +67,6 @@ def tuning_sweep(data: dict, path: str | os.PathLike) -> None:
     save_figure(fig, path)
 
 
-def draw_board(
-    ax,
-    board: list[int],
-    legal: list[int],
-    predicted: list[int],
-    edited: int | None = None,
-    title: str = "",
-) -> None:
-    """One board: discs (1 mine = black, 2 theirs = white), legal squares as hollow rings,
-    the model's top-N squares as dots (green if legal, red if not), the edited square boxed."""
-    ax.set_facecolor("#2e7d32")
-    for s in range(N_SQUARES):
-        r, c = divmod(s, 8)
-        if board[s]:
-            colour = "black" if board[s] == 1 else "white"
-            ax.add_patch(plt.Circle((c, r), 0.42, color=colour, ec="black", lw=0.5))
-        if s in legal:
-            ax.add_patch(plt.Circle((c, r), 0.3, fill=False, ec="yellow", lw=1.2))
-        if s in predicted:
-            ax.plot(c, r, "o", ms=5, color="lime" if s in legal else "red", mec="black", mew=0.5)
-    if edited is not None:
-        r, c = divmod(edited, 8)
-        ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, ec="magenta", lw=2.5))
-    ax.set_xlim(-0.5, 7.5)
-    ax.set_ylim(7.5, -0.5)
-    ax.set_xticks(range(8), list("ABCDEFGH"), fontsize=6)
-    ax.set_yticks(range(8), [str(i) for i in range(1, 9)], fontsize=6)
-    ax.set_xticks(np.arange(-0.5, 8), minor=True)
-    ax.set_yticks(np.arange(-0.5, 8), minor=True)
-    ax.grid(which="minor", color="black", lw=0.4)
-    ax.tick_params(which="minor", length=0)
-    ax.set_aspect("equal")
-    ax.set_title(title, fontsize=7)
-
-
 def gallery(data: dict, path: str | os.PathLike) -> None:
     """data: {"cases": [{"board", "square", "legal_before", "legal_after", "top_before",
     "top_after", "errors_before", "errors_after", "title"}]}: per case the unedited board with
@@ -112,21 +76,13 @@ def gallery(data: dict, path: str | os.PathLike) -> None:
     for row, case in zip(axes, cases, strict=True):
         after = list(case["board"])
         after[case["square"]] = 3 - after[case["square"]]
-        draw_board(
-            row[0],
-            case["board"],
-            case["legal_before"],
-            case["top_before"],
-            title=f"{case['title']}\nunedited: {case['errors_before']} errors vs original",
-        )
-        draw_board(
-            row[1],
-            after,
-            case["legal_after"],
-            case["top_after"],
-            edited=case["square"],
-            title=f"flip {square_name(case['square'])}: {case['errors_after']} errors vs edited",
-        )
+        draw_board(row[0], case["board"], legal=case["legal_before"],
+                   predicted=case["top_before"])  # fmt: skip
+        board_axes(row[0], f"{case['title']}\nunedited: {case['errors_before']} errors vs original")
+        draw_board(row[1], after, legal=case["legal_after"], predicted=case["top_after"],
+                   marked=case["square"])  # fmt: skip
+        square = square_name(case["square"])
+        board_axes(row[1], f"flip {square}: {case['errors_after']} errors vs edited")
     fig.suptitle(
         "black = side to move; rings = legal; dots = model's top-N (green legal, red not)",
         fontsize=7,
@@ -141,21 +97,14 @@ def saliency_maps(data: dict, path: str | os.PathLike) -> None:
     fig, axes = plt.subplots(1, len(maps), figsize=(3.6 * len(maps), 3.6), squeeze=False)
     for ax, item in zip(axes[0], maps, strict=True):
         values = np.array([np.nan if v is None else v for v in item["saliency"]], dtype=float)
-        grid = values.reshape(8, 8)
-        bound = max(np.nanmax(np.abs(grid)) if np.isfinite(grid).any() else 0.0, 1e-3)
-        image = ax.imshow(grid, cmap="RdBu_r", vmin=-bound, vmax=bound)
-        for s in range(N_SQUARES):
-            r, c = divmod(s, 8)
-            if item["board"][s]:
-                ax.text(c, r, "●" if item["board"][s] == 1 else "○", ha="center", va="center")
-        r, c = divmod(item["predicted_square"], 8)
-        ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, ec="lime", lw=2.5))
-        ax.set_xticks(range(8), list("ABCDEFGH"), fontsize=6)
-        ax.set_yticks(range(8), [str(i) for i in range(1, 9)], fontsize=6)
-        ax.set_title(
+        bound = max(np.nanmax(np.abs(values)) if np.isfinite(values).any() else 0.0, 1e-3)
+        style = {"cmap": "RdBu_r", "vmin": -bound, "vmax": bound}
+        image = draw_board(ax, item["board"], values=values, value_style=style,
+                           marked=item["predicted_square"], mark_colour="lime")  # fmt: skip
+        board_axes(
+            ax,
             f"{item['title']}\npredicted {square_name(item['predicted_square'])} "
             f"(p={item['probability']:.2f}); drop in p when flipped",
-            fontsize=7,
         )
         fig.colorbar(image, ax=ax, shrink=0.7)
     save_figure(fig, path)

@@ -6,7 +6,8 @@ Outputs (under ``out``): ``metrics.json`` with the natural cases' scores at the 
 null_errors_vs_edited, null_errors_vs_original, setting, ...}}}``, and every set (natural,
 unnatural, tune, and any other in a cases file) in the same shape under ``sets``;
 ``details.json`` (the unedited scores, the tuning sweep, the choices and what they were made
-on); ``tables.md``; ``figures.json`` and the PNGs.
+on); ``tables.md``; ``figures.json`` and the PNGs (:data:`probes.interventions.figures.FIGURES`).
+:class:`InterventionResults` reads them back for the report and the explorer.
 """
 
 from __future__ import annotations
@@ -18,28 +19,28 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 from torch import nn
 
 from othello import settings as settings_lib
 from othello.atomic import write_text
 from othello.checkpoint import file_sha256, load_model, model_file
+from othello.device import pick_device
 from othello.errors import UserError
-from othello.labels import replay
-from othello.model import GPT, resid_layer
-from probes.fit import probe_key, resolve_device
-from probes.interventions import plots
-from probes.interventions.cases import Cases, build_sets, enough, load_cases, position_cases
-from probes.interventions.editors import EDITORS, editor
-from probes.interventions.edits import intervene, latent_saliency, topn_errors
-from probes.interventions.sweep import TUNE, SweepConfig, choose, edit_hooks, run_sweep, top_n
+from othello.model import GPT
+from probes.common import ProbeKey, hooks_by_layer
+from probes.interventions import figures as stage_figures
+from probes.interventions.cases import Cases, build_sets, enough, load_cases
+from probes.interventions.editors import EDITORS, chosen_candidate, editor
+from probes.interventions.run import edit_hooks
+from probes.interventions.sweep import TUNE, SweepConfig, choose, run_intervention_sweep
 from probes.report.published import LI_INTERVENTIONS
-from probes.store import load_probes
+from probes.store import by_hook, load_probes
 
 DRAWN_CASES, DRAWN_TUNE_CASES = 1000, 200  # sizes drawn from a games file when none is asked
+METRICS, DETAILS, TABLES = "metrics.json", "details.json", "tables.md"
 
 
-def load_settings(overrides: list[str]) -> tuple[SweepConfig, dict[str, object]]:
+def sweep_settings(overrides: list[str]) -> tuple[SweepConfig, dict[str, object]]:
     """SweepConfig and every registered editor's settings from ``key=value`` words;
     ``METHOD.key=value`` goes to that editor's settings (``linear.scales=1,2``)."""
     plugins = {name: spec.settings for name, spec in EDITORS.items()}
@@ -64,26 +65,21 @@ def case_sets(
     """The case sets, of the sizes asked: from a cases file (``set_path``) or drawn from the
     games. A file without tuning cases gets them from the games' validation split."""
     if set_path is None:
-        sets = build_sets(
-            games,
-            cfg.n_cases or DRAWN_CASES,
-            cfg.tune_cases or DRAWN_TUNE_CASES,
-            cfg.seed,
-            cfg.allow_fewer,
-        )
+        n, n_tune = cfg.n_cases or DRAWN_CASES, cfg.tune_cases or DRAWN_TUNE_CASES
+        sets = build_sets(games, n, n_tune, cfg.seed, cfg.allow_fewer)
     else:
         stored, _ = load_cases(set_path)
         if "natural" not in stored:
             raise UserError(f"{set_path}: has no 'natural' set")
         more = "make a bigger set (make_intervention_set.py --n-cases)"
         sets = {}
-        for kind, cases in stored.items():
-            wanted = cfg.tune_cases if kind == TUNE else cfg.n_cases
-            source = f"{set_path} [{kind}]"
-            sets[kind] = enough(cases, wanted or len(cases), source, more, cfg.allow_fewer)
+        for name, cases in stored.items():
+            wanted = cfg.tune_cases if name == TUNE else cfg.n_cases
+            source = f"{set_path} [{name}]"
+            sets[name] = enough(cases, wanted or len(cases), source, more, cfg.allow_fewer)
         if TUNE not in sets:
             n = cfg.tune_cases or DRAWN_TUNE_CASES
-            sets.update(build_sets(games, 0, n, cfg.seed, cfg.allow_fewer, kinds=(TUNE,)))
+            sets.update(build_sets(games, 0, n, cfg.seed, cfg.allow_fewer, names=(TUNE,)))
     n_tune = len(sets[TUNE])
     if n_tune < cfg.min_tune_cases:
         raise UserError(
@@ -107,14 +103,14 @@ def prepare(
     cfg: SweepConfig,
     editor_settings: dict[str, object],
 ) -> Inputs:
-    """Load and check the model, probes and cases; raises ValueError (or FileNotFoundError)
+    """Load and check the model, probes and cases; raises a UserError (or FileNotFoundError)
     naming the file before anything is written."""
     path = model_file(run)
     model_sha = file_sha256(path)
     all_probes, meta = load_probes(probe_dir, model_sha256=model_sha)
-    device = resolve_device(cfg.device)
+    device = pick_device(cfg.device)
     model = load_model(path, device)
-    hooks = {resid_layer(h): h for h in meta["hooks"]}
+    hooks = hooks_by_layer(meta["hooks"])
     probed = sorted(hooks)
     for layer in cfg.layers or []:
         if layer not in hooks:
@@ -125,76 +121,20 @@ def prepare(
     probes: dict[str, dict[str, nn.Module]] = {}
     for method in cfg.methods:
         kind = editor(method).probe_kind(editor_settings[method])
-        for hook in hooks.values():
-            key = probe_key("mine_theirs", kind, hook)
-            if key not in all_probes:
-                raise UserError(f"{probe_dir} has no {key} probe; fit mine_theirs {kind} probes")
-            probes.setdefault(kind, {})[hook] = all_probes[key].to(device)
+        found = by_hook(all_probes, ProbeKey("mine_theirs", kind), list(hooks.values()), probe_dir)
+        probes[kind] = {h: p.to(device) for h, p in found.items()}
     sets, warnings = case_sets(games, set_path, cfg)
     return Inputs(model, model_sha, hooks, probes, sets, warnings)
-
-
-def relative_boards(cases: Cases) -> np.ndarray:
-    """int8 [K, 64]: each case's board (0 empty, 1 mine, 2 theirs) at its position."""
-    boards = replay(cases.moves, cases.length).board_relative()
-    return boards[np.arange(len(cases)), cases.position]
-
-
-def squares(bitboard: int) -> list[int]:
-    return [s for s in range(64) if int(bitboard) >> s & 1]
-
-
-def gallery_data(model: GPT, cases: Cases, hooks: list[str], edit, count: int) -> dict:
-    """Boards before and after the edit with both legal sets and the model's top-N."""
-    cases = cases.take(slice(0, count))
-    plain = intervene(model, cases, [], None)
-    edited = intervene(model, cases, hooks, edit)
-    boards = relative_boards(cases)
-    errors_before = topn_errors(plain, cases.legal_before)
-    errors_after = topn_errors(edited, cases.legal_after)
-    items = []
-    for k in range(len(cases)):
-        before, after = squares(cases.legal_before[k]), squares(cases.legal_after[k])
-        items.append(
-            {
-                "board": boards[k].tolist(),
-                "square": int(cases.square[k]),
-                "legal_before": before,
-                "legal_after": after,
-                "top_before": top_n(plain[k], len(before)),
-                "top_after": top_n(edited[k], len(after)),
-                "errors_before": int(errors_before[k]),
-                "errors_after": int(errors_after[k]),
-                "title": f"game {int(cases.game[k])}, after move {int(cases.position[k]) + 1}",
-            }
-        )
-    return {"cases": items}
-
-
-def saliency_data(model: GPT, cases: Cases, hooks: list[str], edit, count: int) -> dict:
-    """Li et al.'s latent saliency maps for the first ``count`` cases' positions."""
-    maps = []
-    boards = relative_boards(cases.take(slice(0, count)))
-    for k in range(min(count, len(cases))):
-        flips = position_cases(cases.moves[k], int(cases.length[k]), int(cases.position[k]))
-        item = latent_saliency(model, flips, hooks, edit)
-        item["saliency"] = [None if np.isnan(v) else round(v, 5) for v in item["saliency"]]
-        item.update(
-            board=boards[k].tolist(),
-            title=f"game {int(cases.game[k])}, after move {int(cases.position[k]) + 1}",
-        )
-        maps.append(item)
-    return {"maps": maps}
 
 
 def tables(scores: dict, null: dict, choice: dict) -> str:
     """tables.md: one table per case set, every method and start layer."""
     lines = []
-    for kind, by_method in scores.items():
+    for name, by_method in scores.items():
         lines += [
-            f"### {kind} cases ({null[kind]['cases']}): unedited model "
-            f"{null[kind]['errors_vs_edited']:.2f} errors vs edited board, "
-            f"{null[kind]['errors_vs_original']:.2f} vs original",
+            f"### {name} cases ({null[name]['cases']}): unedited model "
+            f"{null[name]['errors_vs_edited']:.2f} errors vs edited board, "
+            f"{null[name]['errors_vs_original']:.2f} vs original",
             "",
             "| method | start layer | setting | errors vs edited | errors vs original | F1 | "
             "exact |",
@@ -215,50 +155,37 @@ def tables(scores: dict, null: dict, choice: dict) -> str:
 
 def figures_data(inputs: Inputs, cfg: SweepConfig, editors, scores, null, tuning, choice):
     """The data of every figure; the gallery and saliency maps use the headline choice."""
-    reported = [kind for kind in scores if kind != TUNE]
-    layers = list(next(iter(scores[TUNE].values())))
-    headline = choice["headline"]
-    method, layer = headline["method"], int(headline["start_layer"])
+    method, layer = choice["headline"]["method"], int(choice["headline"]["start_layer"])
     spec = editor(method)
-    entry = scores[TUNE][method][str(layer)]
-    chosen = {k: entry[k] for k in spec.candidates(editors[method])[0]}  # its setting
+    chosen = chosen_candidate(spec, editors[method], scores[TUNE][method][str(layer)])
     edit = spec.build(inputs.probes[spec.probe_kind(editors[method])], chosen)
     hooks = edit_hooks(inputs.hooks, layer, cfg.later_layers)
     label = f"{method} edit from layer {layer} (chosen on the tuning cases)"
-    published = LI_INTERVENTIONS.values["natural"]
+    natural = inputs.sets["natural"]
     out = {
-        "errors_by_layer": {
-            "layers": layers,
-            "series": {
-                f"{m}/{kind}": [scores[kind][m][x]["errors_vs_edited"] for x in layers]
-                for m in scores[TUNE]
-                for kind in reported
-            },
-            "null": {kind: null[kind]["errors_vs_edited"] for kind in reported},
-            "published": {
-                "Li et al. edited (natural)": published["edited"],
-                "Li et al. unedited (natural)": published["null"],
-            },
-        },
+        "errors_by_layer": stage_figures.errors_by_layer_data(scores, null),
         "gallery": {
             "edit": label,
-            **gallery_data(inputs.model, inputs.sets["natural"], hooks, edit, cfg.gallery),
+            **stage_figures.gallery_data(inputs.model, natural, hooks, edit, cfg.gallery),
         },
         "saliency": {
             "edit": label,
-            **saliency_data(inputs.model, inputs.sets["natural"], hooks, edit, cfg.saliency),
+            **stage_figures.saliency_data(inputs.model, natural, hooks, edit, cfg.saliency),
         },
     }
     if tuning:
-        out["tuning"] = {
-            m: {
-                "settings": list(next(iter(by_layer.values()))),
-                "series": {f"layer {x}": list(v.values()) for x, v in by_layer.items()},
-                "null": null[TUNE]["errors_vs_edited"],
-            }
-            for m, by_layer in tuning.items()
-        }
+        out["tuning"] = stage_figures.tuning_data(tuning, null)
     return out
+
+
+def drawn(figures: dict, cfg: SweepConfig) -> dict[str, str]:
+    """``{figure: file}`` of the figures this run draws (none for an empty gallery)."""
+    skipped = {"gallery": cfg.gallery == 0, "saliency": cfg.saliency == 0}
+    return {
+        name: file
+        for name, (file, _) in stage_figures.FIGURES.items()
+        if name in figures and not skipped.get(name, False)
+    }
 
 
 def run_intervention_stage(
@@ -267,10 +194,10 @@ def run_intervention_stage(
     editors: dict[str, object],
     out: str | os.PathLike,
     progress: bool = True,
-) -> tuple[dict, dict]:
-    """Run the sweep and write everything; returns (metrics, details)."""
+) -> InterventionResults:
+    """Run the sweep and write everything; returns the results, read back."""
     began = time.perf_counter()
-    scores, null, tuning = run_sweep(
+    scores, null, tuning = run_intervention_sweep(
         inputs.model, inputs.sets, inputs.hooks, inputs.probes, cfg, editors, progress
     )
     choice = choose(scores, null)
@@ -279,7 +206,7 @@ def run_intervention_stage(
         "null": null,
         "tuning": tuning,
         "choice": choice,
-        "sets": {kind: len(cases) for kind, cases in inputs.sets.items()},
+        "sets": {name: len(cases) for name, cases in inputs.sets.items()},
         "warnings": inputs.warnings,
         "config": {
             "sweep": asdict(cfg),
@@ -287,35 +214,75 @@ def run_intervention_stage(
         },
         "model_sha256": inputs.model_sha256,
         "published": {"source": LI_INTERVENTIONS.source, **LI_INTERVENTIONS.values},
+        "figures": drawn(figures, cfg),
         "seconds": round(time.perf_counter() - began, 2),
     }
-    metrics = {**scores["natural"], "sets": scores}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    plots.errors_by_layer(figures["errors_by_layer"], out / "errors_by_layer.png")
-    if cfg.gallery:
-        plots.gallery(figures["gallery"], out / "gallery.png")
-    if cfg.saliency:
-        plots.saliency_maps(figures["saliency"], out / "saliency.png")
-    if "tuning" in figures:
-        plots.tuning_sweep(figures["tuning"], out / "tuning.png")
-    write_text(out / "figures.json", json.dumps(figures) + "\n")
-    write_text(out / "tables.md", tables(scores, null, choice))
-    write_text(out / "details.json", json.dumps(details, indent=1, default=str) + "\n")
-    write_text(out / "metrics.json", json.dumps(metrics, indent=1) + "\n")  # last: done
-    return metrics, details
+    for name, file in details["figures"].items():
+        stage_figures.FIGURES[name][1](figures[name], out / file)
+    write_text(out / stage_figures.FIGURES_JSON, json.dumps(figures) + "\n")
+    write_text(out / TABLES, tables(scores, null, choice))
+    write_text(out / DETAILS, json.dumps(details, indent=1, default=str) + "\n")
+    metrics = {**scores["natural"], "sets": scores}
+    write_text(out / METRICS, json.dumps(metrics, indent=1) + "\n")  # last: the stage is done
+    return InterventionResults.load(out)
 
 
-def summary_lines(details: dict) -> list[str]:
+def summary_lines(results: InterventionResults) -> list[str]:
     """What the script prints: warnings, and each method at its start layer chosen on tune."""
-    lines = [f"WARNING: {w}" for w in details["warnings"]]
-    for method, c in details["choice"]["by_method"].items():
+    lines = [f"WARNING: {w}" for w in results.warnings]
+    for method, c in results.choice["by_method"].items():
         n = c["natural"]
         lines.append(
             f"{method:8s} start layer {c['start_layer']} (chosen on tune): "
             f"{n['errors_vs_edited']:.2f} errors vs edited board on natural cases "
             f"(unedited {n['null_errors_vs_edited']:.2f}, ratio {n['ratio_to_null']:.2f})"
         )
-    h = details["choice"]["headline"]
+    h = results.headline
     lines.append(f"headline: {h['method']} from layer {h['start_layer']} (chosen on tune)")
     return lines
+
+
+@dataclass(frozen=True)
+class InterventionResults:
+    """The stage's metrics.json and details.json, read back: what the report and the explorer
+    take from them, so no other module spells their key paths."""
+
+    folder: Path
+    scores: dict  # {set: {method: {start_layer: entry}}}
+    null: dict  # {set: the unedited model's scores}
+    choice: dict  # {"by_method": {...}, "headline": {...}}
+    sizes: dict[str, int]
+    warnings: list[str]
+    figures: dict[str, str]  # figure name -> file drawn in folder
+    seconds: float
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> InterventionResults:
+        folder = Path(folder)
+        found = []
+        for name in (METRICS, DETAILS):
+            if not (folder / name).exists():
+                raise FileNotFoundError(f"{folder / name}: missing; run scripts/intervene.py")
+            found.append(json.loads((folder / name).read_text()))
+        metrics, details = found
+        return cls(
+            folder, metrics["sets"], details["null"], details["choice"], details["sets"],
+            details["warnings"], details.get("figures", {}), details.get("seconds", 0.0),
+        )  # fmt: skip
+
+    @property
+    def headline(self) -> dict:
+        """The headline method and its start layer, chosen on the tuning cases."""
+        return self.choice["headline"]
+
+    def start_layer(self, method: str) -> int:
+        return int(self.choice["by_method"][method]["start_layer"])
+
+    def setting(self, method: str, settings: object | None = None) -> dict:
+        """The candidate setting ``method`` used at its chosen start layer (on the tuning
+        cases; ``settings``: the editor's, defaults when None)."""
+        spec = editor(method)
+        entry = self.scores[TUNE][method][str(self.start_layer(method))]
+        return chosen_candidate(spec, settings or spec.settings(), entry)

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 from tqdm import tqdm
 
+from othello.device import DEVICES
 from othello.errors import UserError
 from othello.model import GPT, resid_layer
-from othello.squares import MAX_MOVES, N_SQUARES
-from othello.tokens import PLAYABLE_SQUARES, encode
 from probes.interventions.cases import Cases
-from probes.interventions.editors import editor
-from probes.interventions.edits import intervene, score
+from probes.interventions.editors import EditorSpec, editor
+from probes.interventions.run import edit_hooks, intervene, readout_effect
+from probes.interventions.scoring import gap_closed, score
 
 TUNE = "tune"  # the set settings, layers and methods are chosen on
 NATURAL = "natural"  # the headline reported set
@@ -30,7 +29,7 @@ NATURAL = "natural"  # the headline reported set
 @dataclass
 class SweepConfig:
     """What the intervention stage runs. Editor settings live in each editor's own dataclass
-    (``linear.scales=...``, ``gradient.steps=...``; see probes/editors.py)."""
+    (``linear.scales=...``, ``gradient.steps=...``; see probes/interventions/editors.py)."""
 
     layers: list[int] | None = None  # start layers (0 = embeddings); None: every probed layer
     methods: tuple[str, ...] = ("linear", "gradient")  # registered editors to run
@@ -48,35 +47,11 @@ class SweepConfig:
     def __post_init__(self) -> None:
         for method in self.methods:
             editor(method)  # fail early on a typo
+        if self.device not in DEVICES:
+            raise UserError(f"device must be one of {DEVICES}, got {self.device!r}")
 
 
-def edit_hooks(hooks: dict[int, str], layer: int, later_layers: bool) -> list[str]:
-    """The hooks an edit starting at ``layer`` touches, in forward order."""
-    return [hooks[k] for k in sorted(hooks) if k == layer or (later_layers and k > layer)]
-
-
-@torch.no_grad()
-def readout_effect(model: GPT, cases: Cases, hook: str, edit, probe: nn.Module) -> dict:
-    """What an edit does to the probe it follows, at its start layer: the share of cases whose
-    edited square now reads the target class, and the share of the other 63 squares whose
-    reading changed (an edit that moved only one disc leaves them as they were)."""
-    device = next(model.parameters()).device
-    tokens = torch.as_tensor(encode(cases.moves[:, : MAX_MOVES - 1]), device=device)
-    _, cache = model.run_with_cache(tokens, [hook])
-    rows = torch.arange(len(cases), device=device)
-    x = cache[hook][rows, torch.as_tensor(cases.position, device=device)].float()
-    before, after = probe(x).argmax(-1), probe(edit(x, hook, cases)).argmax(-1)
-    square = torch.as_tensor(cases.square, device=device)
-    changed = after != before
-    changed[rows, square] = False
-    target = torch.as_tensor(cases.target, device=device)
-    return {
-        "probe_target_reached": float((after[rows, square] == target).float().mean()),
-        "probe_others_changed": float(changed.float().sum() / (len(cases) * (N_SQUARES - 1))),
-    }
-
-
-def tune(model: GPT, tune_cases: Cases, hooks: list[str], spec, probes, candidates: list[dict]):
+def tune(model: GPT, tune_cases: Cases, hooks: list[str], spec: EditorSpec, probes, candidates):
     """Score every candidate setting on the tuning cases; return the best candidate, its
     scores (None when there was nothing to choose) and ``{setting: tune errors}``."""
     if len(candidates) == 1:
@@ -92,7 +67,7 @@ def tune(model: GPT, tune_cases: Cases, hooks: list[str], spec, probes, candidat
     return candidates[best], tried[best], curve
 
 
-def run_sweep(
+def run_intervention_sweep(
     model: GPT,
     sets: dict[str, Cases],
     hooks: dict[int, str],
@@ -113,9 +88,9 @@ def run_sweep(
         if needed not in sets:
             raise UserError(f"the sweep needs a {needed!r} case set")
     model.eval()
-    null = {kind: score(intervene(model, cases, [], None), cases) for kind, cases in sets.items()}
+    null = {name: score(intervene(model, cases, [], None), cases) for name, cases in sets.items()}
     layers = cfg.layers if cfg.layers is not None else sorted(hooks)
-    scores: dict = {kind: {method: {} for method in cfg.methods} for kind in sets}
+    scores: dict = {name: {method: {} for method in cfg.methods} for name in sets}
     tuning: dict = {}
     bar = tqdm(total=len(cfg.methods) * len(layers), desc="interventions", disable=not progress)
     for method in cfg.methods:
@@ -130,28 +105,22 @@ def run_sweep(
                 tuning.setdefault(method, {})[str(layer)] = curve
             edit = spec.build(kind_probes, chosen)
             effect = readout_effect(model, sets[NATURAL], edited[0], edit, kind_probes[edited[0]])
-            for kind, cases in sets.items():
-                reuse = kind == TUNE and tuned is not None
+            for set_name, cases in sets.items():
+                reuse = set_name == TUNE and tuned is not None
                 result = tuned if reuse else score(intervene(model, cases, edited, edit), cases)
-                scores[kind][method][str(layer)] = {
+                scores[set_name][method][str(layer)] = {
                     **result,
-                    "null_errors_vs_edited": null[kind]["errors_vs_edited"],
-                    "null_errors_vs_original": null[kind]["errors_vs_original"],
+                    "null_errors_vs_edited": null[set_name]["errors_vs_edited"],
+                    "null_errors_vs_original": null[set_name]["errors_vs_original"],
                     **chosen,
                     "setting": spec.describe(chosen),
-                    **(effect if kind == NATURAL else {}),
+                    **(effect if set_name == NATURAL else {}),
                     "edit_layers": [resid_layer(h) for h in edited],
                     "edit_hooks": edited,
                 }
             bar.update()
     bar.close()
     return scores, null, tuning
-
-
-def gap_closed(edited: float, null: float, floor: float) -> float | None:
-    """Share of the way from the unedited model's errors (``null``) to the model's own floor
-    (its errors on real boards) that an edit covers: 1 is as good as the model gets."""
-    return (null - edited) / (null - floor) if null > floor else None
 
 
 def choose(scores: dict, null: dict) -> dict:
@@ -161,10 +130,10 @@ def choose(scores: dict, null: dict) -> dict:
     for method, by_layer in scores[TUNE].items():
         layer = min(by_layer, key=lambda k: (by_layer[k]["errors_vs_edited"], int(k)))
         entry = {"start_layer": layer, "chosen_on": TUNE}
-        for kind in scores:
-            e = scores[kind][method][layer]
-            floor = null[kind]["errors_vs_original"]
-            entry[kind] = {
+        for set_name in scores:
+            e = scores[set_name][method][layer]
+            floor = null[set_name]["errors_vs_original"]
+            entry[set_name] = {
                 "errors_vs_edited": e["errors_vs_edited"],
                 "null_errors_vs_edited": e["null_errors_vs_edited"],
                 "ratio_to_null": e["errors_vs_edited"] / max(e["null_errors_vs_edited"], 1e-9),
@@ -182,9 +151,3 @@ def choose(scores: dict, null: dict) -> dict:
             "chosen_on": TUNE,
         },
     }
-
-
-def top_n(logits: torch.Tensor, n: int) -> list[int]:
-    """Squares of the model's ``n`` best moves (logits [61], token 0 is padding)."""
-    order = logits[1:].argsort(descending=True)[:n]
-    return [int(PLAYABLE_SQUARES[i]) for i in order]

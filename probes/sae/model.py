@@ -1,18 +1,15 @@
 """Sparse autoencoders on one layer of the residual stream, in SAELens's on-disk layout.
 
-Two architectures, with SAELens's names and arithmetic so ``sae_lens.SAE.load_from_disk``
-reads what we write and computes the same features:
-
-* ``topk`` (Gao et al. 2024): features = the k largest of ``(x - b_dec) @ W_enc + b_enc``,
-  through a ReLU, the rest zero;
-* ``standard`` (ReLU with an L1 penalty): features = ``relu((x - b_dec) @ W_enc + b_enc)``.
-
-Both decode as ``features @ W_dec + b_dec``. Training sees the activations scaled to a mean
-squared norm of ``d_in`` (so one learning rate and L1 coefficient suit every layer and model),
-with ``W_dec``'s rows (one per feature) kept at unit norm, so a feature's activation is its
-contribution's length and the L1 penalty cannot be dodged by shrinking the encoder while
-growing the decoder. The saved SAE has that scale folded into its weights: it reads raw
-activations and computes the same features (its decoder rows then all have norm 1/scale).
+Every architecture (:mod:`probes.sae.architectures`: TopK and ReLU + L1 built in) encodes
+``(x - b_dec) @ W_enc + b_enc`` through its own activation and decodes as
+``features @ W_dec + b_dec``, with SAELens's names and arithmetic so
+``sae_lens.SAE.load_from_disk`` reads what we write and computes the same features.
+Training sees the activations scaled to a mean squared norm of ``d_in`` (so one learning rate
+and L1 coefficient suit every layer and model), with ``W_dec``'s rows (one per feature) kept at
+unit norm, so a feature's activation is its contribution's length and the L1 penalty cannot be
+dodged by shrinking the encoder while growing the decoder. The saved SAE has that scale folded
+into its weights: it reads raw activations and computes the same features (its decoder rows
+then all have norm 1/scale).
 """
 
 from __future__ import annotations
@@ -27,8 +24,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from othello.errors import UserError
+from probes.sae.architectures import ARCHITECTURES, architecture
 
-ARCHITECTURES = ("topk", "standard")
 CFG_FILE, WEIGHTS_FILE = "cfg.json", "sae_weights.safetensors"
 
 
@@ -55,10 +52,7 @@ class SAEConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.architecture not in ARCHITECTURES:
-            raise UserError(
-                f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}"
-            )
+        architecture(self.architecture)  # a registered one
         if self.expansion < 1 or self.k < 1 or self.epochs < 1 or self.batch_positions < 1:
             raise UserError("expansion, k, epochs and batch_positions must be >= 1")
 
@@ -92,10 +86,7 @@ class SparseAutoencoder(nn.Module):
         return (x - self.b_dec) @ self.W_enc + self.b_enc
 
     def activate(self, pre: torch.Tensor) -> torch.Tensor:
-        if self.architecture == "standard":
-            return pre.relu()
-        values, indices = pre.topk(self.k, dim=-1, sorted=False)
-        return torch.zeros_like(pre).scatter_(-1, indices, values.relu())
+        return architecture(self.architecture).activate(pre, self.k)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.activate(self.pre_activations(x))
@@ -135,8 +126,7 @@ def save_sae(sae: SparseAutoencoder, out: str | os.PathLike, metadata: dict) -> 
         "reshape_activations": "none",
         "metadata": {"hook_name": metadata.get("hook"), "model_name": "othello-gpt", **metadata},
     }
-    if sae.architecture == "topk":
-        cfg["k"] = sae.k
+    cfg.update(architecture(sae.architecture).cfg_keys(sae))
     state = {k: v.detach().contiguous().cpu() for k, v in sae.state_dict().items()}
     partial = out / (WEIGHTS_FILE + ".partial")
     save_file(state, str(partial))
@@ -154,7 +144,7 @@ def load_sae(folder: str | os.PathLike) -> tuple[SparseAutoencoder, dict]:
     cfg = json.loads((folder / CFG_FILE).read_text())
     if cfg["architecture"] not in ARCHITECTURES:
         raise UserError(
-            f"{folder}: architecture {cfg['architecture']!r} is not one of {ARCHITECTURES}"
+            f"{folder}: architecture {cfg['architecture']!r} is not one of {sorted(ARCHITECTURES)}"
         )
     sae = SparseAutoencoder(cfg["d_in"], cfg["d_sae"], cfg["architecture"], cfg.get("k", 0))
     sae.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))

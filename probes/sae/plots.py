@@ -7,13 +7,10 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from matplotlib.collections import EllipseCollection, LineCollection, PatchCollection
 
 from othello.plotting import plt
 from othello.squares import square_name
-
-COLOURS = {0: "#2e8b57", 1: "#1f4fd1", 2: "#f08c00"}  # empty, mine, theirs
-
+from probes.drawing import draw_board, save_figure
 
 UNIT = 0.17  # inches per board square
 CELL_W, CELL_H, TOP = 9.0, 11.5, 1.6  # a board's cell in squares: width, height, title band
@@ -21,31 +18,14 @@ HIST_W, HEAD = 2.1, 0.45  # inches: the histograms' column, the figure's heading
 
 
 def _boards(ax, features: list[dict]) -> None:
-    """Every feature's top positions as boards on one axes (row = feature): the felt, grid
-    lines, discs and outlines each one collection; an axes per board took seconds a page."""
-    felt, lines, centres, colours, outlines = [], [], [], [], []
+    """Every feature's top positions as boards on one axes (row = feature); an axes per
+    board took seconds a page."""
     for row, feature in enumerate(features):
         for col, top in enumerate(feature["top"]):
             x0, y0 = col * CELL_W, row * CELL_H + TOP
-            felt.append(plt.Rectangle((x0, y0), 8, 8))
-            lines += [[(x0 + i, y0), (x0 + i, y0 + 8)] for i in range(1, 8)]
-            lines += [[(x0, y0 + i), (x0 + 8, y0 + i)] for i in range(1, 8)]
-            grid = np.array(top["board"]).reshape(8, 8)
-            rows, cols = np.nonzero(grid)
-            centres += list(zip(x0 + cols + 0.5, y0 + rows + 0.5, strict=True))
-            colours += [COLOURS[int(v)] for v in grid[rows, cols]]
-            if feature["square"] is not None:
-                r, c = divmod(feature["square"], 8)
-                outlines.append(plt.Rectangle((x0 + c + 0.05, y0 + r + 0.05), 0.9, 0.9))
+            draw_board(ax, top["board"], at=(x0, y0), marked=feature["square"], mark_colour="red")
             ax.text(x0 + 4, y0 - 0.2, f"{top['where']}\nact {top['activation']:.2f}",
                     ha="center", va="bottom", fontsize=6)  # fmt: skip
-    ax.add_collection(PatchCollection(felt, facecolor="#2e8b57", edgecolor="#164"))
-    ax.add_collection(LineCollection(lines, colors="#164", linewidths=0.6))
-    ax.add_collection(
-        EllipseCollection(0.76, 0.76, 0, units="xy", offsets=np.array(centres).reshape(-1, 2),
-                          offset_transform=ax.transData, facecolors=colours)
-    )  # fmt: skip
-    ax.add_collection(PatchCollection(outlines, facecolor="none", edgecolor="red", linewidth=2))
     ax.set_xlim(0, max(len(f["top"]) for f in features) * CELL_W)
     ax.set_ylim(len(features) * CELL_H, 0)
     ax.set_axis_off()
@@ -74,11 +54,10 @@ def feature_pages(data: dict, path: str | os.PathLike) -> None:
         )
         ax.tick_params(labelsize=5)
     fig.suptitle(
-        "SAE features: top-activating positions (blue = mine, orange = theirs)", fontsize=8,
+        "SAE features: top-activating positions (black = mine, white = theirs)", fontsize=8,
         y=1 - 0.12 / height,
     )  # fmt: skip
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, tight=False)
 
 
 def property_name(scheme_name: str, index: int) -> tuple[str, int]:

@@ -23,10 +23,13 @@ from othello.atomic import write_text
 from othello.checkpoint import file_sha256, load_model, model_file
 from othello.errors import UserError
 from probes.acts.reader import ActsFile, flat_positions
+from probes.common import layer_name
 from probes.sae.evaluate import BOARD_LABELS, board_metrics, features_of, reconstruction, spliced
 from probes.sae.model import SAEConfig, SparseAutoencoder, save_sae
 from probes.sae.plots import feature_pages, property_name
 from probes.sae.train import train_sae
+from probes.stage import METRICS as PROBE_METRICS
+from probes.stage import ProbeMetrics
 
 
 def topk(k: int, expansion: int) -> dict:
@@ -48,20 +51,27 @@ SWEEPS: dict[str, list[tuple[str, dict]]] = {
     "layers": [("topk-k32-x4", topk(32, 4))],
 }
 PAGES, TOP_POSITIONS = 6, 6  # features drawn, positions per feature
+# what an SAE folder and a sweep folder hold
+METRICS, DETAILS, TRAINING, FEATURE_PAGES = (
+    "metrics.json",
+    "details.json",
+    "training.json",
+    "feature_pages.png",
+)
+SWEEP_JSON, SWEEP_TABLE = "sweep.json", "sweep.md"
 
 
 def resolve_layer(acts: ActsFile, layer: str, probe_dir: Path | None) -> tuple[int, str]:
-    """The layer's number and hook; ``best`` is the mine/theirs linear probe's layer chosen
-    on validation games (needs the probes)."""
-    hooks = {str(i): h for i, h in enumerate(acts.hooks)}
+    """The layer's number (:func:`othello.model.resid_layer`, as every stage numbers layers)
+    and hook; ``best`` is the mine/theirs linear probe's layer chosen on validation games
+    (needs the probes)."""
+    hooks = {layer_name(h): h for h in acts.hooks}
     if layer == "best":
-        if probe_dir is None or not (probe_dir / "metrics.json").exists():
+        if probe_dir is None or not (probe_dir / PROBE_METRICS).exists():
             raise UserError("--layer best needs the probes (--probes PROBE_DIR)")
-        layer = json.loads((probe_dir / "metrics.json").read_text())["best"]["mine_theirs/linear"][
-            "layer"
-        ]
+        layer = ProbeMetrics.load(probe_dir).best_of("mine_theirs").layer
     if layer not in hooks:
-        raise UserError(f"{acts.path} holds no layer {layer}: its layers are 0..{len(hooks) - 1}")
+        raise UserError(f"{acts.path} holds no layer {layer}: its layers are {', '.join(hooks)}")
     return int(layer), hooks[layer]
 
 
@@ -69,7 +79,7 @@ def sweep_layers(acts_path: str | os.PathLike, layer: str) -> list[str]:
     """``all`` is every layer the cache holds; ``0,2,4`` those; anything else one layer."""
     if layer == "all":
         with ActsFile(acts_path) as acts:
-            return [str(i) for i in range(len(acts.hooks))]
+            return [layer_name(h) for h in acts.hooks]
     return [part.strip() for part in str(layer).split(",")]
 
 
@@ -86,16 +96,15 @@ def find_model(acts: ActsFile, run: str | os.PathLike | None) -> Path:
 
 def probe_accuracy(probe_dir: Path | None, layer: int, model_sha256: str) -> dict:
     """The linear probes' test accuracy at ``layer`` (same cache, same split), if fitted."""
-    path = probe_dir / "metrics.json" if probe_dir else None
-    if path is None or not path.exists():
+    if probe_dir is None or not (probe_dir / PROBE_METRICS).exists():
         return {}
-    metrics = json.loads(path.read_text())
-    if metrics.get("model_sha256") != model_sha256:
+    metrics = ProbeMetrics.load(probe_dir)
+    if metrics.model_sha256 != model_sha256:
         return {}
     return {
-        f"probe_{s}": metrics[s]["linear"][str(layer)]
+        f"probe_{s}": metrics.accuracy[s]["linear"][str(layer)]
         for s in BOARD_LABELS
-        if "linear" in metrics.get(s, {})
+        if "linear" in metrics.accuracy.get(s, {})
     }
 
 
@@ -174,12 +183,10 @@ def run_sae(
         pages = page_data(sae, acts, hook, board)
     meta = {"hook": hook, "layer": number, "model_sha256": metrics["model_sha256"]}
     save_sae(sae, out, meta)
-    feature_pages(pages, out / "feature_pages.png")
-    write_text(
-        out / "training.json", json.dumps({"config": asdict(cfg), **record}, indent=1) + "\n"
-    )
-    write_text(out / "details.json", json.dumps({"board": board, "pages": pages}) + "\n")
-    write_text(out / "metrics.json", json.dumps(metrics, indent=1) + "\n")  # last: done
+    feature_pages(pages, out / FEATURE_PAGES)
+    write_text(out / TRAINING, json.dumps({"config": asdict(cfg), **record}, indent=1) + "\n")
+    write_text(out / DETAILS, json.dumps({"board": board, "pages": pages}) + "\n")
+    write_text(out / METRICS, json.dumps(metrics, indent=1) + "\n")  # last: done
     return metrics
 
 
@@ -191,7 +198,7 @@ def _training_target(run_dir: Path, run) -> str:
     return "sampled"
 
 
-def run_sweep(
+def run_sae_sweep(
     acts_path: str | os.PathLike,
     layer: str,
     out: str | os.PathLike,
@@ -224,8 +231,8 @@ def run_sweep(
             results[folder.name] = run_sae(
                 control, number, folder, cfg, Path(control).parent, None, progress
             )
-    write_text(out / "sweep.json", json.dumps(results, indent=1) + "\n")
-    write_text(out / "sweep.md", sweep_table(results))
+    write_text(out / SWEEP_JSON, json.dumps(results, indent=1) + "\n")
+    write_text(out / SWEEP_TABLE, sweep_table(results))
     return results
 
 
@@ -247,3 +254,11 @@ def sweep_table(results: dict) -> str:
             f"{m['coverage_legal']:.3f} | {m['coverage_flipped']:.3f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def load_sweep(folder: str | os.PathLike) -> dict:
+    """A sweep's results (sweep.json): ``{SAE folder name: its metrics}``."""
+    path = Path(folder) / SWEEP_JSON
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing; run scripts/train_sae.py --sweep first")
+    return json.loads(path.read_text())

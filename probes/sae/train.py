@@ -5,10 +5,9 @@ seeded order each epoch and positions are shuffled within a chunk by a seed of (
 chunk), so a run is the same bytes every time, and a run killed part way and started again
 from its checkpoint (written at chunk boundaries) ends with the same weights.
 
-Dead features: each feature's count of positions since it last fired. TopK SAEs add Gao et
-al.'s auxiliary loss (the dead features' top ``aux_k`` reconstruct what the live ones missed);
-ReLU SAEs resample dead features every ``resample_every`` steps towards the inputs they
-reconstruct worst (Anthropic, "Towards Monosemanticity").
+Dead features: each feature's count of positions since it last fired; what an architecture
+does about them (TopK's auxiliary loss, ReLU's resampling) is its entry in
+:mod:`probes.sae.architectures`.
 """
 
 from __future__ import annotations
@@ -22,9 +21,10 @@ import torch
 from tqdm import tqdm
 
 from othello import checkpoint
+from othello.device import pick_device
 from othello.errors import UserError
 from probes.acts.reader import flat_positions
-from probes.fit import resolve_device
+from probes.sae.architectures import architecture
 from probes.sae.model import SAEConfig, SparseAutoencoder
 
 STATE = "sae_checkpoint.pt"
@@ -35,61 +35,13 @@ def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     return (x_hat - x).pow(2).sum(-1).mean()
 
 
-def aux_k_loss(sae: SparseAutoencoder, x, x_hat, pre, dead: torch.Tensor, aux_k: int):
-    """Gao et al.'s auxiliary loss: the top ``aux_k`` dead features alone reconstruct the
-    residual the live ones left, so dead features get gradient and come back."""
-    if not dead.any():
-        return x.new_zeros(())
-    residual = (x - x_hat).detach()
-    masked = pre.masked_fill(~dead, float("-inf"))
-    k = min(aux_k, int(dead.sum()))
-    values, indices = masked.topk(k, dim=-1)
-    features = torch.zeros_like(pre).scatter_(-1, indices, values.relu())
-    return (features @ sae.W_dec - residual).pow(2).sum(-1).mean() / residual.pow(2).sum(
-        -1
-    ).mean().clamp(min=1e-8)
-
-
 def training_loss(sae: SparseAutoencoder, x: torch.Tensor, cfg: SAEConfig, dead: torch.Tensor):
-    """(loss, features) of one batch."""
+    """(loss, features) of one batch: the reconstruction and the architecture's penalty."""
     pre = sae.pre_activations(x)
     features = sae.activate(pre)
     x_hat = sae.decode(features)
-    loss = reconstruction_loss(x, x_hat)
-    if cfg.architecture == "standard":
-        loss = loss + cfg.l1_coefficient * features.sum(-1).mean()
-    elif cfg.aux_coefficient:
-        loss = loss + cfg.aux_coefficient * aux_k_loss(sae, x, x_hat, pre, dead, cfg.aux_k)
-    return loss, features
-
-
-@torch.no_grad()
-def resample_dead(sae: SparseAutoencoder, optimizer, x: torch.Tensor, dead: torch.Tensor) -> int:
-    """Point each dead feature at one of the batch's worst-reconstructed inputs (its residual,
-    normalised), with a small encoder; their optimiser moments restart at zero."""
-    index = dead.nonzero().flatten()
-    if len(index) == 0:
-        return 0
-    errors = (sae(x) - x).pow(2).sum(-1)
-    worst = errors.topk(min(len(index), len(x))).indices
-    index = index[: len(worst)]
-    direction = x[worst] - sae.b_dec
-    direction = direction / direction.norm(dim=-1, keepdim=True).clamp(min=1e-8)
-    alive = ~dead
-    scale = 0.2 * (sae.W_enc[:, alive].norm(dim=0).mean() if alive.any() else 1.0)
-    sae.W_dec[index] = direction
-    sae.W_enc[:, index] = direction.T * scale
-    sae.b_enc[index] = 0.0
-    for param, rows in (
-        (sae.W_dec, (index,)),
-        (sae.W_enc, (slice(None), index)),
-        (sae.b_enc, (index,)),
-    ):
-        state = optimizer.state.get(param, {})
-        for key in ("exp_avg", "exp_avg_sq"):
-            if key in state:
-                state[key][rows] = 0.0
-    return len(index)
+    penalty = architecture(cfg.architecture).penalty(sae, x, x_hat, pre, features, dead, cfg)
+    return reconstruction_loss(x, x_hat) + penalty, features
 
 
 def _first_chunk(source, hook: str, cfg: SAEConfig) -> torch.Tensor:
@@ -107,7 +59,7 @@ class SAETrainer:
         if hook not in source.hooks:
             raise UserError(f"the cache holds no activations for {hook!r}; it has {source.hooks}")
         self.source, self.hook, self.cfg, self.out = source, hook, cfg, out
-        self.device = resolve_device(cfg.device)
+        self.device = pick_device(cfg.device)
         d_sae = cfg.check_width(source.d_model)
         first = _first_chunk(source, hook, cfg)
         # training sees x * scale, of mean squared norm d_in; the saved SAE has it folded in
@@ -140,9 +92,9 @@ class SAETrainer:
         self.since_fired = torch.where(fired, 0, self.since_fired + len(x))
         self.position["step"] += 1
         self.position["positions"] += len(x)
-        every = self.cfg.resample_every
-        if self.cfg.architecture == "standard" and self.position["step"] % every == 0:
-            resample_dead(self.sae, self.optimizer, x, self.dead)
+        after = architecture(self.cfg.architecture).after_step
+        if after is not None:
+            after(self.sae, self.optimizer, x, self.dead, self.position["step"], self.cfg)
         return float(loss.detach())
 
     def chunk(self, chunk: dict) -> float:

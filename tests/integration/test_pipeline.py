@@ -12,9 +12,9 @@ from othello.checkpoint import load_model
 from othello.corpus import GamesFile
 from othello.evaluate import evaluate_games
 from probes.acts.reader import ActsFile
-from probes.fit import probe_key
+from probes.common import ProbeKey
 from probes.metrics import evaluate_probes
-from probes.report.summary import render_html
+from probes.report.html_page import render_html
 from probes.store import load_probes
 
 
@@ -50,7 +50,7 @@ def test_make_all_runs_the_pipeline_and_writes_the_report(tmp_path):
     probes, _ = load_probes(tmp_path / "run" / "probes")
     layers = json.loads((tmp_path / "run" / "probes" / "metrics.json").read_text())["layers"]
     hook = layers[best["layer"]]
-    key = probe_key("mine_theirs", "linear", hook)
+    key = ProbeKey("mine_theirs", "linear", hook)
     with ActsFile(tmp_path / "run" / "acts.h5") as acts:
         for split, figure in (("val", best["val_accuracy"]), ("test", best["accuracy"])):
             again = evaluate_probes(acts, {key: probes[key]}, split)[key].summary()["accuracy"]

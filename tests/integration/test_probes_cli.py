@@ -76,7 +76,9 @@ def test_probe_curve_probes_every_snapshot_once(tiny_corpus, tmp_path):
     assert list(curve["points"]) == ["50", "100"]  # the final snapshot is the model, once
     for point in curve["points"].values():
         assert set(point["layers"]) == {"0", "1", "2"}
-        assert point["best"] == max(point["layers"].values())
+        val = point["val_layers"]
+        assert point["best_layer"] == max(val, key=val.get) and point["chosen_on"] == "val"
+        assert point["best"] == point["layers"][point["best_layer"]]
         assert 0 < point["val_top1_legal"] <= 1
     first, last = curve["points"].values()
     assert first["baselines"] == last["baselines"]  # the same held-out games for every step

@@ -13,13 +13,14 @@ import torch
 from othello.checkpoint import control_model
 from othello.evaluate import evaluate_run
 from probes.acts.writer import write_cache
+from probes.common import ProbeKey
 from probes.figures import write_probe_figures
 from probes.interventions.editors import EDITORS, EditorSpec, register_editor
-from probes.interventions.stage import load_settings, prepare, run_intervention_stage
+from probes.interventions.stage import prepare, run_intervention_stage, sweep_settings
 from probes.kinds import KINDS, LinearProbe, ProbeKind, register_kind
-from probes.report.summary import ReportInputs, write_report
-from probes.stage import load_settings as load_fit_settings
-from probes.stage import run_probe_stage
+from probes.report.summary import ReportInputs
+from probes.report.write import write_report
+from probes.stage import fit_settings, run_probe_stage
 from probes.store import load_probes
 
 LINEAR_ONLY = ("mine_theirs/linear", "black_white/linear", "flipped/linear", "legal/linear")
@@ -91,26 +92,27 @@ def test_registered_kinds_and_editors_run_through_every_stage_and_the_report(
     toy_kind, toy_editor, tiny_run, tiny_corpus, tmp_path
 ):
     evaluate_run(tiny_run, tiny_corpus, tmp_path / "eval", n_games=100)
-    fit, kinds = load_fit_settings(
+    fit, kinds = fit_settings(
         [f"probes={','.join((*LINEAR_ONLY, 'mine_theirs/truncated'))}", "min_steps=50",
          "epochs=1", "truncated.width=4"]
     )  # fmt: skip
     for model, name in ((tiny_run, "probes"), (control_model(tiny_run), "control")):
         acts = write_cache(model, tiny_corpus, tmp_path / f"{name}.h5", n_games=150, progress=False)
         metrics = run_probe_stage(acts, tmp_path / name, fit, False, kinds)
-        assert set(metrics["mine_theirs"]) == {"linear", "truncated"}
+        assert set(metrics.accuracy["mine_theirs"]) == {"linear", "truncated"}
     probes, _ = load_probes(tmp_path / "probes")
-    truncated = probes["mine_theirs/truncated/blocks.1.hook_resid_pre"]
+    truncated = probes[ProbeKey("mine_theirs", "truncated", "blocks.1.hook_resid_pre")]
     assert isinstance(truncated, TruncatedProbe) and truncated.keep.sum() == 4
     write_probe_figures(tmp_path / "probes", tmp_path / "control", tmp_path / "figures")
-    cfg, editors = load_settings(
+    cfg, editors = sweep_settings(
         ["methods=linear,noise", "n_cases=40", "tune_cases=40", "noise.sizes=0,50", "saliency=1"]
     )
     inputs = prepare(tiny_run, tmp_path / "probes", tiny_corpus, None, cfg, editors)
-    metrics, details = run_intervention_stage(
+    results = run_intervention_stage(
         inputs, cfg, editors, tmp_path / "interventions", progress=False
     )
-    assert set(metrics["sets"]["tune"]) == {"linear", "noise"}
+    assert set(results.scores["tune"]) == {"linear", "noise"}
+    details = json.loads((tmp_path / "interventions" / "details.json").read_text())
     # size 0 changes nothing, so on every layer it scores exactly the unedited model
     for layer, tried in details["tuning"]["noise"].items():
         assert tried["noise 0"] == details["null"]["tune"]["errors_vs_edited"], layer

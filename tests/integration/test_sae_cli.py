@@ -93,7 +93,7 @@ def test_a_sweep_layer_by_layer(run_with_cache, tmp_path):
     [
         (["--layer", "7"], "holds no layer 7"),
         (["--layer", "1", "k=300", "expansion=4"], "k=300 is larger than the SAE's width 256"),
-        (["--layer", "1", "architecture=gated"], "architecture must be one of"),
+        (["--layer", "1", "architecture=gated"], "unknown SAE architecture 'gated'"),
     ],
 )
 def test_bad_input_is_refused_and_nothing_written(run_with_cache, tmp_path, extra, message):

@@ -13,12 +13,14 @@ from othello.labels import replay
 from othello.squares import parse_square
 from othello.tokens import PLAYABLE_SQUARES, encode
 from probes.acts.writer import write_cache
-from probes.explorer.api import Explorer, ExplorerError, parse_moves
+from probes.common import ProbeKey
+from probes.explorer.api import Explorer
+from probes.explorer.inputs import ExplorerError, parse_moves
 from probes.explorer.server import create_app
 from probes.fit import FitConfig
-from probes.interventions.cases import flip_disc
-from probes.interventions.edits import intervene, linear_editor
-from probes.interventions.sweep import edit_hooks
+from probes.interventions.cases import case_at, flip_disc
+from probes.interventions.edits import linear_editor
+from probes.interventions.run import edit_hooks, intervene
 from probes.sae.model import SAEConfig, load_sae
 from probes.sae.stage import run_sae
 from probes.stage import run_probe_stage
@@ -60,7 +62,8 @@ def test_position_is_the_engine_the_model_and_the_probes(setup, tiny_run):
     probes, _ = load_probes(explorer.probe_dir)
     hook = explorer.hooks[2]
     _, cache = model.run_with_cache(torch.as_tensor(encode(moves[None, : ply + 1])), [hook])
-    reading = probes[f"mine_theirs/linear/{hook}"](cache[hook][0, ply][None])[0].argmax(-1)
+    probe = probes[ProbeKey("mine_theirs", "linear", hook)]
+    reading = probe(cache[hook][0, ply][None])[0].argmax(-1)
     assert answer["probes"]["2"] == reading.tolist()
     read = answer["probe_readings"]["2"]["mine_theirs"]
     truth = labels.board_relative()[0, ply]
@@ -84,8 +87,9 @@ def test_intervention_matches_the_engine_and_the_library(setup, tiny_run):
     assert answer["legal_before"] == [s for s in range(64) if before >> s & 1]
     assert answer["legal_after"] == [s for s in range(64) if after >> s & 1]
     assert answer["edited_board_relative"][square] == 3 - board[square]
-    case = explorer._case(explorer.game(game), ply, square)
-    probes = {h: explorer.probes[f"mine_theirs/linear/{h}"] for h in explorer.hooks.values()}
+    case = case_at(moves[None], np.array([length], np.int8), 0, ply, square)
+    hooks = explorer.hooks.values()
+    probes = {h: explorer.probes[ProbeKey("mine_theirs", "linear", h)] for h in hooks}
     logits = intervene(
         load_model(tiny_run), case, edit_hooks(explorer.hooks, 1, True), linear_editor(probes, 3.0)
     )[0]

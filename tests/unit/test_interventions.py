@@ -17,7 +17,8 @@ from othello.squares import parse_square
 from othello.tokens import encode
 from probes.acts.reader import ActsFile
 from probes.acts.writer import default_hooks, write_cache
-from probes.fit import FitConfig, fit_probes, probe_key
+from probes.common import ProbeKey
+from probes.fit import FitConfig, fit_probes
 from probes.interventions.cases import (
     Cases,
     case_at,
@@ -27,16 +28,9 @@ from probes.interventions.cases import (
     position_cases,
     save_cases,
 )
-from probes.interventions.edits import (
-    gradient_edit,
-    intervene,
-    latent_saliency,
-    linear_edit,
-    linear_editor,
-    score,
-    topn_errors,
-)
-from probes.interventions.sweep import readout_effect
+from probes.interventions.edits import gradient_edit, linear_edit, linear_editor
+from probes.interventions.run import intervene, latent_saliency, readout_effect
+from probes.interventions.scoring import score, topn_errors
 from probes.kinds import LinearProbe
 
 
@@ -49,7 +43,7 @@ def setup(tiny_run, tiny_corpus, tmp_path_factory):
         probes = fit_probes(acts, FitConfig(probes=("mine_theirs/linear",)), progress=False)
     model = load_model(tiny_run)
     hooks = default_hooks(model.cfg.n_layers)
-    linear = {h: probes[probe_key("mine_theirs", "linear", h)] for h in hooks}
+    linear = {h: probes[ProbeKey("mine_theirs", "linear", h)] for h in hooks}
     with GamesFile(tiny_corpus) as games:
         index = games.split_indices("test")[:200]
         cases = pick_cases(games.moves[index], games.length[index], 100, seed=1)

@@ -14,7 +14,9 @@ from othello.squares import parse_square
 from probes.acts.arrays import ArraySource
 from probes.acts.reader import ActsFile
 from probes.acts.writer import write_cache
-from probes.fit import FitConfig, fit_probes, probe_key
+from probes.common import ProbeKey
+from probes.curve import layer_scores
+from probes.fit import FitConfig, fit_probes
 from probes.metrics import baselines, evaluate_probes, label_counts
 from probes.stage import choose_on_val, run_probe_stage
 from probes.store import ProbeMismatchError, load_probes, save_probes
@@ -52,16 +54,16 @@ def test_probes_recover_planted_linear_structure_and_mlp_solves_the_xor():
     probes = fit_probes(data, cfg, progress=False)
     counts = evaluate_probes(data, probes, "test")
     acc = {key: c.summary()["accuracy"] for key, c in counts.items()}
-    assert acc[probe_key("mine_theirs", "linear", HOOK)] > 0.98
-    linear_colour = acc[probe_key("black_white", "linear", HOOK)]
+    assert acc[ProbeKey("mine_theirs", "linear", HOOK)] > 0.98
+    linear_colour = acc[ProbeKey("black_white", "linear", HOOK)]
     assert linear_colour < 0.75  # empty is linear, black vs white is not
-    assert acc[probe_key("black_white", "mlp", HOOK)] > linear_colour + 0.15
+    assert acc[ProbeKey("black_white", "mlp", HOOK)] > linear_colour + 0.15
 
 
 def test_metrics_count_what_they_say():
     data = planted(n_games=50)
     probes = fit_probes(data, FitConfig(probes=("mine_theirs/linear",), epochs=2), progress=False)
-    c = evaluate_probes(data, probes, "test")[probe_key("mine_theirs", "linear", HOOK)]
+    c = evaluate_probes(data, probes, "test")[ProbeKey("mine_theirs", "linear", HOOK)]
     assert c.positions.sum() == 5 * 59 and c.confusion.sum() == 5 * 59 * 64
     assert c.correct.sum() == np.trace(c.confusion)
     train = label_counts(data, "train", "board_relative", 3)
@@ -118,8 +120,8 @@ def test_too_few_games_are_refused_or_warned(tiny_run, tiny_corpus, tmp_path):
     metrics = run_probe_stage(
         acts, tmp_path / "p", dataclasses.replace(cfg, allow_small=True), progress=False
     )
-    assert metrics["train_games"] == 24 and metrics["val_games"] == 3
-    assert any("only 24 train games" in w for w in metrics["warnings"])
+    assert metrics.sizes["train"] == 24 and metrics.sizes["val"] == 3
+    assert any("only 24 train games" in w for w in metrics.warnings)
 
 
 def test_torch_and_sklearn_agree_on_a_small_slice():
@@ -160,10 +162,28 @@ def test_saved_probes_load_and_refuse_another_model(tmp_path):
     x = torch.randn(5, 256)
     for key in probes:
         torch.testing.assert_close(loaded[key](x), probes[key](x))
-    probe = loaded[probe_key("mine_theirs", "linear", HOOK)]
+    probe = loaded[ProbeKey("mine_theirs", "linear", HOOK)]
     raw = x @ probe.raw_weight().flatten(1)
     torch.testing.assert_close(
         raw.unflatten(-1, (64, 3)) + probe.raw_bias(), probe(x), atol=1e-4, rtol=1e-4
     )
     with pytest.raises(ProbeMismatchError, match="another model"):
         load_probes(tmp_path, model_sha256="b" * 64)
+
+
+def test_probe_curve_chooses_its_layer_on_validation_not_test():
+    """Layer "1" reads the board well on every split; layer "2" reads it even better on the
+    training and test games but not at all on the validation games. Choosing on test would
+    take layer 2; the curve must take layer 1 and report layer 1's test accuracy."""
+    data = planted(n_games=200, d=96, noise=0.6, seed=5)
+    base = data.acts[HOOK]
+    rng = np.random.default_rng(6)
+    sharp = planted(n_games=200, d=96, noise=0.05, seed=5).acts[HOOK].copy()
+    val = data.split == 1
+    sharp[val] = rng.normal(size=sharp[val].shape).astype(np.float32) * sharp.std()
+    hooks = {"blocks.1.hook_resid_pre": base, "blocks.2.hook_resid_pre": sharp}
+    source = ArraySource(hooks, data.labels, data.valid_mask, data.split)
+    scores = layer_scores(source, "mine_theirs")
+    assert scores["layers"]["2"] > scores["layers"]["1"]  # best on test ...
+    assert scores["val_layers"]["2"] < scores["val_layers"]["1"]  # ... worse on validation
+    assert scores["best_layer"] == "1" and scores["best"] == scores["layers"]["1"]

@@ -1,0 +1,92 @@
+"""Running the model with an edit: the edit is applied at each case's position at a start
+layer and (by default) every later one, and the model runs on from there."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from othello.evaluate import square_probabilities
+from othello.model import GPT, HookPoint
+from othello.squares import MAX_MOVES, N_SQUARES
+from othello.tokens import encode
+from probes.interventions.cases import Cases
+from probes.interventions.edits import Editor
+
+
+def edit_hooks(hooks: dict[int, str], layer: int, later_layers: bool) -> list[str]:
+    """The hooks an edit starting at ``layer`` touches, in forward order."""
+    return [hooks[k] for k in sorted(hooks) if k == layer or (later_layers and k > layer)]
+
+
+@torch.no_grad()
+def intervene(
+    model: GPT, cases: Cases, hooks: list[str], edit: Editor | None, batch: int = 1024
+) -> torch.Tensor:
+    """Logits [K, 61] at each case's position, with ``edit`` applied at every hook in
+    ``hooks`` (the start layer and, for a multi-layer edit, the ones after it)."""
+    return torch.cat(
+        [
+            _edited_logits(model, cases.take(slice(start, start + batch)), hooks, edit)
+            for start in range(0, len(cases), batch)
+        ]
+    )
+
+
+def _edited_logits(model: GPT, cases: Cases, hooks: list[str], edit: Editor | None):
+    device = next(model.parameters()).device
+    # the model is causal: positions after the last one read cannot change it
+    last = int(cases.position.max()) + 1 if len(cases) else 1
+    tokens = torch.as_tensor(encode(cases.moves[:, : min(last, MAX_MOVES - 1)]), device=device)
+    rows = torch.arange(len(cases), device=device)
+    pos = torch.as_tensor(cases.position, device=device)
+
+    def hook_fn(x: torch.Tensor, hook: HookPoint) -> torch.Tensor:
+        x = x.clone()
+        x[rows, pos] = edit(x[rows, pos].float(), hook.name, cases).to(x.dtype)
+        return x
+
+    if edit is None or not hooks:
+        logits = model(tokens)
+    else:
+        logits = model.run_with_hooks(tokens, [(h, hook_fn) for h in hooks])
+    return logits[rows, pos].float().cpu()
+
+
+@torch.no_grad()
+def readout_effect(model: GPT, cases: Cases, hook: str, edit: Editor, probe: nn.Module) -> dict:
+    """What an edit does to the probe it follows, at its start layer: the share of cases whose
+    edited square now reads the target class, and the share of the other 63 squares whose
+    reading changed (an edit that moved only one disc leaves them as they were)."""
+    device = next(model.parameters()).device
+    tokens = torch.as_tensor(encode(cases.moves[:, : MAX_MOVES - 1]), device=device)
+    _, cache = model.run_with_cache(tokens, [hook])
+    rows = torch.arange(len(cases), device=device)
+    x = cache[hook][rows, torch.as_tensor(cases.position, device=device)].float()
+    before, after = probe(x).argmax(-1), probe(edit(x, hook, cases)).argmax(-1)
+    square = torch.as_tensor(cases.square, device=device)
+    changed = after != before
+    changed[rows, square] = False
+    target = torch.as_tensor(cases.target, device=device)
+    return {
+        "probe_target_reached": float((after[rows, square] == target).float().mean()),
+        "probe_others_changed": float(changed.float().sum() / (len(cases) * (N_SQUARES - 1))),
+    }
+
+
+def latent_saliency(model: GPT, cases: Cases, hooks: list[str], edit: Editor) -> dict:
+    """Li et al.'s latent saliency for one position (``cases`` from
+    :func:`probes.interventions.cases.position_cases`): for each disc, how much flipping it in
+    the model's board lowers the probability of the move the unedited model predicts.
+    Returns the predicted square and 64 values (NaN where the square is empty)."""
+    plain = square_probabilities(intervene(model, cases.take(slice(0, 1)), [], None)[0])
+    predicted = int(plain.argmax())
+    edited = square_probabilities(intervene(model, cases, hooks, edit))
+    values = np.full(N_SQUARES, np.nan)
+    values[cases.square] = float(plain[predicted]) - edited[:, predicted].numpy()
+    return {
+        "predicted_square": predicted,
+        "probability": float(plain[predicted]),
+        "saliency": values.tolist(),
+    }

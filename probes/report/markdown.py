@@ -1,0 +1,194 @@
+"""report.md: the summary written out for a reader, section by section (what reproduced,
+the run, probes, interventions, SAEs, figures). A new report section is a function here that
+turns its part of summary.json into lines, called from :func:`render_markdown`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from othello.machine import machine_line
+from probes.interventions.sweep import TUNE
+from probes.report.published import LI_INTERVENTIONS, NANDA_PROBE_ACCURACY
+from probes.report.summary import REPORTED
+from probes.sae.stage import sweep_table
+
+
+def _mark(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def _run_lines(summary: dict) -> list[str]:
+    cfg, ev, train = summary["config"], summary["eval"], summary["training"]
+    model = cfg["model"]
+    shape = (
+        f"- model: {model['n_layers']} layers, d_model {model['d_model']}, {model['n_heads']} heads"
+    )
+    if summary["imported"]:
+        imp = summary["imported"]
+        lines = [
+            f"{shape}; imported from `{imp['path']}` ({imp['format']} format, sha256 "
+            f"{imp['sha256'][:12]}...), not trained here"
+        ]
+    else:
+        lines = [
+            f"{shape}; target `{cfg['target']}`; batch {cfg['batch_size']} games, "
+            f"{cfg['max_steps']:,} steps, lr {cfg['lr']:g}",
+            f"- training: {train['steps']:,} steps in {train['seconds'] / 60:.1f} min"
+            + (
+                f"; validation top-1 legal {100 * train['val_top1_legal_accuracy']:.2f}%"
+                if train["val_top1_legal_accuracy"] is not None
+                else ""
+            ),
+        ]
+    return lines + [
+        f"- made on: {machine_line(summary['machine'])} (figures are bit-identical on one "
+        "machine; another CPU's kernels change the last digits)",
+        f"- held-out evaluation ({ev['games']:,} games, {ev['positions']:,} positions): top-1 "
+        f"legal {100 * ev['top1_legal_accuracy']:.2f}%, top-N set errors "
+        f"{ev['topn_set_errors']:.2f}, exact legal set {100 * ev['topn_exact_match']:.1f}%",
+    ]
+
+
+def _probe_lines(probes: dict, n_layers: int) -> list[str]:
+    layers = probes["layers"]
+    lines = [
+        f"## Probes (test accuracy per square; {probes['train_games']:,} training, "
+        f"{probes['val_games']:,} validation and {probes['test_games']:,} test games)",
+        "",
+        "Each probe's best layer (**bold**) is chosen on the validation games; its test "
+        "accuracy is what the checks use.",
+        "",
+        "| scheme | kind | " + " | ".join(f"layer {x}" for x in layers) + " | control (layer) |",
+        "|---|---|" + "---|" * (len(layers) + 1),
+    ]
+    for scheme, kinds in probes["accuracy"].items():
+        for kind, by_layer in kinds.items():
+            best = probes["best"][f"{scheme}/{kind}"]["layer"]
+            control = probes["control_best"].get(f"{scheme}/{kind}")
+            control_text = (
+                f"{100 * control['accuracy']:.2f} ({control['layer']})" if control else "-"
+            )
+            values = " | ".join(
+                f"**{100 * by_layer[x]:.2f}**" if x == best else f"{100 * by_layer[x]:.2f}"
+                for x in layers
+            )
+            lines.append(f"| {scheme} | {kind} | {values} | {control_text} |")
+            published = NANDA_PROBE_ACCURACY.values.get(f"{scheme}/{kind}")
+            if published and n_layers == len(published):  # their layer k is our layer k
+                cells = " | ".join(["-", *(f"{v:.1f}" for v in published)])
+                lines.append(f"| {scheme} | {kind}, Nanda et al. | {cells} | - |")
+    base = probes["baselines"]["mine_theirs"]
+    lines += [
+        "",
+        "Baselines (mine/theirs): chance {:.1f}%, majority {:.2f}%, majority by move "
+        "{:.2f}%.".format(*(100 * base[k] for k in ("chance", "majority", "majority_by_move")))
+        + (
+            " Placed-by rule (each disc the colour of whoever played it, no flips tracked): "
+            f"{100 * base['placed_by']:.2f}%."
+            if "placed_by" in base
+            else ""
+        ),
+        f"Published rows: {NANDA_PROBE_ACCURACY.source}; {NANDA_PROBE_ACCURACY.meaning}.",
+    ]
+    return lines + [f"- WARNING: {w}" for w in probes["warnings"]]
+
+
+def _intervention_lines(inter: dict) -> list[str]:
+    null = inter["null"]
+    headline = inter["choice"]["headline"]
+    lines = [
+        "## Interventions (mean top-N errors vs the edited board)",
+        "",
+        "Unedited model: "
+        + ", ".join(
+            f"{kind} {null[kind]['errors_vs_edited']:.2f} vs edited board / "
+            f"{null[kind]['errors_vs_original']:.2f} vs original"
+            for kind in REPORTED
+            if kind in null
+        )
+        + ". Settings, start layers and the headline method "
+        f"({headline['method']} from layer {headline['start_layer']}) are chosen on "
+        f"{inter['sizes'][TUNE]} tuning cases from validation games; the chosen start layer "
+        "is **bold**.",
+        "",
+        "| method | start layer | setting | "
+        + " | ".join(f"{kind} vs edited" for kind in REPORTED if kind in inter["sets"])
+        + " | natural vs original | natural F1 | natural exact | probe reads target | other "
+        "squares changed |",
+        "|---|---|---|" + "---|" * (5 + len([k for k in REPORTED if k in inter["sets"]])),
+    ]
+    for method, by_layer in inter["metrics"].items():
+        chosen = inter["choice"]["by_method"][method]["start_layer"]
+        for layer, e in by_layer.items():
+            cells = " | ".join(
+                f"{inter['sets'][kind][method][layer]['errors_vs_edited']:.2f}"
+                for kind in REPORTED
+                if kind in inter["sets"]
+            )
+            name = f"**{layer}**" if layer == chosen else layer
+            lines.append(
+                f"| {method} | {name} | {e['setting']} | {cells} | "
+                f"{e['errors_vs_original']:.2f} | {e['f1_vs_edited']:.3f} | "
+                f"{100 * e['success_rate']:.1f}% | {100 * e['probe_target_reached']:.1f}% | "
+                f"{100 * e['probe_others_changed']:.2f}% |"
+            )
+    lines += [
+        "",
+        "The last two columns: at the start layer, the share of cases whose edited square the "
+        "followed probe now reads as the target, and the share of the other 63 squares whose "
+        "reading the edit changed.",
+        "",
+        f"Published: {LI_INTERVENTIONS.source}; {LI_INTERVENTIONS.meaning}.",
+    ]
+    return lines + [f"- WARNING: {w}" for w in inter["warnings"]]
+
+
+def _sae_lines(sweep: dict) -> list[str]:
+    """The SAE sweep's table (probes.sae.stage.sweep_table) and what its columns mean."""
+
+    return [
+        "## Sparse autoencoders (test games of the cache)",
+        "",
+        "Coverage: the mean test F1 of the best single feature per board property (chosen on "
+        "training games); board reconstruction: the accuracy of the board those features "
+        "predict (Karvonen et al. 2024's metrics); beside the linear probe of the same layer "
+        "and an SAE of the first setting on the random-init control.",
+        "",
+        sweep_table(sweep).rstrip(),
+        "",
+    ]
+
+
+def render_markdown(summary: dict, figures: dict[str, str], missing: list[str]) -> str:
+    """report.md; ``figures`` maps a caption to an image path relative to the report,
+    ``missing`` names the expected figures that were not found."""
+    lines = [
+        f"# Othello-GPT report: {Path(summary['run']).name}",
+        "",
+        "## What reproduced",
+        "",
+        "| claim | published | ours | target | chosen on | comparable across sizes | reproduced |",
+        "|---|---|---|---|---|---|---|",
+        *(
+            f"| {c['claim']} | {c['published']} | {c['ours']} | {c['target']} | "
+            f"{c['chosen_on']} | {c['scale_free'] or '-'} | {_mark(c['reproduced'])} |"
+            for c in summary["checks"]
+        ),
+        "",
+        "## Run",
+        "",
+        *_run_lines(summary),
+        "",
+        *_probe_lines(summary["probes"], summary["config"]["model"]["n_layers"]),
+        "",
+        *_intervention_lines(summary["interventions"]),
+        "",
+        *(_sae_lines(summary["sae"]) if "sae" in summary else []),
+        "## Figures",
+        "",
+        *(f"- MISSING figure: {m}" for m in missing),
+        *([""] if missing else []),
+    ]
+    for caption, path in figures.items():
+        lines += [f"### {caption}", "", f"![{caption}]({path})", ""]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,136 @@
+"""The registry of SAE architectures, and the two built in, with SAELens's names and
+arithmetic so ``sae_lens.SAE.load_from_disk`` reads what we write:
+
+* ``topk`` (Gao et al. 2024): features = the k largest pre-activations through a ReLU, the rest
+  zero; dead features come back through the auxiliary loss (the dead features' top ``aux_k``
+  reconstruct what the live ones missed);
+* ``standard`` (ReLU with an L1 penalty): features = ReLU of the pre-activations; dead
+  features are resampled every ``resample_every`` steps towards the inputs reconstructed worst
+  (Anthropic, "Towards Monosemanticity").
+
+An architecture is one :func:`register_architecture` call: how pre-activations become
+features, what it adds to the reconstruction loss, what it does after an optimiser step, and
+the extra keys of its SAELens ``cfg.json``. The model, the trainer, saving and loading iterate
+over the registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from othello.errors import UserError
+
+
+@dataclass(frozen=True)
+class SAEArchitecture:
+    """One architecture. ``activate(pre, k)``: features from pre-activations [..., d_sae].
+    ``penalty(sae, x, x_hat, pre, features, dead, cfg)``: what it adds to the loss.
+    ``after_step(sae, optimizer, x, dead, step, cfg)``: run after each optimiser step (None:
+    nothing). ``cfg_keys(sae)``: its extra SAELens ``cfg.json`` keys."""
+
+    name: str
+    activate: Callable[[torch.Tensor, int], torch.Tensor]
+    penalty: Callable[..., torch.Tensor]
+    after_step: Callable[..., Any] | None = None
+    cfg_keys: Callable[[Any], dict] = lambda sae: {}
+    summary: str = ""
+
+
+ARCHITECTURES: dict[str, SAEArchitecture] = {}
+
+
+def register_architecture(arch: SAEArchitecture) -> SAEArchitecture:
+    ARCHITECTURES[arch.name] = arch
+    return arch
+
+
+def architecture(name: str) -> SAEArchitecture:
+    if name not in ARCHITECTURES:
+        raise UserError(f"unknown SAE architecture {name!r}; choose from {sorted(ARCHITECTURES)}")
+    return ARCHITECTURES[name]
+
+
+def topk_activate(pre: torch.Tensor, k: int) -> torch.Tensor:
+    values, indices = pre.topk(k, dim=-1, sorted=False)
+    return torch.zeros_like(pre).scatter_(-1, indices, values.relu())
+
+
+def aux_k_loss(sae, x, x_hat, pre, dead: torch.Tensor, aux_k: int) -> torch.Tensor:
+    """Gao et al.'s auxiliary loss: the top ``aux_k`` dead features alone reconstruct the
+    residual the live ones left, so dead features get gradient and come back."""
+    if not dead.any():
+        return x.new_zeros(())
+    residual = (x - x_hat).detach()
+    masked = pre.masked_fill(~dead, float("-inf"))
+    k = min(aux_k, int(dead.sum()))
+    values, indices = masked.topk(k, dim=-1)
+    features = torch.zeros_like(pre).scatter_(-1, indices, values.relu())
+    return (features @ sae.W_dec - residual).pow(2).sum(-1).mean() / residual.pow(2).sum(
+        -1
+    ).mean().clamp(min=1e-8)
+
+
+def topk_penalty(sae, x, x_hat, pre, features, dead, cfg) -> torch.Tensor:
+    if not cfg.aux_coefficient:
+        return x.new_zeros(())
+    return cfg.aux_coefficient * aux_k_loss(sae, x, x_hat, pre, dead, cfg.aux_k)
+
+
+@torch.no_grad()
+def resample_dead(sae, optimizer, x: torch.Tensor, dead: torch.Tensor) -> int:
+    """Point each dead feature at one of the batch's worst-reconstructed inputs (its residual,
+    normalised), with a small encoder; their optimiser moments restart at zero."""
+    index = dead.nonzero().flatten()
+    if len(index) == 0:
+        return 0
+    errors = (sae(x) - x).pow(2).sum(-1)
+    worst = errors.topk(min(len(index), len(x))).indices
+    index = index[: len(worst)]
+    direction = x[worst] - sae.b_dec
+    direction = direction / direction.norm(dim=-1, keepdim=True).clamp(min=1e-8)
+    alive = ~dead
+    scale = 0.2 * (sae.W_enc[:, alive].norm(dim=0).mean() if alive.any() else 1.0)
+    sae.W_dec[index] = direction
+    sae.W_enc[:, index] = direction.T * scale
+    sae.b_enc[index] = 0.0
+    for param, rows in (
+        (sae.W_dec, (index,)),
+        (sae.W_enc, (slice(None), index)),
+        (sae.b_enc, (index,)),
+    ):
+        state = optimizer.state.get(param, {})
+        for key in ("exp_avg", "exp_avg_sq"):
+            if key in state:
+                state[key][rows] = 0.0
+    return len(index)
+
+
+def resample_every(sae, optimizer, x, dead, step: int, cfg) -> None:
+    if step % cfg.resample_every == 0:
+        resample_dead(sae, optimizer, x, dead)
+
+
+register_architecture(
+    SAEArchitecture(
+        name="topk",
+        activate=topk_activate,
+        penalty=topk_penalty,
+        cfg_keys=lambda sae: {"k": sae.k},
+        summary="Gao et al. 2024: the k largest features, AuxK loss for dead ones",
+    )
+)
+register_architecture(
+    SAEArchitecture(
+        name="standard",
+        activate=lambda pre, k: pre.relu(),
+        penalty=lambda sae, x, x_hat, pre, features, dead, cfg: (
+            cfg.l1_coefficient * features.sum(-1).mean()
+        ),
+        after_step=resample_every,
+        summary="ReLU with an L1 penalty; dead features resampled",
+    )
+)
