@@ -29,7 +29,7 @@ PROBE_DIR = $(RUN_DIR)/probes
 REPORT_DIR ?= reports/$(RUN)
 INTERVENTIONS = $(REPORT_DIR)/interventions
 
-.PHONY: install games train eval cache probes intervene report championship all analyze explore sae sae-layers test test-all bench lint
+.PHONY: install games train eval cache probes intervene report championship all analyze explore sae sae-layers test test-fast test-all bench lint
 
 # torch first, pinned, only when missing: an unpinned install may pull a multi-GB CUDA build.
 install:
@@ -112,11 +112,17 @@ PORT ?= 8050
 explore: $(PROBE_DIR)/metrics.json
 	$(PYTHON) scripts/explore.py --run $(RUN_DIR) --games $(GAMES) --probes $(PROBE_DIR) --port $(PORT) $(if $(wildcard $(INTERVENTIONS)/details.json),--interventions $(INTERVENTIONS))
 
+# the suite on TEST_WORKERS processes (pytest-xdist); test-fast: the unit tests that need no
+# trained model; test-all: every test, the slow ones included
+TEST_WORKERS ?= 2
 test:
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist worksteal
+
+test-fast:
+	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist worksteal tests/unit -m "not slow and not model"
 
 test-all:
-	$(PYTHON) -m pytest -m ""
+	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist worksteal -m ""
 
 bench:
 	$(PYTHON) benchmarks/bench_games.py

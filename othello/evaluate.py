@@ -23,6 +23,7 @@ import torch
 from othello.atomic import write_text
 from othello.checkpoint import load_model
 from othello.corpus import GamesFile
+from othello.device import pick_device
 from othello.errors import UserError
 from othello.labels import replay
 from othello.model import GPT
@@ -154,8 +155,7 @@ def evaluate_run(
 ) -> dict:
     """Score a run's model on ``n_games`` games of ``split`` (None: every game, at most
     :data:`DEFAULT_GAMES`); write ``out/eval.json`` and a plot of accuracy by move number."""
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = load_model(run, device)
+    model = load_model(run, pick_device())
     counts = LegalityCounts.zeros()
     with GamesFile(games_path) as games:
         index = games.select(split, n_games, allow_fewer)

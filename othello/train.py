@@ -20,6 +20,7 @@ import math
 import os
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -175,6 +176,7 @@ class RunLog:
         self.began = time.perf_counter()
         self.loss, self.steps = torch.zeros((), device=ddp.device), 0
         self.window_start, self.window_wait = time.perf_counter(), 0.0
+        self.last: dict = {}  # the latest line and evaluation: what a call returns
 
     def write(self, record: dict) -> None:
         if self.main:
@@ -202,11 +204,13 @@ class RunLog:
         self.loss.zero_()
         self.steps, self.window_start, self.window_wait = 0, time.perf_counter(), wait_s
         self.write(line)
+        self.last = line
         return line
 
     def evaluation(self, step: int, summary: dict) -> dict:
         line = {f"val_{k}": v for k, v in summary.items()}
         self.write({"step": step, "elapsed_s": time.perf_counter() - self.began, **line})
+        self.last = {**self.last, "step": step, **line}
         return line
 
 
@@ -268,6 +272,25 @@ def due(step: int, every: int, cfg: TrainConfig) -> bool:
     return step % every == 0 or step == cfg.max_steps
 
 
+@dataclass
+class StopRule:
+    """When a call ends before ``max_steps``: after ``max_minutes`` of training or
+    ``call_steps`` steps in this call (late: the model so far is saved too), or at step
+    ``kill_at`` as a kill would (a checkpoint only; to test resumption)."""
+
+    max_minutes: float | None
+    call_steps: int | None
+    kill_at: int | None
+    first_step: int
+
+    def late(self, step: int, began: float, ddp: _Distributed) -> bool:
+        done = self.call_steps is not None and step - self.first_step >= self.call_steps
+        return out_of_time(began, self.max_minutes, ddp) or done
+
+    def killed(self, step: int) -> bool:
+        return self.kill_at is not None and step >= self.kill_at
+
+
 def train(
     cfg: TrainConfig,
     games: str | os.PathLike,
@@ -276,10 +299,12 @@ def train(
     max_minutes: float | None = None,
     stop_after_steps: int | None = None,
     progress: bool = True,
+    call_steps: int | None = None,
 ) -> dict:
-    """Train (or resume) a run; return its last metrics. ``max_minutes`` stops (with a
-    checkpoint and the model so far) after that much training; ``stop_after_steps`` stops
-    early as a kill would, after writing a checkpoint (used to test resumption)."""
+    """Train (or resume) a run; return its last metrics. ``max_minutes`` and ``call_steps``
+    stop (with a checkpoint and the model so far) after that much training time or that many
+    steps in this call; ``stop_after_steps`` stops early as a kill would, after writing a
+    checkpoint (used to test resumption)."""
     games, run_dir = Path(games), Path(run_dir)
     ddp = _Distributed()
     ckpt_path = run_dir / checkpoint.CHECKPOINT
@@ -295,9 +320,8 @@ def train(
         total=cfg.max_steps, initial=step, disable=not (progress and ddp.main), unit="step",
         desc=f"train {run_dir.name}",
     )  # fmt: skip
-    last: dict = {}
     stopped = late = False
-    position = stream.state_dict()
+    position, stop = stream.state_dict(), StopRule(max_minutes, call_steps, stop_after_steps, step)
     model.train()
     try:
         while step < cfg.max_steps:
@@ -306,18 +330,13 @@ def train(
             step += 1
             bar.update(1)
             if (line := log.step(loss, step, batches.wait_s)) is not None:
-                last = line
                 bar.set_postfix(loss=f"{line['loss']:.3f}", tok_s=f"{line['tokens_per_s']:,.0f}")
             if ddp.main and due(step, cfg.eval_every, cfg):
-                last = {
-                    **last,
-                    "step": step,
-                    **log.evaluation(step, evaluate_validation(model, val_games)),
-                }
+                log.evaluation(step, evaluate_validation(model, val_games))
             if ddp.main and cfg.snapshot_every and step % cfg.snapshot_every == 0:
                 save_weights(snapshot_dir(run_dir, step) / checkpoint.MODEL, model, step, record)
-            late = out_of_time(log.began, max_minutes, ddp)
-            stopped = late or (stop_after_steps is not None and step >= stop_after_steps)
+            late = stop.late(step, log.began, ddp)
+            stopped = late or stop.killed(step)
             if due(step, cfg.checkpoint_every, cfg) or stopped:
                 save_checkpoint(ckpt_path, model, optimizer, step, position, cfg, ddp)
             if stopped:
@@ -328,7 +347,7 @@ def train(
     if ddp.main and (not stopped or late):
         save_weights(run_dir / checkpoint.MODEL, model, step, record)
     ddp.close()
-    return {**last, "step": step, "finished": step >= cfg.max_steps}
+    return {**log.last, "step": step, "finished": step >= cfg.max_steps}
 
 
 def snapshot_dir(run_dir: str | os.PathLike, step: int) -> Path:

@@ -11,7 +11,8 @@
 # training resumed until finished: the CPU dry run).
 # Keys: PRESET (paper), OUT (the folder brought back; default $OUT, else WORK/out), WORK
 # (data/gpu), TRAIN_MINUTES (per train call, 9), BUDGET_MINUTES (all training; paper: 15),
-# CALIBRATE_STEPS (timed steps, 120),
+# CALIBRATE_STEPS (timed steps, 120), MAX_STEPS (a cap on the calibrated steps), CALL_STEPS
+# (training steps per train call: a fixed number of resumes, whatever the machine's speed),
 # WORKERS (corpus processes; all cores), TRAIN_ARGS, FIT_ARGS, INTERVENE_ARGS (key=value).
 # docs/gpu.md gives the order, the expected time of each step and how to join the bundle.
 set -euo pipefail
@@ -30,6 +31,8 @@ WORK=${WORK:-data/gpu}
 OUT=${OUT:-$WORK/out}
 TRAIN_MINUTES=${TRAIN_MINUTES:-9}
 CALIBRATE_STEPS=${CALIBRATE_STEPS:-120}
+MAX_STEPS=${MAX_STEPS:-0}
+CALL_STEPS=${CALL_STEPS:-}
 WORKERS=${WORKERS:-$(nproc)}
 TRAIN_ARGS=${TRAIN_ARGS:-}
 FIT_ARGS=${FIT_ARGS:-}
@@ -65,7 +68,7 @@ calibrate() {
     $PY scripts/train.py --preset "$PRESET" --games "$GAMES" --out "$scratch" --no-progress \
         max_steps="$CALIBRATE_STEPS" log_every=10 eval_every=1000000 checkpoint_every=1000000 \
         $TRAIN_ARGS > /dev/null
-    $PY - "$scratch/metrics.jsonl" "$BUDGET_MINUTES" "$PRESET" "$OVERRIDES" <<'EOF'
+    $PY - "$scratch/metrics.jsonl" "$BUDGET_MINUTES" "$PRESET" "$OVERRIDES" "$MAX_STEPS" <<'EOF'
 import json, sys
 from othello.config import preset
 lines = [json.loads(x) for x in open(sys.argv[1]) if "tokens_per_s" in x][2:]  # skip warm-up
@@ -81,7 +84,8 @@ wait = sum(x["data_wait_share"] for x in lines) / len(lines)
 print(f"{tokens_per_s:,.0f} tokens/s, {steps_per_s:.1f} steps/s, data wait {100 * wait:.1f}%"
       + (f", MFU {100 * sum(mfu) / len(mfu):.1f}%" if mfu else "")
       + f"; {steps:,} steps in {sys.argv[2]} minutes (preset: {cfg.max_steps:,})")
-open(sys.argv[4], "w").write(f"max_steps={max(100, min(steps, cfg.max_steps))}\n")
+cap = int(sys.argv[5]) or cfg.max_steps  # MAX_STEPS, else the preset's
+open(sys.argv[4], "w").write(f"max_steps={max(min(100, cap), min(steps, cap))}\n")
 EOF
     rm -rf "$scratch"
     say "training will run $(cat "$OVERRIDES")"
@@ -91,7 +95,8 @@ train() {
     [ -f "$OVERRIDES" ] || { echo "error: run the calibrate step first" >&2; exit 1; }
     # shellcheck disable=SC2046
     $PY scripts/train.py --preset "$PRESET" --games "$GAMES" --out "$RUN" --resume --no-progress \
-        --max-minutes "$TRAIN_MINUTES" $(cat "$OVERRIDES") $TRAIN_ARGS | tail -n 1 > "$WORK/train-status.json"
+        --max-minutes "$TRAIN_MINUTES" ${CALL_STEPS:+--call-steps "$CALL_STEPS"} $(cat "$OVERRIDES") \
+        $TRAIN_ARGS | tail -n 1 > "$WORK/train-status.json"
     if $PY -c "import json,sys; sys.exit(0 if json.load(open('$WORK/train-status.json'))['finished'] else 1)"; then
         touch "$RUN/finished"
         say "training finished: $(cat "$WORK/train-status.json")"

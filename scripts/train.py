@@ -1,7 +1,7 @@
 """Train the Othello GPT on a games file.
 
     python scripts/train.py --preset cpu --games data/games.h5 --out runs/cpu [--resume]
-        [--max-minutes M] [key=value ...]
+        [--max-minutes M] [--call-steps N] [key=value ...]
 
 Overrides such as ``lr=3e-4`` or ``n_layers=6`` change single config fields. Under
 ``torchrun --nproc_per_node=G`` the same command trains with DistributedDataParallel.
@@ -29,6 +29,12 @@ def run(argv: list[str] | None) -> None:
         default=None,
         help="stop (with a checkpoint and model) after this much training",
     )
+    parser.add_argument(
+        "--call-steps",
+        type=int,
+        default=None,
+        help="stop (with a checkpoint and model) after this many steps in this call",
+    )
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("overrides", nargs="*", help="config overrides, key=value")
     args = parser.parse_intermixed_args(argv)
@@ -40,6 +46,7 @@ def run(argv: list[str] | None) -> None:
         resume=args.resume,
         max_minutes=args.max_minutes,
         progress=not args.no_progress,
+        call_steps=args.call_steps,
     )
     print(json.dumps(result))
 

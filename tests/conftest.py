@@ -1,11 +1,21 @@
 from __future__ import annotations
 
+import os
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # several workers share the cores: one thread each (and in the scripts they start), or
+    # OpenMP's spinning threads fight each other and every test runs several times slower
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from filelock import FileLock
 
 TESTS = Path(__file__).parent
 FIXTURES = TESTS / "fixtures"
@@ -71,23 +81,64 @@ def random_games() -> tuple[np.ndarray, np.ndarray]:
     return moves, length
 
 
+def shared(tmp_path_factory, worker_id: str, name: str, make: Callable[[Path], Path]) -> Path:
+    """``make(folder)``'s result, made once per test session even when pytest-xdist runs it
+    in several workers: the first worker makes it under a lock, the others wait and reuse
+    it (so the tiny model is trained once per session, whatever ``-n``)."""
+    if worker_id == "master":  # one process: a folder of its own
+        return make(tmp_path_factory.mktemp(name))
+    folder = tmp_path_factory.getbasetemp().parent / name  # shared by this session's workers
+    with FileLock(str(folder) + ".lock"):
+        done = folder / "made"
+        if not done.exists():
+            folder.mkdir(exist_ok=True)
+            done.write_text(str(make(folder)))
+    return Path(done.read_text())
+
+
 @pytest.fixture(scope="session")
-def tiny_corpus(tmp_path_factory) -> Path:
+def tiny_corpus(tmp_path_factory, worker_id) -> Path:
     """20,000 games (seed 11) with 5% validation and 5% test games."""
     from othello.generate import generate_corpus
 
-    path = tmp_path_factory.mktemp("corpus") / "games.h5"
-    return generate_corpus(
-        path, 20_000, seed=11, val_fraction=0.05, test_fraction=0.05, progress=False
-    )
+    def make(folder: Path) -> Path:
+        return generate_corpus(
+            folder / "games.h5", 20_000, seed=11, val_fraction=0.05, test_fraction=0.05,
+            progress=False,
+        )  # fmt: skip
+
+    return shared(tmp_path_factory, worker_id, "corpus", make)
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tiny_corpus, tmp_path_factory) -> Path:
+def tiny_run(tiny_corpus, tmp_path_factory, worker_id) -> Path:
     """A run directory with a briefly trained ``tiny`` model (2 layers, d_model 64)."""
     from othello.config import preset
     from othello.train import train
 
-    run = tmp_path_factory.mktemp("run") / "tiny"
-    train(preset("tiny", ["max_steps=200", "eval_every=1000"]), tiny_corpus, run, progress=False)
-    return run
+    def make(folder: Path) -> Path:
+        cfg = preset("tiny", ["max_steps=200", "eval_every=1000"])
+        train(cfg, tiny_corpus, folder / "tiny", progress=False)
+        return folder / "tiny"
+
+    return shared(tmp_path_factory, worker_id, "run", make)
+
+
+@pytest.fixture(scope="session")
+def worker_id(request) -> str:
+    """pytest-xdist's worker name ("gw0", ...), or "master" without xdist."""
+    return getattr(request.config, "workerinput", {}).get("workerid", "master")
+
+
+# tests that take the longest go first, so two workers share them out evenly
+HEAVY = ("test_gpu_runbook.py", "test_pipeline.py", "test_analyze.py")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark tests that need a trained model (``model``: the tiny session model, or one they
+    train) and put the heaviest first."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "tiny_run" in fixtures or item.get_closest_marker("trains"):
+            item.add_marker(pytest.mark.model)
+    items.sort(key=lambda item: not any(h in item.nodeid for h in HEAVY))

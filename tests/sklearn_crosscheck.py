@@ -8,8 +8,6 @@ fit on exactly the same slice must reach the same held-out accuracy.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 
 from probes.acts.arrays import ArraySource
 from probes.acts.reader import flat_positions
@@ -47,6 +45,9 @@ def sklearn_accuracy(
     data: ArraySource, hook: str, label: str, squares: list[int], max_iter: int = 500
 ) -> np.ndarray:
     """Held-out accuracy of one scikit-learn regression per square in ``squares``."""
+    from sklearn.linear_model import LogisticRegression  # seconds to import: only when used
+    from sklearn.preprocessing import StandardScaler
+
     train = next(data.iter_chunks("train", [hook], [label], chunk_games=1 << 30))
     test = next(data.iter_chunks("test", [hook], [label], chunk_games=1 << 30))
     scaler = StandardScaler().fit(flat_positions(train, hook))

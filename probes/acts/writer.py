@@ -21,6 +21,7 @@ from othello import __version__
 from othello.atomic import commit, partial_path, reopen_partial_h5
 from othello.checkpoint import file_sha256, load_model, model_file
 from othello.corpus import SPLIT_NAMES, GamesFile
+from othello.device import pick_device
 from othello.errors import UserError
 from othello.labels import replay
 from othello.tokens import encode
@@ -64,12 +65,7 @@ def write_cache(
     _check_options(dtype, compression, shard, n_shards)
     out = Path(out)
     model_path = model_file(model_path)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = load_model(model_path, device)
-    hooks = hooks or default_hooks(model.cfg.n_layers)
-    unknown = [h for h in hooks if h not in model.hook_points]
-    if unknown:
-        raise UserError(f"no hook point named {unknown[0]!r} in {model_path}")
+    model, hooks = model_and_hooks(model_path, hooks)
     with GamesFile(games_path) as games:
         index = games.select(corpus_split, n_games, allow_fewer)
         split = probe_split(len(index), fractions)
@@ -99,6 +95,17 @@ def write_cache(
             f.close()
     commit(partial, out)
     return out
+
+
+def model_and_hooks(model_path: Path, hooks: list[str] | None) -> tuple:
+    """The model (on the GPU when there is one) and the hooks to cache (default: every
+    residual layer), each checked to exist."""
+    model = load_model(model_path, pick_device())
+    hooks = hooks or default_hooks(model.cfg.n_layers)
+    unknown = [h for h in hooks if h not in model.hook_points]
+    if unknown:
+        raise UserError(f"no hook point named {unknown[0]!r} in {model_path}")
+    return model, hooks
 
 
 def _check_options(dtype: str, compression: str | None, shard: int, n_shards: int) -> None:

@@ -245,21 +245,24 @@ class Explorer:
         self.check_layer(layer)
         return method, layer
 
-    def attention(self, game: Game, ply: int, layer: int) -> dict:
-        """Every head's attention pattern over positions 0..ply of one block."""
+    def attention(self, game: Game, ply: int, layer: int, head: int | None = None) -> dict:
+        """Every head's attention pattern (or head ``head``'s) over positions 0..ply of one
+        block."""
         game.check_ply(ply)
-        if not 0 <= layer < self.model.cfg.n_layers:
-            raise ExplorerError(
-                f"layer {layer} is out of range: blocks 0..{self.model.cfg.n_layers - 1}"
-            )
+        cfg = self.model.cfg
+        if not 0 <= layer < cfg.n_layers:
+            raise ExplorerError(f"layer {layer} is out of range: blocks 0..{cfg.n_layers - 1}")
+        if head is not None and not 0 <= head < cfg.n_heads:
+            raise ExplorerError(f"head {head} is out of range (0..{cfg.n_heads - 1})")
         tokens = torch.as_tensor(encode(game.moves[None, : ply + 1]))
         hook = f"blocks.{layer}.attn.hook_pattern"
         with self.lock, torch.inference_mode():
             _, cache = self.model.run_with_cache(tokens, [hook])
+        patterns = cache[hook][0] if head is None else cache[hook][0, head : head + 1]
         return {
             "layer": layer,
             "moves": [square_name(int(m)) for m in game.moves[: ply + 1]],
-            "heads": [[rounded(row, 4) for row in head] for head in cache[hook][0]],
+            "heads": [[rounded(row, 4) for row in pattern] for pattern in patterns],
         }
 
     def saliency(self, game: Game, ply: int, method=None, layer=None, scale=None) -> dict:

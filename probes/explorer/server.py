@@ -27,6 +27,7 @@ by the engine); a position is ``ply=T``, the board after move T (0-based):
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 
 from flask import Flask, Response, jsonify, request
@@ -68,62 +69,49 @@ class Params:
         return self.text("method"), self.number("layer"), self.number("scale", float)
 
 
+def games(e: Explorer, p: Params) -> dict:
+    limit = min(p.number("limit") or 100, 1000)
+    return e.games_list(p.number("file") or 0, p.number("offset") or 0, limit)
+
+
+def position(e: Explorer, p: Params) -> dict:
+    return e.position(p.game(e), p.number("ply", required=True), p.text("kind") or "linear")
+
+
+def intervene(e: Explorer, p: Params) -> dict:
+    square = p.number("square", required=True)
+    return e.intervene(p.game(e), p.number("ply", required=True), square, *p.edit())
+
+
+def attention(e: Explorer, p: Params) -> dict:
+    layer = p.number("layer", required=True)
+    return e.attention(p.game(e), p.number("ply", required=True), layer, p.number("head"))
+
+
+def saliency(e: Explorer, p: Params) -> dict:
+    return e.saliency(p.game(e), p.number("ply", required=True), *p.edit())
+
+
+# path -> (what answers it, the HTTP methods it takes)
+ROUTES = {
+    "/api/info": (lambda e, p: e.info(), ["GET"]),
+    "/api/games": (games, ["GET"]),
+    "/api/position": (position, ["GET"]),
+    "/api/intervene": (intervene, ["GET", "POST"]),
+    "/api/attention": (attention, ["GET"]),
+    "/api/saliency": (saliency, ["GET"]),
+}
+
+
 def create_app(explorer: Explorer) -> Flask:
-    """The Flask app serving ``explorer``."""
+    """The Flask app serving ``explorer``: the page, every route of :data:`ROUTES` as JSON,
+    and a 4xx JSON ``{"error": reason}`` for any bad input."""
     app = Flask(__name__)
     page = resources.files("probes.explorer").joinpath("page.html").read_text()
-
-    @app.get("/")
-    def index() -> Response:
-        return Response(page, mimetype="text/html")
-
-    @app.get("/api/info")
-    def info():
-        return jsonify(explorer.info())
-
-    @app.get("/api/games")
-    def games():
-        p = Params()
-        limit = min(p.number("limit") or 100, 1000)
-        return jsonify(explorer.games_list(p.number("file") or 0, p.number("offset") or 0, limit))
-
-    @app.get("/api/position")
-    def position():
-        p = Params()
-        kind = p.text("kind") or "linear"
-        return jsonify(explorer.position(p.game(explorer), p.number("ply", required=True), kind))
-
-    @app.route("/api/intervene", methods=["GET", "POST"])
-    def intervene():
-        p = Params()
-        return jsonify(
-            explorer.intervene(
-                p.game(explorer),
-                p.number("ply", required=True),
-                p.number("square", required=True),
-                *p.edit(),
-            )
-        )
-
-    @app.get("/api/attention")
-    def attention():
-        p = Params()
-        result = explorer.attention(
-            p.game(explorer), p.number("ply", required=True), p.number("layer", required=True)
-        )
-        head = p.number("head")
-        if head is not None:
-            if not 0 <= head < len(result["heads"]):
-                raise ExplorerError(f"head {head} is out of range (0..{len(result['heads']) - 1})")
-            result["heads"] = [result["heads"][head]]
-        return jsonify(result)
-
-    @app.get("/api/saliency")
-    def saliency():
-        p = Params()
-        return jsonify(
-            explorer.saliency(p.game(explorer), p.number("ply", required=True), *p.edit())
-        )
+    app.add_url_rule("/", "index", lambda: Response(page, mimetype="text/html"))
+    for path, (answer, methods) in ROUTES.items():
+        view = functools.partial(_answer, explorer, answer)
+        app.add_url_rule(path, path, view, methods=methods)
 
     @app.errorhandler(ExplorerError)
     def bad_input(exc: ExplorerError):
@@ -134,6 +122,10 @@ def create_app(explorer: Explorer) -> Flask:
         return jsonify(error=exc.description), exc.code
 
     return app
+
+
+def _answer(explorer: Explorer, answer) -> Response:
+    return jsonify(answer(explorer, Params()))
 
 
 def serve(explorer: Explorer, host: str = "127.0.0.1", port: int = 8050) -> None:

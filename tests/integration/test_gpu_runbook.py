@@ -3,6 +3,8 @@ training calls that resume several times, and the bundle a slot brings back."""
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import subprocess
 from pathlib import Path
@@ -25,17 +27,20 @@ def gpu_run(*args: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+@pytest.mark.trains
 def test_dry_run_of_the_whole_runbook(tmp_path):
     out = tmp_path / "out"
+    # 60 steps in calls of 25: two resumes on any machine (no step count follows from speed)
     settings = [
-        "PRESET=tiny", f"WORK={tmp_path}/work", f"OUT={out}", "TRAIN_MINUTES=0.04",
-        "BUDGET_MINUTES=0.05", "CALIBRATE_STEPS=40",
+        "PRESET=tiny", f"WORK={tmp_path}/work", f"OUT={out}", "BUDGET_MINUTES=30",
+        "MAX_STEPS=60", "CALL_STEPS=25", "CALIBRATE_STEPS=30",
         "FIT_ARGS=min_steps=30 probes=mine_theirs/linear",
         "INTERVENE_ARGS=methods=linear linear.scales=1,2",
     ]  # fmt: skip
     done = gpu_run("all", *settings)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert done.stdout.count("training continues") >= 2  # it resumed, several times
+    assert "training will run max_steps=60" in done.stdout
+    assert done.stdout.count("training continues") == 2  # 25, 50, then 60: finished
     files = sorted(p.name for p in out.iterdir())
     assert "summary.json" in files and "report.tar.gz" in files and "weights.json" in files
     assert any(name.startswith("weights.pt.part") for name in files)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 from conftest import run_in_process
@@ -61,6 +63,7 @@ def test_cli_fits_probes_and_draws_the_report(tiny_run, tiny_corpus, tmp_path):
     assert missing.returncode != 0 and "none.h5" in missing.stderr
 
 
+@pytest.mark.trains
 def test_probe_curve_probes_every_snapshot_once(tiny_corpus, tmp_path):
     from othello.config import preset
     from othello.train import train

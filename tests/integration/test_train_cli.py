@@ -5,10 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from conftest import run_in_process, run_script
 
 from othello import checkpoint
+from othello.config import preset
+from othello.game_stream import Batches, GameStream
 from othello.generate import generate_corpus
+from othello.model import GPT
+from othello.objectives import next_move_loss
+from othello.train import learning_rate, make_optimizer
 
 
 @pytest.fixture(scope="module")
@@ -17,6 +23,7 @@ def games(tmp_path_factory):
     return generate_corpus(path, 20_000, seed=11, val_fraction=0.02, progress=False)
 
 
+@pytest.mark.trains
 def test_cli_train_and_evaluate(games, tmp_path):
     run = tmp_path / "run"
     trained = run_in_process(
@@ -42,26 +49,38 @@ def test_cli_train_and_evaluate(games, tmp_path):
 
 @pytest.mark.slow
 def test_torchrun_two_processes_train_with_ddp(games, tmp_path):
-    """DistributedDataParallel on CPU (gloo): two ranks, sharded blocks, one model."""
+    """DistributedDataParallel on CPU (gloo): two ranks, each on its own shard of blocks, take
+    one step whose gradient is the average of theirs; one process taking the same step on
+    both ranks' batches (the mean of their two losses) reaches the same weights."""
     run = tmp_path / "ddp"
+    overrides = ("max_steps=1", "threads=1", "block_games=4096", "warmup_steps=1")
     result = run_script(
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        "scripts/train.py",
-        "--preset",
-        "tiny",
-        "--games",
-        games,
-        "--out",
-        run,
-        "--no-progress",
-        "max_steps=20",
-        "threads=1",
-        "block_games=4096",
-    )
+        "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "scripts/train.py",
+        "--preset", "tiny", "--games", games, "--out", run, "--no-progress", *overrides,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
-    assert checkpoint.load_model(run).cfg.n_layers == 2
     state = checkpoint.load(run / checkpoint.CHECKPOINT)
     assert len(state["data"]) == 2  # each rank's own position in its shard
+    cfg = preset("tiny", list(overrides))
+    torch.manual_seed(cfg.seed)
+    model = GPT(cfg.model)
+    initial = model.embed.weight.detach().clone()
+    optimizer = make_optimizer(model, cfg)
+    losses = []
+    for rank in (0, 1):
+        stream = GameStream(games, cfg.batch_size // 2, cfg.seed, "train", rank, 2, 4096)
+        tokens, targets, _ = Batches(stream, cfg, torch.device("cpu")).next()
+        losses.append(next_move_loss(model, tokens, targets, cfg.target))
+    optimiser_step_on((losses[0] + losses[1]) / 2, model, optimizer, cfg)
+    ddp_model = checkpoint.load_model(run)
+    for name, a in model.state_dict().items():
+        torch.testing.assert_close(a, ddp_model.state_dict()[name], atol=1e-6, rtol=1e-5)
+    assert (model.embed.weight - initial).abs().max() > 1e-4  # the step moved the weights
+
+
+def optimiser_step_on(loss, model, optimizer, cfg) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate(cfg, 0)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    optimizer.step()

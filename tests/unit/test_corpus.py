@@ -6,6 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
+from othello import generate
 from othello.corpus import CorpusError, GamesFile
 from othello.generate import generate_corpus
 
@@ -42,7 +43,7 @@ def test_splits_are_by_game_and_sized_as_asked(tmp_path):
         assert abs(len(val) - 2000) < 200 and abs(len(test) - 1000) < 150
 
 
-def test_resume_continues_a_partial_file(tmp_path):
+def test_resume_continues_a_partial_file(tmp_path, monkeypatch):
     full, _ = _read(generate_corpus(tmp_path / "full.h5", 3000, seed=3, chunk=500, progress=False))
     out = tmp_path / "resumed.h5"
     partial = tmp_path / "resumed.h5.partial"
@@ -54,9 +55,18 @@ def test_resume_continues_a_partial_file(tmp_path):
         for name in ("moves", "length", "split"):
             f[name].resize(1500, axis=0)
         del f.attrs["n_games"]
+    made = []
+    real = generate.make_chunk
+
+    def counted(seed, first, count, *fractions):
+        made.append((first, count))
+        return real(seed, first, count, *fractions)
+
+    monkeypatch.setattr(generate, "make_chunk", counted)
     generate_corpus(out, 3000, seed=3, chunk=500, progress=False)
     resumed, _ = _read(out)
     assert _same(full, resumed) and not partial.exists()
+    assert made == [(1500, 500), (2000, 500), (2500, 500)]  # only the 3 missing chunks
 
 
 def test_bad_files_give_clear_errors(tmp_path):

@@ -34,7 +34,7 @@ def _reference_sample(moves, length, count, n_rare):
 
 @pytest.mark.parametrize(
     "count, n_rare",
-    [(300, 200), pytest.param(6000, 2000, marks=pytest.mark.slow)],
+    [(80, 50), pytest.param(6000, 2000, marks=pytest.mark.slow)],
 )
 def test_engine_matches_reference_every_ply(count, n_rare):
     moves, length = batch.generate_games(2024, 0, 60_000)
@@ -92,7 +92,7 @@ def test_legal_moves_and_flips_match_reference_on_random_positions(random_games)
 
 
 def test_perft_matches_published_counts():
-    assert [engine.perft(d) for d in range(1, 11)] == PUBLISHED_PERFT
+    assert [engine.perft(d) for d in range(1, 10)] == PUBLISHED_PERFT[:9]
 
 
 def test_perft_matches_reference_shallow():
@@ -101,8 +101,8 @@ def test_perft_matches_reference_shallow():
 
 
 @pytest.mark.slow
-def test_perft_depth_11():
-    assert engine.perft(11) == 212258800
+def test_perft_depths_10_and_11():
+    assert [engine.perft(10), engine.perft(11)] == [PUBLISHED_PERFT[9], 212258800]
 
 
 def test_numpy_batch_engine_generates_identical_games():

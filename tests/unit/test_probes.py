@@ -47,10 +47,9 @@ def planted(n_games=300, d=256, noise=0.25, seed=0) -> ArraySource:
 
 
 def test_probes_recover_planted_linear_structure_and_mlp_solves_the_xor():
-    data = planted()
-    cfg = FitConfig(
-        probes=("mine_theirs/linear", "black_white/linear", "black_white/mlp"), epochs=20
-    )
+    data = planted(n_games=200)
+    probes = ("mine_theirs/linear", "black_white/linear", "black_white/mlp")
+    cfg = FitConfig(probes=probes, epochs=20, batch_positions=2048)
     probes = fit_probes(data, cfg, progress=False)
     counts = evaluate_probes(data, probes, "test")
     acc = {key: c.summary()["accuracy"] for key, c in counts.items()}
@@ -154,7 +153,7 @@ def test_saved_probes_load_and_refuse_another_model(tmp_path):
     data = planted(n_games=30)
     probes = fit_probes(
         data,
-        FitConfig(probes=("mine_theirs/linear", "mine_theirs/mlp"), epochs=1),
+        FitConfig(probes=("mine_theirs/linear", "mine_theirs/mlp"), epochs=1, min_steps=20),
         progress=False,
     )
     save_probes(probes, {"model_sha256": "a" * 64}, tmp_path)

@@ -26,6 +26,7 @@ def _losses(run_dir):
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").open() if '"loss"' in line]
 
 
+@pytest.mark.trains
 def test_tiny_preset_learns(games, tmp_path):
     cfg = preset("tiny", ["max_steps=150", "eval_every=150"])
     result = train(cfg, games, tmp_path / "run", progress=False)
@@ -38,6 +39,7 @@ def test_tiny_preset_learns(games, tmp_path):
     assert not model.training
 
 
+@pytest.mark.trains
 def test_resume_after_a_kill_continues_exactly(games, tmp_path):
     cfg = preset("tiny", ["max_steps=40", "log_every=1", "checkpoint_every=15", "eval_every=1000"])
     train(cfg, games, tmp_path / "full", progress=False)
@@ -56,6 +58,7 @@ def test_resume_after_a_kill_continues_exactly(games, tmp_path):
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
 
+@pytest.mark.trains
 def test_resume_refuses_a_changed_config(games, tmp_path):
     cfg = preset("tiny", ["max_steps=5", "eval_every=1000"])
     train(cfg, games, tmp_path / "run", stop_after_steps=3, progress=False)
@@ -140,6 +143,7 @@ def test_legal_set_target_scores_every_square_on_its_own():
         next_move_loss(zero, tokens, None, "legal_set")
 
 
+@pytest.mark.trains
 def test_snapshots_keep_the_weights_along_training(games, tmp_path):
     cfg = preset("tiny", ["max_steps=30", "snapshot_every=10", "eval_every=1000"])
     train(cfg, games, tmp_path / "run", progress=False)
