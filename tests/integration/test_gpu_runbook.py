@@ -3,12 +3,11 @@ training calls that resume several times, and the bundle a slot brings back."""
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import subprocess
 from pathlib import Path
 
+import pytest
 import torch
 from conftest import TESTS
 

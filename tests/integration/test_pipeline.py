@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import subprocess
 from pathlib import Path
 
+import pytest
 from conftest import TESTS
 
 from othello.checkpoint import load_model

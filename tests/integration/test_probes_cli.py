@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 
+import pytest
 from conftest import run_in_process
 
 from othello.checkpoint import MODEL, file_sha256
