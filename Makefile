@@ -1,15 +1,33 @@
 # Pipeline stages: each reads files and writes files, and is skipped when its output exists.
 # make all PRESET=tiny|cpu|paper RUN=name
 # make analyze CHECKPOINT=PATH FORMAT=transformer_lens|othello_world|othello_gpt [RUN=name] [PRESET=...]
+# make published [MODEL=synthetic|championship]: a published model, fetched from the hub
 PYTHON ?= python
 PRESET ?= cpu
 FORMAT ?= transformer_lens
 N_HEADS ?= 8
+# a published model (make published) is analysed as the run published-$(MODEL)
+MODEL ?= synthetic
+ifneq ($(filter published,$(MAKECMDGOALS)),)
+RUN ?= published-$(MODEL)
+endif
 # an analysed checkpoint gets its own run (named after the file) unless RUN says otherwise
 RUN ?= $(if $(CHECKPOINT),$(basename $(notdir $(CHECKPOINT))),$(PRESET))
 SEED ?= 0
 WORKERS ?= 1
 N ?= $(shell $(PYTHON) -c "from othello.config import preset; print(preset('$(PRESET)').n_games)")
+# the published championship model is analysed on imported championship games (make championship),
+# whose 1% val/test splits are small: probes cache training-split games (the model never saw our
+# split, and the report says its training set may overlap), the cases take what the splits hold
+CHAMPIONSHIP_GAMES ?= data/championship.h5
+ifeq ($(RUN),published-championship)
+GAMES ?= $(CHAMPIONSHIP_GAMES)
+CACHE_ARGS ?= --split train
+CASES_ARGS ?= --allow-fewer
+ifeq ($(wildcard $(GAMES)),)
+$(error $(GAMES) is missing: make it with make championship PGN=../shared/data/championship-pgn/*.pgn)
+endif
+endif
 GAMES ?= data/games-$(PRESET)-seed$(SEED).h5
 RUN_DIR ?= data/runs/$(RUN)
 TORCH_SPEC ?= torch==2.13.0
@@ -17,6 +35,9 @@ TRAIN_ARGS ?=
 FIT_ARGS ?=
 INTERVENE_ARGS ?=
 SAE_ARGS ?=
+IMPORT_ARGS ?=
+CACHE_ARGS ?=
+CASES_ARGS ?=
 # stage sizes of the preset (probes.stage_sizes); asking for more than a split holds fails
 SIZE = $(shell $(PYTHON) -c "from probes.stage_sizes import stage_sizes; print(stage_sizes('$(PRESET)').$(1))")
 PROBE_GAMES ?= $(call SIZE,probe_games)
@@ -29,7 +50,7 @@ PROBE_DIR = $(RUN_DIR)/probes
 REPORT_DIR ?= reports/$(RUN)
 INTERVENTIONS = $(REPORT_DIR)/interventions
 
-.PHONY: install games train eval cache probes intervene report championship all analyze explore sae sae-layers test test-fast test-all bench lint
+.PHONY: install games train eval cache probes intervene report championship all analyze published explore sae sae-layers test test-fast test-all bench lint
 
 # torch first, pinned, only when missing: an unpinned install may pull a multi-GB CUDA build.
 install:
@@ -44,7 +65,7 @@ train: $(RUN_DIR)/model.pt
 ifdef CHECKPOINT
 # a model we did not train: converted into a run directory, then every stage as for ours
 $(RUN_DIR)/model.pt: $(CHECKPOINT) | $(GAMES)
-	$(PYTHON) scripts/convert_checkpoint.py import --kind $(FORMAT) --in $(CHECKPOINT) --out $(RUN_DIR) --n-heads $(N_HEADS)
+	$(PYTHON) scripts/convert_checkpoint.py import --kind $(FORMAT) --in $(CHECKPOINT) --out $(RUN_DIR) --n-heads $(N_HEADS) $(IMPORT_ARGS)
 else
 $(RUN_DIR)/model.pt: $(GAMES)
 	$(PYTHON) scripts/train.py --preset $(PRESET) --games $(GAMES) --out $(RUN_DIR) --resume $(TRAIN_ARGS)
@@ -57,9 +78,9 @@ $(RUN_DIR)/eval/eval.json: $(RUN_DIR)/model.pt
 # Residual stream of the model and of its random-init control, over held-out games
 cache: $(ACTS) $(CONTROL)/acts.h5
 $(ACTS): $(RUN_DIR)/model.pt
-	$(PYTHON) scripts/cache.py --run $(RUN_DIR) --games $(GAMES) --out $@ --n-games $(PROBE_GAMES)
+	$(PYTHON) scripts/cache.py --run $(RUN_DIR) --games $(GAMES) --out $@ --n-games $(PROBE_GAMES) $(CACHE_ARGS)
 $(CONTROL)/acts.h5: $(RUN_DIR)/model.pt
-	$(PYTHON) scripts/cache.py --run $(RUN_DIR) --games $(GAMES) --out $@ --n-games $(PROBE_GAMES) --control
+	$(PYTHON) scripts/cache.py --run $(RUN_DIR) --games $(GAMES) --out $@ --n-games $(PROBE_GAMES) --control $(CACHE_ARGS)
 
 probes: $(REPORT_DIR)/probes/figures.json
 $(PROBE_DIR)/metrics.json: $(ACTS)
@@ -72,7 +93,7 @@ $(REPORT_DIR)/probes/figures.json: $(PROBE_DIR)/metrics.json $(CONTROL)/probes/m
 # Flip one disc in the model's board; does it follow? (benchmark cases, then the sweep)
 intervene: $(INTERVENTIONS)/metrics.json
 $(CASES): $(GAMES)
-	$(PYTHON) scripts/make_intervention_set.py --games $(GAMES) --out $@ --n-cases $(N_CASES) --tune-cases $(TUNE_CASES) --seed $(SEED)
+	$(PYTHON) scripts/make_intervention_set.py --games $(GAMES) --out $@ --n-cases $(N_CASES) --tune-cases $(TUNE_CASES) --seed $(SEED) $(CASES_ARGS)
 $(INTERVENTIONS)/metrics.json: $(RUN_DIR)/model.pt $(PROBE_DIR)/metrics.json $(CASES)
 	$(PYTHON) scripts/intervene.py --run $(RUN_DIR) --probes $(PROBE_DIR) --games $(GAMES) --set $(CASES) --out $(INTERVENTIONS) $(INTERVENE_ARGS)
 
@@ -92,6 +113,16 @@ all: report
 analyze:
 	@test -n "$(CHECKPOINT)" || { echo "error: make analyze needs CHECKPOINT=PATH (and FORMAT=transformer_lens|othello_world)"; exit 2; }
 	@$(MAKE) --no-print-directory report CHECKPOINT=$(CHECKPOINT) FORMAT=$(FORMAT) RUN=$(RUN) PRESET=$(PRESET)
+
+# a published model (NeelNanda/Othello-GPT-Transformer-Lens) into the Hugging Face hub's cache,
+# then analyze on it, the hub commit, size and sha256 recorded in its config.json and report
+PUBLISHED_JSON ?= data/published/$(MODEL).json
+published:
+	@$(PYTHON) -c "import huggingface_hub" 2>/dev/null || $(PYTHON) -m pip install -e ".[hub]"
+	$(PYTHON) scripts/fetch_published.py --model $(MODEL) --json-out $(PUBLISHED_JSON)
+	@$(MAKE) --no-print-directory report FORMAT=transformer_lens RUN=$(RUN) PRESET=$(PRESET) \
+		CHECKPOINT="$$($(PYTHON) -c "import json; print(json.load(open('$(PUBLISHED_JSON)'))['path'])" 2>/dev/null)" \
+		IMPORT_ARGS="--source-json $(PUBLISHED_JSON)"
 
 # sparse autoencoders at the mine/theirs probe's best layer: the preset's sweep, and the first
 # setting on the random-init control (scripts/train_sae.py, probes/sae/stage.py)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import torch
@@ -34,11 +35,14 @@ from othello.atomic import write_text
 from othello.checkpoint import MODEL, file_sha256, load_model, save, save_model
 from othello.errors import UserError
 from othello.model import GPT, GPTConfig
+from othello.squares import MAX_MOVES
 
 Tensor = torch.Tensor
 FORMATS = ("transformer_lens", "othello_world", "othello_gpt")  # the last: our own model.pt
 LI_ET_AL_HEADS = 8  # othello_world's default; its weights cannot tell
 LN_EPS = 1e-5  # TransformerLens's and torch's default, which our LayerNorm uses
+# positions every stage reads: a game is 60 moves and the model predicts moves 2..60
+GAME_CONTEXT = MAX_MOVES - 1
 # attention buffers both libraries save beside the weights; they hold no learned values
 _BUFFERS = ("attn.mask", "attn.IGNORE", "attn.masked_bias", "attn.bias")
 
@@ -264,12 +268,16 @@ def _build(cfg: GPTConfig, state: dict[str, Tensor]) -> GPT:
     return model.eval()
 
 
-def load_external(path: str | os.PathLike, kind: str, n_heads: int = LI_ET_AL_HEADS) -> GPT:
+def load_external(
+    path: str | os.PathLike, kind: str, n_heads: int = LI_ET_AL_HEADS, n_ctx: int | None = None
+) -> GPT:
     """Read a published checkpoint file (``transformer_lens`` or ``othello_world``), or a
     ``model.pt`` of this project (``othello_gpt``).
 
-    Errors name the file: a missing file, one that is not a state dict, or one whose tensors
-    do not fit the format raise :class:`CheckpointFormatError` (a ``ValueError``).
+    Errors name the file: a missing file, one that is not a state dict, one whose tensors do
+    not fit the format or whose vocabulary is not Othello-GPT's 61 tokens, and (when ``n_ctx``
+    is given: the pipeline needs :data:`GAME_CONTEXT`) one of another context raise
+    :class:`CheckpointFormatError` (a ``ValueError``).
     """
     path = Path(path)
     if kind not in FORMATS:
@@ -277,21 +285,54 @@ def load_external(path: str | os.PathLike, kind: str, n_heads: int = LI_ET_AL_HE
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint file")
     if kind == "othello_gpt":  # a model.pt of this project (e.g. joined from a GPU bundle)
-        return load_model(path)
+        model = load_model(path)
+    else:
+        state = _read_state_dict(path)
+        try:
+            if kind == "othello_world":
+                model = from_othello_world(state, n_heads)
+            else:
+                model = from_transformer_lens(state)
+        except CheckpointFormatError as exc:
+            raise CheckpointFormatError(
+                f"{path}: not a {kind} Othello-GPT checkpoint: {exc}"
+            ) from None
+    if n_ctx is not None and model.cfg.n_ctx != n_ctx:
+        raise CheckpointFormatError(
+            f"{path}: context of {model.cfg.n_ctx} positions (positional embedding rows); "
+            f"Othello-GPT reads {n_ctx} (a game's first {n_ctx} moves)"
+        )
+    return model
+
+
+def _read_state_dict(path: Path) -> dict[str, Tensor]:
+    """The tensors of a torch file, read without running code; errors name the file."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a pickle with code, a truncated file, not torch at all
-        raise CheckpointFormatError(f"{path}: not a loadable state dict ({exc})") from None
+        why = _unloadable(path, exc)
+        raise CheckpointFormatError(f"{path}: not a loadable state dict ({why})") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise CheckpointFormatError(f"{path}: not a state dict of tensors")
-    try:
-        if kind == "othello_world":
-            return from_othello_world(state, n_heads)
-        return from_transformer_lens(state)
-    except CheckpointFormatError as exc:
-        raise CheckpointFormatError(f"{path}: not a {kind} Othello-GPT checkpoint: {exc}") from None
+        raise CheckpointFormatError(
+            f"{path}: not a state dict of tensors (holds a {type(state).__name__})"
+        )
+    return state
+
+
+def _unloadable(path: Path, exc: Exception) -> str:
+    """Why ``torch.load`` failed, in one line: torch's own message is many lines of advice."""
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if head.startswith(b"PK") and not zipfile.is_zipfile(path):
+        return "a truncated or damaged PyTorch file"
+    if not head.startswith((b"PK", b"\x80")):  # torch files are zip archives or pickles
+        return f"not a PyTorch file: it begins {head!r}"
+    text = str(exc).strip()
+    if "Weights only load failed" in text:
+        return "it holds Python objects besides tensors, refused: loading them could run code"
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else 'unreadable'}"
 
 
 def import_run(
@@ -299,13 +340,25 @@ def import_run(
     kind: str,
     run_dir: str | os.PathLike,
     n_heads: int = LI_ET_AL_HEADS,
+    hub: dict | None = None,
 ) -> Path:
     """Convert a published checkpoint into a run directory (``model.pt`` and ``config.json``
-    saying where it came from) that every later stage accepts like a trained run."""
-    model = load_external(source, kind, n_heads)
+    saying where it came from) that every later stage accepts like a trained run.
+
+    ``hub``: where the file was fetched from (:func:`othello.hub.read_record`: repo, file,
+    commit, size, sha256), recorded as ``imported.hub`` once the file is checked to be those
+    bytes. Nothing is written when the file or the record is refused."""
+    model = load_external(source, kind, n_heads, n_ctx=GAME_CONTEXT)
+    origin = {"path": str(Path(source).resolve()), "format": kind, "sha256": file_sha256(source)}
+    if hub is not None:
+        if hub.get("sha256") != origin["sha256"]:
+            raise CheckpointFormatError(
+                f"{source}: sha256 {origin['sha256'][:12]}... is not the fetched file's "
+                f"({str(hub.get('sha256'))[:12]}...); fetch it again"
+            )
+        origin["hub"] = hub
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    origin = {"path": str(Path(source).resolve()), "format": kind, "sha256": file_sha256(source)}
     save_model(model, run_dir / MODEL, {"imported_from": origin["path"]})
     config = {"config": {"model": model.cfg.to_dict()}, "imported": origin}
     write_text(run_dir / "config.json", json.dumps(config, indent=2) + "\n")

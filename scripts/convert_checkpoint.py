@@ -3,12 +3,14 @@
     python scripts/convert_checkpoint.py import --kind othello_world \
         --in gpt_synthetic.ckpt --out data/runs/li [--n-heads 8]
     python scripts/convert_checkpoint.py import --kind transformer_lens \
-        --in synthetic_model.pth --out data/runs/nanda
+        --in synthetic_model.pth --out data/runs/nanda \
+        [--source-json data/published/synthetic.json]
     python scripts/convert_checkpoint.py export --run data/runs/cpu --out exported/othello_gpt
 
 An imported run directory holds ``model.pt`` like a trained one, so every later stage takes
-it. An export writes ``OUT.pth`` (a HookedTransformer state dict) and ``OUT.json`` (its
-``HookedTransformerConfig`` keywords).
+it; ``--source-json`` (what ``fetch_published.py --json-out`` wrote) adds the hub repo,
+file, commit, size and sha256 to its config.json. An export writes ``OUT.pth`` (a
+HookedTransformer state dict) and ``OUT.json`` (its ``HookedTransformerConfig`` keywords).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 
 from othello import cli
+from othello.hub import read_record
 from othello.interop import FORMATS, LI_ET_AL_HEADS, export_run, import_run
 
 
@@ -29,6 +32,9 @@ def run(argv: list[str] | None) -> None:
     imp.add_argument(
         "--n-heads", type=int, default=LI_ET_AL_HEADS, help="othello_world only (not in weights)"
     )
+    imp.add_argument(
+        "--source-json", default=None, help="fetch_published.py --json-out record to keep"
+    )
     exp = sub.add_parser("export")
     exp.add_argument("--run", required=True)
     exp.add_argument("--out", required=True, help="path prefix for .pth and .json")
@@ -40,7 +46,8 @@ def run(argv: list[str] | None) -> None:
     )
     args = parser.parse_args(argv)
     if args.command == "import":
-        path = import_run(args.source, args.kind, args.out, args.n_heads)
+        hub = read_record(args.source_json) if args.source_json else None
+        path = import_run(args.source, args.kind, args.out, args.n_heads, hub)
         print(f"imported {args.kind} checkpoint {args.source} into {path}")
     else:
         for path in export_run(args.run, args.out, args.attn_mask):

@@ -30,7 +30,7 @@ Editor = Callable[[torch.Tensor, str, Cases], torch.Tensor]
 
 def linear_edit(
     x: torch.Tensor,
-    probe: LinearProbe,
+    probe: LinearProbe | RawLinear,
     square: torch.Tensor,
     target: torch.Tensor,
     current: torch.Tensor,
@@ -93,12 +93,30 @@ def gradient_edit(
     return (x + delta.detach() * unit).to(x.dtype)
 
 
+class RawLinear:
+    """A linear probe's raw-stream weights, computed once (an editor applies them thousands
+    of times)."""
+
+    def __init__(self, probe: LinearProbe) -> None:
+        with torch.no_grad():
+            self.weight, self.bias = probe.raw_weight(), probe.raw_bias()
+
+    def raw_weight(self) -> torch.Tensor:
+        return self.weight
+
+    def raw_bias(self) -> torch.Tensor:
+        return self.bias
+
+
 def linear_editor(probes: dict[str, LinearProbe], scale: float) -> Editor:
     """The linear edit along ``{hook: probe}`` at ``scale``."""
+    raw: dict[str, RawLinear] = {}
 
     def edit(x: torch.Tensor, hook: str, cases: Cases) -> torch.Tensor:
         square, target, current = case_tensors(cases, x.device)
-        return linear_edit(x, probes[hook], square, target, current, scale)
+        if hook not in raw:
+            raw[hook] = RawLinear(probes[hook])
+        return linear_edit(x, raw[hook], square, target, current, scale)
 
     return edit
 

@@ -64,15 +64,24 @@ def readout_effect(model: GPT, cases: Cases, hook: str, edit: Editor, probe: nn.
     _, cache = model.run_with_cache(tokens, [hook])
     rows = torch.arange(len(cases), device=device)
     x = cache[hook][rows, torch.as_tensor(cases.position, device=device)].float()
+    reached, changed, n = readout_counts(x, hook, cases, edit, probe)
+    return {
+        "probe_target_reached": reached / n,
+        "probe_others_changed": changed / (n * (N_SQUARES - 1)),
+    }
+
+
+@torch.no_grad()
+def readout_counts(x: torch.Tensor, hook: str, cases: Cases, edit: Editor, probe: nn.Module):
+    """(cases whose edited square reads the target after the edit, other squares whose
+    reading the edit changed, cases) for residual vectors x [K, d] at ``hook``."""
     before, after = probe(x).argmax(-1), probe(edit(x, hook, cases)).argmax(-1)
-    square = torch.as_tensor(cases.square, device=device)
+    rows = torch.arange(len(x), device=x.device)
+    square = torch.as_tensor(cases.square, device=x.device)
     changed = after != before
     changed[rows, square] = False
-    target = torch.as_tensor(cases.target, device=device)
-    return {
-        "probe_target_reached": float((after[rows, square] == target).float().mean()),
-        "probe_others_changed": float(changed.float().sum() / (len(cases) * (N_SQUARES - 1))),
-    }
+    target = torch.as_tensor(cases.target, device=x.device)
+    return float((after[rows, square] == target).sum()), float(changed.sum()), len(cases)
 
 
 def latent_saliency(model: GPT, cases: Cases, hooks: list[str], edit: Editor) -> dict:

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 from tqdm import tqdm
 
 from othello.device import DEVICES
 from othello.errors import UserError
-from othello.model import GPT, resid_layer
+from othello.model import GPT
+from othello.squares import N_SQUARES
 from probes.interventions.cases import Cases
-from probes.interventions.editors import EditorSpec, editor
-from probes.interventions.run import edit_hooks, intervene, readout_effect
+from probes.interventions.editors import editor
+from probes.interventions.resume import clean_run, resume
+from probes.interventions.run import readout_counts
 from probes.interventions.scoring import gap_closed, score
 
 TUNE = "tune"  # the set settings, layers and methods are chosen on
@@ -51,22 +54,6 @@ class SweepConfig:
             raise UserError(f"device must be one of {DEVICES}, got {self.device!r}")
 
 
-def tune(model: GPT, tune_cases: Cases, hooks: list[str], spec: EditorSpec, probes, candidates):
-    """Score every candidate setting on the tuning cases; return the best candidate, its
-    scores (None when there was nothing to choose) and ``{setting: tune errors}``."""
-    if len(candidates) == 1:
-        return candidates[0], None, {}
-    tried = [
-        score(intervene(model, tune_cases, hooks, spec.build(probes, c)), tune_cases)
-        for c in candidates
-    ]
-    best = min(range(len(tried)), key=lambda i: tried[i]["errors_vs_edited"])
-    curve = {
-        spec.describe(c): t["errors_vs_edited"] for c, t in zip(candidates, tried, strict=True)
-    }
-    return candidates[best], tried[best], curve
-
-
 def run_intervention_sweep(
     model: GPT,
     sets: dict[str, Cases],
@@ -78,49 +65,132 @@ def run_intervention_sweep(
 ) -> tuple[dict, dict, dict]:
     """Score every method and start layer on every set.
 
-    ``probes`` maps a probe kind to ``{hook: mine/theirs probe}``. Returns ``scores``
-    ``{set: {method: {start_layer: entry}}}`` (each entry: the scores, the unedited model's on
-    the same cases, the chosen setting and the edited layers), ``null`` ``{set: scores of the
-    unedited model}`` and ``tuning`` ``{method: {start_layer: {setting: tune errors}}}`` for
-    editors with more than one candidate setting.
+    ``probes`` maps a probe kind to ``{hook: mine/theirs probe}``. Settings are tuned on the
+    ``tune`` set first; every other set is then scored at the chosen settings. Returns
+    ``scores`` ``{set: {method: {start_layer: entry}}}`` (each entry: the scores, the unedited
+    model's on the same cases, the chosen setting and the edited layers), ``null`` ``{set:
+    scores of the unedited model}`` and ``tuning`` ``{method: {start_layer: {setting: tune
+    errors}}}`` for editors with more than one candidate setting.
     """
     for needed in (TUNE, NATURAL):
         if needed not in sets:
             raise UserError(f"the sweep needs a {needed!r} case set")
     model.eval()
-    null = {name: score(intervene(model, cases, [], None), cases) for name, cases in sets.items()}
-    layers = cfg.layers if cfg.layers is not None else sorted(hooks)
-    scores: dict = {name: {method: {} for method in cfg.methods} for name in sets}
-    tuning: dict = {}
-    bar = tqdm(total=len(cfg.methods) * len(layers), desc="interventions", disable=not progress)
-    for method in cfg.methods:
-        spec, settings = editor(method), editor_settings[method]
-        kind_probes = probes[spec.probe_kind(settings)]
-        for layer in layers:
-            edited = edit_hooks(hooks, layer, cfg.later_layers)
-            chosen, tuned, curve = tune(
-                model, sets[TUNE], edited, spec, kind_probes, spec.candidates(settings)
-            )
-            if curve:
-                tuning.setdefault(method, {})[str(layer)] = curve
-            edit = spec.build(kind_probes, chosen)
-            effect = readout_effect(model, sets[NATURAL], edited[0], edit, kind_probes[edited[0]])
-            for set_name, cases in sets.items():
-                reuse = set_name == TUNE and tuned is not None
-                result = tuned if reuse else score(intervene(model, cases, edited, edit), cases)
-                scores[set_name][method][str(layer)] = {
-                    **result,
-                    "null_errors_vs_edited": null[set_name]["errors_vs_edited"],
-                    "null_errors_vs_original": null[set_name]["errors_vs_original"],
-                    **chosen,
-                    "setting": spec.describe(chosen),
-                    **(effect if set_name == NATURAL else {}),
-                    "edit_layers": [resid_layer(h) for h in edited],
-                    "edit_hooks": edited,
-                }
-            bar.update()
+    plan = SweepPlan(model, hooks, probes, cfg, editor_settings)
+    order = [TUNE, *(name for name in sets if name != TUNE)]
+    bar = tqdm(total=sum(len(sets[name]) for name in order), unit="case", desc="interventions",
+               disable=not progress)  # fmt: skip
+    null, scores, tuning = {}, {name: {} for name in order}, {}
+    for name in order:
+        edited = plan.edited_logits(sets[name], name == NATURAL, bar)
+        null[name] = score(edited.pop(NULL), sets[name])
+        if name == TUNE:
+            tuning = plan.choose_settings(edited, sets[TUNE])
+        for method, layer in plan.runs():
+            scores[name].setdefault(method, {})[str(layer)] = plan.entry(
+                method, layer, score(edited[method, layer, plan.chosen[method, layer]],
+                                     sets[name]), null[name], name == NATURAL,
+            )  # fmt: skip
     bar.close()
-    return scores, null, tuning
+    return {name: scores[name] for name in sets}, {name: null[name] for name in sets}, tuning
+
+
+NULL = "null"  # the unedited logits, beside the edited ones
+
+
+class SweepPlan:
+    """Every (method, start layer, candidate setting) the sweep runs, the settings chosen on
+    the tuning cases, and the edited logits of a case set, computed from one unedited run per
+    batch of cases (:mod:`probes.interventions.resume`)."""
+
+    def __init__(self, model, hooks, probes, cfg: SweepConfig, editor_settings: dict) -> None:
+        self.model, self.hooks, self.cfg = model, hooks, cfg
+        self.layers = cfg.layers if cfg.layers is not None else sorted(hooks)
+        self.specs = {m: editor(m) for m in cfg.methods}
+        self.candidates = {m: s.candidates(editor_settings[m]) for m, s in self.specs.items()}
+        self.probes = {m: probes[s.probe_kind(editor_settings[m])] for m, s in self.specs.items()}
+        self.edits = {
+            (m, i): s.build(self.probes[m], c)
+            for m, s in self.specs.items()
+            for i, c in enumerate(self.candidates[m])
+        }
+        self.chosen: dict[tuple[str, int], int] | None = None  # (method, layer) -> candidate
+        self.effects: dict = {}
+
+    def runs(self):
+        return [(m, layer) for m in self.cfg.methods for layer in self.layers]
+
+    def _todo(self):
+        """(method, layer, candidate) to compute: every candidate until one is chosen."""
+        for m, layer in self.runs():
+            tried = range(len(self.candidates[m])) if self.chosen is None else [
+                self.chosen[m, layer]
+            ]  # fmt: skip
+            for i in tried:
+                yield m, layer, i
+
+    def edited_logits(self, cases: Cases, natural: bool, bar) -> dict:
+        """{(method, layer, candidate): logits [K, 61]} and the unedited ones under NULL;
+        on the natural set also what each chosen edit does to its probe (readout)."""
+        out: dict = {}
+        for start in range(0, len(cases), BATCH_CASES):
+            batch = cases.take(slice(start, start + BATCH_CASES))
+            run = clean_run(self.model, batch)
+            out.setdefault(NULL, []).append(run.logits.cpu())
+            for m, layer, i in self._todo():
+                hooks = {k: h for k, h in self.hooks.items() if k == layer or (
+                    self.cfg.later_layers and k > layer)}  # fmt: skip
+                logits = resume(self.model, run, batch, layer, hooks, self.edits[m, i])
+                out.setdefault((m, layer, i), []).append(logits)
+                if natural:
+                    self._readout(m, layer, i, run, batch)
+            bar.update(len(batch))
+        return {key: torch.cat(parts) for key, parts in out.items()}
+
+    def _readout(self, method: str, layer: int, i: int, run, batch: Cases) -> None:
+        hook = self.hooks[layer]
+        counts = readout_counts(run.resid[layer].float(), hook, batch, self.edits[method, i],
+                                self.probes[method][hook])  # fmt: skip
+        total = self.effects.setdefault((method, layer), [0.0, 0.0, 0])
+        for j, value in enumerate(counts):
+            total[j] += value
+
+    def choose_settings(self, edited: dict, tune_cases: Cases) -> dict:
+        """Each method's setting per start layer, chosen on the tuning cases; returns the
+        tuning curves ``{method: {layer: {setting: errors}}}`` of tuned editors."""
+        self.chosen, tuning, self.tuned = {}, {}, {}
+        for m, layer in self.runs():
+            tried = [score(edited[m, layer, i], tune_cases) for i in range(len(self.candidates[m]))]
+            best = min(range(len(tried)), key=lambda i: tried[i]["errors_vs_edited"])
+            self.chosen[m, layer] = best
+            if len(tried) > 1:
+                tuning.setdefault(m, {})[str(layer)] = {
+                    self.specs[m].describe(c): t["errors_vs_edited"]
+                    for c, t in zip(self.candidates[m], tried, strict=True)
+                }
+        return tuning
+
+    def entry(self, method: str, layer: int, result: dict, null: dict, natural: bool) -> dict:
+        """One table entry: the scores, the unedited model's, the setting, the layers."""
+        chosen = self.candidates[method][self.chosen[method, layer]]
+        edited = [k for k in sorted(self.hooks) if k == layer or (
+            self.cfg.later_layers and k > layer)]  # fmt: skip
+        entry = {
+            **result,
+            "null_errors_vs_edited": null["errors_vs_edited"],
+            "null_errors_vs_original": null["errors_vs_original"],
+            **chosen,
+            "setting": self.specs[method].describe(chosen),
+        }
+        if natural:
+            reached, changed, n = self.effects[method, layer]
+            entry.update(probe_target_reached=reached / n,
+                         probe_others_changed=changed / (n * (N_SQUARES - 1)))  # fmt: skip
+        entry.update(edit_layers=edited, edit_hooks=[self.hooks[k] for k in edited])
+        return entry
+
+
+BATCH_CASES = 256  # cases run together: memory ~ their keys and values at every layer
 
 
 def choose(scores: dict, null: dict) -> dict:

@@ -17,6 +17,24 @@ def _mark(value: bool) -> str:
     return "yes" if value else "no"
 
 
+def _hub_lines(hub: dict | None) -> list[str]:
+    """Which published file the imported model is (``make published``), and the caveat a
+    model trained on championship games carries when analysed on championship games."""
+    if not hub:
+        return []
+    lines = [
+        f"- published model: `{hub['filename']}` of `{hub['repo_id']}` on the Hugging Face hub, "
+        f"commit `{hub['commit']}`, {hub['size']:,} bytes, sha256 `{hub['sha256']}`"
+    ]
+    if hub.get("corpus") == "championship":
+        lines.append(
+            "- caution: this model was trained on championship games, and some of the imported "
+            "championship games analysed here may have been in its training set, so its "
+            "held-out figures may be optimistic"
+        )
+    return lines
+
+
 def _run_lines(summary: dict) -> list[str]:
     cfg, ev, train = summary["config"], summary["eval"], summary["training"]
     model = cfg["model"]
@@ -29,6 +47,7 @@ def _run_lines(summary: dict) -> list[str]:
             f"{shape}; imported from `{imp['path']}` ({imp['format']} format, sha256 "
             f"{imp['sha256'][:12]}...), not trained here"
         ]
+        lines += _hub_lines(imp.get("hub"))
     else:
         lines = [
             f"{shape}; target `{cfg['target']}`; batch {cfg['batch_size']} games, "

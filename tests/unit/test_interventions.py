@@ -17,7 +17,7 @@ from othello.squares import parse_square
 from othello.tokens import encode
 from probes.acts.reader import ActsFile
 from probes.acts.writer import default_hooks, write_cache
-from probes.common import ProbeKey
+from probes.common import ProbeKey, hooks_by_layer
 from probes.fit import FitConfig, fit_probes
 from probes.interventions.cases import (
     Cases,
@@ -28,8 +28,9 @@ from probes.interventions.cases import (
     position_cases,
     save_cases,
 )
-from probes.interventions.edits import gradient_edit, linear_edit, linear_editor
-from probes.interventions.run import intervene, latent_saliency, readout_effect
+from probes.interventions.edits import gradient_edit, gradient_editor, linear_edit, linear_editor
+from probes.interventions.resume import clean_run, resume
+from probes.interventions.run import edit_hooks, intervene, latent_saliency, readout_effect
 from probes.interventions.scoring import score, topn_errors
 from probes.kinds import LinearProbe
 
@@ -207,3 +208,22 @@ def test_latent_saliency_covers_the_discs(setup):
     values = np.array(result["saliency"])
     assert np.isnan(values[board == 0]).all() and np.isfinite(values[board > 0]).all()
     assert 0 < result["probability"] <= 1
+
+
+@pytest.mark.parametrize("method", ["linear", "gradient"])
+def test_resuming_from_the_unedited_run_equals_the_full_edited_run(setup, method):
+    """The sweep's shortcut (one position through the blocks after the start layer, on the
+    unedited run's keys and values) computes the full edited forward pass's logits."""
+    model, hooks, linear, cases = setup
+    cases = cases.take(slice(0, 40))
+    edit = linear_editor(linear, 2.0) if method == "linear" else gradient_editor(linear, 30)
+    by_layer = hooks_by_layer(hooks)
+    run = clean_run(model, cases)
+    torch.testing.assert_close(run.logits, intervene(model, cases, [], None), atol=1e-5, rtol=0)
+    for layer in by_layer:
+        edited = edit_hooks(by_layer, layer, later_layers=True)
+        full = intervene(model, cases, edited, edit)
+        later = {k: h for k, h in by_layer.items() if h in edited}
+        shortcut = resume(model, run, cases, layer, later, edit)
+        torch.testing.assert_close(shortcut, full, atol=1e-4, rtol=0)
+        assert (full - run.logits).abs().max() > 1e-2  # the edit did something

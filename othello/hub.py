@@ -1,0 +1,222 @@
+"""The published Othello-GPT models on the Hugging Face hub, fetched into the hub's own cache.
+
+``make published`` turns a model name into a local file and a record of exactly which bytes
+were analysed (hub commit, size, sha256), so a report on "the published model" says which
+version of it. The download itself is left to ``huggingface_hub.hf_hub_download``: its cache
+(shared with every other tool on the machine, so nothing is downloaded twice), its progress
+bar, its resumable ``.incomplete`` files. We write nothing of our own until the file is whole.
+
+``huggingface_hub`` is the optional ``hub`` extra (``pip install -e ".[hub]"``), imported only
+when fetching. The library reads ``HF_ENDPOINT``, ``HF_HOME`` and ``HF_HUB_OFFLINE`` once, at
+import; :func:`fetch_published` reads them at call time and passes them explicitly, so a
+setting made after the import (a test, a notebook) is the one obeyed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from othello.atomic import write_text
+from othello.errors import UserError
+
+REPO_ID = "NeelNanda/Othello-GPT-Transformer-Lens"
+HUB_URL = "https://huggingface.co"  # the hand-download address, whatever HF_ENDPOINT says
+FORMAT = "transformer_lens"  # both files: HookedTransformer state dicts, LayerNorm folded
+CHAMPIONSHIP_GAMES = "data/championship.h5"  # `make championship PGN=...` writes it
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_RECORD_KEYS = ("repo_id", "filename", "commit", "size", "sha256")
+_ERRNO = re.compile(r"\[Errno -?\d+\] [^'\"()\\]+")  # "[Errno 111] Connection refused"
+
+
+@dataclass(frozen=True)
+class PublishedModel:
+    """One published checkpoint: where it lives on the hub and which games it is analysed on
+    (``synthetic``: our synthetic corpus; ``championship``: imported championship games)."""
+
+    name: str
+    repo_id: str
+    filename: str
+    corpus: str
+    about: str
+
+    def url(self, revision: str | None = None) -> str:
+        return f"{HUB_URL}/{self.repo_id}/resolve/{revision or 'main'}/{self.filename}"
+
+    def analyze_command(self, path: str = "PATH") -> str:
+        """The ``make`` line that analyses a copy of this file fetched some other way."""
+        games = f" GAMES={CHAMPIONSHIP_GAMES}" if self.corpus == "championship" else ""
+        return (
+            f"make analyze CHECKPOINT={path} FORMAT={FORMAT} RUN=published-{self.name} "
+            f"PRESET=cpu{games}"
+        )
+
+
+PUBLISHED: dict[str, PublishedModel] = {
+    "synthetic": PublishedModel(
+        "synthetic", REPO_ID, "synthetic_model.pth", "synthetic",
+        "Li et al.'s model trained on synthetic games (uniformly random legal moves)",
+    ),
+    "championship": PublishedModel(
+        "championship", REPO_ID, "championship_model.pth", "championship",
+        "Li et al.'s model trained on championship games",
+    ),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FetchedModel:
+    """A published checkpoint in the local hub cache, and which bytes it is."""
+
+    name: str
+    repo_id: str
+    filename: str
+    corpus: str
+    revision: str  # as asked ("main" unless --revision said otherwise)
+    commit: str | None  # the hub commit the revision resolved to
+    url: str
+    path: Path
+    size: int
+    sha256: str
+
+    def record(self) -> dict:
+        """JSON-ready: what ``convert_checkpoint.py import --source-json`` records."""
+        return asdict(self) | {"path": str(self.path)}
+
+
+def published_model(name: str) -> PublishedModel:
+    if name not in PUBLISHED:
+        raise UserError(f"no published model {name!r}; choose one of {sorted(PUBLISHED)}")
+    return PUBLISHED[name]
+
+
+def fetch_published(name: str, revision: str | None = None) -> FetchedModel:
+    """The published model ``name`` from the hub (or the hub cache, offline): its local path,
+    resolved commit, size and sha256. When it cannot be had, one :class:`UserError` says what,
+    where to download it by hand and the command that analyses the copy."""
+    model = published_model(name)
+    hf = _import_hub()
+    download, errors = hf.hf_hub_download, _fetch_errors(hf)  # imported before _quiet
+    try:
+        with _quiet(hf):
+            local = download(
+                model.repo_id,
+                model.filename,
+                revision=revision,
+                endpoint=(os.environ.get("HF_ENDPOINT") or HUB_URL).rstrip("/"),
+                cache_dir=_cache_dir(),
+                local_files_only=_offline(),
+            )
+    except errors as exc:
+        raise UserError(_unreachable(model, revision, exc)) from None
+    path = Path(local)
+    sha256 = file_sha256(path)
+    blob = path.resolve().name  # the hub names a large file's blob after its sha256
+    if _SHA256.fullmatch(blob) and blob != sha256:
+        raise UserError(
+            f"{path}: the cached copy of {model.filename} is damaged (sha256 {sha256[:12]}..., "
+            f"the hub says {blob[:12]}...); delete {path.resolve()} and fetch it again"
+        )
+    commit = path.parent.name if _COMMIT.fullmatch(path.parent.name) else None
+    return FetchedModel(
+        model.name, model.repo_id, model.filename, model.corpus, revision or "main", commit,
+        model.url(commit or revision), path, path.stat().st_size, sha256,
+    )  # fmt: skip
+
+
+def write_record(fetched: FetchedModel, out: str | os.PathLike) -> Path:
+    return write_text(out, json.dumps(fetched.record(), indent=2) + "\n")
+
+
+def read_record(path: str | os.PathLike) -> dict:
+    """A record written by :func:`write_record`, checked enough to be worth recording."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: not a readable hub record ({exc})") from None
+    missing = [k for k in _RECORD_KEYS if not isinstance(record, dict) or k not in record]
+    if missing:
+        raise UserError(f"{path}: not a hub record (no {', '.join(missing)})")
+    return record
+
+
+def file_sha256(path: Path, block: int = 1 << 22) -> str:
+    """Same as :func:`othello.checkpoint.file_sha256`, without importing torch for it."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _import_hub():
+    try:
+        import huggingface_hub
+    except ImportError:
+        raise UserError(
+            'fetching a published model needs huggingface_hub: pip install -e ".[hub]"'
+        ) from None
+    return huggingface_hub
+
+
+def _cache_dir() -> str | None:
+    """The hub cache the environment names now; None leaves the library's default."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.path.expanduser(os.environ["HF_HUB_CACHE"])
+    if os.environ.get("HF_HOME"):
+        return os.path.join(os.path.expanduser(os.environ["HF_HOME"]), "hub")
+    return None
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def _fetch_errors(hf) -> tuple[type[BaseException], ...]:
+    """What ``hf_hub_download`` raises when the file cannot be had: not cached and offline or
+    unreachable, the hub refusing (no such revision, 5xx), a proxy. ``OSError`` covers the
+    connection errors of huggingface_hub 0.x (requests); 1.x and later raise httpx's."""
+    utils = importlib.import_module(f"{hf.__name__}.utils")
+    errors = [OSError, utils.HfHubHTTPError, utils.LocalEntryNotFoundError]
+    for module in ("httpx", "httpx2"):
+        transport = getattr(sys.modules.get(module), "TransportError", None)
+        if transport is not None:
+            errors.append(transport)
+    return tuple(errors)
+
+
+@contextmanager
+def _quiet(hf) -> Iterator[None]:
+    """The library logs a warning per retry; a user error must stay one ``error:`` line."""
+    logger = logging.getLogger(hf.__name__)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _unreachable(model: PublishedModel, revision: str | None, exc: BaseException) -> str:
+    cause = exc
+    while cause.__cause__ is not None:  # the innermost error says why (refused, DNS, 404)
+        cause = cause.__cause__
+    text = " ".join(str(cause).split())
+    errno = _ERRNO.search(text)  # requests (0.x) buries it in a long repr
+    why = f"{type(cause).__name__}: {errno.group(0) if errno else text[:300]}"
+    why = "HF_HUB_OFFLINE is set" if _offline() else why
+    return (
+        f"could not fetch {model.filename} ({model.repo_id}, revision {revision or 'main'}) "
+        f"from the Hugging Face hub, and it is not in the hub cache ({why}); download "
+        f"{model.url(revision)} by hand and analyse it with: {model.analyze_command()}"
+    )
