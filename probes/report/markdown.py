@@ -178,6 +178,56 @@ def _sae_lines(sweep: dict) -> list[str]:
     ]
 
 
+def _cell(value: float | None, scale: float = 100, digits: int = 1) -> str:
+    return "-" if value is None else f"{scale * value:.{digits}f}"
+
+
+def _reproduced(row: dict) -> str:
+    if row["reproduced"] is None:
+        return "not measured"
+    if row["reproduced"]:
+        return "yes"
+    return f"**no** ({'above' if row['ours'] > row['published'] else 'below'})"
+
+
+def _papers_lines(papers: dict) -> list[str]:
+    """Every layer's probe accuracy and the flip intervention beside the published figures."""
+    keys = list(dict.fromkeys(r["probe"] for r in papers["probes"]))
+    rows = {(r["probe"], r["layer"]): r for r in papers["probes"]}
+    layers = sorted({r["layer"] for r in papers["probes"]})
+    tol = papers["tolerance"]
+    lines = [
+        "## Beside the papers, layer by layer",
+        "",
+        f"Test accuracy (%) of each probe at each layer (the residual stream after block k) "
+        f"beside {papers['sources']['probes']}; a row reproduces within "
+        f"{tol['probe_points']:g} points.",
+        "",
+        "| layer | " + " | ".join(f"{k}: ours | published | reproduced" for k in keys) + " |",
+        "|---|" + "---|---|---|" * len(keys),
+    ]
+    for layer in layers:
+        cells = []
+        for key in keys:
+            r = rows[key, layer]
+            cells += [_cell(r["ours"]), _cell(r["published"]), _reproduced(r)]
+        lines.append(f"| {layer} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Flipping one disc: mean top-N errors against the edited board (settings and start "
+        f"layers chosen on the tuning cases); a row reproduces within {tol['errors']:g} errors.",
+        "",
+        "| | cases | our setting | ours | published | source | reproduced |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in papers["interventions"]:
+        lines.append(
+            f"| {r['what']} | {r['cases']} | {r['setting']} | {_cell(r['ours'], 1, 2)} | "
+            f"{r['published']:g} | {r['source']} | {_reproduced(r)} |"
+        )
+    return lines + [""]
+
+
 def render_markdown(summary: dict, figures: dict[str, str], missing: list[str]) -> str:
     """report.md; ``figures`` maps a caption to an image path relative to the report,
     ``missing`` names the expected figures that were not found."""
@@ -202,6 +252,7 @@ def render_markdown(summary: dict, figures: dict[str, str], missing: list[str]) 
         "",
         *_intervention_lines(summary["interventions"]),
         "",
+        *(_papers_lines(summary["papers"]) if "papers" in summary else []),
         *(_sae_lines(summary["sae"]) if "sae" in summary else []),
         "## Figures",
         "",

@@ -18,6 +18,7 @@ from othello.machine import describe_machine
 from probes.interventions.stage import InterventionResults
 from probes.interventions.sweep import TUNE
 from probes.report.checks import run_checks
+from probes.report.papers import compare
 from probes.sae.stage import load_sweep
 from probes.stage import ProbeMetrics
 
@@ -118,4 +119,6 @@ def build_summary(inputs: ReportInputs) -> dict:
     if inputs.sae is not None:
         summary["sae"] = load_sweep(inputs.sae)
     summary["checks"] = [c.to_dict() for c in run_checks(summary)]
+    if (papers := compare(summary)) is not None:
+        summary["papers"] = papers
     return summary

@@ -8,6 +8,8 @@ import copy
 import pytest
 
 from probes.report import checks
+from probes.report.markdown import _papers_lines as markdown_papers
+from probes.report.papers import compare
 from probes.report.published import LI_INTERVENTIONS, NANDA_PROBE_ACCURACY
 
 
@@ -137,3 +139,46 @@ def test_run_checks_covers_every_claim_and_says_what_each_was_chosen_on():
         "the board is linearly decodable (mine/theirs)",
         "a random-init model's board is not decodable",
     ]
+
+
+def published_shape(n_layers: int = 8) -> dict:
+    """A summary of an 8-layer model: each probe one point under Nanda et al. at every layer,
+    but mine/theirs layer 1 three points under; a linear edit close to theirs."""
+    summary = passing()
+    summary["config"] = {"model": {"n_layers": n_layers}}
+    summary["imported"] = None
+    accuracy = summary["probes"]["accuracy"]
+    for key, values in NANDA_PROBE_ACCURACY.values.items():
+        scheme, kind = key.split("/")
+        accuracy[scheme][kind] = {str(k): v / 100 - 0.01 for k, v in enumerate(values, 1)}
+    accuracy["mine_theirs"]["linear"]["1"] -= 0.02
+    inter = summary["interventions"]
+    inter["null"] = {"natural": {"errors_vs_edited": 2.6}}
+    inter["choice"]["by_method"]["linear"]["natural"]["errors_vs_edited"] = 0.2
+    return summary
+
+
+def test_rows_beside_the_papers_say_whether_they_reproduce():
+    papers = compare(published_shape())
+    rows = {(r["probe"], r["layer"]): r for r in papers["probes"]}
+    assert len(rows) == 3 * 8
+    assert rows["mine_theirs/linear", 2]["reproduced"] is True  # one point under: within 1.5
+    assert rows["mine_theirs/linear", 1]["reproduced"] is False  # three points under
+    assert rows["mine_theirs/linear", 1]["ours"] == pytest.approx(0.879)
+    by_what = {(r["what"], r["cases"], r["source"]): r for r in papers["interventions"]}
+    assert by_what["linear edit", "natural", "Nanda et al."]["reproduced"] is True  # 0.2 vs 0.10
+    assert by_what["unedited", "natural", "Nanda et al."]["reproduced"] is True  # 2.6 vs 2.723
+    gradient = by_what["gradient edit", "natural", "Li et al."]
+    assert gradient["ours"] is None and gradient["reproduced"] is None  # not run: not measured
+    assert compare(published_shape(n_layers=4)) is None  # another depth: no layer k to match
+    championship = published_shape()
+    championship["imported"] = {"hub": {"corpus": "championship"}}
+    assert compare(championship) is None  # synthetic-games figures do not apply
+
+
+def test_the_papers_section_prints_every_layer_and_each_verdict():
+    lines = "\n".join(markdown_papers(compare(published_shape())))
+    assert "| 1 | 87.9 | 90.9 | **no** (below) |" in lines
+    assert "| 2 | 93.8 | 94.8 | yes |" in lines
+    assert "| linear edit | natural | layer 3, scale 2 | 0.20 | 0.1 | Nanda et al. | yes |" in lines
+    assert "not measured" in lines  # the gradient edit was not run
