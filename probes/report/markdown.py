@@ -8,7 +8,7 @@ from pathlib import Path
 
 from othello.machine import machine_line
 from probes.interventions.sweep import TUNE
-from probes.report.published import LI_INTERVENTIONS, NANDA_PROBE_ACCURACY
+from probes.report.published import LI_INTERVENTIONS
 from probes.report.summary import REPORTED
 from probes.sae.stage import sweep_table
 
@@ -68,7 +68,7 @@ def _run_lines(summary: dict) -> list[str]:
     ]
 
 
-def _probe_lines(probes: dict, n_layers: int) -> list[str]:
+def _probe_lines(probes: dict) -> list[str]:
     layers = probes["layers"]
     lines = [
         f"## Probes (test accuracy per square; {probes['train_games']:,} training, "
@@ -92,10 +92,6 @@ def _probe_lines(probes: dict, n_layers: int) -> list[str]:
                 for x in layers
             )
             lines.append(f"| {scheme} | {kind} | {values} | {control_text} |")
-            published = NANDA_PROBE_ACCURACY.values.get(f"{scheme}/{kind}")
-            if published and n_layers == len(published):  # their layer k is our layer k
-                cells = " | ".join(["-", *(f"{v:.1f}" for v in published)])
-                lines.append(f"| {scheme} | {kind}, Nanda et al. | {cells} | - |")
     base = probes["baselines"]["mine_theirs"]
     lines += [
         "",
@@ -107,7 +103,6 @@ def _probe_lines(probes: dict, n_layers: int) -> list[str]:
             if "placed_by" in base
             else ""
         ),
-        f"Published rows: {NANDA_PROBE_ACCURACY.source}; {NANDA_PROBE_ACCURACY.meaning}.",
     ]
     return lines + [f"- WARNING: {w}" for w in probes["warnings"]]
 
@@ -190,42 +185,57 @@ def _reproduced(row: dict) -> str:
     return f"**no** ({'above' if row['ours'] > row['published'] else 'below'})"
 
 
+def _papers_probe_table(rows: list[dict]) -> list[str]:
+    """One source's per-layer table: ours, published, reproduced, for each of its probes."""
+    keys = list(dict.fromkeys(r["probe"] for r in rows))
+    by = {(r["probe"], r["layer"]): r for r in rows}
+    lines = [
+        "| layer | " + " | ".join(f"{k}: ours | published | reproduced" for k in keys) + " |",
+        "|---|" + "---|---|---|" * len(keys),
+    ]
+    for layer in sorted({r["layer"] for r in rows}):
+        cells = []
+        for key in keys:
+            r = by[key, layer]
+            cells += [_cell(r["ours"]), _cell(r["published"]), _reproduced(r)]
+        lines.append(f"| {layer} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _papers_lines(papers: dict) -> list[str]:
-    """Every layer's probe accuracy and the flip intervention beside the published figures."""
-    keys = list(dict.fromkeys(r["probe"] for r in papers["probes"]))
-    rows = {(r["probe"], r["layer"]): r for r in papers["probes"]}
-    layers = sorted({r["layer"] for r in papers["probes"]})
-    tol = papers["tolerance"]
+    """Every layer's probe accuracy, the legal-move error and the flip intervention beside
+    the published figures."""
+    tol, legal = papers["tolerance"], papers["legal"]
     lines = [
         "## Beside the papers, layer by layer",
         "",
         f"Test accuracy (%) of each probe at each layer (the residual stream after block k) "
-        f"beside {papers['sources']['probes']}; a row reproduces within "
-        f"{tol['probe_points']:g} points.",
+        f"beside the published tables; a row reproduces within {tol['probe_points']:g} points. "
+        f"Top-1 legal error: ours {_cell(legal['ours'], 100, 2)}%, Li et al. "
+        f"{_cell(legal['published'], 100, 2)}% for the {papers['corpus']} model "
+        f"(reproduced within {tol['legal_points']:g} point: {_reproduced(legal)}).",
         "",
-        "| layer | " + " | ".join(f"{k}: ours | published | reproduced" for k in keys) + " |",
-        "|---|" + "---|---|---|" * len(keys),
     ]
-    for layer in layers:
-        cells = []
-        for key in keys:
-            r = rows[key, layer]
-            cells += [_cell(r["ours"]), _cell(r["published"]), _reproduced(r)]
-        lines.append(f"| {layer} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        f"Flipping one disc: mean top-N errors against the edited board (settings and start "
-        f"layers chosen on the tuning cases); a row reproduces within {tol['errors']:g} errors.",
-        "",
-        "| | cases | our setting | ours | published | source | reproduced |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in papers["interventions"]:
-        lines.append(
-            f"| {r['what']} | {r['cases']} | {r['setting']} | {_cell(r['ours'], 1, 2)} | "
-            f"{r['published']:g} | {r['source']} | {_reproduced(r)} |"
-        )
-    return lines + [""]
+    for source in dict.fromkeys(r["source"] for r in papers["probes"]):
+        lines += [f"**{source}**", ""]
+        lines += _papers_probe_table([r for r in papers["probes"] if r["source"] == source])
+        lines.append("")
+    if papers["interventions"]:
+        lines += [
+            "Flipping one disc: mean top-N errors against the edited board (settings and "
+            f"start layers chosen on the tuning cases); a row reproduces within "
+            f"{tol['errors']:g} errors.",
+            "",
+            "| | cases | our setting | ours | published | source | reproduced |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in papers["interventions"]:
+            lines.append(
+                f"| {r['what']} | {r['cases']} | {r['setting']} | {_cell(r['ours'], 1, 2)} | "
+                f"{r['published']:g} | {r['source']} | {_reproduced(r)} |"
+            )
+        lines.append("")
+    return lines + [f"Sources: {papers['sources']['nanda']}; {papers['sources']['li']}.", ""]
 
 
 def render_markdown(summary: dict, figures: dict[str, str], missing: list[str]) -> str:
@@ -248,7 +258,7 @@ def render_markdown(summary: dict, figures: dict[str, str], missing: list[str]) 
         "",
         *_run_lines(summary),
         "",
-        *_probe_lines(summary["probes"], summary["config"]["model"]["n_layers"]),
+        *_probe_lines(summary["probes"]),
         "",
         *_intervention_lines(summary["interventions"]),
         "",

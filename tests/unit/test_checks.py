@@ -147,6 +147,7 @@ def published_shape(n_layers: int = 8) -> dict:
     summary = passing()
     summary["config"] = {"model": {"n_layers": n_layers}}
     summary["imported"] = None
+    summary["eval"]["top1_error_rate"] = 0.0004
     accuracy = summary["probes"]["accuracy"]
     for key, values in NANDA_PROBE_ACCURACY.values.items():
         scheme, kind = key.split("/")
@@ -160,8 +161,9 @@ def published_shape(n_layers: int = 8) -> dict:
 
 def test_rows_beside_the_papers_say_whether_they_reproduce():
     papers = compare(published_shape())
-    rows = {(r["probe"], r["layer"]): r for r in papers["probes"]}
-    assert len(rows) == 3 * 8
+    rows = {(r["probe"], r["layer"]): r for r in papers["probes"] if r["source"] == "Nanda et al."}
+    assert len(rows) == 3 * 8 and len(papers["probes"]) == 5 * 8  # and Li et al.'s two tables
+    assert papers["legal"]["reproduced"] is True  # 0.04% vs 0.01%
     assert rows["mine_theirs/linear", 2]["reproduced"] is True  # one point under: within 1.5
     assert rows["mine_theirs/linear", 1]["reproduced"] is False  # three points under
     assert rows["mine_theirs/linear", 1]["ours"] == pytest.approx(0.879)
@@ -173,7 +175,10 @@ def test_rows_beside_the_papers_say_whether_they_reproduce():
     assert compare(published_shape(n_layers=4)) is None  # another depth: no layer k to match
     championship = published_shape()
     championship["imported"] = {"hub": {"corpus": "championship"}}
-    assert compare(championship) is None  # synthetic-games figures do not apply
+    papers = compare(championship)  # Li et al.'s championship rows, no synthetic ones
+    assert {r["source"] for r in papers["probes"]} == {"Li et al. (championship model)"}
+    assert papers["interventions"] == [] and papers["legal"]["published"] == pytest.approx(0.0517)
+    assert papers["legal"]["reproduced"] is False  # ours: 0.04%, far under their 5.17%
 
 
 def test_the_papers_section_prints_every_layer_and_each_verdict():
