@@ -70,8 +70,14 @@ class TrainConfig:
     # also keep the weights every N steps, RUN/snapshots/step-NNNNNN/model.pt, so probes can be
     # fitted along training (when does the board appear?); 0 keeps none
     snapshot_every: int = 0
-    amp: bool = True  # bf16 autocast, on CUDA only
+    amp: bool = True  # bf16 autocast, on CUDA only (unless amp_on_cpu)
+    # bf16 autocast on the CPU too: slower on CPUs without bf16 units, so only the GPU
+    # runbook's dry run sets it, to take the GPU run's autocast path on a CPU
+    amp_on_cpu: bool = False
     compile: bool = False  # torch.compile the model
+    # torch.compile's backend: inductor generates kernels (Triton on a GPU); the dry run uses
+    # aot_eager, which traces the model and its backward the same way without the codegen
+    compile_backend: str = "inductor"
     threads: int = 0  # CPU threads for torch (0: leave torch's default)
     prefetch: int = 0  # batches a thread prepares ahead (0: inline; a GPU wants a few)
     peak_tflops: float = 0.0  # the device's dense peak for MFU (0: from the GPU's name)
@@ -123,16 +129,16 @@ PRESETS: dict[str, TrainConfig] = {
         eval_games=1000,
         checkpoint_every=500,
     ),
-    # Li et al.'s shape (8 layers, d_model 512, 8 heads) sized for 15 minutes of one H100
-    # (docs/benchmarks.md, "paper preset: FLOPs budget"): 154 MFLOP per token x 1.6 M tokens/s
-    # (25% of the 989 TFLOP/s dense bf16 peak) x 900 s = 1.44 B tokens = 47,700 steps of 512
-    # games; scripts/gpu_run.sh's calibrate step lowers max_steps if the card is slower. The
+    # Li et al.'s shape (8 layers, d_model 512, 8 heads) sized for the 5 minutes of training a
+    # 15-minute GPU lease leaves (docs/gpu.md): 154 MFLOP per token x 1.28 M tokens/s (25% of
+    # the 790 TFLOP/s bf16 an H200 here measured) x 300 s = 384 M tokens = 12,700 steps of 512
+    # games; scripts/gpu_run.sh's calibrate step fits max_steps to what the card measures. The
     # per-square legal_set target, which learned fastest per step on the CPU.
     "paper": TrainConfig(
         model=GPTConfig(n_layers=8, d_model=512, n_heads=8),
         n_games=20_000_000,
         batch_size=512,
-        max_steps=47_700,
+        max_steps=12_700,
         lr=1e-3,
         min_lr=1e-4,
         warmup_steps=1000,

@@ -136,7 +136,7 @@ def resume_state(path: Path, model, optimizer, stream: GameStream, ddp: _Distrib
 
 def wrap_model(model: GPT, cfg: TrainConfig, ddp: _Distributed) -> torch.nn.Module:
     """What the optimiser step runs: the model, compiled and/or wrapped for DDP."""
-    trained: torch.nn.Module = torch.compile(model) if cfg.compile else model
+    trained = torch.compile(model, backend=cfg.compile_backend) if cfg.compile else model
     if ddp.world > 1:
         index = ddp.device.index
         trained = DistributedDataParallel(
@@ -146,8 +146,9 @@ def wrap_model(model: GPT, cfg: TrainConfig, ddp: _Distributed) -> torch.nn.Modu
 
 
 def autocast_context(cfg: TrainConfig, device: torch.device):
-    if cfg.amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    """bf16 autocast on a GPU (and on the CPU when ``amp_on_cpu``), else nothing."""
+    if cfg.amp and (device.type == "cuda" or cfg.amp_on_cpu):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The paper pipeline in steps that fit a short GPU slot (commands of at most ~9 minutes, no
-# internet, a few files brought back). Run the steps in order; each resumes where the last
-# stopped and skips what is done, so a killed step is simply run again.
+# The paper pipeline in steps that fit a 15-minute GPU lease (two commands of at most 10
+# minutes, no internet, a few files brought back; docs/gpu.md has the plan). Run the steps in
+# order; each resumes where the last stopped and skips what is done, so a killed step is
+# simply run again.
 #
 #   bash scripts/gpu_run.sh STEP [KEY=VALUE ...]
 #
@@ -10,11 +11,11 @@
 # report), bundle (summary.json, report.tar.gz, bf16 weight parts into OUT), all (every step,
 # training resumed until finished: the CPU dry run).
 # Keys: PRESET (paper), OUT (the folder brought back; default $OUT, else WORK/out), WORK
-# (data/gpu), TRAIN_MINUTES (per train call, 9), BUDGET_MINUTES (all training; paper: 15),
+# (data/gpu), TRAIN_MINUTES (per train call, 9), BUDGET_MINUTES (all training; paper: 5),
 # CALIBRATE_STEPS (timed steps, 120), MAX_STEPS (a cap on the calibrated steps), CALL_STEPS
 # (training steps per train call: a fixed number of resumes, whatever the machine's speed),
 # WORKERS (corpus processes; all cores), TRAIN_ARGS, FIT_ARGS, INTERVENE_ARGS (key=value).
-# docs/gpu.md gives the order, the expected time of each step and how to join the bundle.
+# docs/gpu.md gives the 15-minute plan, the expected time of each call and how to join the bundle.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,7 +38,7 @@ WORKERS=${WORKERS:-$(nproc)}
 TRAIN_ARGS=${TRAIN_ARGS:-}
 FIT_ARGS=${FIT_ARGS:-}
 INTERVENE_ARGS=${INTERVENE_ARGS:-}
-if [ -z "${BUDGET_MINUTES:-}" ] && [ "$PRESET" = paper ]; then BUDGET_MINUTES=15; fi
+if [ -z "${BUDGET_MINUTES:-}" ] && [ "$PRESET" = paper ]; then BUDGET_MINUTES=5; fi
 BUDGET_MINUTES=${BUDGET_MINUTES:-}
 
 # no install, nothing fetched: the repository itself is the package

@@ -1,5 +1,6 @@
-"""The GPU runbook's dry run on the CPU: the same script and steps with the tiny preset, short
-training calls that resume several times, and the bundle a slot brings back."""
+"""The GPU runbook's dry run on the CPU: the same script and steps with the tiny preset and
+the GPU run's training paths (torch.compile, bf16 autocast, batches prepared ahead in a
+thread), short training calls that resume twice, and the bundle a slot brings back."""
 
 from __future__ import annotations
 
@@ -18,6 +19,14 @@ from othello.evaluate import evaluate_run
 from othello.train import train
 from probes.acts.writer import write_cache
 
+PAPER_PATHS = (
+    "compile=true",
+    "compile_backend=aot_eager",
+    "amp_on_cpu=true",
+    "prefetch=4",
+    "batch_size=16",
+)
+
 
 def gpu_run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -29,17 +38,20 @@ def gpu_run(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.trains
 def test_dry_run_of_the_whole_runbook(tmp_path):
     out = tmp_path / "out"
-    # 60 steps in calls of 25: two resumes on any machine (no step count follows from speed)
+    # 30 steps in calls of 12: two resumes on any machine (no step count follows from speed);
+    # compiled (aot_eager: inductor's tracing without its code generation), bf16 autocast on
+    # the CPU and prefetching, as the paper preset trains on a GPU
     settings = [
         "PRESET=tiny", f"WORK={tmp_path}/work", f"OUT={out}", "BUDGET_MINUTES=30",
-        "MAX_STEPS=60", "CALL_STEPS=25", "CALIBRATE_STEPS=30",
+        "MAX_STEPS=30", "CALL_STEPS=12", "CALIBRATE_STEPS=30",
+        f"TRAIN_ARGS={' '.join(PAPER_PATHS)}",
         "FIT_ARGS=min_steps=30 probes=mine_theirs/linear",
         "INTERVENE_ARGS=methods=linear linear.scales=1,2",
     ]  # fmt: skip
     done = gpu_run("all", *settings)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "training will run max_steps=60" in done.stdout
-    assert done.stdout.count("training continues") == 2  # 25, 50, then 60: finished
+    assert "training will run max_steps=30" in done.stdout
+    assert done.stdout.count("training continues") == 2  # 12, 24, then 30: finished
     files = sorted(p.name for p in out.iterdir())
     assert "summary.json" in files and "report.tar.gz" in files and "weights.json" in files
     assert any(name.startswith("weights.pt.part") for name in files)
@@ -52,6 +64,7 @@ def test_dry_run_of_the_whole_runbook(tmp_path):
     config = TrainConfig.from_dict(
         json.loads((out / "weights.json").read_text())["run_config"]["config"]
     )
+    assert config.compile and config.amp_on_cpu and config.prefetch == 4  # the GPU's paths
     train(config, tmp_path / "work" / "games-tiny.h5", tmp_path / "straight", progress=False)
     straight, joined = load_model(tmp_path / "straight"), load_model(run)
     for (name, a), b in zip(
