@@ -1,6 +1,7 @@
-"""A new intervention method or probe kind is one registration: a toy editor and a toy probe
-kind declared in this file alone run through fitting, storing, the sweep, the choices, the
-stages' outputs and the report."""
+"""A new intervention method, probe kind or SAE architecture is one registration: a toy of
+each declared in this file alone runs through fitting, storing, the sweep (the gradient edit
+following the toy kind), the choices, the SAE stage, the stages' outputs, the report and the
+explorer's API."""
 
 from __future__ import annotations
 
@@ -9,17 +10,23 @@ from dataclasses import dataclass
 
 import pytest
 import torch
+from torch import nn
 
 from othello.checkpoint import control_model
 from othello.evaluate import evaluate_run
 from probes.acts.writer import write_cache
 from probes.common import ProbeKey
+from probes.explorer.api import Explorer
+from probes.explorer.server import create_app
 from probes.figures import write_probe_figures
 from probes.interventions.editors import EDITORS, EditorSpec, register_editor
 from probes.interventions.stage import prepare, run_intervention_stage, sweep_settings
-from probes.kinds import KINDS, LinearProbe, ProbeKind, register_kind
+from probes.kinds import KINDS, ProbeKind, register_kind
 from probes.report.summary import ReportInputs
 from probes.report.write import write_report
+from probes.sae.architectures import ARCHITECTURES, SAEArchitecture, register_architecture
+from probes.sae.model import SAEConfig
+from probes.sae.stage import SWEEPS, run_sae_sweep
 from probes.stage import fit_settings, run_probe_stage
 from probes.store import load_probes
 
@@ -42,34 +49,58 @@ def noise_editor(probes, candidate):
 
 
 @dataclass(frozen=True)
-class TruncatedSettings:
-    width: int = 8
+class LowRankSettings:
+    rank: int = 4
     lr: float = 1e-2
 
 
-class TruncatedProbe(LinearProbe):
-    """A linear probe that reads only the first ``width`` coordinates."""
+class LowRankProbe(nn.Module):
+    """Not a linear probe of ours: the residual stream through a rank-``rank`` bottleneck to
+    every square's classes, with standardisation of its own."""
 
-    def __init__(self, d_model: int, n_classes: int, width: int) -> None:
-        super().__init__(d_model, n_classes)
-        self.register_buffer("keep", (torch.arange(d_model) < width).float())
+    def __init__(self, d_model: int, n_classes: int, rank: int) -> None:
+        super().__init__()
+        self.n_classes = n_classes
+        self.register_buffer("mean", torch.zeros(d_model))
+        self.register_buffer("scale", torch.ones(d_model))
+        self.down = nn.Linear(d_model, rank, bias=False)
+        self.up = nn.Linear(rank, 64 * n_classes)
+
+    def set_standardisation(self, mean: torch.Tensor, scale: torch.Tensor) -> None:
+        self.mean.copy_(mean)
+        self.scale.copy_(scale.clamp(min=1e-6))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(self.mean + (x - self.mean) * self.keep)
+        z = self.up(self.down((x - self.mean) / self.scale))
+        return z.unflatten(-1, (64, self.n_classes))
 
 
 @pytest.fixture
 def toy_kind():
     register_kind(
         ProbeKind(
-            name="truncated",
-            settings=TruncatedSettings,
-            make=lambda d, c, s: TruncatedProbe(d, c, s.width),
+            name="lowrank",
+            settings=LowRankSettings,
+            make=lambda d, c, s: LowRankProbe(d, c, s.rank),
             optimizer_group=lambda s: {"lr": s.lr},
         )
     )
     yield
-    del KINDS["truncated"]
+    del KINDS["lowrank"]
+
+
+@pytest.fixture
+def toy_architecture():
+    """ReLU above a fixed threshold of 0.1, an L1 penalty: a JumpReLU without the learning."""
+    register_architecture(
+        SAEArchitecture(
+            name="shifted",
+            activate=lambda pre, k: (pre - 0.1).relu(),
+            penalty=lambda sae, x, x_hat, pre, f, dead, cfg: cfg.l1_coefficient * f.sum(-1).mean(),
+        )
+    )
+    yield
+    del ARCHITECTURES["shifted"]
 
 
 @pytest.fixture
@@ -89,47 +120,68 @@ def toy_editor():
 
 
 def test_registered_kinds_and_editors_run_through_every_stage_and_the_report(
-    toy_kind, toy_editor, tiny_run, tiny_corpus, tmp_path
+    toy_kind, toy_editor, toy_architecture, tiny_run, tiny_corpus, tmp_path
 ):
     evaluate_run(tiny_run, tiny_corpus, tmp_path / "eval", n_games=100)
     fit, kinds = fit_settings(
-        [f"probes={','.join((*LINEAR_ONLY, 'mine_theirs/truncated'))}", "min_steps=50",
-         "epochs=1", "truncated.width=4"]
+        [f"probes={','.join((*LINEAR_ONLY, 'mine_theirs/lowrank'))}", "min_steps=50",
+         "epochs=1", "lowrank.rank=3"]
     )  # fmt: skip
     for model, name in ((tiny_run, "probes"), (control_model(tiny_run), "control")):
         acts = write_cache(model, tiny_corpus, tmp_path / f"{name}.h5", n_games=150, progress=False)
         metrics = run_probe_stage(acts, tmp_path / name, fit, False, kinds)
-        assert set(metrics.accuracy["mine_theirs"]) == {"linear", "truncated"}
+        assert set(metrics.accuracy["mine_theirs"]) == {"linear", "lowrank"}
     probes, _ = load_probes(tmp_path / "probes")
-    truncated = probes[ProbeKey("mine_theirs", "truncated", "blocks.1.hook_resid_pre")]
-    assert isinstance(truncated, TruncatedProbe) and truncated.keep.sum() == 4
+    lowrank = probes[ProbeKey("mine_theirs", "lowrank", "blocks.1.hook_resid_pre")]
+    assert isinstance(lowrank, LowRankProbe) and lowrank.down.out_features == 3
     write_probe_figures(tmp_path / "probes", tmp_path / "control", tmp_path / "figures")
+    interventions = intervention_stage(tiny_run, tiny_corpus, tmp_path)
+    sae = tmp_path / "sae"
+    SWEEPS["toy"] = [("shifted-x2", {"architecture": "shifted", "expansion": 2, "epochs": 1})]
+    try:
+        run_sae_sweep(tmp_path / "probes.h5", "1", sae, "toy", SAEConfig(), run=tiny_run,
+                      probe_dir=tmp_path / "probes", progress=False)  # fmt: skip
+    finally:
+        del SWEEPS["toy"]
+    assert json.loads((sae / "shifted-x2" / "cfg.json").read_text())["architecture"] == "shifted"
+    inputs = ReportInputs(tiny_run, tmp_path / "eval", tmp_path / "probes", tmp_path / "control",
+                          tmp_path / "figures", interventions, sae)  # fmt: skip
+    summary = write_report(inputs, tmp_path / "report")
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "| mine_theirs | lowrank |" in report and "| noise |" in report
+    assert "| shifted-x2 | 1 |" in report  # the SAE sweep's table
+    claims = [c["claim"] for c in summary["checks"]]
+    assert "editing the board (noise) changes the predictions accordingly" in claims
+    assert summary["interventions"]["choice"]["by_method"]["noise"]["chosen_on"] == "tune"
+    assert_in_the_explorer(tiny_run, tiny_corpus, tmp_path, interventions, sae / "shifted-x2")
+
+
+def intervention_stage(run, games, tmp_path):
+    """The sweep with the toy editor and the gradient edit following the toy kind."""
     cfg, editors = sweep_settings(
-        ["methods=linear,noise", "n_cases=40", "tune_cases=40", "noise.sizes=0,50", "saliency=1"]
-    )
-    inputs = prepare(tiny_run, tmp_path / "probes", tiny_corpus, None, cfg, editors)
-    results = run_intervention_stage(
-        inputs, cfg, editors, tmp_path / "interventions", progress=False
-    )
-    assert set(results.scores["tune"]) == {"linear", "noise"}
-    details = json.loads((tmp_path / "interventions" / "details.json").read_text())
+        ["methods=linear,noise,gradient", "n_cases=40", "tune_cases=40", "noise.sizes=0,50",
+         "saliency=1", "gradient.probe=lowrank", "gradient.steps=10"]
+    )  # fmt: skip
+    inputs = prepare(run, tmp_path / "probes", games, None, cfg, editors)
+    results = run_intervention_stage(inputs, cfg, editors, tmp_path / "interventions", False)
+    assert set(results.scores["tune"]) == {"linear", "noise", "gradient"}
+    assert results.setting("gradient", editors["gradient"])["probe"] == "lowrank"
+    details = json.loads((results.folder / "details.json").read_text())
     # size 0 changes nothing, so on every layer it scores exactly the unedited model
     for layer, tried in details["tuning"]["noise"].items():
         assert tried["noise 0"] == details["null"]["tune"]["errors_vs_edited"], layer
-    summary = write_report(
-        ReportInputs(
-            tiny_run,
-            tmp_path / "eval",
-            tmp_path / "probes",
-            tmp_path / "control",
-            tmp_path / "figures",
-            tmp_path / "interventions",
-        ),
-        tmp_path / "report",
-    )
-    assert "| mine_theirs | truncated |" in (tmp_path / "report" / "report.md").read_text()
-    claims = [c["claim"] for c in summary["checks"]]
-    assert "editing the board (noise) changes the predictions accordingly" in claims
-    assert "| noise |" in (tmp_path / "report" / "report.md").read_text()
-    saved = json.loads((tmp_path / "report" / "summary.json").read_text())
-    assert saved["interventions"]["choice"]["by_method"]["noise"]["chosen_on"] == "tune"
+    return results.folder
+
+
+def assert_in_the_explorer(run, games, tmp_path, interventions, sae) -> None:
+    """The toy kind, editor and architecture are what the explorer's API offers and answers."""
+    app = create_app(Explorer(run, [games], tmp_path / "probes", interventions, sae))
+    client = app.test_client()
+    info = client.get("/api/info").json
+    assert "lowrank" in info["methods"] and "noise" in info["editors"]
+    answer = client.get("/api/position?moves=F5,D6,C3,D3&ply=3&kind=lowrank").json
+    readings = answer["probe_readings"]["1"]["mine_theirs"]
+    assert answer["kind"] == "lowrank" and len(readings["reading"]) == 64
+    assert answer["sae_features"]["layer"] == 1  # the toy SAE's features at this position
+    edited = client.get("/api/intervene?moves=F5,D6,C3,D3&ply=3&square=27&method=noise").json
+    assert edited["method"] == "noise" and len(edited["predictions_after"]) == 64
