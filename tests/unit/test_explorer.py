@@ -18,9 +18,9 @@ from probes.explorer.api import Explorer
 from probes.explorer.inputs import ExplorerError, parse_moves
 from probes.explorer.server import create_app
 from probes.fit import FitConfig
-from probes.interventions.cases import case_at, flip_disc
+from probes.interventions.cases import case_at, flip_disc, position_cases
 from probes.interventions.edits import linear_editor
-from probes.interventions.run import edit_hooks, intervene
+from probes.interventions.run import edit_hooks, intervene, latent_saliency
 from probes.sae.model import SAEConfig, load_sae
 from probes.sae.stage import run_sae
 from probes.stage import run_probe_stage
@@ -102,20 +102,43 @@ def test_intervention_matches_the_engine_and_the_library(setup, tiny_run):
     assert gradient.status_code == 200 and gradient.json["setting"].startswith("mlp probe")
 
 
-def test_typed_moves_attention_and_saliency(setup):
+def test_typed_moves_attention_and_saliency(setup, tiny_run):
     explorer, client, *_ = setup
     answer = client.get("/api/position?moves=F5 D6 C3&ply=2").json
     assert answer["moves"] == ["F5", "D6", "C3"] and answer["to_move"] == "white"
     heads = client.get("/api/attention?moves=F5,D6,C3&ply=2&layer=1").json["heads"]
-    assert len(heads) == 4 and len(heads[0]) == 3
-    for row in heads[0]:
-        assert sum(row) == pytest.approx(1, abs=1e-3)  # each query's weights over keys 0..q
+    model = load_model(tiny_run)
+    moves = np.array([parse_square(s) for s in ("F5", "D6", "C3")] + [-1] * 57, np.int8)
+    tokens = torch.as_tensor(encode(moves[None, :3]))
+    _, cache = model.run_with_cache(tokens, ["blocks.1.attn.hook_pattern"])
+    np.testing.assert_allclose(heads, cache["blocks.1.attn.hook_pattern"][0].numpy(), atol=1e-4)
     one = client.get("/api/attention?moves=F5,D6,C3&ply=2&layer=1&head=3").json["heads"]
     assert one == [heads[3]]
     saliency = client.get("/api/saliency?moves=F5,D6,C3&ply=2&method=linear").json
-    board = np.array(answer["board"])
+    layer, scale = explorer.defaults["layer"], explorer.defaults["scale"]
+    assert saliency["layer"] == layer and saliency["setting"] == f"scale {scale:g}"
+    hooks = explorer.hooks
+    probes = {h: explorer.probes[ProbeKey("mine_theirs", "linear", h)] for h in hooks.values()}
+    edit, edited = linear_editor(probes, scale), edit_hooks(hooks, layer, True)
+    expected = latent_saliency(model, position_cases(moves, 3, 2), edited, edit)
+    assert saliency["predicted_square"] == expected["predicted_square"]
     values = np.array([np.nan if v is None else v for v in saliency["saliency"]])
-    assert np.isnan(values[board == 0]).all() and np.isfinite(values[board > 0]).all()
+    np.testing.assert_allclose(values, expected["saliency"], atol=1e-5)  # NaN where empty
+
+
+def test_info_and_the_games_list_say_what_the_run_holds(setup, tiny_corpus):
+    explorer, client, *_ = setup
+    info = client.get("/api/info").json
+    assert info["layers"] == [0, 1, 2] and info["heads"] == 4 and info["n_layers"] == 2
+    assert info["methods"] == ["linear", "mlp"] and info["editors"] == ["linear", "gradient"]
+    assert info["schemes"] == ["mine_theirs", "flipped", "legal"]
+    assert info["defaults"]["method"] == "linear" and info["defaults"]["chosen_on"] == "default"
+    listed = client.get("/api/games?offset=2&limit=5").json
+    with GamesFile(tiny_corpus) as games:
+        rows = games.split_indices("test")
+        assert listed["total"] == len(rows)
+        assert [g["game"] for g in listed["games"]] == rows[2:7].tolist()
+        assert [g["length"] for g in listed["games"]] == games.length[rows[2:7]].tolist()
 
 
 @pytest.mark.parametrize(
