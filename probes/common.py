@@ -1,5 +1,5 @@
-"""What every room of the analysis package shares: how a probe is named, and how residual
-layers are numbered.
+"""What every room of the analysis package shares: how a probe is named, how residual layers
+are numbered, and the registries that plugins (probe kinds, editors, SAE architectures) join.
 
 A probe is named by a :class:`ProbeKey`: the label scheme it reads, its kind and the hook it
 reads from, written ``scheme/kind/hook`` in files (``mine_theirs/linear/blocks.3.hook_resid_pre``)
@@ -10,7 +10,9 @@ last block's output), never by a hook's position in a list.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from othello.errors import UserError
 from othello.model import resid_layer
@@ -57,3 +59,26 @@ def layer_name(hook: str) -> str:
 def hooks_by_layer(hooks: list[str]) -> dict[int, str]:
     """``{residual layer: hook}`` of residual-stream hooks, in layer order."""
     return dict(sorted((resid_layer(h), h) for h in hooks))
+
+
+class Registry(dict):
+    """The named plugins of one sort (probe kinds, intervention editors, SAE architectures):
+    each registered once, under its ``name``, and looked up by name with an error listing the
+    choices. Every stage iterates over the registry, so a plugin declared in any module (a
+    test, a notebook) is one ``register`` call."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+
+    def register(self, item: Any) -> Any:
+        settings = getattr(item, "settings", None)
+        if settings is not None and not dataclasses.is_dataclass(settings):
+            raise TypeError(f"{self.what} {item.name!r}: settings must be a dataclass")
+        self[item.name] = item
+        return item
+
+    def lookup(self, name: str) -> Any:
+        if name not in self:
+            raise UserError(f"unknown {self.what} {name!r}; choose from {sorted(self)}")
+        return self[name]

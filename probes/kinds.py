@@ -12,7 +12,6 @@ residual stream, which is what interventions move along.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,8 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from othello.errors import UserError
 from othello.squares import N_SQUARES
+from probes.common import Registry
 
 
 class _Standardised(nn.Module):
@@ -91,20 +90,9 @@ class ProbeKind:
     differentiable: bool = True
 
 
-KINDS: dict[str, ProbeKind] = {}
-
-
-def register_kind(kind: ProbeKind) -> ProbeKind:
-    if not dataclasses.is_dataclass(kind.settings):
-        raise TypeError(f"probe kind {kind.name!r}: settings must be a dataclass")
-    KINDS[kind.name] = kind
-    return kind
-
-
-def probe_kind(name: str) -> ProbeKind:
-    if name not in KINDS:
-        raise UserError(f"unknown probe kind {name!r}; choose from {sorted(KINDS)}")
-    return KINDS[name]
+KINDS = Registry("probe kind")
+register_kind = KINDS.register
+probe_kind = KINDS.lookup
 
 
 def default_settings() -> dict[str, Any]:

@@ -6,13 +6,12 @@ code streams a cache larger than RAM and tests can plant structure in small arra
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 
 import numpy as np
 
 from othello.corpus import SPLIT_NAMES
-from probes.acts.reader import chunked_rows
+from probes.acts.reader import split_chunks
 
 
 class ArraySource:
@@ -43,11 +42,15 @@ class ArraySource:
         shuffle_seed: int | None = None,
         skip: int = 0,
     ) -> Iterator[dict[str, np.ndarray]]:
-        parts = chunked_rows(self.split_rows(split), chunk_games, shuffle_seed)
-        for part in itertools.islice(parts, skip, None):
-            chunk = {"rows": part, "valid": self.valid_mask[part]}
-            for hook in hooks if hooks is not None else self.hooks:
-                chunk[hook] = self.acts[hook][part].astype(np.float32)
-            for name in labels if labels is not None else list(self.labels):
-                chunk[name] = self.labels[name][part]
-            yield chunk
+        rows = self.split_rows(split)
+        return split_chunks(
+            rows, chunk_games, shuffle_seed, skip, lambda p: self._read(p, hooks, labels)
+        )
+
+    def _read(self, part: np.ndarray, hooks, labels) -> dict[str, np.ndarray]:
+        chunk = {"rows": part, "valid": self.valid_mask[part]}
+        for hook in hooks if hooks is not None else self.hooks:
+            chunk[hook] = self.acts[hook][part].astype(np.float32)
+        for name in labels if labels is not None else list(self.labels):
+            chunk[name] = self.labels[name][part]
+        return chunk

@@ -98,16 +98,20 @@ class ActsFile:
         seed, chunks come in random order; the first ``skip`` chunks are passed over unread
         (a resumed job continues where it stopped).
         """
-        parts = chunked_rows(self.split_rows(split), chunk_games, shuffle_seed)
-        for part in itertools.islice(parts, skip, None):
-            # splits are contiguous blocks, so each chunk is one slice read
-            sel = slice(int(part[0]), int(part[-1]) + 1) if _contiguous(part) else part
-            chunk = {"rows": part, "valid": self.valid(sel)}
-            for hook in hooks if hooks is not None else self.hooks:
-                chunk[hook] = self.file[f"acts/{hook}"][sel].astype(np.float32)
-            for name in labels if labels is not None else list(LABELS):
-                chunk[name] = self.file[f"labels/{name}"][sel]
-            yield chunk
+        rows = self.split_rows(split)
+        return split_chunks(
+            rows, chunk_games, shuffle_seed, skip, lambda p: self._read(p, hooks, labels)
+        )
+
+    def _read(self, part: np.ndarray, hooks, labels) -> dict[str, np.ndarray]:
+        # splits are contiguous blocks, so each chunk is one slice read
+        sel = slice(int(part[0]), int(part[-1]) + 1) if _contiguous(part) else part
+        chunk = {"rows": part, "valid": self.valid(sel)}
+        for hook in hooks if hooks is not None else self.hooks:
+            chunk[hook] = self.file[f"acts/{hook}"][sel].astype(np.float32)
+        for name in labels if labels is not None else list(LABELS):
+            chunk[name] = self.file[f"labels/{name}"][sel]
+        return chunk
 
     def close(self) -> None:
         self.file.close()
@@ -117,6 +121,15 @@ class ActsFile:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def split_chunks(
+    rows: np.ndarray, chunk_games: int, shuffle_seed: int | None, skip: int, read
+) -> Iterator[dict[str, np.ndarray]]:
+    """``read(part)`` for each run of ``chunk_games`` of ``rows`` (in a seeded order with a
+    seed), the first ``skip`` runs passed over unread: how every activation source streams."""
+    for part in itertools.islice(chunked_rows(rows, chunk_games, shuffle_seed), skip, None):
+        yield read(part)
 
 
 def chunked_rows(

@@ -19,6 +19,7 @@ from typing import Any
 from torch import nn
 
 from othello.errors import UserError
+from probes.common import Registry
 from probes.interventions.edits import Editor, gradient_editor, linear_editor
 from probes.kinds import differentiable_kinds
 
@@ -47,20 +48,9 @@ class EditorSpec:
     strength: str | None = None
 
 
-EDITORS: dict[str, EditorSpec] = {}
-
-
-def register_editor(spec: EditorSpec) -> EditorSpec:
-    if not dataclasses.is_dataclass(spec.settings):
-        raise TypeError(f"editor {spec.name!r}: settings must be a dataclass")
-    EDITORS[spec.name] = spec
-    return spec
-
-
-def editor(name: str) -> EditorSpec:
-    if name not in EDITORS:
-        raise UserError(f"unknown intervention method {name!r}; choose from {sorted(EDITORS)}")
-    return EDITORS[name]
+EDITORS = Registry("intervention method")
+register_editor = EDITORS.register
+editor = EDITORS.lookup
 
 
 def chosen_candidate(spec: EditorSpec, settings: Any, entry: dict) -> dict:

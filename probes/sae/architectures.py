@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from othello.errors import UserError
+from probes.common import Registry
 
 
 @dataclass(frozen=True)
@@ -40,18 +40,9 @@ class SAEArchitecture:
     summary: str = ""
 
 
-ARCHITECTURES: dict[str, SAEArchitecture] = {}
-
-
-def register_architecture(arch: SAEArchitecture) -> SAEArchitecture:
-    ARCHITECTURES[arch.name] = arch
-    return arch
-
-
-def architecture(name: str) -> SAEArchitecture:
-    if name not in ARCHITECTURES:
-        raise UserError(f"unknown SAE architecture {name!r}; choose from {sorted(ARCHITECTURES)}")
-    return ARCHITECTURES[name]
+ARCHITECTURES = Registry("SAE architecture")
+register_architecture = ARCHITECTURES.register
+architecture = ARCHITECTURES.lookup
 
 
 def topk_activate(pre: torch.Tensor, k: int) -> torch.Tensor:
