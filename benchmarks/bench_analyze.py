@@ -5,13 +5,17 @@ machine, beside a plain forward pass of the same model over the same games.
 
 The checkpoint is a TransformerLens-format (LNPre, no unembedding bias, as the published
 synthetic_model.pth) Othello-GPT of 8 layers, d_model 512, 8 heads with random weights: the
-time of every stage depends on the shape, not on what the weights learned. Each stage is the
-command `make analyze` runs, timed on its own; the work folder is deleted afterwards.
+time of every stage but one depends on the shape, not on what the weights learned. The one:
+the gradient edit stops each case once its probe reads the target, so its cost follows the
+optimiser steps per edit, printed at the end (a trained model's, from its own
+interventions/details.json, is the figure to compare). Each stage is the command
+`make analyze` runs, timed on its own; the work folder is deleted afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import subprocess
 import sys
@@ -120,7 +124,10 @@ def main() -> None:
             if done.returncode:
                 sys.exit(f"{label} failed:\n{done.stderr[-2000:]}")
             print(f"{label:55s} {seconds:8.1f} s", flush=True)
-        print(f"{'all stages':55s} {total:8.1f} s")
+        print(f"{'all stages':55s} {total:8.1f} s ({total / 60:.1f} min)")
+        details = json.loads((tmp / "report" / "interventions" / "details.json").read_text())
+        for method, steps in details.get("steps_per_edit", {}).items():
+            print(f"{method} edit: {steps:.1f} optimiser steps per edit (random weights)")
 
 
 if __name__ == "__main__":

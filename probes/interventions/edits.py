@@ -58,6 +58,7 @@ def gradient_edit(
     steps: int = 200,
     step_size: float = 0.25,
     confidence: float = 0.9,
+    stats: dict | None = None,
 ) -> torch.Tensor:
     """x [K, d] moved by normalised gradient descent until the probe reads the edited board.
 
@@ -66,7 +67,8 @@ def gradient_edit(
     ``step_size`` in the probe's standardised units (so one setting suits every layer), and
     a case stops moving once the probe gives its target class ``confidence``: the edit is as
     small as the probe allows, rather than a fixed push. All cases move together, one batched
-    probe call per step, until the last one is reached.
+    probe call per step, until the last one is reached. ``stats``, if given, accumulates the
+    edits made and the steps they took (``edits``, ``steps``).
     """
     rows = torch.arange(len(x), device=x.device)
     x = x.detach()
@@ -77,6 +79,7 @@ def gradient_edit(
     keep[rows, square] = 1.0
     unit = probe.scale.detach()
     delta = torch.zeros_like(x)
+    moved = torch.zeros(len(x), device=x.device)  # steps each case took
     for _ in range(steps):
         with torch.enable_grad():
             delta.requires_grad_(True)
@@ -90,6 +93,10 @@ def gradient_edit(
                 break
             norm = grad.norm(dim=-1, keepdim=True).clamp(min=1e-12)
             delta = delta.detach() - step_size * (~reached)[:, None] * grad / norm
+            moved += ~reached
+    if stats is not None:
+        stats["edits"] = stats.get("edits", 0) + len(x)
+        stats["steps"] = stats.get("steps", 0) + float(moved.sum())
     return (x + delta.detach() * unit).to(x.dtype)
 
 
@@ -124,12 +131,16 @@ def linear_editor(probes: dict[str, LinearProbe], scale: float) -> Editor:
 def gradient_editor(
     probes: dict[str, nn.Module], steps: int = 200, step_size: float = 0.25, confidence=0.9
 ) -> Editor:
-    """The gradient edit along ``{hook: probe}``."""
+    """The gradient edit along ``{hook: probe}``; ``edit.stats`` counts its edits and the
+    steps they took (a trained model's board takes fewer than a random one's)."""
 
     def edit(x: torch.Tensor, hook: str, cases: Cases) -> torch.Tensor:
         square, target, _ = case_tensors(cases, x.device)
-        return gradient_edit(x, probes[hook], square, target, steps, step_size, confidence)
+        return gradient_edit(
+            x, probes[hook], square, target, steps, step_size, confidence, edit.stats
+        )
 
+    edit.stats = {}
     return edit
 
 

@@ -197,7 +197,7 @@ def run_intervention_stage(
 ) -> InterventionResults:
     """Run the sweep and write everything; returns the results, read back."""
     began = time.perf_counter()
-    scores, null, tuning = run_intervention_sweep(
+    scores, null, tuning, steps = run_intervention_sweep(
         inputs.model, inputs.sets, inputs.hooks, inputs.probes, cfg, editors, progress
     )
     choice = choose(scores, null)
@@ -215,6 +215,7 @@ def run_intervention_stage(
         "model_sha256": inputs.model_sha256,
         "published": {"source": LI_INTERVENTIONS.source, **LI_INTERVENTIONS.values},
         "figures": drawn(figures, cfg),
+        "steps_per_edit": steps,  # the gradient edit's optimiser steps, per case and layer
         "seconds": round(time.perf_counter() - began, 2),
     }
     out = Path(out)

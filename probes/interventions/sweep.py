@@ -62,7 +62,7 @@ def run_intervention_sweep(
     cfg: SweepConfig,
     editor_settings: dict[str, object],
     progress: bool = True,
-) -> tuple[dict, dict, dict]:
+) -> tuple[dict, dict, dict, dict]:
     """Score every method and start layer on every set.
 
     ``probes`` maps a probe kind to ``{hook: mine/theirs probe}``. Settings are tuned on the
@@ -70,7 +70,8 @@ def run_intervention_sweep(
     ``scores`` ``{set: {method: {start_layer: entry}}}`` (each entry: the scores, the unedited
     model's on the same cases, the chosen setting and the edited layers), ``null`` ``{set:
     scores of the unedited model}`` and ``tuning`` ``{method: {start_layer: {setting: tune
-    errors}}}`` for editors with more than one candidate setting.
+    errors}}}`` for editors with more than one candidate setting, and ``{method: mean
+    optimiser steps per edit}`` for editors that count them (the gradient edit).
     """
     for needed in (TUNE, NATURAL):
         if needed not in sets:
@@ -92,7 +93,8 @@ def run_intervention_sweep(
                                      sets[name]), null[name], name == NATURAL,
             )  # fmt: skip
     bar.close()
-    return {name: scores[name] for name in sets}, {name: null[name] for name in sets}, tuning
+    scores = {name: scores[name] for name in sets}
+    return scores, {name: null[name] for name in sets}, tuning, plan.steps_per_edit()
 
 
 NULL = "null"  # the unedited logits, beside the edited ones
@@ -116,6 +118,15 @@ class SweepPlan:
         }
         self.chosen: dict[tuple[str, int], int] | None = None  # (method, layer) -> candidate
         self.effects: dict = {}
+
+    def steps_per_edit(self) -> dict[str, float]:
+        """Mean optimiser steps per edit of each editor that counts them."""
+        out = {}
+        for (method, _), edit in self.edits.items():
+            stats = getattr(edit, "stats", None)
+            if stats:
+                out[method] = round(stats["steps"] / max(stats["edits"], 1), 2)
+        return out
 
     def runs(self):
         return [(m, layer) for m in self.cfg.methods for layer in self.layers]
