@@ -50,7 +50,7 @@ PROBE_DIR = $(RUN_DIR)/probes
 REPORT_DIR ?= reports/$(RUN)
 INTERVENTIONS = $(REPORT_DIR)/interventions
 
-.PHONY: install games train eval cache probes intervene report championship all analyze published explore sae sae-layers test test-fast test-all bench lint
+.PHONY: install games train eval cache probes intervene report championship all analyze published explore sae sae-layers circuits test test-fast test-all bench lint
 
 # torch first, pinned, only when missing: an unpinned install may pull a multi-GB CUDA build.
 install:
@@ -138,10 +138,21 @@ sae-layers: $(REPORT_DIR)/sae-layers/sweep.json
 $(REPORT_DIR)/sae-layers/sweep.json: $(ACTS) $(CONTROL)/acts.h5
 	$(PYTHON) scripts/train_sae.py --acts $(ACTS) --layer all --out $(REPORT_DIR)/sae-layers --sweep layers --control $(CONTROL)/acts.h5 $(SAE_ARGS)
 
+# how the model computes its board and its move: direct logit attribution, logit lens, heads,
+# the neuron atlas (trees vs the true board, random-init and shuffled-label controls, causal
+# check) and activation patching (scripts/circuits.py, probes/circuits/); refreshes the report
+# when there is one (report.py reads $(REPORT_DIR)/circuits when it is finished)
+CIRCUITS_ARGS ?=
+CIRCUITS_DIR = $(REPORT_DIR)/circuits
+circuits: $(CIRCUITS_DIR)/metrics.json
+$(CIRCUITS_DIR)/metrics.json: $(RUN_DIR)/model.pt $(PROBE_DIR)/metrics.json | $(GAMES)
+	$(PYTHON) scripts/circuits.py --run $(RUN_DIR) --games $(GAMES) --probes $(PROBE_DIR) --out $(CIRCUITS_DIR) $(CIRCUITS_ARGS)
+	@if [ -f $(REPORT_DIR)/summary.json ]; then $(PYTHON) scripts/report.py $(REPORT_ARGS); fi
+
 # the explorer on a finished run: http://127.0.0.1:$(PORT)/
 PORT ?= 8050
 explore: $(PROBE_DIR)/metrics.json
-	$(PYTHON) scripts/explore.py --run $(RUN_DIR) --games $(GAMES) --probes $(PROBE_DIR) --port $(PORT) $(if $(wildcard $(INTERVENTIONS)/details.json),--interventions $(INTERVENTIONS))
+	$(PYTHON) scripts/explore.py --run $(RUN_DIR) --games $(GAMES) --probes $(PROBE_DIR) --port $(PORT) $(if $(wildcard $(INTERVENTIONS)/details.json),--interventions $(INTERVENTIONS)) $(if $(wildcard $(CIRCUITS_DIR)/metrics.json),--circuits $(CIRCUITS_DIR))
 
 # the suite on TEST_WORKERS processes (pytest-xdist); test-fast: the unit tests that need no
 # trained model; test-all: every test, the slow ones included

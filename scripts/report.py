@@ -10,6 +10,7 @@ DIR/report.md and a self-contained DIR/report.html, and prints the checks.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from othello import cli
 from probes.report.summary import ReportInputs
@@ -25,6 +26,7 @@ def run(argv: list[str] | None) -> None:
     parser.add_argument("--probe-figures", required=True, help="probe_report.py output")
     parser.add_argument("--interventions", required=True, help="intervene.py output")
     parser.add_argument("--sae", help="train_sae.py --sweep output (optional)")
+    parser.add_argument("--circuits", help="circuits.py output (default: OUT/circuits if done)")
     parser.add_argument("--out", required=True, help="report directory")
     args = parser.parse_args(argv)
     inputs = ReportInputs(
@@ -34,6 +36,8 @@ def run(argv: list[str] | None) -> None:
         args.control_probes,
         args.probe_figures,
         args.interventions,
+        sae=args.sae,
+        circuits=args.circuits or finished_circuits(args.out),
     )
     summary = write_report(inputs, args.out)
     print(f"\n== {args.out}/report.md ==")
@@ -41,6 +45,12 @@ def run(argv: list[str] | None) -> None:
         mark = "yes" if check["reproduced"] else "NO "
         print(f"[{mark}] {check['claim']}: {check['ours']} (target {check['target']})")
     print(f"report: {args.out}/report.md, {args.out}/report.html, {args.out}/summary.json")
+
+
+def finished_circuits(out: str) -> Path | None:
+    """OUT/circuits when circuits.py finished there (make circuits writes it beside the report)."""
+    folder = Path(out) / "circuits"
+    return folder if (folder / "metrics.json").exists() else None
 
 
 if __name__ == "__main__":

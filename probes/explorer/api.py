@@ -24,6 +24,7 @@ from othello.evaluate import square_probabilities
 from othello.squares import N_SQUARES, bitboard_squares, parse_square, square_name
 from othello.tokens import encode
 from probes.common import ProbeKey, hooks_by_layer
+from probes.explorer.circuits import CircuitsView
 from probes.explorer.edits import EditMaker, default_edit
 from probes.explorer.inputs import ExplorerError, Game, parse_moves
 from probes.explorer.sae_view import SAEView
@@ -56,6 +57,7 @@ class Explorer:
         probe_dir: str | os.PathLike,
         interventions: str | os.PathLike | None = None,
         sae: str | os.PathLike | None = None,
+        circuits: str | os.PathLike | None = None,
     ) -> None:
         path = model_file(run)
         self.probe_dir = Path(probe_dir)
@@ -68,6 +70,7 @@ class Explorer:
         self.defaults = default_edit(ProbeMetrics.load(probe_dir), interventions)
         self.edits = EditMaker(self.probes, list(self.hooks.values()), self.defaults["scale"])
         self.sae = SAEView(sae, self.hooks) if sae is not None else None
+        self.circuits = CircuitsView(self.model, self.probes, circuits)  # neurons, patching
         self.lock = threading.Lock()
         self._warm_up()
 

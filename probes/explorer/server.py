@@ -23,6 +23,12 @@ by the engine); a position is ``ply=T``, the board after move T (0-based):
   edited board, its legal moves and the model's predictions before and after the edit.
 * ``/api/attention?game=I&ply=T&layer=L[&head=H]``: attention patterns of block L.
 * ``/api/saliency?game=I&ply=T[&method&layer&scale]``: Li et al.'s latent saliency map.
+* ``/api/neuron?game=I&ply=T&layer=L&neuron=N``: a neuron's page (activation along the game,
+  rule and R^2 with ``--circuits``, probe-direction maps, logit effects, top test positions);
+  ``/api/neurons?game=I&ply=T``: the neurons most active at the position;
+  ``/api/attribution?game=I&ply=T``: the predicted move's direct logit attribution;
+  ``/api/patching?game=I&ply=T``: patching against a one-move-different game
+  (:mod:`probes.explorer.circuits`).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from importlib import resources
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from probes.explorer import circuits
 from probes.explorer.api import Explorer
 from probes.explorer.inputs import ExplorerError
 
@@ -100,6 +107,10 @@ ROUTES = {
     "/api/intervene": (intervene, ["GET", "POST"]),
     "/api/attention": (attention, ["GET"]),
     "/api/saliency": (saliency, ["GET"]),
+    "/api/neuron": (circuits.neuron_route, ["GET"]),
+    "/api/neurons": (circuits.active_route, ["GET"]),
+    "/api/attribution": (circuits.attribution_route, ["GET"]),
+    "/api/patching": (circuits.patching_route, ["GET"]),
 }
 
 

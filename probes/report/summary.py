@@ -15,6 +15,7 @@ from pathlib import Path
 
 from othello.evaluate import EVAL_JSON
 from othello.machine import describe_machine
+from probes.circuits.stage import CircuitsResults
 from probes.interventions.stage import InterventionResults
 from probes.interventions.sweep import TUNE
 from probes.report.checks import run_checks
@@ -37,6 +38,7 @@ class ReportInputs:
     probe_figures: Path  # probe_report.py output
     interventions: Path  # intervene.py output
     sae: Path | None = None  # train_sae.py --sweep output, if any
+    circuits: Path | None = None  # circuits.py output, if any
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -118,6 +120,8 @@ def build_summary(inputs: ReportInputs) -> dict:
     }
     if inputs.sae is not None:
         summary["sae"] = load_sweep(inputs.sae)
+    if inputs.circuits is not None:
+        summary["circuits"] = CircuitsResults.load(inputs.circuits).summary()
     summary["checks"] = [c.to_dict() for c in run_checks(summary)]
     if (papers := compare(summary)) is not None:
         summary["papers"] = papers

@@ -13,6 +13,7 @@ from pathlib import Path
 from othello.atomic import write_text
 from othello.evaluate import EVAL_FIGURE
 from probes import figures as probe_figures
+from probes.circuits.stage import CircuitsResults
 from probes.interventions import figures as intervention_figures
 from probes.interventions.stage import InterventionResults
 from probes.report.html_page import render_html
@@ -53,6 +54,8 @@ def expected_figures(inputs: ReportInputs, summary: dict, out: Path) -> dict[str
     if inputs.sae is not None:
         first = next(iter(summary["sae"]))
         expected[f"SAE feature pages ({first})"] = inputs.sae / first / FEATURE_PAGES
+    if inputs.circuits is not None:
+        expected.update(CircuitsResults.load(inputs.circuits).report_figures())
     return expected
 
 

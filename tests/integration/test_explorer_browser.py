@@ -121,5 +121,19 @@ def test_page_shows_what_the_api_answers(tiny_run, tiny_corpus, tmp_path):
             empty,
         )
         assert "empty" in driver.find_element("id", "error").text
+        # the circuits panel: a neuron's page and the prediction's attribution, as the API answers
+        driver.find_element("id", "neuron-layer").clear()
+        driver.find_element("id", "neuron-layer").send_keys("1")
+        driver.find_element("id", "neuron-button").click()
+        wait_for(driver, "return document.getElementById('neuron-sparkline') !== null")
+        neuron = client.get(f"/api/neuron?game={game}&ply=12&layer=1&neuron=0").json
+        assert driver.find_element("id", "neuron-promotes").text.split() == neuron["promotes"]
+        points = driver.find_element("css selector", "#neuron-sparkline polyline")
+        assert len(points.get_attribute("points").split()) == len(neuron["activation"])
+        driver.find_element("id", "attribution-button").click()
+        wait_for(driver, "return document.getElementById('attribution-title') !== null")
+        attribution = client.get(f"/api/attribution?game={game}&ply=12").json
+        title = driver.find_element("id", "attribution-title").text
+        assert f"of {attribution['predicted']} (logit {attribution['logit']:.3f}" in title
         driver.save_screenshot(str(tmp_path / "explorer.png"))
     assert (tmp_path / "explorer.png").stat().st_size > 20_000

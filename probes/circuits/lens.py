@@ -1,0 +1,46 @@
+"""Logit lens: each residual layer read as if it were the last (through ``ln_final`` and the
+unembedding), scored as the model is, by top-1 legality on held-out games.
+
+Beside the mine/theirs probe's accuracy by layer it answers "when does the model know its
+move, and when does it know the board": a layer where the probe already reads the board but
+the lens plays illegal moves is one where the board is there and the move is not yet computed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from othello.evaluate import rank_legality
+from othello.model import GPT
+
+
+def resid_hooks(model: GPT) -> dict[int, str]:
+    """``{residual layer: hook}``: layer l < n_layers is block l's input, the last is the
+    last block's output (as every stage numbers layers, :func:`othello.model.resid_layer`)."""
+    n = model.cfg.n_layers
+    hooks = {layer: f"blocks.{layer}.hook_resid_pre" for layer in range(n)}
+    hooks[n] = f"blocks.{n - 1}.hook_resid_post"
+    return hooks
+
+
+class LensCounts:
+    """Top-1 legal counts of each layer's lens over the positions seen."""
+
+    def __init__(self, n_layers: int) -> None:
+        self.correct = np.zeros(n_layers + 1, np.int64)
+        self.positions = 0
+
+    @torch.no_grad()
+    def add(self, model: GPT, cache: dict, legal_bits: np.ndarray, scored: np.ndarray) -> None:
+        mask = torch.as_tensor(scored)
+        for layer, hook in resid_hooks(model).items():
+            logits = model.unembed(model.ln_final(cache[hook]))
+            top1 = rank_legality(logits.cpu(), legal_bits)[..., 0]
+            self.correct[layer] += int((top1 & mask).sum())
+        self.positions += int(mask.sum())
+
+    def summary(self) -> dict[str, float]:
+        """logit_lens.json: ``{layer: top-1 legal accuracy}``."""
+        n = max(self.positions, 1)
+        return {str(layer): round(float(c / n), 6) for layer, c in enumerate(self.correct)}

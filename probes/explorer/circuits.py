@@ -1,0 +1,257 @@
+"""The explorer's circuit views: a neuron's page, the neurons most active at a position, the
+logit attribution of the current prediction, and patching against a one-move-different game.
+
+Everything about weights (a neuron's probe-direction maps, its logit effects) and about the
+current game (its activation along the game, the attribution, the patching) is computed on
+request from the model and the probes; what needs a pass over many games (the neuron's rule,
+its R^2, its top-activating test positions) comes from a finished circuits folder
+(``scripts/circuits.py``, ``--circuits DIR``) when one is given. The answers are plain dicts.
+Route functions at the end take the explorer and a request's parameters, as
+:data:`probes.explorer.server.ROUTES` wants them.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from othello.evaluate import square_scores
+from othello.labels import replay
+from othello.model import GPT
+from othello.squares import square_name
+from othello.tokens import encode
+from probes.circuits.attribution import attribution_hooks, logit_parts, part_names
+from probes.circuits.directions import probe_directions
+from probes.circuits.neurons import logit_effects, post_hook, weight_maps
+from probes.circuits.patching import corrupt_at, patch_maps, patch_task
+from probes.circuits.positions import GameBatch
+from probes.circuits.stage import CircuitsResults
+from probes.explorer.inputs import ExplorerError, Game
+from probes.fit import Probes
+
+
+def _round(values, digits: int = 4) -> list:
+    return [None if not np.isfinite(v) else round(float(v), digits) for v in np.ravel(values)]
+
+
+class CircuitsView:
+    """A model, its probes' directions and (optionally) a circuits folder, answering one
+    neuron, position or prediction at a time."""
+
+    def __init__(self, model: GPT, probes: Probes, folder: str | os.PathLike | None) -> None:
+        self.model = model
+        self.directions = probe_directions(probes)
+        self.results = CircuitsResults.load(folder) if folder is not None else None
+        self.records: dict[tuple[int, int], dict] = {}
+        self.top: dict[str, np.ndarray] = {}
+        if self.results is not None:
+            self.records = {(r["layer"], r["neuron"]): r for r in self.results.neurons}
+            atlas = self.results.atlas()
+            self.atlas_layers = [int(x) for x in atlas["layers"]]
+            self.top = {k: atlas[k] for k in ("top_game", "top_position", "top_value")}
+            self.games_sha256 = self.results.metrics.get("games_sha256")
+        self._maps: dict[int, tuple[dict, np.ndarray]] = {}
+
+    def same_games(self, games) -> bool:
+        """Whether an open games file is the one the circuits folder's top positions index
+        (its name and size; hashing a large corpus on every start would be slow)."""
+        m = self.results.metrics if self.results is not None else {}
+        return m.get("games_file") == games.path.name and m.get("games_count") == games.n_games
+
+    def check_neuron(self, layer: int, neuron: int) -> None:
+        cfg = self.model.cfg
+        if not 0 <= layer < cfg.n_layers:
+            raise ExplorerError(f"layer {layer} is out of range: blocks 0..{cfg.n_layers - 1}")
+        if not 0 <= neuron < cfg.mlp_width:
+            raise ExplorerError(f"neuron {neuron} is out of range (0..{cfg.mlp_width - 1})")
+
+    def layer_maps(self, layer: int) -> tuple[dict, np.ndarray]:
+        """The layer's probe-direction maps and logit effects, computed once."""
+        if layer not in self._maps:
+            with torch.inference_mode():
+                maps = weight_maps(self.model, layer, self.directions.get(layer, {}))
+                self._maps[layer] = (maps, logit_effects(self.model, layer))
+        return self._maps[layer]
+
+    def activations(self, game: Game) -> dict[int, np.ndarray]:
+        """Every neuron's activation along the game: {layer: [positions, neurons]}."""
+        n = min(game.length, 59)
+        tokens = torch.as_tensor(encode(game.moves[None, :n]))
+        hooks = [post_hook(layer) for layer in range(self.model.cfg.n_layers)]
+        with torch.inference_mode():
+            _, cache = self.model.run_with_cache(tokens, hooks)
+        return {layer: cache[h][0].float().numpy() for layer, h in enumerate(hooks)}
+
+    def neuron(self, game: Game, ply: int, layer: int, neuron: int) -> dict:
+        """One neuron's page: its activation along the game, its rule and R^2 (from the
+        circuits folder), its probe-direction maps and logit effects, its top test positions."""
+        game.check_ply(ply)
+        self.check_neuron(layer, neuron)
+        acts = self.activations(game)[layer][:, neuron]
+        maps, effects = self.layer_maps(layer)
+        record = self.records.get((layer, neuron))
+        order = [int(s) for s in np.argsort(np.nan_to_num(effects[neuron], nan=0.0))
+                 if np.isfinite(effects[neuron, s])]  # fmt: skip
+        return {
+            "layer": layer,
+            "neuron": neuron,
+            "ply": ply,
+            "activation": _round(acts),
+            "rule": record["rule"] if record else None,
+            "r2_test": record["r2_test"] if record else None,
+            "depth": record["depth"] if record else None,
+            "controls": record["controls"] if record else None,
+            "maps": {m: _round(v[neuron]) for m, v in maps.items()},
+            "logit_effect": _round(effects[neuron]),
+            "promotes": [square_name(s) for s in order[::-1][:3]],
+            "suppresses": [square_name(s) for s in order[:3]],
+            "top_positions": self.top_positions(layer, neuron),
+            "note": None
+            if record
+            else "no circuits folder covers this neuron: run "
+            "scripts/circuits.py and start the explorer with --circuits DIR for its rule",
+        }
+
+    def top_positions(self, layer: int, neuron: int) -> list[dict]:
+        """The neuron's most active test positions (from atlas.npz), each with its board."""
+        if not self.top or layer not in self.atlas_layers:
+            return []
+        i = self.atlas_layers.index(layer)
+        rows = self.top["top_game"][i, neuron]
+        plies = self.top["top_position"][i, neuron].astype(np.int64)
+        return [
+            {"game": int(g), "ply": int(t), "activation": round(float(v), 4)}
+            for g, t, v in zip(rows, plies, self.top["top_value"][i, neuron], strict=True)
+        ]
+
+    def active(self, game: Game, ply: int, top: int = 12) -> dict:
+        """The neurons most active at this position (every layer), with their rules."""
+        game.check_ply(ply)
+        acts = self.activations(game)
+        flat = [(float(a[ply, n]), layer, int(n)) for layer, a in acts.items()
+                for n in np.argsort(-a[ply])[:top]]  # fmt: skip
+        flat.sort(reverse=True)
+        out = []
+        for value, layer, n in flat[:top]:
+            record = self.records.get((layer, n))
+            out.append({"layer": layer, "neuron": n, "activation": round(value, 4),
+                        "rule": record["rule"] if record else None,
+                        "r2_test": record["r2_test"] if record else None})  # fmt: skip
+        return {"ply": ply, "neurons": out}
+
+    def attribution(self, game: Game, ply: int) -> dict:
+        """The current prediction's direct logit attribution: each part's share of the top
+        move's logit (the parts sum to it)."""
+        game.check_ply(ply)
+        tokens = torch.as_tensor(encode(game.moves[None, : ply + 1]))
+        with torch.inference_mode():
+            logits, cache = self.model.run_with_cache(tokens, attribution_hooks(self.model))
+            parts = logit_parts(self.model, cache)[0, ply]  # [parts, vocab]
+        scores = square_scores(logits[0, ply].float(), -torch.inf)
+        square = int(scores.argmax())
+        token = int(encode(np.array([square]))[0])
+        values = parts[:, token].double()
+        names = part_names(self.model)
+        return {
+            "ply": ply,
+            "predicted": square_name(square),
+            "logit": round(float(logits[0, ply, token]), 5),
+            "parts": [
+                {"part": n, "value": round(float(v), 5)} for n, v in zip(names, values, strict=True)
+            ],
+            "sum": round(float(values.sum()), 5),
+        }
+
+    def patching(self, game: Game, ply: int, follow: int = 3, seed: int = 0) -> dict:
+        """Patching at this position against a game one move different ``follow`` moves
+        earlier (or fewer, when no such game exists): share restored by layer x position and
+        layer x head (:mod:`probes.circuits.patching`)."""
+        game.check_ply(ply)
+        found = self.pair(game, ply, follow, seed)
+        if found is None:
+            raise ExplorerError(f"{game.label}: no one-move-different game ends at ply {ply} "
+                                "with another top move; try another position", 404)  # fmt: skip
+        task, pairs, f = found
+        with torch.inference_mode():
+            maps = patch_maps(self.model, task, f)
+        p = int(pairs.ply[0])
+        return {
+            **maps,
+            "ply": ply,
+            "differs_at": p,
+            "clean_move": square_name(int(pairs.clean[0, p])),
+            "corrupted_move": square_name(int(pairs.corrupt[0, p])),
+            "clean_top": square_name(int(_square(task.good[0]))),
+            "corrupted_top": square_name(int(_square(task.bad[0]))),
+        }
+
+    def pair(self, game: Game, ply: int, follow: int, seed: int, tries: int = 6):
+        """The pair, among ``tries`` random other moves ``follow``, ``follow - 1``, ... 0
+        moves back (all tried in one batch), that differs earliest and whose top moves at
+        ``ply`` differ; None when there is none."""
+        depths = np.repeat(np.arange(min(follow, ply - 1), -1, -1), tries)
+        if len(depths) == 0:
+            return None
+        n = len(depths)
+        moves = np.repeat(game.moves[None].astype(np.int8), n, axis=0)
+        length = np.full(n, game.length)
+        batch = GameBatch.of(np.arange(n), moves, length)
+        pairs = corrupt_at(batch, ply - depths, depths, np.random.default_rng(seed))
+        if len(pairs) == 0:
+            return None
+        with torch.inference_mode():
+            _, keep = patch_task(self.model, pairs)
+        if not keep.any():
+            return None
+        first = pairs.select(np.array([int(np.flatnonzero(keep)[0])]))
+        with torch.inference_mode():
+            task, _ = patch_task(self.model, first)
+        return task, first, int(first.end[0] - first.ply[0])
+
+
+def _square(token: torch.Tensor) -> int:
+    from othello.tokens import decode
+
+    return int(decode(np.array([int(token)]))[0])
+
+
+def boards_at(games, rows: list[int], plies: list[int]) -> list[list[int]]:
+    """The mine/theirs board at each (games-file row, ply): the top positions' pictures."""
+    if not rows:
+        return []
+    unique, back = np.unique(np.asarray(rows), return_inverse=True)
+    boards = replay(games.moves[unique], games.length[unique]).board_relative()
+    return [boards[i, t].tolist() for i, t in zip(back, plies, strict=True)]
+
+
+# --- routes: (explorer, params) -> answer, as probes.explorer.server.ROUTES wants them --------
+
+
+def neuron_route(e, p) -> dict:
+    layer, neuron = p.number("layer", required=True), p.number("neuron", required=True)
+    with e.lock:
+        answer = e.circuits.neuron(p.game(e), p.number("ply", required=True), layer, neuron)
+    if not e.circuits.same_games(e.games[0]):
+        answer["top_positions"] = []  # rows of another games file than the page's first
+    top = answer["top_positions"]
+    boards = boards_at(e.games[0], [t["game"] for t in top], [t["ply"] for t in top])
+    for t, board in zip(top, boards, strict=True):
+        t["board_relative"] = board
+    return answer
+
+
+def active_route(e, p) -> dict:
+    with e.lock:
+        return e.circuits.active(p.game(e), p.number("ply", required=True), p.number("top") or 12)
+
+
+def attribution_route(e, p) -> dict:
+    with e.lock:
+        return e.circuits.attribution(p.game(e), p.number("ply", required=True))
+
+
+def patching_route(e, p) -> dict:
+    with e.lock:
+        return e.circuits.patching(p.game(e), p.number("ply", required=True))
