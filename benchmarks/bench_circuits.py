@@ -142,10 +142,14 @@ def explorer_latency(run, games, probes, circuits) -> None:
     for label, url in routes.items():
         assert client.get(url).status_code == 200, client.get(url).json
         print(f"  {label:40s} {median_ms(lambda url=url: client.get(url)):8.1f} ms")
-    url = f"/api/patching?game={game}&ply={ply}"
-    answer = client.get(url)
-    if answer.status_code == 200:
-        print(f"  {'patching (/api/patching)':40s} {median_ms(lambda: client.get(url), 5):8.1f} ms")
+    for at in (ply, 20, 40, 12, 50):  # a position with a one-move-different pair to patch
+        url = f"/api/patching?game={game}&ply={at}"
+        answer = client.get(url)
+        if answer.status_code == 200:
+            ms = median_ms(lambda url=url: client.get(url), 5)
+            print(f"  {f'patching (/api/patching, ply {at})':40s} {ms:8.1f} ms")
+            return
+        print(f"  patching at ply {at}: {answer.json['error']}")
 
 
 def median_ms(call, repeats: int = 20) -> float:

@@ -133,9 +133,9 @@ def share_above(r2: list[float | None], threshold: float) -> float:
 
 def layer_verdict(share: float, controls: dict[str, float], margin: float, ratio: float) -> str:
     """``explained`` when the share is far above every control: at least ``ratio`` times the
-    larger control and ``margin`` above it; otherwise the report says the trees explain
-    nothing beyond the controls."""
+    larger control and ``margin`` above it; otherwise the verdict says the trees explain
+    nothing clearly beyond the controls, and what "clearly" asked."""
     worst = max(controls.values(), default=0.0)
     if share >= ratio * worst and share - worst >= margin:
         return "explained"
-    return "the trees explain nothing beyond the controls"
+    return f"not beyond the controls (needs {100 * margin:g} points and {ratio:g}x over the larger)"

@@ -37,6 +37,9 @@ def analyze_and_read(tmp_path: Path, state: dict, corpus: Path) -> dict:
     return json.loads((tmp_path / "reports" / "published" / "summary.json").read_text())
 
 
+# the whole make chain (about 70 s): the default run covers its parts (conversion and every
+# stage in-process in test_published.py, the same make targets in test_pipeline.py)
+@pytest.mark.slow
 def test_analyze_a_transformer_lens_checkpoint(tmp_path, tiny_corpus):
     # LNPre, no unembedding bias: the form the published synthetic_model.pth comes in
     state = random_tl_state(n_layers=2, d=32, h=4, d_mlp=96, norm="LNPre")

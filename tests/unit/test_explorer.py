@@ -32,7 +32,8 @@ def setup(tiny_run, tiny_corpus, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("explore")
     acts = write_cache(tiny_run, tiny_corpus, tmp / "acts.h5", n_games=200, progress=False)
     probes = ("mine_theirs/linear", "flipped/linear", "legal/linear", "mine_theirs/mlp")
-    run_probe_stage(acts, tmp / "probes", FitConfig(probes=probes, min_steps=50), False)
+    fit = FitConfig(probes=probes, epochs=1, min_steps=50)  # what they read, not how well
+    run_probe_stage(acts, tmp / "probes", fit, False)
     before = snapshot(tiny_run)
     explorer = Explorer(tiny_run, [tiny_corpus], tmp / "probes")
     with GamesFile(tiny_corpus) as games:
