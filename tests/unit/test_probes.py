@@ -49,7 +49,7 @@ def planted(n_games=300, d=256, noise=0.25, seed=0) -> ArraySource:
 def test_probes_recover_planted_linear_structure_and_mlp_solves_the_xor():
     data = planted(n_games=200)
     probes = ("mine_theirs/linear", "black_white/linear", "black_white/mlp")
-    cfg = FitConfig(probes=probes, epochs=20, batch_positions=2048)
+    cfg = FitConfig(probes=probes, epochs=40, min_steps=1, batch_positions=2048)
     probes = fit_probes(data, cfg, progress=False)
     counts = evaluate_probes(data, probes, "test")
     acc = {key: c.summary()["accuracy"] for key, c in counts.items()}
