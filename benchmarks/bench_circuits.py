@@ -18,7 +18,6 @@ here (target <= 200 ms for the cpu model), beside the other circuit routes.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -27,8 +26,8 @@ import time
 from pathlib import Path
 
 import torch
+from bench_explore import random_run
 
-from othello.checkpoint import file_sha256, save_model
 from othello.config import GPTConfig
 from othello.corpus import GamesFile
 from othello.generate import generate_corpus
@@ -38,11 +37,8 @@ from probes.circuits.directions import MAPS
 from probes.circuits.passes import atlas_samples
 from probes.circuits.positions import batches
 from probes.circuits.stage import CircuitsConfig, atlas_settings, run_circuits, split_rows
-from probes.common import ProbeKey
 from probes.explorer.api import Explorer
 from probes.explorer.server import create_app
-from probes.kinds import make_probe
-from probes.store import save_probes
 
 SHAPES = {
     "cpu": GPTConfig(n_layers=4, d_model=128, n_heads=4),
@@ -94,28 +90,7 @@ def atlas_seconds(shape: str, games_path: Path, workers: int) -> tuple[float, fl
 def random_cpu_run(tmp: Path, games: Path) -> tuple[Path, Path, Path]:
     """A random ``cpu``-shape run with random linear probes and a small circuits folder."""
     torch.manual_seed(0)
-    model = GPT(SHAPES["cpu"]).eval()
-    save_model(model, tmp / "run" / "model.pt")
-    hooks = [f"blocks.{k}.hook_resid_pre" for k in range(4)] + ["blocks.3.hook_resid_post"]
-    probes = {}
-    for hook in hooks:
-        for name, classes in (("mine_theirs", 3), ("flipped", 2), ("legal", 2)):
-            probe = make_probe("linear", 128, classes)
-            torch.nn.init.normal_(probe.weight, std=0.05)
-            probes[ProbeKey(name, "linear", hook)] = probe
-    save_probes(
-        probes,
-        {"model_sha256": file_sha256(tmp / "run" / "model.pt"), "hooks": hooks},
-        tmp / "probes",
-    )
-    best = {"layer": "3", "accuracy": 0.0, "val_accuracy": 0.0}
-    metrics = {
-        "layers": {str(i): h for i, h in enumerate(hooks)},
-        "val": {},
-        "baselines": {},
-        "best": {"mine_theirs/linear": best},
-    }
-    (tmp / "probes" / "metrics.json").write_text(json.dumps(metrics))
+    random_run(tmp, GPT(SHAPES["cpu"]).eval(), "3", mlp=False)
     small = CircuitsConfig(
         tree_positions=500,
         val_positions=300,

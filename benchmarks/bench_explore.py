@@ -48,26 +48,34 @@ def median_ms(call, repeats: int = 20) -> float:
     return statistics.median(times)
 
 
-def paper_shape_run(tmp: Path) -> tuple[Path, Path]:
-    """A random 8-layer d512 model and random probes of every scheme the page reads."""
-    torch.manual_seed(0)
-    model = GPT(preset("paper").model).eval()
+def random_run(tmp: Path, model: GPT, best_layer: str, mlp: bool) -> tuple[Path, Path]:
+    """``model`` saved as a run, with random linear probes of every scheme the explorer reads
+    at every layer (and mine/theirs MLP probes with ``mlp``) and a probe metrics file naming
+    ``best_layer``: random probes have no figures. Shared with bench_circuits.py."""
     save_model(model, tmp / "run" / "model.pt")
-    hooks = [f"blocks.{k}.hook_resid_pre" for k in range(8)] + ["blocks.7.hook_resid_post"]
+    n, d = model.cfg.n_layers, model.cfg.d_model
+    hooks = [f"blocks.{k}.hook_resid_pre" for k in range(n)] + [f"blocks.{n - 1}.hook_resid_post"]
     probes = {}
     for hook in hooks:
         for name, classes in (("mine_theirs", 3), ("flipped", 2), ("legal", 2)):
-            probe = make_probe("linear", 512, classes)
+            probe = make_probe("linear", d, classes)
             torch.nn.init.normal_(probe.weight, std=0.05)
             probes[ProbeKey(name, "linear", hook)] = probe
-        probes[ProbeKey("mine_theirs", "mlp", hook)] = make_probe("mlp", 512, 3)
+        if mlp:
+            probes[ProbeKey("mine_theirs", "mlp", hook)] = make_probe("mlp", d, 3)
     meta = {"model_sha256": file_sha256(tmp / "run" / "model.pt"), "hooks": hooks}
     save_probes(probes, meta, tmp / "probes")
-    best = {"layer": "6", "accuracy": 0.0, "val_accuracy": 0.0}  # random probes: no figures
+    best = {"layer": best_layer, "accuracy": 0.0, "val_accuracy": 0.0}
     metrics = {"layers": {str(i): h for i, h in enumerate(hooks)}, "val": {}, "baselines": {},
                "best": {"mine_theirs/linear": best}}  # fmt: skip
     (tmp / "probes" / "metrics.json").write_text(json.dumps(metrics))
     return tmp / "run", tmp / "probes"
+
+
+def paper_shape_run(tmp: Path) -> tuple[Path, Path]:
+    """A random 8-layer d512 model and random probes of every scheme the page reads."""
+    torch.manual_seed(0)
+    return random_run(tmp, GPT(preset("paper").model).eval(), "6", mlp=True)
 
 
 def measure(label: str, run, games, probes, interventions=None) -> None:
