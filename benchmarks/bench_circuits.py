@@ -20,13 +20,12 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from bench_explore import random_run
+from bench_explore import median_ms, random_run
 
 from othello.config import GPTConfig
 from othello.corpus import GamesFile
@@ -125,16 +124,6 @@ def explorer_latency(run, games, probes, circuits) -> None:
             print(f"  {f'patching (/api/patching, ply {at})':40s} {ms:8.1f} ms")
             return
         print(f"  patching at ply {at}: {answer.json['error']}")
-
-
-def median_ms(call, repeats: int = 20) -> float:
-    call()
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        call()
-        times.append(1000 * (time.perf_counter() - began))
-    return statistics.median(times)
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ from othello.config import preset
 from othello.corpus import GamesFile
 from othello.model import GPT
 from othello.tokens import encode
+from probes.acts.format import default_hooks
 from probes.common import ProbeKey
 from probes.explorer.api import Explorer
 from probes.explorer.server import create_app
@@ -53,8 +54,7 @@ def random_run(tmp: Path, model: GPT, best_layer: str, mlp: bool) -> tuple[Path,
     at every layer (and mine/theirs MLP probes with ``mlp``) and a probe metrics file naming
     ``best_layer``: random probes have no figures. Shared with bench_circuits.py."""
     save_model(model, tmp / "run" / "model.pt")
-    n, d = model.cfg.n_layers, model.cfg.d_model
-    hooks = [f"blocks.{k}.hook_resid_pre" for k in range(n)] + [f"blocks.{n - 1}.hook_resid_post"]
+    hooks, d = default_hooks(model.cfg.n_layers), model.cfg.d_model
     probes = {}
     for hook in hooks:
         for name, classes in (("mine_theirs", 3), ("flipped", 2), ("legal", 2)):

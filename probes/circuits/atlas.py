@@ -20,6 +20,7 @@ from probes.circuits.neurons import (
     Sample,
     layer_verdict,
     logit_effects,
+    promoted_and_suppressed,
     share_above,
     top_positions,
     weight_maps,
@@ -56,7 +57,6 @@ def control_columns(width: int, n: int, seed: int, layer: int) -> np.ndarray:
 
 
 def layer_data(samples: tuple[Sample, Sample, Sample], model: int, layer: int) -> TreeData:
-    train, val, test = samples
     parts = [(s.features, s.acts[model][layer].astype(np.float32)) for s in samples]
     return TreeData.of(*[a for pair in parts for a in pair])
 
@@ -101,9 +101,7 @@ def atlas_layer(
 def neuron_record(layer: int, neuron: int, fit: TreeResult, maps: dict, effects) -> dict:
     """One neuron's entry of neurons.json."""
     names = feature_names()
-    order = np.argsort(np.nan_to_num(effects, nan=0.0))
-    if not np.nanmax(effects) > np.nanmin(effects):  # writes nothing to the logits
-        order = order[:0]
+    promotes, suppresses = promoted_and_suppressed(effects)
     strongest = {m: int(np.nanargmax(np.abs(v))) for m, v in maps.items() if np.isfinite(v).any()}
     return {
         "layer": layer,
@@ -115,8 +113,8 @@ def neuron_record(layer: int, neuron: int, fit: TreeResult, maps: dict, effects)
         "conditions": [[names[c], v] for c, v in fit.conditions],
         "rule_mean": round(fit.rule_mean, 5),
         "rule_samples": fit.rule_samples,
-        "promotes": [square_name(int(s)) for s in order[::-1] if np.isfinite(effects[s])][:3],
-        "suppresses": [square_name(int(s)) for s in order if np.isfinite(effects[s])][:3],
+        "promotes": promotes,
+        "suppresses": suppresses,
         "reads": {m: [square_name(s), round(float(maps[m][s]), 4)] for m, s in strongest.items()},
     }
 

@@ -13,15 +13,13 @@ import torch
 
 from othello.evaluate import rank_legality
 from othello.model import GPT
+from probes.acts.format import default_hooks
 
 
 def resid_hooks(model: GPT) -> dict[int, str]:
     """``{residual layer: hook}``: layer l < n_layers is block l's input, the last is the
     last block's output (as every stage numbers layers, :func:`othello.model.resid_layer`)."""
-    n = model.cfg.n_layers
-    hooks = {layer: f"blocks.{layer}.hook_resid_pre" for layer in range(n)}
-    hooks[n] = f"blocks.{n - 1}.hook_resid_post"
-    return hooks
+    return dict(enumerate(default_hooks(model.cfg.n_layers)))
 
 
 class LensCounts:

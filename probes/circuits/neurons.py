@@ -28,6 +28,7 @@ from tqdm import tqdm
 from othello.corpus import GamesFile
 from othello.evaluate import square_scores
 from othello.model import GPT
+from othello.squares import square_name
 from probes.circuits.directions import MAPS, cosines
 from probes.circuits.positions import read_batch
 
@@ -60,6 +61,15 @@ def logit_effects(model: GPT, layer: int) -> np.ndarray:
     w = (w - w.mean(1, keepdim=True)) * model.ln_final.weight.detach()
     logits = (w @ model.unembed.weight.detach().T).float().cpu()
     return square_scores(logits, float("nan")).numpy()
+
+
+def promoted_and_suppressed(effects: np.ndarray, n: int = 3) -> tuple[list[str], list[str]]:
+    """The ``n`` moves a neuron's logit effects (one row of :func:`logit_effects`) raise
+    most and the ``n`` it lowers most; none for a neuron that writes nothing to the logits."""
+    if not np.nanmax(effects) > np.nanmin(effects):
+        return [], []
+    order = [int(s) for s in np.argsort(np.nan_to_num(effects, nan=0.0)) if np.isfinite(effects[s])]
+    return [square_name(s) for s in order[::-1][:n]], [square_name(s) for s in order[:n]]
 
 
 @dataclass

@@ -171,14 +171,27 @@ def restored(
     ``source`` run into the ``target`` run (clean into clean is 1, corrupted into corrupted
     0: the identities the tests check)."""
     runs = {"clean": task.clean, "corrupt": task.corrupt}
-    ld_clean, ld_corrupt = (task.logit_diff(model(runs[k])) for k in ("clean", "corrupt"))
+    ends = tuple(task.logit_diff(model(runs[k])) for k in ("clean", "corrupt"))
     _, cache = model.run_with_cache(runs[source], [hook])
-    fix = replace_at(cache[hook], positions, head)
-    patched = task.logit_diff(model.run_with_hooks(runs[target], [(hook, fix)]))
-    return share(patched, ld_clean, ld_corrupt)
+    return patched_share(model, task, runs[target], hook, cache[hook], ends, positions, head)
 
 
-def share(patched: torch.Tensor, clean: torch.Tensor, corrupt: torch.Tensor) -> float:
+def patched_share(
+    model: GPT,
+    task: PatchTask,
+    target: torch.Tensor,
+    hook: str,
+    source: torch.Tensor,
+    ends: tuple[torch.Tensor, torch.Tensor],
+    positions=None,
+    head=None,
+) -> float:
+    """Run ``target`` tokens with ``hook`` taking ``source``'s values (:func:`replace_at`);
+    the share of the gap between ``ends`` (clean and corrupted logit differences) restored:
+    ``sum(patched - corrupted) / sum(clean - corrupted)``."""
+    fix = replace_at(source, positions, head)
+    patched = task.logit_diff(model.run_with_hooks(target, [(hook, fix)]))
+    clean, corrupt = ends
     gap = float((clean - corrupt).sum())
     return float((patched - corrupt).sum()) / gap if abs(gap) > 1e-12 else float("nan")
 
@@ -190,14 +203,10 @@ def patch_maps(model: GPT, task: PatchTask, follow: int) -> dict:
     z_hooks = [f"blocks.{layer}.attn.hook_z" for layer in range(cfg.n_layers)]
     hooks = resid_hooks(model)
     logits, cache = model.run_with_cache(task.clean, list(hooks.values()) + z_hooks)
-    ld_clean = task.logit_diff(logits)
-    ld_corrupt = task.logit_diff(model(task.corrupt))
+    ends = (task.logit_diff(logits), task.logit_diff(model(task.corrupt)))
 
     def run(hook: str, positions=None, head=None) -> float:
-        fix = replace_at(cache[hook], positions, head)
-        return share(
-            task.logit_diff(model.run_with_hooks(task.corrupt, [(hook, fix)])), ld_clean, ld_corrupt
-        )
+        return patched_share(model, task, task.corrupt, hook, cache[hook], ends, positions, head)
 
     offsets = range(follow + 1)
     resid = [[run(h, np.minimum(task.ply + o, task.end)) for o in offsets] for h in hooks.values()]
@@ -208,6 +217,6 @@ def patch_maps(model: GPT, task: PatchTask, follow: int) -> dict:
         "offsets": [f"p+{o}" if o else "p" for o in offsets],
         "resid": np.round(resid, 5).tolist(),
         "heads": np.round(heads, 5).tolist(),
-        "logit_diff_clean": float(ld_clean.mean()),
-        "logit_diff_corrupted": float(ld_corrupt.mean()),
+        "logit_diff_clean": float(ends[0].mean()),
+        "logit_diff_corrupted": float(ends[1].mean()),
     }

@@ -21,10 +21,15 @@ from othello.evaluate import square_scores
 from othello.labels import replay
 from othello.model import GPT
 from othello.squares import square_name
-from othello.tokens import encode
+from othello.tokens import decode, encode
 from probes.circuits.attribution import attribution_hooks, logit_parts, part_names
 from probes.circuits.directions import probe_directions
-from probes.circuits.neurons import logit_effects, post_hook, weight_maps
+from probes.circuits.neurons import (
+    logit_effects,
+    post_hook,
+    promoted_and_suppressed,
+    weight_maps,
+)
 from probes.circuits.patching import corrupt_at, patch_maps, patch_task
 from probes.circuits.positions import GameBatch
 from probes.circuits.stage import CircuitsResults
@@ -75,25 +80,26 @@ class CircuitsView:
                 self._maps[layer] = (maps, logit_effects(self.model, layer))
         return self._maps[layer]
 
-    def activations(self, game: Game) -> dict[int, np.ndarray]:
-        """Every neuron's activation along the game: {layer: [positions, neurons]}."""
+    def activations(self, game: Game, layers: list[int] | None = None) -> dict[int, np.ndarray]:
+        """Each neuron's activation along the game at ``layers`` (all when None):
+        {layer: [positions, neurons]}."""
         n = min(game.length, 59)
         tokens = torch.as_tensor(encode(game.moves[None, :n]))
-        hooks = [post_hook(layer) for layer in range(self.model.cfg.n_layers)]
+        layers = range(self.model.cfg.n_layers) if layers is None else layers
+        hooks = {layer: post_hook(layer) for layer in layers}
         with torch.inference_mode():
-            _, cache = self.model.run_with_cache(tokens, hooks)
-        return {layer: cache[h][0].float().numpy() for layer, h in enumerate(hooks)}
+            _, cache = self.model.run_with_cache(tokens, list(hooks.values()))
+        return {layer: cache[h][0].float().numpy() for layer, h in hooks.items()}
 
     def neuron(self, game: Game, ply: int, layer: int, neuron: int) -> dict:
         """One neuron's page: its activation along the game, its rule and R^2 (from the
         circuits folder), its probe-direction maps and logit effects, its top test positions."""
         game.check_ply(ply)
         self.check_neuron(layer, neuron)
-        acts = self.activations(game)[layer][:, neuron]
+        acts = self.activations(game, [layer])[layer][:, neuron]
         maps, effects = self.layer_maps(layer)
         record = self.records.get((layer, neuron))
-        order = [int(s) for s in np.argsort(np.nan_to_num(effects[neuron], nan=0.0))
-                 if np.isfinite(effects[neuron, s])]  # fmt: skip
+        promotes, suppresses = promoted_and_suppressed(effects[neuron])
         return {
             "layer": layer,
             "neuron": neuron,
@@ -105,8 +111,8 @@ class CircuitsView:
             "controls": record["controls"] if record else None,
             "maps": {m: _round(v[neuron]) for m, v in maps.items()},
             "logit_effect": _round(effects[neuron]),
-            "promotes": [square_name(s) for s in order[::-1][:3]],
-            "suppresses": [square_name(s) for s in order[:3]],
+            "promotes": promotes,
+            "suppresses": suppresses,
             "top_positions": self.top_positions(layer, neuron),
             "note": None
             if record
@@ -202,18 +208,14 @@ class CircuitsView:
         if len(pairs) == 0:
             return None
         with torch.inference_mode():
-            _, keep = patch_task(self.model, pairs)
+            task, keep = patch_task(self.model, pairs, limit=1)  # the first whose tops differ
         if not keep.any():
             return None
-        first = pairs.select(np.array([int(np.flatnonzero(keep)[0])]))
-        with torch.inference_mode():
-            task, _ = patch_task(self.model, first)
+        first = pairs.select(np.flatnonzero(keep)[:1])
         return task, first, int(first.end[0] - first.ply[0])
 
 
 def _square(token: torch.Tensor) -> int:
-    from othello.tokens import decode
-
     return int(decode(np.array([int(token)]))[0])
 
 

@@ -22,6 +22,7 @@ import torch
 from othello.model import GPT, Block
 from othello.squares import MAX_MOVES
 from othello.tokens import encode
+from probes.acts.format import default_hooks
 from probes.interventions.cases import Cases
 from probes.interventions.edits import Editor
 
@@ -43,9 +44,7 @@ def clean_run(model: GPT, cases: Cases) -> CleanRun:
     device = next(model.parameters()).device
     last = int(cases.position.max()) + 1
     tokens = torch.as_tensor(encode(cases.moves[:, : min(last, MAX_MOVES - 1)]), device=device)
-    n = model.cfg.n_layers
-    names = [f"blocks.{layer}.hook_resid_pre" for layer in range(n)]
-    names.append(f"blocks.{n - 1}.hook_resid_post")
+    names = default_hooks(model.cfg.n_layers)
     logits, cache = model.run_with_cache(tokens, names)
     rows = torch.arange(len(cases), device=device)
     pos = torch.as_tensor(cases.position, device=device)
