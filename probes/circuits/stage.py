@@ -341,15 +341,48 @@ def headline(
         "patching_resid_at_p": [row[0] for row in patching["resid"]],
         "settings": asdict(cfg),
         "seconds": seconds,
-        "warnings": inputs.warnings,
+        "warnings": inputs.warnings + shortfalls(cfg, outputs, positions),
     }
 
 
+def shortfalls(cfg: CircuitsConfig, outputs: dict, positions: dict) -> list[str]:
+    """What the parts got less of than the settings asked: tree positions (the games hold
+    fewer), patching pairs (too few valid one-move-different games), legality groups (too few
+    neurons with such rules above the threshold on validation)."""
+    out = []
+    for split, key in (("train", "tree"), ("val", "val"), ("test", "test")):
+        asked = getattr(cfg, f"{key}_positions")
+        if positions[split] < asked:
+            out.append(
+                f"only {positions[split]:,} {split} positions for the trees, "
+                f"{key}_positions={asked:,} asked: the {split} games hold no more"
+            )
+    patching = outputs[PATCHING]
+    if patching["pairs"] < cfg.patch_pairs:
+        out.append(
+            f"patching: {patching['pairs']} pairs, patch_pairs={cfg.patch_pairs} asked "
+            f"({patching['candidate_pairs']} valid one-move-different games, "
+            f"{patching['pairs_with_different_top_moves']} with different top moves)"
+        )
+    groups = len(outputs[ABLATION]["groups"])
+    if groups < cfg.ablation_groups:
+        out.append(
+            f"ablation: {groups} groups of legality neurons (validation R^2 > "
+            f"{cfg.r2_threshold:g}), ablation_groups={cfg.ablation_groups} asked"
+        )
+    return out
+
+
+def best_explained(records: list[dict], n: int) -> list[dict]:
+    """The ``n`` neurons whose trees predict their validation positions best: ranked on
+    validation R^2, so the test R^2 they are shown with is not the ranking's own pick."""
+    scored = (r for r in records if r["r2_val"] is not None and r["r2_test"] is not None)
+    return sorted(scored, key=lambda r: -r["r2_val"])[:n]
+
+
 def neuron_page_data(atlas: AtlasResult, pages: int) -> list[dict]:
-    """The ``pages`` neurons with the highest test R^2, each with its five maps."""
-    ranked = sorted(
-        (r for r in atlas.records if r["r2_test"] is not None), key=lambda r: -r["r2_test"]
-    )[:pages]
+    """The ``pages`` best-explained neurons (:func:`best_explained`), each with its maps."""
+    ranked = best_explained(atlas.records, pages)
     layer_index = {int(layer): i for i, layer in enumerate(atlas.arrays["layers"])}
     out = []
     for r in ranked:
@@ -432,11 +465,10 @@ class CircuitsResults:
 
     def summary(self, top: int = 10) -> dict:
         """summary.json's ``circuits`` part: the headline figures, each layer's share of
-        rule-like neurons beside its controls, the ``top`` neurons' rules, the patching maps."""
-        ranked = sorted(
-            (r for r in self.neurons if r["r2_test"] is not None), key=lambda r: -r["r2_test"]
-        )[:top]
-        keep = ("layer", "neuron", "r2_test", "rule", "promotes", "suppresses")
+        rule-like neurons beside its controls, the ``top`` best-explained neurons' rules
+        (:func:`best_explained`), the patching maps."""
+        ranked = best_explained(self.neurons, top)
+        keep = ("layer", "neuron", "r2_val", "r2_test", "rule", "promotes", "suppresses")
         return {
             "folder": str(self.folder),
             **{k: self.metrics[k] for k in ("games", "positions", "logit_lens", "head_classes")},
@@ -452,6 +484,7 @@ class CircuitsResults:
                 for k in ("pairs", "layers", "offsets", "resid", "heads", "construction", "metric")
             },
             "settings": self.metrics["settings"],
+            "warnings": self.metrics["warnings"],
         }
 
     def report_figures(self) -> dict[str, Path]:

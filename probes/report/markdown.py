@@ -213,7 +213,8 @@ def _circuits_lines(c: dict) -> list[str]:
         "; Singh et al. report R^2 > 0.7 for 913 of 2,048 layer-5 neurons of the published "
         "model).",
         "",
-        "Best-explained neurons: "
+        *([f"- WARNING: {w}" for w in c["warnings"]] + [""] if c["warnings"] else []),
+        "Best-explained neurons (ranked on validation R^2; test R^2 shown): "
         + "; ".join(
             f"L{n['layer']} N{n['neuron']} (R^2 {n['r2_test']:.2f}): {n['rule']}"
             for n in c["top_neurons"][:5]

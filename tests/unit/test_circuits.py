@@ -25,9 +25,17 @@ from probes.circuits.attribution import (
 )
 from probes.circuits.heads import classify
 from probes.circuits.lens import LensCounts, resid_hooks
+from probes.circuits.neurons import promoted_and_suppressed
 from probes.circuits.passes import atlas_samples, head_classes_pass
 from probes.circuits.patching import make_pairs, patch_maps, patch_task, restored
 from probes.circuits.positions import N_POSITIONS, choose_rows, feature_index, read_batch
+from probes.circuits.stage import (
+    ABLATION,
+    PATCHING,
+    CircuitsConfig,
+    best_explained,
+    shortfalls,
+)
 from probes.circuits.trees import TreeData, TreeResult, TreeSettings, fit_tree, rule_text
 
 C3, F6 = parse_square("C3"), parse_square("F6")
@@ -218,3 +226,36 @@ def test_legality_groups_are_chosen_on_validation_r2():
     fits = {1: [TreeResult(2, r2, 0.0, conditions, "", 1.0, 10) for r2, conditions in cases]}
     (group,) = legality_groups(fits, 0.7, 10)
     assert (group.layer, group.square, group.neurons) == (1, C3, [0, 3])
+
+
+def test_best_explained_neurons_are_ranked_on_validation_not_test():
+    records = [
+        {"layer": 0, "neuron": 0, "r2_val": 0.60, "r2_test": 0.95},  # best on test only
+        {"layer": 0, "neuron": 1, "r2_val": 0.90, "r2_test": 0.80},
+        {"layer": 0, "neuron": 2, "r2_val": 0.80, "r2_test": 0.85},
+        {"layer": 0, "neuron": 3, "r2_val": None, "r2_test": None},  # constant: not ranked
+    ]
+    assert [r["neuron"] for r in best_explained(records, 3)] == [1, 2, 0]
+
+
+def test_promoted_and_suppressed_moves_and_a_neuron_that_writes_nothing():
+    effects = np.full(64, np.nan)
+    effects[[parse_square(s) for s in ("A1", "B1", "C1", "D1", "E1")]] = [3, -2, 1, 0, -1]
+    assert promoted_and_suppressed(effects) == (["A1", "C1", "D1"], ["B1", "E1", "D1"])
+    flat = np.where(np.isnan(effects), np.nan, 0.5)
+    assert promoted_and_suppressed(flat) == ([], [])
+
+
+def test_shortfalls_name_what_got_less_than_asked():
+    cfg = CircuitsConfig(tree_positions=4000, patch_pairs=100, ablation_groups=16)
+    patching = {"pairs": 91, "candidate_pairs": 180, "pairs_with_different_top_moves": 91}
+    outputs = {PATCHING: patching, ABLATION: {"groups": [{}] * 16}}
+    said = shortfalls(cfg, outputs, {"train": 570, "val": 2000, "test": 4000})
+    assert said == [
+        "only 570 train positions for the trees, tree_positions=4,000 asked: the train games "
+        "hold no more",
+        "patching: 91 pairs, patch_pairs=100 asked (180 valid one-move-different games, 91 "
+        "with different top moves)",
+    ]
+    full = {PATCHING: {**patching, "pairs": 100}, ABLATION: {"groups": [{}] * 16}}
+    assert shortfalls(cfg, full, {"train": 4000, "val": 2000, "test": 4000}) == []
