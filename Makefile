@@ -15,7 +15,7 @@ endif
 RUN ?= $(if $(CHECKPOINT),$(basename $(notdir $(CHECKPOINT))),$(PRESET))
 SEED ?= 0
 WORKERS ?= 1
-N ?= $(shell $(PYTHON) -c "from othello.config import preset; print(preset('$(PRESET)').n_games)")
+N ?= $(shell $(PYTHON) -c "from othello.training.config import preset; print(preset('$(PRESET)').n_games)")
 # the published championship model is analysed on imported championship games (make championship),
 # whose 1% val/test splits are small: probes cache training-split games (the model never saw our
 # split, and the report says its training set may overlap), the cases take what the splits hold

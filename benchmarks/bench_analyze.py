@@ -25,9 +25,9 @@ from pathlib import Path
 
 import torch
 
-from othello.corpus import GamesFile
-from othello.interop import from_transformer_lens
-from othello.tokens import encode
+from othello.corpora.corpus import GamesFile
+from othello.interop.formats import from_transformer_lens
+from othello.world.tokens import encode
 from probes.stage_sizes import stage_sizes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,7 +102,7 @@ def stages(tmp: Path, checkpoint: Path, games: Path, preset: str) -> list[tuple[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--games", default=str(ROOT / "data" / "games-cpu-seed0.h5"))
-    parser.add_argument("--preset", default="cpu", help="stage sizes (othello.config)")
+    parser.add_argument("--preset", default="cpu", help="stage sizes (othello.training.config)")
     args = parser.parse_args()
     print(
         f"# bench_analyze  {time.strftime('%Y-%m-%d')}  {platform.processor() or 'cpu'}  "

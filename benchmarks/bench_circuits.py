@@ -27,10 +27,10 @@ from pathlib import Path
 import torch
 from bench_explore import median_ms, random_run
 
-from othello.config import GPTConfig
-from othello.corpus import GamesFile
-from othello.generate import generate_corpus
-from othello.model import GPT
+from othello.corpora.corpus import GamesFile
+from othello.corpora.generate import generate_corpus
+from othello.model.config import GPTConfig
+from othello.model.gpt import GPT
 from probes.circuits.atlas import run_atlas
 from probes.circuits.directions import MAPS
 from probes.circuits.passes import atlas_samples

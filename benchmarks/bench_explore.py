@@ -24,11 +24,11 @@ from pathlib import Path
 
 import torch
 
-from othello.checkpoint import file_sha256, load_model, save_model
-from othello.config import preset
-from othello.corpus import GamesFile
-from othello.model import GPT
-from othello.tokens import encode
+from othello.corpora.corpus import GamesFile
+from othello.model.checkpoint import file_sha256, load_model, save_model
+from othello.model.gpt import GPT
+from othello.training.config import preset
+from othello.world.tokens import encode
 from probes.acts.format import default_hooks
 from probes.common import ProbeKey
 from probes.explorer.api import Explorer

@@ -25,12 +25,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 import batch_engine as batch  # noqa: E402
 import reference as ref  # noqa: E402
 
-from othello.corpus import GamesFile  # noqa: E402
-from othello.labels import replay  # noqa: E402
+from othello.corpora.corpus import GamesFile  # noqa: E402
+from othello.world.labels import replay  # noqa: E402
 
 CHILD = """
 import json, resource, sys, time
-from othello.generate import generate_corpus
+from othello.corpora.generate import generate_corpus
 n, workers, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 t = time.perf_counter()
 generate_corpus(out, n, seed=1, workers=workers, progress=False)

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from sklearn_crosscheck import sklearn_accuracy, take_slice  # noqa: E402  (the tests' oracle)
 
-from othello.checkpoint import MODEL  # noqa: E402
+from othello.model.checkpoint import MODEL  # noqa: E402
 from probes.acts.writer import write_cache  # noqa: E402
 from probes.common import ProbeKey
 from probes.fit import FitConfig, fit_probes  # noqa: E402

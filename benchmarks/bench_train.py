@@ -25,12 +25,12 @@ from pathlib import Path
 
 import torch
 
-from othello.config import preset
-from othello.flops import flops_per_token, peak_flops
-from othello.generate import generate_corpus
-from othello.model import GPT
-from othello.objectives import next_move_loss
-from othello.train import train
+from othello.corpora.generate import generate_corpus
+from othello.model.gpt import GPT
+from othello.training.config import preset
+from othello.training.flops import flops_per_token, peak_flops
+from othello.training.objectives import next_move_loss
+from othello.training.train import train
 
 
 def bare_loop(cfg, steps: int, device: torch.device, cpu_bf16: bool = False) -> float:

@@ -4,7 +4,7 @@ are numbered, and the registries that plugins (probe kinds, editors, SAE archite
 A probe is named by a :class:`ProbeKey`: the label scheme it reads, its kind and the hook it
 reads from, written ``scheme/kind/hook`` in files (``mine_theirs/linear/blocks.3.hook_resid_pre``)
 and ``scheme/kind`` for a probe fitted at every layer (metrics.json's ``best`` entries). Layers
-are numbered by :func:`othello.model.resid_layer` everywhere ("0" is the embeddings, "L" the
+are numbered by :func:`othello.model.gpt.resid_layer` everywhere ("0" is the embeddings, "L" the
 last block's output), never by a hook's position in a list.
 """
 
@@ -14,8 +14,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from othello.errors import UserError
-from othello.model import resid_layer
+from othello.common.errors import UserError
+from othello.model.gpt import resid_layer
 
 
 @dataclass(frozen=True, order=True)

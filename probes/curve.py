@@ -16,8 +16,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from othello import checkpoint
-from othello.atomic import write_text
+from othello.common.atomic import write_text
+from othello.model import checkpoint
 from probes.acts.reader import ActsFile
 from probes.acts.writer import write_cache
 from probes.common import ProbeKey, layer_name

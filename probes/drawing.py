@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.collections import EllipseCollection, LineCollection, PatchCollection
 
-from othello.plotting import plt
-from othello.squares import N_SQUARES
+from othello.common.plotting import plt
+from othello.world.squares import N_SQUARES
 
 FELT, GRID = "#2e7d32", "#164"
 DISC = {1: "black", 2: "white"}  # mine, theirs (the side to move's view)

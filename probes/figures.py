@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from othello.atomic import write_text
+from othello.common.atomic import write_text
 from probes import plots
 from probes.common import ProbeKey
 from probes.kinds import KINDS

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from othello.device import DEVICES, pick_device
-from othello.errors import UserError
+from othello.common.device import DEVICES, pick_device
+from othello.common.errors import UserError
 from probes.acts.reader import flat_positions
 from probes.common import ProbeKey
 from probes.kinds import KINDS, default_settings, make_probe, probe_kind

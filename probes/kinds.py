@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from othello.squares import N_SQUARES
+from othello.world.squares import N_SQUARES
 from probes.common import Registry
 
 

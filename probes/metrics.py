@@ -5,7 +5,7 @@ the probe gets right, over the 64 squares. Two baselines come from the training 
 alone: *majority* (each square's most common class) and *majority by move* (each square's most
 common class at that move number, which already knows that early boards are mostly empty).
 For the two board schemes a third comes from the moves: *placed by*, each disc read as the
-colour of whoever played it (``othello.labels.placed_by``), which is what a model scores that
+colour of whoever played it (``othello.world.labels.placed_by``), which is what a model scores that
 never tracks a flip.
 """
 
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from othello.labels import placed_by, replay
-from othello.squares import N_SQUARES
+from othello.world.labels import placed_by, replay
+from othello.world.squares import N_SQUARES
 from probes.acts.format import N_POSITIONS
 from probes.acts.reader import ActsFile, flat_positions, move_numbers
 from probes.common import ProbeKey

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from othello.plotting import plt
+from othello.common.plotting import plt
 from probes.drawing import board_axes, draw_board, save_figure
 
 STYLE = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from othello.errors import UserError
+from othello.common.errors import UserError
 
 
 @dataclass(frozen=True)

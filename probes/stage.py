@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from othello import settings as settings_lib
-from othello.atomic import write_text
-from othello.device import pick_device
-from othello.errors import UserError
+from othello.common import settings as settings_lib
+from othello.common.atomic import write_text
+from othello.common.device import pick_device
+from othello.common.errors import UserError
 from probes.acts.reader import ActsFile
 from probes.common import ProbeKey, layer_name
 from probes.fit import FitConfig, fit_probes

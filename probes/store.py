@@ -14,8 +14,8 @@ from typing import Any
 
 from torch import nn
 
-from othello import checkpoint
-from othello.errors import UserError
+from othello.common.errors import UserError
+from othello.model import checkpoint
 from probes.common import ProbeKey
 from probes.fit import Probes
 from probes.kinds import default_settings, make_probe, probe_kind

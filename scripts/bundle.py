@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 
-from othello import cli
-from othello.bundle import join_bundle, make_bundle
+from othello.common import cli
+from othello.interop.bundle import join_bundle, make_bundle
 
 
 def run(argv: list[str] | None) -> None:

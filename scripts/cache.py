@@ -16,9 +16,9 @@ import argparse
 import time
 from pathlib import Path
 
-from othello import cli
-from othello.checkpoint import MODEL, control_model
-from othello.shards import shard_spec
+from othello.common import cli
+from othello.corpora.shards import shard_spec
+from othello.model.checkpoint import MODEL, control_model
 from probes.acts.writer import write_cache
 
 

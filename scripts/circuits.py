@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 
-from othello import cli, settings
+from othello.common import cli, settings
 from probes.circuits.stage import CircuitsConfig, run_circuits
 
 

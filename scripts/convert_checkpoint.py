@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import argparse
 
-from othello import cli
-from othello.hub import read_record
-from othello.interop import FORMATS, LI_ET_AL_HEADS, export_run, import_run
+from othello.common import cli
+from othello.interop.formats import FORMATS, LI_ET_AL_HEADS, export_run, import_run
+from othello.interop.hub import read_record
 
 
 def run(argv: list[str] | None) -> None:

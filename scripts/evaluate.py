@@ -14,9 +14,9 @@ import argparse
 import json
 from pathlib import Path
 
-from othello import cli
-from othello.corpus import SPLIT_NAMES
-from othello.evaluate import evaluate_run
+from othello.common import cli
+from othello.corpora.corpus import SPLIT_NAMES
+from othello.model.evaluate import evaluate_run
 
 
 def run(argv: list[str] | None) -> None:

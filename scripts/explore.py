@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from othello import cli
+from othello.common import cli
 from probes.explorer.api import Explorer
 from probes.explorer.server import serve
 

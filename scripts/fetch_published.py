@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 
-from othello import cli
-from othello.hub import PUBLISHED, fetch_published, write_record
+from othello.common import cli
+from othello.interop.hub import PUBLISHED, fetch_published, write_record
 
 
 def run(argv: list[str] | None) -> None:

@@ -18,7 +18,7 @@ import argparse
 
 import torch
 
-from othello import cli, settings
+from othello.common import cli, settings
 from probes.fit import FitConfig
 from probes.kinds import KINDS
 from probes.stage import fit_settings, run_probe_stage, summary_lines

@@ -55,7 +55,7 @@ setup() {
     $PY -c "import torch, numpy, numba, h5py, sklearn, matplotlib, tqdm; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
     mkdir -p "$WORK"
     if [ ! -f "$GAMES" ]; then
-        n=$($PY -c "from othello.config import preset; print(preset('$PRESET').n_games)")
+        n=$($PY -c "from othello.training.config import preset; print(preset('$PRESET').n_games)")
         $PY scripts/make_games.py --n "$n" --seed 0 --workers "$WORKERS" --out "$GAMES" --no-progress
     fi
     say "corpus $GAMES ready"
@@ -71,7 +71,7 @@ calibrate() {
         $TRAIN_ARGS > /dev/null
     $PY - "$scratch/metrics.jsonl" "$BUDGET_MINUTES" "$PRESET" "$OVERRIDES" "$MAX_STEPS" <<'EOF'
 import json, sys
-from othello.config import preset
+from othello.training.config import preset
 lines = [json.loads(x) for x in open(sys.argv[1]) if "tokens_per_s" in x][2:]  # skip warm-up
 if not lines:
     sys.exit("error: calibration logged too few steps (CALIBRATE_STEPS >= 30)")

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 
-from othello import cli
-from othello.records import import_games
+from othello.common import cli
+from othello.corpora.records import import_games
 
 
 def run(argv: list[str] | None) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 
-from othello import cli, settings
+from othello.common import cli, settings
 from probes.interventions.editors import EDITORS
 from probes.interventions.stage import (
     prepare,

@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from othello import cli
-from othello.generate import generate_corpus
-from othello.shards import shard_spec
+from othello.common import cli
+from othello.corpora.generate import generate_corpus
+from othello.corpora.shards import shard_spec
 
 
 def run(argv: list[str] | None) -> None:

@@ -15,9 +15,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from othello import __version__, cli
-from othello.checkpoint import file_sha256
-from othello.squares import square_name
+from othello import __version__
+from othello.common import cli
+from othello.model.checkpoint import file_sha256
+from othello.world.squares import square_name
 from probes.interventions.cases import build_sets, named_cases, save_cases
 
 

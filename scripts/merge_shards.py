@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from othello import cli
+from othello.common import cli
 from probes.acts.merge import merge_shards
 
 

@@ -14,7 +14,7 @@ import argparse
 import time
 from pathlib import Path
 
-from othello import cli
+from othello.common import cli
 from probes.curve import probe_curve
 from probes.plots import plot_probe_curve
 

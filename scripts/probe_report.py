@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from othello import cli
+from othello.common import cli
 from probes.figures import write_probe_figures
 
 

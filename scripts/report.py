@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from othello import cli
+from othello.common import cli
 from probes.report.summary import ReportInputs
 from probes.report.write import write_report
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from othello import cli
-from othello.config import PRESETS, preset
-from othello.train import train
+from othello.common import cli
+from othello.training.config import PRESETS, preset
+from othello.training.train import train
 
 
 def run(argv: list[str] | None) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from othello import cli, settings
+from othello.common import cli, settings
 from probes.sae.model import SAEConfig
 from probes.sae.stage import SWEEPS, run_sae, run_sae_sweep
 

@@ -1,7 +1,7 @@
 """The same engine in vectorised numpy: a batch of games advances one ply per step.
 
 Nothing in the pipeline runs it: it is kept only as a second, independently written oracle for
-the compiled kernels in :mod:`othello.engine`, which the tests and the games benchmark compare
+the compiled kernels in :mod:`othello.world.engine`, which the tests and the games benchmark compare
 against. It uses the same RNG stream, so it produces the same games bit for bit, at a fraction
 of the speed.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from othello.squares import MAX_MOVES, START_BLACK, START_WHITE
+from othello.world.squares import MAX_MOVES, START_BLACK, START_WHITE
 
 U64 = np.uint64
 _NOT_A = U64(0xFEFEFEFEFEFEFEFE)
@@ -79,7 +79,7 @@ def nth_square(bits: np.ndarray, k: np.ndarray) -> np.ndarray:
 
 def generate_games(seed: int, first_index: int, count: int) -> tuple[np.ndarray, np.ndarray]:
     """Games ``first_index .. first_index + count - 1`` of the corpus with ``seed``: the same
-    games as :func:`othello.engine.generate_games`."""
+    games as :func:`othello.world.engine.generate_games`."""
     index = np.arange(first_index, first_index + count, dtype=U64)
     state = _mix64(_mix64(np.full(count, seed, dtype=U64)) + index * _GOLDEN)
     me = np.full(count, START_BLACK, dtype=U64)

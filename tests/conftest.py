@@ -43,7 +43,7 @@ def run_in_process(script: str, *args: object) -> subprocess.CompletedProcess:
     import importlib.util
     import io
 
-    from othello import cli
+    from othello.common import cli
 
     path = TESTS.parent / "scripts" / script
     spec = importlib.util.spec_from_file_location(path.stem, path)
@@ -62,8 +62,8 @@ def run_in_process(script: str, *args: object) -> subprocess.CompletedProcess:
 
 def pgn_with_illegal_second_game(folder: Path) -> Path:
     """``folder/games.pgn``: a legal game, then one whose third move (A1) is illegal."""
-    from othello.pgn import format_pgn
-    from othello.squares import parse_square
+    from othello.corpora.pgn import format_pgn
+    from othello.world.squares import parse_square
 
     legal = format_pgn([parse_square(s) for s in ("F5", "D6", "C3")], {"Event": "a"})
     illegal = format_pgn([parse_square(s) for s in ("F5", "D6", "A1")], {"Event": "b"})
@@ -75,7 +75,7 @@ def pgn_with_illegal_second_game(folder: Path) -> Path:
 @pytest.fixture(scope="session")
 def random_games() -> tuple[np.ndarray, np.ndarray]:
     """20,000 games from the compiled generator (seed 123)."""
-    from othello.generate import make_chunk
+    from othello.corpora.generate import make_chunk
 
     moves, length, _ = make_chunk(123, 0, 20_000, 0.0, 0.0)
     return moves, length
@@ -99,7 +99,7 @@ def shared(tmp_path_factory, worker_id: str, name: str, make: Callable[[Path], P
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory, worker_id) -> Path:
     """20,000 games (seed 11) with 5% validation and 5% test games."""
-    from othello.generate import generate_corpus
+    from othello.corpora.generate import generate_corpus
 
     def make(folder: Path) -> Path:
         return generate_corpus(
@@ -113,8 +113,8 @@ def tiny_corpus(tmp_path_factory, worker_id) -> Path:
 @pytest.fixture(scope="session")
 def tiny_run(tiny_corpus, tmp_path_factory, worker_id) -> Path:
     """A run directory with a briefly trained ``tiny`` model (2 layers, d_model 64)."""
-    from othello.config import preset
-    from othello.train import train
+    from othello.training.config import preset
+    from othello.training.train import train
 
     def make(folder: Path) -> Path:
         cfg = preset("tiny", ["max_steps=200", "eval_every=1000"])

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from othello.corpus import SPLIT_NAMES
+from othello.corpora.corpus import SPLIT_NAMES
 from probes.acts.reader import split_chunks
 
 

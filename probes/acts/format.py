@@ -17,8 +17,8 @@ from __future__ import annotations
 import h5py
 import numpy as np
 
-from othello.errors import UserError
-from othello.squares import MAX_MOVES, N_SQUARES
+from othello.common.errors import UserError
+from othello.world.squares import MAX_MOVES, N_SQUARES
 
 FORMAT = "othello-gpt-acts"
 FORMAT_VERSION = 1

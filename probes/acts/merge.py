@@ -10,17 +10,17 @@ from pathlib import Path
 
 import h5py
 
-from othello.atomic import commit, partial_path
-from othello.corpus import FORMAT as GAMES_FORMAT
-from othello.corpus import CorpusError
-from othello.shards import merge_games
+from othello.common.atomic import commit, partial_path
+from othello.corpora.corpus import FORMAT as GAMES_FORMAT
+from othello.corpora.corpus import CorpusError
+from othello.corpora.shards import merge_games
 from probes.acts.format import FORMAT, CacheError, create_datasets, dataset_names, is_complete_cache
 
 SHARD_KEYS = ("shard", "n_shards", "first_row", "n_total")
 
 
 def merge_shards(shards: list[str | os.PathLike], out: str | os.PathLike) -> Path:
-    """:func:`othello.shards.merge_games` or :func:`merge_caches`, whichever the first
+    """:func:`othello.corpora.shards.merge_games` or :func:`merge_caches`, whichever the first
     shard's format asks."""
     if not shards:
         raise CorpusError("no shards to merge")

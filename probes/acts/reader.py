@@ -16,8 +16,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from othello.atomic import partial_path
-from othello.corpus import SPLIT_NAMES
+from othello.common.atomic import partial_path
+from othello.corpora.corpus import SPLIT_NAMES
 from probes.acts.format import LABELS, N_POSITIONS, CacheError, is_complete_cache
 
 

@@ -18,13 +18,13 @@ import torch
 from tqdm import tqdm
 
 from othello import __version__
-from othello.atomic import commit, partial_path, reopen_partial_h5
-from othello.checkpoint import file_sha256, load_model, model_file
-from othello.corpus import SPLIT_NAMES, GamesFile
-from othello.device import pick_device
-from othello.errors import UserError
-from othello.labels import replay
-from othello.tokens import encode
+from othello.common.atomic import commit, partial_path, reopen_partial_h5
+from othello.common.device import pick_device
+from othello.common.errors import UserError
+from othello.corpora.corpus import SPLIT_NAMES, GamesFile
+from othello.model.checkpoint import file_sha256, load_model, model_file
+from othello.world.labels import replay
+from othello.world.tokens import encode
 from probes.acts.format import (
     DTYPES,
     FORMAT,

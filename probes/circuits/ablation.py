@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from othello.corpus import GamesFile
-from othello.evaluate import square_probabilities
-from othello.model import GPT
-from othello.squares import N_SQUARES, square_name
+from othello.corpora.corpus import GamesFile
+from othello.model.evaluate import square_probabilities
+from othello.model.gpt import GPT
+from othello.world.squares import N_SQUARES, square_name
 from probes.circuits.neurons import post_hook
 from probes.circuits.positions import FEATURE_KINDS, batches
 from probes.circuits.trees import TreeResult, holds

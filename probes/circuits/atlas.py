@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from othello.model import GPT
-from othello.squares import square_name
+from othello.model.gpt import GPT
+from othello.world.squares import square_name
 from probes.circuits.neurons import (
     Sample,
     layer_verdict,

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from othello.evaluate import square_scores
-from othello.model import GPT
-from othello.tokens import PLAYABLE_SQUARES
+from othello.model.evaluate import square_scores
+from othello.model.gpt import GPT
+from othello.world.tokens import PLAYABLE_SQUARES
 from probes.circuits.positions import N_POSITIONS
 
 

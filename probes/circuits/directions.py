@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import torch
 
-from othello.errors import UserError
-from othello.model import resid_layer
+from othello.common.errors import UserError
+from othello.model.gpt import resid_layer
 from probes.fit import Probes
 
 MAPS = ("mine_theirs", "empty", "flipped", "legal")  # the direction kinds, in figure order

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from othello.model import GPT
+from othello.model.gpt import GPT
 from probes.circuits.attribution import head_outputs
 
 

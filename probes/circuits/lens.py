@@ -11,14 +11,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from othello.evaluate import rank_legality
-from othello.model import GPT
+from othello.model.evaluate import rank_legality
+from othello.model.gpt import GPT
 from probes.acts.format import default_hooks
 
 
 def resid_hooks(model: GPT) -> dict[int, str]:
     """``{residual layer: hook}``: layer l < n_layers is block l's input, the last is the
-    last block's output (as every stage numbers layers, :func:`othello.model.resid_layer`)."""
+    last block's output (as every stage numbers layers, :func:`othello.model.gpt.resid_layer`)."""
     return dict(enumerate(default_hooks(model.cfg.n_layers)))
 
 

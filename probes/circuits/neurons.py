@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from othello.corpus import GamesFile
-from othello.evaluate import square_scores
-from othello.model import GPT
-from othello.squares import square_name
+from othello.corpora.corpus import GamesFile
+from othello.model.evaluate import square_scores
+from othello.model.gpt import GPT
+from othello.world.squares import square_name
 from probes.circuits.directions import MAPS, cosines
 from probes.circuits.positions import read_batch
 

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from othello.corpus import GamesFile
-from othello.model import GPT
+from othello.corpora.corpus import GamesFile
+from othello.model.gpt import GPT
 from probes.circuits.atlas import control_columns
 from probes.circuits.attribution import (
     AttributionSums,

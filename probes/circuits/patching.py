@@ -25,11 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from othello.evaluate import square_scores
-from othello.labels import replay
-from othello.model import GPT
-from othello.squares import MAX_MOVES
-from othello.tokens import encode
+from othello.model.evaluate import square_scores
+from othello.model.gpt import GPT
+from othello.world.labels import replay
+from othello.world.squares import MAX_MOVES
+from othello.world.tokens import encode
 from probes.circuits.lens import resid_hooks
 from probes.circuits.positions import N_POSITIONS, GameBatch
 

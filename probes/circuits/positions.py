@@ -1,10 +1,10 @@
 """The games the circuit laboratory reads, twice: as the model sees them (tokens) and as the
-rules say they are (the true board, from :func:`othello.labels.replay`).
+rules say they are (the true board, from :func:`othello.world.labels.replay`).
 
 Every analysis here compares something inside the model with the true board at the same
 position, so both come from one :class:`GameBatch`. Position ``t`` has read moves 0..t and is
 labelled with the board after move ``t``; only positions with a next move are scored (as in
-:mod:`othello.evaluate`), so every position has a legal set to predict.
+:mod:`othello.model.evaluate`), so every position has a legal set to predict.
 
 True-board features, 320 binary columns per position, are what the neuron atlas's trees split
 on: per square empty / mine / theirs (one-hot, from the view of the side to move next), flipped
@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from othello.corpus import GamesFile
-from othello.errors import UserError
-from othello.labels import PlyLabels, replay
-from othello.squares import N_SQUARES, square_name
-from othello.tokens import encode
+from othello.common.errors import UserError
+from othello.corpora.corpus import GamesFile
+from othello.world.labels import PlyLabels, replay
+from othello.world.squares import N_SQUARES, square_name
+from othello.world.tokens import encode
 
 N_POSITIONS = 59  # a game of 60 moves is read as 59 tokens: the last move is never an input
 FEATURE_KINDS = ("empty", "mine", "theirs", "flipped", "legal")

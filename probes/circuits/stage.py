@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from othello.atomic import write_text
-from othello.checkpoint import file_sha256, load_model, model_file
-from othello.corpus import GamesFile
-from othello.device import DEVICES, pick_device
-from othello.errors import UserError
-from othello.model import GPT
+from othello.common.atomic import write_text
+from othello.common.device import DEVICES, pick_device
+from othello.common.errors import UserError
+from othello.corpora.corpus import GamesFile
+from othello.model.checkpoint import file_sha256, load_model, model_file
+from othello.model.gpt import GPT
 from probes.circuits import plots
 from probes.circuits.ablation import ablation_check, legality_groups
 from probes.circuits.atlas import AtlasResult, AtlasSettings, run_atlas
@@ -127,7 +127,7 @@ class Inputs:
 
 def random_init(model: GPT, seed: int = 0) -> GPT:
     """The run's architecture at random initialisation: the weights
-    :func:`othello.checkpoint.control_model` writes (same seed), made here without writing."""
+    :func:`othello.model.checkpoint.control_model` writes (same seed), made here without writing."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         control = GPT(model.cfg)

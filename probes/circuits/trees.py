@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from othello.squares import N_SQUARES, square_name
+from othello.world.squares import N_SQUARES, square_name
 from probes.circuits.positions import FEATURE_KINDS
 
 BOARD_STATES = ("empty", "mine", "theirs")

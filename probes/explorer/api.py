@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from othello.checkpoint import file_sha256, load_model, model_file
-from othello.corpus import GamesFile
-from othello.evaluate import square_probabilities
-from othello.squares import N_SQUARES, bitboard_squares, parse_square, square_name
-from othello.tokens import encode
+from othello.corpora.corpus import GamesFile
+from othello.model.checkpoint import file_sha256, load_model, model_file
+from othello.model.evaluate import square_probabilities
+from othello.world.squares import N_SQUARES, bitboard_squares, parse_square, square_name
+from othello.world.tokens import encode
 from probes.common import ProbeKey, hooks_by_layer
 from probes.explorer.circuits import CircuitsView
 from probes.explorer.edits import EditMaker, default_edit

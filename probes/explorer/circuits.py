@@ -17,11 +17,11 @@ import os
 import numpy as np
 import torch
 
-from othello.evaluate import square_scores
-from othello.labels import replay
-from othello.model import GPT
-from othello.squares import square_name
-from othello.tokens import decode, encode
+from othello.model.evaluate import square_scores
+from othello.model.gpt import GPT
+from othello.world.labels import replay
+from othello.world.squares import square_name
+from othello.world.tokens import decode, encode
 from probes.circuits.attribution import attribution_hooks, logit_parts, part_names
 from probes.circuits.directions import probe_directions
 from probes.circuits.neurons import (

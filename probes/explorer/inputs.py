@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from othello.errors import UserError
-from othello.labels import PlyLabels, replay
-from othello.squares import MAX_MOVES, parse_square
+from othello.common.errors import UserError
+from othello.world.labels import PlyLabels, replay
+from othello.world.squares import MAX_MOVES, parse_square
 
 N_POSITIONS = MAX_MOVES - 1
 

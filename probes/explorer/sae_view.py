@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from othello.errors import UserError
-from othello.model import resid_layer
+from othello.common.errors import UserError
+from othello.model.gpt import resid_layer
 from probes.sae.model import load_sae
 from probes.sae.plots import property_name
 from probes.sae.stage import DETAILS

@@ -8,7 +8,7 @@ edited one. Sets are saved to HDF5 with that ground truth so every method and mo
 on the same cases.
 
 * natural: positions from held-out games of the corpus (uniformly random play).
-* unnatural: positions from greedy games (:mod:`othello.policies`), boards random play
+* unnatural: positions from greedy games (:mod:`othello.world.policies`), boards random play
   rarely reaches.
 """
 
@@ -21,13 +21,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from othello import engine
-from othello.atomic import commit, partial_path
-from othello.corpus import GamesFile
-from othello.errors import UserError
-from othello.labels import MINE, THEIRS, replay
-from othello.policies import greedy_games
-from othello.squares import MAX_MOVES, N_SQUARES, bitboard_squares, parse_square, square_name
+from othello.common.atomic import commit, partial_path
+from othello.common.errors import UserError
+from othello.corpora.corpus import GamesFile
+from othello.world import engine
+from othello.world.labels import MINE, THEIRS, replay
+from othello.world.policies import greedy_games
+from othello.world.squares import MAX_MOVES, N_SQUARES, bitboard_squares, parse_square, square_name
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import Any
 
 from torch import nn
 
-from othello.errors import UserError
+from othello.common.errors import UserError
 from probes.common import Registry
 from probes.interventions.edits import Editor, gradient_editor, linear_editor
 from probes.kinds import differentiable_kinds

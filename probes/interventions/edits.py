@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from othello.squares import N_SQUARES
+from othello.world.squares import N_SQUARES
 from probes.interventions.cases import Cases
 from probes.kinds import LinearProbe
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from othello.evaluate import top_squares
-from othello.labels import replay
-from othello.model import GPT
-from othello.squares import bitboard_squares
+from othello.model.evaluate import top_squares
+from othello.model.gpt import GPT
+from othello.world.labels import replay
+from othello.world.squares import bitboard_squares
 from probes.interventions import plots
 from probes.interventions.cases import Cases, position_cases
 from probes.interventions.run import intervene, latent_saliency

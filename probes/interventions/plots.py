@@ -9,8 +9,8 @@ import os
 
 import numpy as np
 
-from othello.plotting import plt
-from othello.squares import square_name
+from othello.common.plotting import plt
+from othello.world.squares import square_name
 from probes.drawing import board_axes, draw_board, save_figure
 
 METHOD_COLOURS = {"linear": "tab:blue", "gradient": "tab:orange"}

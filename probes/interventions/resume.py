@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import torch
 
-from othello.model import GPT, Block
-from othello.squares import MAX_MOVES
-from othello.tokens import encode
+from othello.model.gpt import GPT, Block
+from othello.world.squares import MAX_MOVES
+from othello.world.tokens import encode
 from probes.acts.format import default_hooks
 from probes.interventions.cases import Cases
 from probes.interventions.edits import Editor

@@ -7,10 +7,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from othello.evaluate import square_probabilities
-from othello.model import GPT, HookPoint
-from othello.squares import MAX_MOVES, N_SQUARES
-from othello.tokens import encode
+from othello.model.evaluate import square_probabilities
+from othello.model.gpt import GPT, HookPoint
+from othello.world.squares import MAX_MOVES, N_SQUARES
+from othello.world.tokens import encode
 from probes.interventions.cases import Cases
 from probes.interventions.edits import Editor
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from othello.evaluate import illegal_in_top_n, rank_legality
+from othello.model.evaluate import illegal_in_top_n, rank_legality
 from probes.interventions.cases import Cases
 
 

@@ -21,12 +21,12 @@ from pathlib import Path
 
 from torch import nn
 
-from othello import settings as settings_lib
-from othello.atomic import write_text
-from othello.checkpoint import file_sha256, load_model, model_file
-from othello.device import pick_device
-from othello.errors import UserError
-from othello.model import GPT
+from othello.common import settings as settings_lib
+from othello.common.atomic import write_text
+from othello.common.device import pick_device
+from othello.common.errors import UserError
+from othello.model.checkpoint import file_sha256, load_model, model_file
+from othello.model.gpt import GPT
 from probes.common import ProbeKey, hooks_by_layer
 from probes.interventions import figures as stage_figures
 from probes.interventions.cases import Cases, build_sets, enough, load_cases

@@ -15,10 +15,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from othello.device import DEVICES
-from othello.errors import UserError
-from othello.model import GPT
-from othello.squares import N_SQUARES
+from othello.common.device import DEVICES
+from othello.common.errors import UserError
+from othello.model.gpt import GPT
+from othello.world.squares import N_SQUARES
 from probes.interventions.cases import Cases
 from probes.interventions.editors import editor
 from probes.interventions.resume import clean_run, resume

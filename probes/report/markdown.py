@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from othello.machine import machine_line
+from othello.common.machine import machine_line
 from probes.interventions.sweep import TUNE
 from probes.report.published import LI_INTERVENTIONS
 from probes.report.summary import REPORTED

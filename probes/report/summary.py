@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from othello.evaluate import EVAL_JSON
-from othello.machine import describe_machine
+from othello.common.machine import describe_machine
+from othello.model.evaluate import EVAL_JSON
 from probes.circuits.stage import CircuitsResults
 from probes.interventions.stage import InterventionResults
 from probes.interventions.sweep import TUNE

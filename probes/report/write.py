@@ -10,8 +10,8 @@ import os
 import shutil
 from pathlib import Path
 
-from othello.atomic import write_text
-from othello.evaluate import EVAL_FIGURE
+from othello.common.atomic import write_text
+from othello.model.evaluate import EVAL_FIGURE
 from probes import figures as probe_figures
 from probes.circuits.stage import CircuitsResults
 from probes.interventions import figures as intervention_figures

@@ -20,11 +20,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from othello.evaluate import rank_legality
-from othello.labels import replay
-from othello.model import GPT
-from othello.objectives import legal_move_targets, next_move_loss
-from othello.tokens import encode
+from othello.model.evaluate import rank_legality
+from othello.model.gpt import GPT
+from othello.training.objectives import legal_move_targets, next_move_loss
+from othello.world.labels import replay
+from othello.world.tokens import encode
 from probes.acts.reader import flat_positions
 from probes.sae.model import SparseAutoencoder
 from probes.schemes import scheme

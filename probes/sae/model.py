@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from othello.errors import UserError
+from othello.common.errors import UserError
 from probes.sae.architectures import ARCHITECTURES, architecture
 
 CFG_FILE, WEIGHTS_FILE = "cfg.json", "sae_weights.safetensors"

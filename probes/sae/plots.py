@@ -8,8 +8,8 @@ import os
 
 import numpy as np
 
-from othello.plotting import plt
-from othello.squares import square_name
+from othello.common.plotting import plt
+from othello.world.squares import square_name
 from probes.drawing import draw_board, save_figure
 
 UNIT = 0.17  # inches per board square

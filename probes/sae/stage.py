@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from othello.atomic import write_text
-from othello.checkpoint import file_sha256, load_model, model_file
-from othello.errors import UserError
+from othello.common.atomic import write_text
+from othello.common.errors import UserError
+from othello.model.checkpoint import file_sha256, load_model, model_file
 from probes.acts.reader import ActsFile, flat_positions
 from probes.common import layer_name
 from probes.sae.evaluate import BOARD_LABELS, board_metrics, features_of, reconstruction, spliced
@@ -62,7 +62,7 @@ SWEEP_JSON, SWEEP_TABLE = "sweep.json", "sweep.md"
 
 
 def resolve_layer(acts: ActsFile, layer: str, probe_dir: Path | None) -> tuple[int, str]:
-    """The layer's number (:func:`othello.model.resid_layer`, as every stage numbers layers)
+    """The layer's number (:func:`othello.model.gpt.resid_layer`, as every stage numbers layers)
     and hook; ``best`` is the mine/theirs linear probe's layer chosen on validation games
     (needs the probes)."""
     hooks = {layer_name(h): h for h in acts.hooks}

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from othello import checkpoint
-from othello.device import pick_device
-from othello.errors import UserError
+from othello.common.device import pick_device
+from othello.common.errors import UserError
+from othello.model import checkpoint
 from probes.acts.reader import flat_positions
 from probes.sae.architectures import architecture
 from probes.sae.model import SAEConfig, SparseAutoencoder

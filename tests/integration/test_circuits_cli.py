@@ -8,7 +8,7 @@ import json
 import pytest
 from conftest import run_in_process
 
-from othello.checkpoint import control_model
+from othello.model.checkpoint import control_model
 from probes.acts.writer import write_cache
 from probes.circuits.plots import FIGURES
 from probes.circuits.stage import CircuitsResults

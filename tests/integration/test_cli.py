@@ -49,7 +49,7 @@ def test_cache_refuses_more_games_than_the_split_holds(tiny_corpus, tiny_run, tm
     assert not out.exists()
     done = run_in_process("cache.py", *cache, "--n-games", 2000, "--allow-fewer", "--no-progress")
     assert done.returncode == 0, done.stderr
-    from othello.corpus import GamesFile
+    from othello.corpora.corpus import GamesFile
     from probes.acts.reader import ActsFile
 
     with GamesFile(tiny_corpus) as games, ActsFile(out) as acts:

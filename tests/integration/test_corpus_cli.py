@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from conftest import TESTS, run_in_process
 
-from othello.corpus import CorpusError, GamesFile
-from othello.generate import generate_corpus
+from othello.corpora.corpus import CorpusError, GamesFile
+from othello.corpora.generate import generate_corpus
 
 ROOT = TESTS.parent
 

@@ -12,11 +12,11 @@ import pytest
 import torch
 from conftest import TESTS
 
-from othello.bundle import MAX_FILE_BYTES, MAX_FILES, BundleError, join_bundle
-from othello.checkpoint import load_model
-from othello.config import TrainConfig
-from othello.evaluate import evaluate_run
-from othello.train import train
+from othello.interop.bundle import MAX_FILE_BYTES, MAX_FILES, BundleError, join_bundle
+from othello.model.checkpoint import load_model
+from othello.model.evaluate import evaluate_run
+from othello.training.config import TrainConfig
+from othello.training.train import train
 from probes.acts.writer import write_cache
 
 PAPER_PATHS = (

@@ -16,8 +16,8 @@ transformer_lens = pytest.importorskip(
     reason='TransformerLens is not installed: pip install -e ".[tl]" to run the interop checks',
 )
 
-from othello.interop import from_transformer_lens, to_transformer_lens  # noqa: E402
-from othello.model import GPT, GPTConfig  # noqa: E402
+from othello.interop.formats import from_transformer_lens, to_transformer_lens  # noqa: E402
+from othello.model.gpt import GPT, GPTConfig  # noqa: E402
 
 OTHELLO_GPT = dict(
     n_layers=8, d_model=512, d_head=64, n_heads=8, d_mlp=2048, d_vocab=61, n_ctx=59,

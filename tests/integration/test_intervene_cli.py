@@ -6,7 +6,7 @@ import json
 
 from conftest import run_in_process
 
-from othello.checkpoint import control_model
+from othello.model.checkpoint import control_model
 from probes.acts.reader import ActsFile
 from probes.acts.writer import write_cache
 from probes.fit import FitConfig, fit_probes

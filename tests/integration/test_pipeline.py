@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import TESTS
 
-from othello.checkpoint import load_model
-from othello.corpus import GamesFile
-from othello.evaluate import evaluate_games
+from othello.corpora.corpus import GamesFile
+from othello.model.checkpoint import load_model
+from othello.model.evaluate import evaluate_games
 from probes.acts.reader import ActsFile
 from probes.common import ProbeKey
 from probes.metrics import evaluate_probes
@@ -83,7 +83,7 @@ def test_make_all_runs_the_pipeline_and_writes_the_report(tmp_path):
 
 
 def test_report_html_is_self_contained(tmp_path):
-    from othello.plotting import plt
+    from othello.common.plotting import plt
 
     fig, ax = plt.subplots()
     ax.plot([0, 1])

@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import run_in_process
 
-from othello.checkpoint import MODEL, file_sha256
+from othello.model.checkpoint import MODEL, file_sha256
 from probes.acts.writer import write_cache
 
 
@@ -64,8 +64,8 @@ def test_cli_fits_probes_and_draws_the_report(tiny_run, tiny_corpus, tmp_path):
 
 @pytest.mark.trains
 def test_probe_curve_probes_every_snapshot_once(tiny_corpus, tmp_path):
-    from othello.config import preset
-    from othello.train import train
+    from othello.training.config import preset
+    from othello.training.train import train
 
     run = tmp_path / "run"
     cfg = preset("tiny", ["max_steps=100", "snapshot_every=50", "eval_every=50"])

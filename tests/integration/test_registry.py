@@ -12,8 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from othello.checkpoint import control_model
-from othello.evaluate import evaluate_run
+from othello.model.checkpoint import control_model
+from othello.model.evaluate import evaluate_run
 from probes.acts.writer import write_cache
 from probes.common import ProbeKey
 from probes.explorer.api import Explorer

@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import run_in_process
 
-from othello.checkpoint import control_model
+from othello.model.checkpoint import control_model
 from probes.acts.reader import ActsFile
 from probes.acts.writer import write_cache
 from probes.sae.model import load_sae

@@ -8,13 +8,13 @@ import pytest
 import torch
 from conftest import run_in_process, run_script
 
-from othello import checkpoint
-from othello.config import preset
-from othello.game_stream import Batches, GameStream
-from othello.generate import generate_corpus
-from othello.model import GPT
-from othello.objectives import next_move_loss
-from othello.train import learning_rate, make_optimizer
+from othello.corpora.game_stream import Batches, GameStream
+from othello.corpora.generate import generate_corpus
+from othello.model import checkpoint
+from othello.model.gpt import GPT
+from othello.training.config import preset
+from othello.training.objectives import next_move_loss
+from othello.training.train import learning_rate, make_optimizer
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from othello.atomic import partial_path
-from othello.checkpoint import MODEL, file_sha256, load_model
-from othello.corpus import GamesFile
-from othello.labels import replay
-from othello.tokens import encode
+from othello.common.atomic import partial_path
+from othello.corpora.corpus import GamesFile
+from othello.model.checkpoint import MODEL, file_sha256, load_model
+from othello.world.labels import replay
+from othello.world.tokens import encode
 from probes.acts import writer as cache_module
 from probes.acts.reader import ActsFile
 from probes.acts.writer import CacheError, default_hooks, probe_split, write_cache

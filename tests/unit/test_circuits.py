@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from othello.config import GPTConfig
-from othello.corpus import GamesFile
-from othello.evaluate import evaluate_games, square_scores
-from othello.labels import replay
-from othello.model import GPT
-from othello.squares import parse_square
+from othello.corpora.corpus import GamesFile
+from othello.model.config import GPTConfig
+from othello.model.evaluate import evaluate_games, square_scores
+from othello.model.gpt import GPT
+from othello.world.labels import replay
+from othello.world.squares import parse_square
 from probes.circuits.ablation import legality_groups
 from probes.circuits.atlas import AtlasSettings, run_atlas
 from probes.circuits.attribution import (
@@ -44,7 +44,7 @@ ANCHOR = 10.0  # a large +-A pair in every embedding fixes the LayerNorm scale
 
 @pytest.fixture(scope="module")
 def games(tmp_path_factory):
-    from othello.generate import generate_corpus
+    from othello.corpora.generate import generate_corpus
 
     path = tmp_path_factory.mktemp("circuits") / "games.h5"
     return generate_corpus(path, 3000, seed=3, val_fraction=0.2, test_fraction=0.2,
@@ -64,7 +64,7 @@ def blank_model(n_heads: int = 2, d_mlp: int = 8) -> GPT:
 
 
 def token(square: int) -> int:
-    from othello.tokens import encode
+    from othello.world.tokens import encode
 
     return int(encode(np.array([square]))[0])
 

@@ -6,9 +6,9 @@ import h5py
 import numpy as np
 import pytest
 
-from othello import generate
-from othello.corpus import CorpusError, GamesFile
-from othello.generate import generate_corpus
+from othello.corpora import generate
+from othello.corpora.corpus import CorpusError, GamesFile
+from othello.corpora.generate import generate_corpus
 
 
 def _read(path):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import reference as ref
 
-from othello import engine
-from othello.labels import replay
-from othello.squares import START_BLACK, START_WHITE, parse_square, transpose_square
+from othello.world import engine
+from othello.world.labels import replay
+from othello.world.squares import START_BLACK, START_WHITE, parse_square, transpose_square
 
 # OEIS A124004 / published Othello perft (a pass is a ply, a finished game one leaf)
 PUBLISHED_PERFT = [4, 12, 56, 244, 1396, 8200, 55092, 390216, 3005288, 24571284]

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from othello.checkpoint import load_model
-from othello.corpus import GamesFile
-from othello.labels import replay
-from othello.squares import parse_square
-from othello.tokens import PLAYABLE_SQUARES, encode
+from othello.corpora.corpus import GamesFile
+from othello.model.checkpoint import load_model
+from othello.world.labels import replay
+from othello.world.squares import parse_square
+from othello.world.tokens import PLAYABLE_SQUARES, encode
 from probes.acts.writer import write_cache
 from probes.common import ProbeKey
 from probes.explorer.api import Explorer

@@ -10,14 +10,14 @@ import torch
 import torch.nn.functional as F
 from checkpoints import random_mingpt_state, random_tl_state
 
-from othello.interop import (
+from othello.interop.formats import (
     CheckpointFormatError,
     from_othello_world,
     from_transformer_lens,
     load_external,
     to_transformer_lens,
 )
-from othello.model import GPT, GPTConfig
+from othello.model.gpt import GPT, GPTConfig
 
 
 def tokens(batch: int = 3, n: int = 59) -> torch.Tensor:

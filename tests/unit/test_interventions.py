@@ -9,12 +9,12 @@ import pytest
 import reference
 import torch
 
-from othello.checkpoint import load_model
-from othello.corpus import GamesFile
-from othello.labels import MINE, THEIRS, replay
-from othello.policies import greedy_games
-from othello.squares import parse_square
-from othello.tokens import encode
+from othello.corpora.corpus import GamesFile
+from othello.model.checkpoint import load_model
+from othello.world.labels import MINE, THEIRS, replay
+from othello.world.policies import greedy_games
+from othello.world.squares import parse_square
+from othello.world.tokens import encode
 from probes.acts.reader import ActsFile
 from probes.acts.writer import default_hooks, write_cache
 from probes.common import ProbeKey, hooks_by_layer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import reference as ref
 
-from othello.labels import BLACK_DISC, MINE, THEIRS, WHITE_DISC, placed_by, replay
+from othello.world.labels import BLACK_DISC, MINE, THEIRS, WHITE_DISC, placed_by, replay
 
 
 def _reference_labels(board: np.ndarray, rec: dict) -> tuple[np.ndarray, np.ndarray]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from othello.model import GPT, GPTConfig
+from othello.model.gpt import GPT, GPTConfig
 
 CFG = GPTConfig(n_layers=2, d_model=32, n_heads=4, n_ctx=59)
 

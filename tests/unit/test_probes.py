@@ -9,8 +9,8 @@ import pytest
 import torch
 from sklearn_crosscheck import crosscheck, sklearn_accuracy, take_slice, torch_accuracy
 
-from othello.labels import placed_by, replay
-from othello.squares import parse_square
+from othello.world.labels import placed_by, replay
+from othello.world.squares import parse_square
 from probes.acts.arrays import ArraySource
 from probes.acts.reader import ActsFile
 from probes.acts.writer import write_cache

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from conftest import FIXTURES, SHARED_PGN, pgn_with_illegal_second_game
 
-from othello.corpus import GamesFile
-from othello.labels import replay
-from othello.pgn import RecordError, read_pgn
-from othello.records import IllegalGameError, import_games
-from othello.squares import parse_square
-from othello.wthor import read_wthor, write_wthor
+from othello.corpora.corpus import GamesFile
+from othello.corpora.pgn import RecordError, read_pgn
+from othello.corpora.records import IllegalGameError, import_games
+from othello.corpora.wthor import read_wthor, write_wthor
+from othello.world.labels import replay
+from othello.world.squares import parse_square
 
 SAMPLE = FIXTURES / "championship_sample.pgn"
 

@@ -94,7 +94,7 @@ def test_board_metrics_by_hand():
 
 
 def test_an_identity_sae_spliced_in_leaves_the_model_unchanged(tiny_run, tiny_corpus, tmp_path):
-    from othello.checkpoint import load_model
+    from othello.model.checkpoint import load_model
     from probes.acts.reader import ActsFile
     from probes.acts.writer import write_cache
 

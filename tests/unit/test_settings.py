@@ -1,4 +1,4 @@
-"""key=value settings typed by the dataclass fields (othello.settings)."""
+"""key=value settings typed by the dataclass fields (othello.common.settings)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from othello.settings import apply_overrides, parse_value
+from othello.common.settings import apply_overrides, parse_value
 from probes.fit import FitConfig
 
 

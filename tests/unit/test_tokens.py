@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from othello import tokens
-from othello.squares import parse_square, square_name, transpose_square
+from othello.world import tokens
+from othello.world.squares import parse_square, square_name, transpose_square
 
 
 def test_vocabulary_layout_matches_published_checkpoints():
@@ -39,7 +39,7 @@ def test_square_names_and_transpose():
 
 
 def test_othello_world_names_are_ours_transposed():
-    from othello.tokens import othello_world_name
+    from othello.world.tokens import othello_world_name
 
     for square in range(64):
         assert othello_world_name(square) == square_name(transpose_square(square))

@@ -8,12 +8,12 @@ import math
 import pytest
 import torch
 
-from othello import checkpoint
-from othello.config import preset
-from othello.generate import generate_corpus, make_chunk
-from othello.objectives import legal_move_targets, next_move_loss
-from othello.tokens import VOCAB_SIZE, encode
-from othello.train import learning_rate, snapshot_dir, train
+from othello.corpora.generate import generate_corpus, make_chunk
+from othello.model import checkpoint
+from othello.training.config import preset
+from othello.training.objectives import legal_move_targets, next_move_loss
+from othello.training.train import learning_rate, snapshot_dir, train
+from othello.world.tokens import VOCAB_SIZE, encode
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_checkpoints_refuse_code(tmp_path):
 def test_ranks_read_disjoint_shards_of_the_corpus(games):
     from itertools import islice
 
-    from othello.game_stream import GameStream
+    from othello.corpora.game_stream import GameStream
 
     seen = []
     for rank in (0, 1):

@@ -8,7 +8,7 @@ TransformerLens Othello-GPT, so their embeddings and unembeddings index the same
 Both of those projects *name* squares with the letter as the row, whereas our index is
 ``row * 8 + col`` with the letter as the column (standard notation). The indices coincide and
 only the names differ: their name for a square is ours transposed
-(:func:`othello.squares.transpose_square`). Passes are never tokens: after a pass the
+(:func:`othello.world.squares.transpose_square`). Passes are never tokens: after a pass the
 sequence simply continues with the other player's move.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from othello.squares import CENTRE_SQUARES, N_SQUARES, PAD_MOVE
+from othello.world.squares import CENTRE_SQUARES, N_SQUARES, PAD_MOVE
 
 PAD_TOKEN = 0
 VOCAB_SIZE = 61

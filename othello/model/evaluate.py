@@ -20,16 +20,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from othello.atomic import write_text
-from othello.checkpoint import load_model
-from othello.corpus import GamesFile
-from othello.device import pick_device
-from othello.errors import UserError
-from othello.labels import replay
-from othello.model import GPT
-from othello.plotting import accuracy_by_move
-from othello.squares import MAX_MOVES, N_SQUARES
-from othello.tokens import PLAYABLE_SQUARES, encode
+from othello.common.atomic import write_text
+from othello.common.device import pick_device
+from othello.common.errors import UserError
+from othello.common.plotting import accuracy_by_move
+from othello.corpora.corpus import GamesFile
+from othello.model.checkpoint import load_model
+from othello.model.gpt import GPT
+from othello.world.labels import replay
+from othello.world.squares import MAX_MOVES, N_SQUARES
+from othello.world.tokens import PLAYABLE_SQUARES, encode
 
 N_POSITIONS = MAX_MOVES - 1
 DEFAULT_GAMES = 10_000  # games scored when no number is asked

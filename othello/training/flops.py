@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from othello.config import GPTConfig
+from othello.model.config import GPTConfig
 
 # dense (not sparse) tensor-core peaks in TFLOP/s, from the vendors' data sheets
 PEAK_TFLOPS = {

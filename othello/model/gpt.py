@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from othello.config import GPTConfig
-from othello.errors import UserError
+from othello.common.errors import UserError
+from othello.model.config import GPTConfig
 
 HookFn = Callable[[torch.Tensor, "HookPoint"], torch.Tensor | None]
 

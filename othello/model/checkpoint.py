@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from othello.atomic import commit, partial_path
-from othello.errors import UserError
-from othello.model import GPT, GPTConfig
+from othello.common.atomic import commit, partial_path
+from othello.common.errors import UserError
+from othello.model.gpt import GPT, GPTConfig
 
 CHECKPOINT = "checkpoint.pt"  # everything needed to resume training
 MODEL = "model.pt"  # the trained weights and their config, for later stages

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from othello.labels import replay, unpack_bitboards
-from othello.squares import MAX_MOVES
-from othello.tokens import PAD_TOKEN, PLAYABLE_SQUARES, VOCAB_SIZE
+from othello.world.labels import replay, unpack_bitboards
+from othello.world.squares import MAX_MOVES
+from othello.world.tokens import PAD_TOKEN, PLAYABLE_SQUARES, VOCAB_SIZE
 
 
 def next_move_loss(

@@ -29,15 +29,16 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from othello import __version__, checkpoint
-from othello.config import TrainConfig
-from othello.corpus import GamesFile
-from othello.errors import UserError
-from othello.evaluate import evaluate_games
-from othello.flops import flops_per_token, peak_flops
-from othello.game_stream import Batches, GameStream
-from othello.model import GPT
-from othello.objectives import next_move_loss
+from othello import __version__
+from othello.common.errors import UserError
+from othello.corpora.corpus import GamesFile
+from othello.corpora.game_stream import Batches, GameStream
+from othello.model import checkpoint
+from othello.model.evaluate import evaluate_games
+from othello.model.gpt import GPT
+from othello.training.config import TrainConfig
+from othello.training.flops import flops_per_token, peak_flops
+from othello.training.objectives import next_move_loss
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:

@@ -13,7 +13,7 @@ import argparse
 import os
 from pathlib import Path
 
-from othello.corpus import CHUNK_ROWS, CorpusError, GamesFile, GamesWriter
+from othello.corpora.corpus import CHUNK_ROWS, CorpusError, GamesFile, GamesWriter
 
 
 def shard_spec(text: str) -> tuple[int, int]:

@@ -18,10 +18,10 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from othello.config import TrainConfig
-from othello.corpus import SPLIT_NAMES, CorpusError, GamesFile
-from othello.objectives import legal_move_targets
-from othello.tokens import encode
+from othello.corpora.corpus import SPLIT_NAMES, CorpusError, GamesFile
+from othello.training.config import TrainConfig
+from othello.training.objectives import legal_move_targets
+from othello.world.tokens import encode
 
 BLOCK_GAMES = 1 << 16
 

@@ -1,7 +1,7 @@
 """How every command-line script ends on a mistake a user can fix.
 
 A mistake a user can fix (a missing or malformed file, a bad setting, too few games) raises
-:class:`othello.errors.UserError` (or a subclass naming the format) or ``FileNotFoundError``,
+:class:`othello.common.errors.UserError` (or a subclass naming the format) or ``FileNotFoundError``,
 with a message naming the file and, where there is one, the game, ply or key. :func:`main`
 turns it into one line, ``error: ...``, and exit status 1, the same in every script. Anything
 else is a bug in our code and keeps its traceback. Set ``OTHELLO_TRACEBACK=1`` to see the
@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from othello.errors import UserError
+from othello.common.errors import UserError
 
 USER_ERRORS = (UserError, FileNotFoundError, IsADirectoryError, NotADirectoryError)
 

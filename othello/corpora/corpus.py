@@ -17,9 +17,9 @@ import h5py
 import numpy as np
 
 from othello import __version__
-from othello.atomic import commit, partial_path, reopen_partial_h5
-from othello.errors import UserError
-from othello.squares import MAX_MOVES
+from othello.common.atomic import commit, partial_path, reopen_partial_h5
+from othello.common.errors import UserError
+from othello.world.squares import MAX_MOVES
 
 FORMAT = "othello-gpt/games"
 FORMAT_VERSION = 1

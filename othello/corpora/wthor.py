@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from othello.pgn import GameRecord, RecordError
-from othello.squares import MAX_MOVES
+from othello.corpora.pgn import GameRecord, RecordError
+from othello.world.squares import MAX_MOVES
 
 HEADER_BYTES = 16
 RECORD_DTYPE = np.dtype(

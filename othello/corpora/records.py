@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from othello import engine
-from othello.corpus import GamesWriter
-from othello.errors import UserError
-from othello.labels import replay
-from othello.pgn import GameRecord, RecordError, read_pgn
-from othello.squares import MAX_MOVES, square_name
-from othello.wthor import read_wthor
+from othello.common.errors import UserError
+from othello.corpora.corpus import GamesWriter
+from othello.corpora.pgn import GameRecord, RecordError, read_pgn
+from othello.corpora.wthor import read_wthor
+from othello.world import engine
+from othello.world.labels import replay
+from othello.world.squares import MAX_MOVES, square_name
 
 READERS = {"pgn": read_pgn, "wthor": read_wthor}
 BATCH = 8192

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import torch
 
-from othello.atomic import write_text
-from othello.checkpoint import MODEL, load, save_model
-from othello.errors import UserError
-from othello.model import GPT, GPTConfig
+from othello.common.atomic import write_text
+from othello.common.errors import UserError
+from othello.model.checkpoint import MODEL, load, save_model
+from othello.model.gpt import GPT, GPTConfig
 
 MiB = 1 << 20
 MAX_FILES, MAX_FILE_BYTES = 8, 16 * MiB

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from othello import engine
-from othello.corpus import GamesWriter
-from othello.errors import UserError
-from othello.squares import MAX_MOVES
+from othello.common.errors import UserError
+from othello.corpora.corpus import GamesWriter
+from othello.world import engine
+from othello.world.squares import MAX_MOVES
 
 DEFAULT_CHUNK = 1 << 17
 
@@ -63,7 +63,7 @@ def generate_corpus(
     """Write ``n`` random games to ``out`` and return its path.
 
     With ``n_shards`` > 1 only shard ``shard``'s contiguous share of the ``n`` games is
-    written, so machines can each make one and :func:`othello.shards.merge_games` join them
+    written, so machines can each make one and :func:`othello.corpora.shards.merge_games` join them
     into the file one machine would have made. A run killed part way leaves ``out.partial``;
     the same call again resumes from it.
     """

@@ -26,8 +26,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from othello.atomic import write_text
-from othello.errors import UserError
+from othello.common.atomic import write_text
+from othello.common.errors import UserError
 
 REPO_ID = "NeelNanda/Othello-GPT-Transformer-Lens"
 HUB_URL = "https://huggingface.co"  # the hand-download address, whatever HF_ENDPOINT says
@@ -151,7 +151,7 @@ def read_record(path: str | os.PathLike) -> dict:
 
 
 def file_sha256(path: Path, block: int = 1 << 22) -> str:
-    """Same as :func:`othello.checkpoint.file_sha256`, without importing torch for it."""
+    """Same as :func:`othello.model.checkpoint.file_sha256`, without importing torch for it."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(block):

@@ -18,7 +18,7 @@ Two published models, in every form they come in:
 The shape (layers, width, heads, MLP width, context) is read from the tensors, so checkpoints
 of other sizes load too. Token ids need no remapping: both use 0 = padding and 1..60 = the
 playable squares in ascending index, and their square index equals ours. Only the *names*
-differ (they print the row as the letter; see :mod:`othello.tokens`). Files are read with
+differ (they print the row as the letter; see :mod:`othello.world.tokens`). Files are read with
 ``weights_only=True``.
 """
 
@@ -31,11 +31,11 @@ from pathlib import Path
 
 import torch
 
-from othello.atomic import write_text
-from othello.checkpoint import MODEL, file_sha256, load_model, save, save_model
-from othello.errors import UserError
-from othello.model import GPT, GPTConfig
-from othello.squares import MAX_MOVES
+from othello.common.atomic import write_text
+from othello.common.errors import UserError
+from othello.model.checkpoint import MODEL, file_sha256, load_model, save, save_model
+from othello.model.gpt import GPT, GPTConfig
+from othello.world.squares import MAX_MOVES
 
 Tensor = torch.Tensor
 FORMATS = ("transformer_lens", "othello_world", "othello_gpt")  # the last: our own model.pt
@@ -345,7 +345,7 @@ def import_run(
     """Convert a published checkpoint into a run directory (``model.pt`` and ``config.json``
     saying where it came from) that every later stage accepts like a trained run.
 
-    ``hub``: where the file was fetched from (:func:`othello.hub.read_record`: repo, file,
+    ``hub``: where the file was fetched from (:func:`othello.interop.hub.read_record`: repo, file,
     commit, size, sha256), recorded as ``imported.hub`` once the file is checked to be those
     bytes. Nothing is written when the file or the record is refused."""
     model = load_external(source, kind, n_heads, n_ctx=GAME_CONTEXT)

@@ -7,7 +7,7 @@ of a 64-bit bitboard is square ``i``.
 
 from __future__ import annotations
 
-from othello.errors import UserError
+from othello.common.errors import UserError
 
 N_SQUARES = 64
 MAX_MOVES = 60  # 64 squares less the four occupied at the start

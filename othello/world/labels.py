@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from othello import engine
-from othello.squares import CENTRE_SQUARES, MAX_MOVES, N_SQUARES, START_BLACK
+from othello.world import engine
+from othello.world.squares import CENTRE_SQUARES, MAX_MOVES, N_SQUARES, START_BLACK
 
 EMPTY = 0
 # Colour scheme: board_colour()

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from othello.errors import UserError
-from othello.squares import MAX_MOVES, parse_square, square_name
+from othello.common.errors import UserError
+from othello.world.squares import MAX_MOVES, parse_square, square_name
 
 _HEADER = re.compile(r'^\[(\w+)\s+"(.*)"\]$')
 _MOVE_LINE = re.compile(r"^(\d+)\.\s+(\S+)(?:\s+(\S+))?$")

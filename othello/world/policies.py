@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from othello import engine
-from othello.bits import lowest_square, popcount
-from othello.squares import MAX_MOVES, START_BLACK, START_WHITE
+from othello.world import engine
+from othello.world.bits import lowest_square, popcount
+from othello.world.squares import MAX_MOVES, START_BLACK, START_WHITE
 
 U64 = np.uint64
 ONE = U64(1)

@@ -1,0 +1,1 @@
+"""Training: presets and overrides (config), the objectives, model FLOPs, the training loop."""
