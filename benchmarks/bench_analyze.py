@@ -27,6 +27,7 @@ import torch
 
 from othello.corpora.corpus import GamesFile
 from othello.interop.formats import from_transformer_lens
+from othello.model.hooks import block_prefix
 from othello.world.tokens import encode
 from probes.stage_sizes import stage_sizes
 
@@ -43,7 +44,7 @@ def published_shape_checkpoint(path: Path) -> None:
 
     state = {"embed.W_E": r(61, d), "pos_embed.W_pos": r(59, d), "unembed.W_U": r(d, 61)}
     for layer in range(layers):
-        p = f"blocks.{layer}."
+        p = block_prefix(layer)
         for x in "QKV":
             state[p + f"attn.W_{x}"], state[p + f"attn.b_{x}"] = r(h, d, d // h), r(h, d // h)
         state |= {p + "attn.W_O": r(h, d // h, d), p + "attn.b_O": r(d)}

@@ -27,9 +27,9 @@ import torch
 from othello.corpora.corpus import GamesFile
 from othello.model.checkpoint import file_sha256, load_model, save_model
 from othello.model.gpt import GPT
+from othello.model.hooks import resid_hooks
 from othello.training.config import preset
 from othello.world.tokens import encode
-from probes.acts.format import default_hooks
 from probes.common import ProbeKey
 from probes.explorer.api import Explorer
 from probes.explorer.server import create_app
@@ -54,7 +54,7 @@ def random_run(tmp: Path, model: GPT, best_layer: str, mlp: bool) -> tuple[Path,
     at every layer (and mine/theirs MLP probes with ``mlp``) and a probe metrics file naming
     ``best_layer``: random probes have no figures. Shared with bench_circuits.py."""
     save_model(model, tmp / "run" / "model.pt")
-    hooks, d = default_hooks(model.cfg.n_layers), model.cfg.d_model
+    hooks, d = list(resid_hooks(model.cfg.n_layers).values()), model.cfg.d_model
     probes = {}
     for hook in hooks:
         for name, classes in (("mine_theirs", 3), ("flipped", 2), ("legal", 2)):

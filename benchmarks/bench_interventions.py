@@ -17,7 +17,7 @@ import time
 import torch
 
 from othello.model.checkpoint import file_sha256, load_model, model_file
-from othello.model.gpt import resid_layer
+from othello.model.hooks import resid_layer
 from probes.common import ProbeKey
 from probes.interventions.cases import build_sets
 from probes.interventions.edits import gradient_editor, linear_editor

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from othello.common.errors import UserError
-from othello.model.gpt import resid_layer
 
 
 @dataclass(frozen=True, order=True)
@@ -48,24 +47,13 @@ class ProbeKey:
         return ProbeKey(self.scheme, self.kind)
 
 
-def layer_name(hook: str) -> str:
-    """'3' for a residual-stream hook of layer 3, the hook itself otherwise."""
-    try:
-        return str(resid_layer(hook))
-    except ValueError:
-        return hook
-
-
-def hooks_by_layer(hooks: list[str]) -> dict[int, str]:
-    """``{residual layer: hook}`` of residual-stream hooks, in layer order."""
-    return dict(sorted((resid_layer(h), h) for h in hooks))
-
-
 class Registry(dict):
     """The named plugins of one sort (probe kinds, intervention editors, SAE architectures):
     each registered once, under its ``name``, and looked up by name with an error listing the
     choices. Every stage iterates over the registry, so a plugin declared in any module (a
-    test, a notebook) is one ``register`` call."""
+    test, a notebook) is one ``register`` call. A second plugin under a name already taken is
+    an error (as in SAELens's registry): replacing a plugin silently would change what every
+    stage runs; ``del registry[name]`` first to replace one on purpose."""
 
     def __init__(self, what: str) -> None:
         super().__init__()
@@ -75,6 +63,8 @@ class Registry(dict):
         settings = getattr(item, "settings", None)
         if settings is not None and not dataclasses.is_dataclass(settings):
             raise TypeError(f"{self.what} {item.name!r}: settings must be a dataclass")
+        if item.name in self:
+            raise UserError(f"{self.what} {item.name!r} is already registered; del it first")
         self[item.name] = item
         return item
 

@@ -18,9 +18,10 @@ from tqdm import tqdm
 
 from othello.common.atomic import write_text
 from othello.model import checkpoint
+from othello.model.hooks import layer_name
 from probes.acts.reader import ActsFile
 from probes.acts.writer import write_cache
-from probes.common import ProbeKey, layer_name
+from probes.common import ProbeKey
 from probes.fit import FitConfig, fit_probes
 from probes.metrics import evaluate_probes, scheme_baselines
 from probes.stage import SPLITS, choose_on_val

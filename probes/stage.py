@@ -20,8 +20,9 @@ from othello.common import settings as settings_lib
 from othello.common.atomic import write_text
 from othello.common.device import pick_device
 from othello.common.errors import UserError
+from othello.model.hooks import layer_name
 from probes.acts.reader import ActsFile
-from probes.common import ProbeKey, layer_name
+from probes.common import ProbeKey
 from probes.fit import FitConfig, fit_probes
 from probes.kinds import KINDS, default_settings
 from probes.metrics import direction_cosines, evaluate_probes, scheme_baselines

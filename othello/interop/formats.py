@@ -35,14 +35,16 @@ from othello.common.atomic import write_text
 from othello.common.errors import UserError
 from othello.model.checkpoint import MODEL, file_sha256, load_model, save, save_model
 from othello.model.gpt import GPT, GPTConfig
-from othello.world.squares import MAX_MOVES
+from othello.model.hooks import BLOCKS, block_prefix
+from othello.world.squares import N_POSITIONS
+from othello.world.tokens import VOCAB_SIZE
 
 Tensor = torch.Tensor
 FORMATS = ("transformer_lens", "othello_world", "othello_gpt")  # the last: our own model.pt
 LI_ET_AL_HEADS = 8  # othello_world's default; its weights cannot tell
 LN_EPS = 1e-5  # TransformerLens's and torch's default, which our LayerNorm uses
 # positions every stage reads: a game is 60 moves and the model predicts moves 2..60
-GAME_CONTEXT = MAX_MOVES - 1
+GAME_CONTEXT = N_POSITIONS
 # attention buffers both libraries save beside the weights; they hold no learned values
 _BUFFERS = ("attn.mask", "attn.IGNORE", "attn.masked_bias", "attn.bias")
 
@@ -52,15 +54,15 @@ class CheckpointFormatError(UserError):
 
 
 def _layers(state: dict[str, Tensor]) -> int:
-    indices = {int(key.split(".")[1]) for key in state if key.startswith("blocks.")}
+    indices = {int(key.split(".")[1]) for key in state if key.startswith(BLOCKS + ".")}
     if indices != set(range(len(indices))) or not indices:
         raise CheckpointFormatError(f"blocks are not numbered 0..n-1: {sorted(indices)}")
     return len(indices)
 
 
 def _check_vocab(vocab: int) -> None:
-    if vocab != 61:
-        raise CheckpointFormatError(f"vocabulary has {vocab} tokens; Othello-GPT uses 61")
+    if vocab != VOCAB_SIZE:
+        raise CheckpointFormatError(f"vocabulary has {vocab} tokens; Othello-GPT uses {VOCAB_SIZE}")
 
 
 def _drop_buffers(state: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -85,7 +87,7 @@ def _config(n_layers: int, d_model: int, n_heads: int, d_mlp: int, n_ctx: int) -
 def from_othello_world(state: dict[str, Tensor], n_heads: int = LI_ET_AL_HEADS) -> GPT:
     """A model from a minGPT state dict of Li et al.'s ``othello_world``."""
     state = _drop_buffers({k.removeprefix("module."): v for k, v in state.items()})
-    for key in ("tok_emb.weight", "pos_emb", "blocks.0.mlp.0.weight"):
+    for key in ("tok_emb.weight", "pos_emb", block_prefix(0) + "mlp.0.weight"):
         if key not in state:
             raise CheckpointFormatError(f"missing tensor {key!r}")
     vocab, d_model = state["tok_emb.weight"].shape
@@ -94,7 +96,7 @@ def from_othello_world(state: dict[str, Tensor], n_heads: int = LI_ET_AL_HEADS) 
         _layers(state),
         d_model,
         n_heads,
-        state["blocks.0.mlp.0.weight"].shape[0],
+        state[block_prefix(0) + "mlp.0.weight"].shape[0],
         state["pos_emb"].shape[1],
     )
     return _build(cfg, _othello_world_to_ours(state, cfg))
@@ -110,7 +112,7 @@ def _othello_world_to_ours(state: dict[str, Tensor], cfg: GPTConfig) -> dict[str
         "unembed.bias": state.pop("head.bias", torch.zeros(cfg.vocab_size)),
     }
     for layer in range(cfg.n_layers):
-        p = f"blocks.{layer}."
+        p = block_prefix(layer)
         for norm in ("ln1", "ln2"):
             for x in ("weight", "bias"):
                 ours[f"{p}{norm}.{x}"] = _take(state, f"{p}{norm}.{x}")
@@ -129,23 +131,23 @@ def from_transformer_lens(state: dict[str, Tensor]) -> GPT:
     """A model from a TransformerLens ``HookedTransformer`` state dict (LN or LNPre, standard
     positional embeddings, GELU: the Othello-GPT configuration)."""
     state = _drop_buffers(dict(state))
-    if "embed.W_E" not in state or "blocks.0.attn.W_Q" not in state:
+    if "embed.W_E" not in state or block_prefix(0) + "attn.W_Q" not in state:
         raise CheckpointFormatError("missing tensor 'embed.W_E' or 'blocks.0.attn.W_Q'")
     vocab, d_model = state["embed.W_E"].shape
     _check_vocab(vocab)
-    n_heads, _, d_head = state["blocks.0.attn.W_Q"].shape
+    n_heads, _, d_head = state[block_prefix(0) + "attn.W_Q"].shape
     if n_heads * d_head != d_model:
         raise CheckpointFormatError(
             f"{n_heads} heads of width {d_head} do not fill d_model {d_model}; this GPT "
             "needs n_heads * d_head == d_model"
         )
-    if "blocks.0.mlp.W_in" not in state or "pos_embed.W_pos" not in state:
+    if block_prefix(0) + "mlp.W_in" not in state or "pos_embed.W_pos" not in state:
         raise CheckpointFormatError("missing tensor 'blocks.0.mlp.W_in' or 'pos_embed.W_pos'")
     cfg = _config(
         _layers(state),
         d_model,
         n_heads,
-        state["blocks.0.mlp.W_in"].shape[1],
+        state[block_prefix(0) + "mlp.W_in"].shape[1],
         state["pos_embed.W_pos"].shape[0],
     )
     folded = "ln_final.w" not in state  # LNPre: the scales live in the next matrices
@@ -164,7 +166,7 @@ def from_transformer_lens(state: dict[str, Tensor]) -> GPT:
     }
     ours["ln_final.weight"], ours["ln_final.bias"] = norm("ln_final")
     for layer in range(cfg.n_layers):
-        p = f"blocks.{layer}."
+        p = block_prefix(layer)
         for name in ("ln1", "ln2"):
             ours[f"{p}{name}.weight"], ours[f"{p}{name}.bias"] = norm(p + name)
         # W_X [heads, d_model, d_head] -> rows (head, d_head) of a Linear weight
@@ -225,7 +227,7 @@ def to_transformer_lens(model: GPT, attn_mask: str = "empty") -> tuple[dict[str,
         "unembed.b_U": sd["unembed.bias"],
     }
     for layer in range(cfg.n_layers):
-        p = f"blocks.{layer}."
+        p = block_prefix(layer)
         for norm in ("ln1", "ln2"):
             out[f"{p}{norm}.w"] = sd[f"{p}{norm}.weight"]
             out[f"{p}{norm}.b"] = sd[f"{p}{norm}.bias"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from othello.common.errors import UserError
+from othello.world.squares import N_POSITIONS
 from othello.world.tokens import VOCAB_SIZE
 
 
@@ -15,7 +16,7 @@ class GPTConfig:
     d_model: int = 512
     n_heads: int = 8
     d_mlp: int | None = None  # default 4 * d_model
-    n_ctx: int = 59  # a game is 60 moves; the model predicts moves 2..60 from the ones before
+    n_ctx: int = N_POSITIONS  # the model predicts moves 2..60 from the ones before
     vocab_size: int = VOCAB_SIZE
     dropout: float = 0.0
 

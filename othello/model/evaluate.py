@@ -28,10 +28,9 @@ from othello.corpora.corpus import GamesFile
 from othello.model.checkpoint import load_model
 from othello.model.gpt import GPT
 from othello.world.labels import replay
-from othello.world.squares import MAX_MOVES, N_SQUARES
+from othello.world.squares import N_POSITIONS, N_SQUARES
 from othello.world.tokens import PLAYABLE_SQUARES, encode
 
-N_POSITIONS = MAX_MOVES - 1
 DEFAULT_GAMES = 10_000  # games scored when no number is asked
 EVAL_JSON, EVAL_FIGURE = "eval.json", "accuracy_by_move.png"  # what evaluate_run writes
 

@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from othello.common.errors import UserError
 from othello.model.config import GPTConfig
 
 HookFn = Callable[[torch.Tensor, "HookPoint"], torch.Tensor | None]
@@ -191,15 +190,3 @@ class GPT(nn.Module):
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
-
-
-def resid_layer(hook: str) -> int:
-    """Residual-stream layer of a hook: resid_pre of block l is layer l, resid_post is l + 1."""
-    parts = hook.split(".")
-    if (
-        len(parts) != 3
-        or parts[0] != "blocks"
-        or parts[2] not in ("hook_resid_pre", "hook_resid_post")
-    ):
-        raise UserError(f"{hook!r} is not a residual-stream hook")
-    return int(parts[1]) + (parts[2] == "hook_resid_post")

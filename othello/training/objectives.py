@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from othello.world.labels import replay, unpack_bitboards
-from othello.world.squares import MAX_MOVES
+from othello.world.squares import N_POSITIONS
 from othello.world.tokens import PAD_TOKEN, PLAYABLE_SQUARES, VOCAB_SIZE
 
 
@@ -55,7 +55,7 @@ def legal_move_targets(moves: np.ndarray) -> torch.Tensor:
     """Uniform distributions over each position's legal next moves, as token probabilities
     [B, 59, 61] (all zero where the game is over)."""
     labels = replay(moves, (moves >= 0).sum(1).astype(np.int8))
-    legal = unpack_bitboards(labels.legal[:, : MAX_MOVES - 1])[..., PLAYABLE_SQUARES]
+    legal = unpack_bitboards(labels.legal[:, :N_POSITIONS])[..., PLAYABLE_SQUARES]
     targets = np.zeros(legal.shape[:2] + (VOCAB_SIZE,), dtype=np.float32)
     targets[..., 1:] = legal
     targets /= np.maximum(targets.sum(-1, keepdims=True), 1)

@@ -12,6 +12,9 @@ from othello.common.errors import UserError
 N_SQUARES = 64
 MAX_MOVES = 60  # 64 squares less the four occupied at the start
 PAD_MOVE = -1  # padding in move arrays after a game's last move
+# positions a model reads: a game of 60 moves is read as 59 tokens (the last move is never an
+# input, it is only predicted), so every model, cache and stage has 59 positions
+N_POSITIONS = MAX_MOVES - 1
 
 BLACK = 0
 WHITE = 1

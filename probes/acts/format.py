@@ -18,11 +18,10 @@ import h5py
 import numpy as np
 
 from othello.common.errors import UserError
-from othello.world.squares import MAX_MOVES, N_SQUARES
+from othello.world.squares import MAX_MOVES, N_POSITIONS, N_SQUARES
 
 FORMAT = "othello-gpt-acts"
 FORMAT_VERSION = 1
-N_POSITIONS = MAX_MOVES - 1
 # name -> (dtype, trailing shape) of the per-position labels stored beside the activations
 LABELS = {
     "board_colour": (np.int8, (N_SQUARES,)),  # 0 empty, 1 black, 2 white
@@ -38,13 +37,6 @@ GAME_DATASETS = ("moves", "length", "game_index", "corpus_split", "split")
 
 class CacheError(UserError):
     """A cache that is missing, incomplete, or made from another model or corpus."""
-
-
-def default_hooks(n_layers: int) -> list[str]:
-    """The residual stream before every block and after the last: n_layers + 1 layers."""
-    return [f"blocks.{layer}.hook_resid_pre" for layer in range(n_layers)] + [
-        f"blocks.{n_layers - 1}.hook_resid_post"
-    ]
 
 
 def probe_split(n_games: int, fractions: tuple[float, float, float]) -> np.ndarray:

@@ -23,6 +23,7 @@ from othello.common.device import pick_device
 from othello.common.errors import UserError
 from othello.corpora.corpus import SPLIT_NAMES, GamesFile
 from othello.model.checkpoint import file_sha256, load_model, model_file
+from othello.model.hooks import resid_hooks
 from othello.world.labels import replay
 from othello.world.tokens import encode
 from probes.acts.format import (
@@ -32,7 +33,6 @@ from probes.acts.format import (
     N_POSITIONS,
     CacheError,
     create_datasets,
-    default_hooks,
     probe_split,
 )
 
@@ -101,7 +101,7 @@ def model_and_hooks(model_path: Path, hooks: list[str] | None) -> tuple:
     """The model (on the GPU when there is one) and the hooks to cache (default: every
     residual layer), each checked to exist."""
     model = load_model(model_path, pick_device())
-    hooks = hooks or default_hooks(model.cfg.n_layers)
+    hooks = hooks or list(resid_hooks(model.cfg.n_layers).values())
     unknown = [h for h in hooks if h not in model.hook_points]
     if unknown:
         raise UserError(f"no hook point named {unknown[0]!r} in {model_path}")

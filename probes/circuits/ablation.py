@@ -27,8 +27,8 @@ from tqdm import tqdm
 from othello.corpora.corpus import GamesFile
 from othello.model.evaluate import square_probabilities
 from othello.model.gpt import GPT
+from othello.model.hooks import act_name
 from othello.world.squares import N_SQUARES, square_name
-from probes.circuits.neurons import post_hook
 from probes.circuits.positions import FEATURE_KINDS, batches
 from probes.circuits.trees import TreeResult, holds
 
@@ -75,7 +75,7 @@ def ablate_hook(group: Group, means: dict[int, np.ndarray], mode: str):
         x[..., index.to(x.device)] = value.to(x.device, x.dtype)
         return x
 
-    return post_hook(group.layer), fix
+    return act_name("post", group.layer), fix
 
 
 @torch.no_grad()

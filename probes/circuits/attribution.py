@@ -19,6 +19,7 @@ import torch
 
 from othello.model.evaluate import square_scores
 from othello.model.gpt import GPT
+from othello.model.hooks import EMBED, POS_EMBED, act_name
 from othello.world.tokens import PLAYABLE_SQUARES
 from probes.circuits.positions import N_POSITIONS
 
@@ -34,9 +35,9 @@ def part_names(model: GPT) -> list[str]:
 
 def attribution_hooks(model: GPT) -> list[str]:
     last = model.cfg.n_layers - 1
-    hooks = ["hook_embed", "hook_pos_embed", f"blocks.{last}.hook_resid_post"]
+    hooks = [EMBED, POS_EMBED, act_name("resid_post", last)]
     for layer in range(model.cfg.n_layers):
-        hooks += [f"blocks.{layer}.attn.hook_z", f"blocks.{layer}.hook_mlp_out"]
+        hooks += [act_name("z", layer), act_name("mlp_out", layer)]
     return hooks
 
 
@@ -53,7 +54,7 @@ def logit_parts(model: GPT, cache: dict[str, torch.Tensor]) -> torch.Tensor:
     """[batch, pos, parts, vocab]: each part's contribution to every logit, from a cache of
     :func:`attribution_hooks`; the parts (:func:`part_names`) sum to the model's logits."""
     last = model.cfg.n_layers - 1
-    final = cache[f"blocks.{last}.hook_resid_post"]
+    final = cache[act_name("resid_post", last)]
     ln = model.ln_final
     scale = (final.var(-1, unbiased=False, keepdim=True) + ln.eps).sqrt()
     w_u = model.unembed.weight  # [vocab, d_model]
@@ -63,13 +64,13 @@ def logit_parts(model: GPT, cache: dict[str, torch.Tensor]) -> torch.Tensor:
         centred = part - part.mean(-1, keepdim=True)
         return (centred / s * ln.weight) @ w_u.T
 
-    embed = cache["hook_embed"]
-    parts = [through(embed), through(cache["hook_pos_embed"].expand_as(embed))]
+    embed = cache[EMBED]
+    parts = [through(embed), through(cache[POS_EMBED].expand_as(embed))]
     for layer in range(model.cfg.n_layers):
-        heads = head_outputs(model, layer, cache[f"blocks.{layer}.attn.hook_z"])
+        heads = head_outputs(model, layer, cache[act_name("z", layer)])
         parts += list(through(heads, 1).unbind(2))
         parts.append(through(model.blocks[layer].attn.out.bias.expand_as(embed)))
-        parts.append(through(cache[f"blocks.{layer}.hook_mlp_out"]))
+        parts.append(through(cache[act_name("mlp_out", layer)]))
     constant = ln.bias @ w_u.T + model.unembed.bias
     parts.append(constant.expand_as(parts[0]))
     return torch.stack(parts, dim=2)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from othello.common.errors import UserError
-from othello.model.gpt import resid_layer
+from othello.model.hooks import resid_layer
 from probes.fit import Probes
 
 MAPS = ("mine_theirs", "empty", "flipped", "legal")  # the direction kinds, in figure order

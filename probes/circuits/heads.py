@@ -21,11 +21,8 @@ import numpy as np
 import torch
 
 from othello.model.gpt import GPT
+from othello.model.hooks import act_name
 from probes.circuits.attribution import head_outputs
-
-
-def pattern_hooks(model: GPT) -> list[str]:
-    return [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)]
 
 
 def mine_keys(mover: np.ndarray, perspective: np.ndarray, n_pos: int) -> np.ndarray:
@@ -64,7 +61,7 @@ class HeadSums:
         sign_t = torch.as_tensor(sign, dtype=torch.float32)
         self.occupied += np.abs(sign).sum((0, 1))
         for layer in range(model.cfg.n_layers):
-            z = cache[f"blocks.{layer}.attn.hook_z"]
+            z = cache[act_name("z", layer)]
             out = head_outputs(model, layer, z)  # [G, P, head, d]
             moved = out @ directions[layer + 1].to(out.device)  # [G, P, head, 64]
             signed = moved.cpu() * sign_t[:, :, None, :]

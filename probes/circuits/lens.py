@@ -13,13 +13,7 @@ import torch
 
 from othello.model.evaluate import rank_legality
 from othello.model.gpt import GPT
-from probes.acts.format import default_hooks
-
-
-def resid_hooks(model: GPT) -> dict[int, str]:
-    """``{residual layer: hook}``: layer l < n_layers is block l's input, the last is the
-    last block's output (as every stage numbers layers, :func:`othello.model.gpt.resid_layer`)."""
-    return dict(enumerate(default_hooks(model.cfg.n_layers)))
+from othello.model.hooks import resid_hooks
 
 
 class LensCounts:
@@ -32,7 +26,7 @@ class LensCounts:
     @torch.no_grad()
     def add(self, model: GPT, cache: dict, legal_bits: np.ndarray, scored: np.ndarray) -> None:
         mask = torch.as_tensor(scored)
-        for layer, hook in resid_hooks(model).items():
+        for layer, hook in resid_hooks(model.cfg.n_layers).items():
             logits = model.unembed(model.ln_final(cache[hook]))
             top1 = rank_legality(logits.cpu(), legal_bits)[..., 0]
             self.correct[layer] += int((top1 & mask).sum())

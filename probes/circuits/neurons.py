@@ -28,13 +28,10 @@ from tqdm import tqdm
 from othello.corpora.corpus import GamesFile
 from othello.model.evaluate import square_scores
 from othello.model.gpt import GPT
+from othello.model.hooks import act_name
 from othello.world.squares import square_name
 from probes.circuits.directions import MAPS, cosines
 from probes.circuits.positions import read_batch
-
-
-def post_hook(layer: int) -> str:
-    return f"blocks.{layer}.mlp.hook_post"
 
 
 def read_rows(model: GPT, layer: int) -> torch.Tensor:
@@ -99,7 +96,7 @@ def collect(
     with a ``keep`` entry, only those neurons of each layer."""
     device = next(models[0].parameters()).device
     keep = keep or [None] * len(models)
-    hooks = [post_hook(layer) for layer in layers]
+    hooks = [act_name("post", layer) for layer in layers]
     where, features = [], []
     acts: list[dict[int, list]] = [{layer: [] for layer in layers} for _ in models]
     used = np.unique(picks[:, 0])

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from othello.corpora.corpus import GamesFile
 from othello.model.gpt import GPT
+from othello.model.hooks import block_hooks, resid_hooks
 from probes.circuits.atlas import control_columns
 from probes.circuits.attribution import (
     AttributionSums,
@@ -24,8 +25,8 @@ from probes.circuits.attribution import (
     logit_parts,
     part_names,
 )
-from probes.circuits.heads import HeadSums, mine_keys, pattern_hooks
-from probes.circuits.lens import LensCounts, resid_hooks
+from probes.circuits.heads import HeadSums, mine_keys
+from probes.circuits.lens import LensCounts
 from probes.circuits.neurons import Sample, collect
 from probes.circuits.patching import make_pairs, patch_maps, patch_task
 from probes.circuits.positions import N_POSITIONS, GameBatch, batches, read_batch, sample_positions
@@ -45,7 +46,7 @@ METRIC = (
 def add_heads(sums: HeadSums, model: GPT, cache: dict, batch: GameBatch, scored) -> None:
     labels = batch.labels
     mine = mine_keys(labels.mover, labels.perspective(), N_POSITIONS)
-    sums.add_attention([cache[h] for h in pattern_hooks(model)], mine, scored)
+    sums.add_attention([cache[h] for h in block_hooks("pattern", model.cfg.n_layers)], mine, scored)
 
 
 @torch.no_grad()
@@ -65,7 +66,11 @@ def test_pass(
     lens = LensCounts(cfg.n_layers)
     head_sums = HeadSums(cfg.n_layers, cfg.n_heads)
     writes = {layer: d["mine_theirs"] for layer, d in directions.items()}
-    hooks = attribution_hooks(model) + list(resid_hooks(model).values()) + pattern_hooks(model)
+    hooks = (
+        attribution_hooks(model)
+        + list(resid_hooks(model.cfg.n_layers).values())
+        + block_hooks("pattern", model.cfg.n_layers)
+    )
     for batch in tqdm(
         batches(games, rows, batch_games),
         total=-(-len(rows) // batch_games),
@@ -88,7 +93,9 @@ def head_classes_pass(model: GPT, games: GamesFile, rows: np.ndarray, batch_game
     device = next(model.parameters()).device
     sums = HeadSums(model.cfg.n_layers, model.cfg.n_heads)
     for batch in batches(games, rows, batch_games):
-        _, cache = model.run_with_cache(batch.tokens(device), pattern_hooks(model))
+        _, cache = model.run_with_cache(
+            batch.tokens(device), block_hooks("pattern", model.cfg.n_layers)
+        )
         add_heads(sums, model, cache, batch, batch.scored())
     return sums
 

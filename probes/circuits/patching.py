@@ -27,10 +27,10 @@ import torch
 
 from othello.model.evaluate import square_scores
 from othello.model.gpt import GPT
+from othello.model.hooks import block_hooks, resid_hooks
 from othello.world.labels import replay
 from othello.world.squares import MAX_MOVES
 from othello.world.tokens import encode
-from probes.circuits.lens import resid_hooks
 from probes.circuits.positions import N_POSITIONS, GameBatch
 
 
@@ -200,8 +200,8 @@ def patched_share(
 def patch_maps(model: GPT, task: PatchTask, follow: int) -> dict:
     """patching.json's maps: residual layer x offset from the differing move, layer x head."""
     cfg = model.cfg
-    z_hooks = [f"blocks.{layer}.attn.hook_z" for layer in range(cfg.n_layers)]
-    hooks = resid_hooks(model)
+    z_hooks = block_hooks("z", cfg.n_layers)
+    hooks = resid_hooks(model.cfg.n_layers)
     logits, cache = model.run_with_cache(task.clean, list(hooks.values()) + z_hooks)
     ends = (task.logit_diff(logits), task.logit_diff(model(task.corrupt)))
 

@@ -22,10 +22,9 @@ import torch
 from othello.common.errors import UserError
 from othello.corpora.corpus import GamesFile
 from othello.world.labels import PlyLabels, replay
-from othello.world.squares import N_SQUARES, square_name
+from othello.world.squares import N_POSITIONS, N_SQUARES, square_name
 from othello.world.tokens import encode
 
-N_POSITIONS = 59  # a game of 60 moves is read as 59 tokens: the last move is never an input
 FEATURE_KINDS = ("empty", "mine", "theirs", "flipped", "legal")
 N_FEATURES = len(FEATURE_KINDS) * N_SQUARES
 

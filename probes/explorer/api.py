@@ -21,12 +21,14 @@ import torch
 from othello.corpora.corpus import GamesFile
 from othello.model.checkpoint import file_sha256, load_model, model_file
 from othello.model.evaluate import square_probabilities
+from othello.model.hooks import act_name, hooks_by_layer
+from othello.world.game import Game
 from othello.world.squares import N_SQUARES, bitboard_squares, parse_square, square_name
 from othello.world.tokens import encode
-from probes.common import ProbeKey, hooks_by_layer
+from probes.common import ProbeKey
 from probes.explorer.circuits import CircuitsView
 from probes.explorer.edits import EditMaker, default_edit
-from probes.explorer.inputs import ExplorerError, Game, parse_moves
+from probes.explorer.inputs import ExplorerError, check_ply, check_someone_moves, parse_moves
 from probes.explorer.sae_view import SAEView
 from probes.interventions.cases import case_at, position_cases
 from probes.interventions.run import edit_hooks, intervene, latent_saliency
@@ -148,7 +150,7 @@ class Explorer:
     def position(self, game: Game, ply: int, kind: str = "linear") -> dict:
         """The engine's board and legal moves, the model's next-move probabilities and every
         layer's probe readings (probes of ``kind``), at one position."""
-        game.check_ply(ply)
+        check_ply(game, ply)
         fitted = sorted({key.kind for key in self.probes})
         if kind not in fitted:
             raise ExplorerError(f"no probes of kind {kind!r}; the run has {', '.join(fitted)}")
@@ -210,7 +212,7 @@ class Explorer:
     def intervene(self, game: Game, ply: int, square: int, method=None, layer=None, scale=None):
         """Flip the disc on ``square`` in the model's board (from ``layer`` on) and compare the
         model's next-move predictions with the engine's legal moves of the edited board."""
-        game.check_ply(ply)
+        check_ply(game, ply)
         if not 0 <= square < N_SQUARES:
             raise ExplorerError(f"square {square} is outside 0..63")
         method, layer = self._method_layer(method, layer)
@@ -251,14 +253,14 @@ class Explorer:
     def attention(self, game: Game, ply: int, layer: int, head: int | None = None) -> dict:
         """Every head's attention pattern (or head ``head``'s) over positions 0..ply of one
         block."""
-        game.check_ply(ply)
+        check_ply(game, ply)
         cfg = self.model.cfg
         if not 0 <= layer < cfg.n_layers:
             raise ExplorerError(f"layer {layer} is out of range: blocks 0..{cfg.n_layers - 1}")
         if head is not None and not 0 <= head < cfg.n_heads:
             raise ExplorerError(f"head {head} is out of range (0..{cfg.n_heads - 1})")
         tokens = torch.as_tensor(encode(game.moves[None, : ply + 1]))
-        hook = f"blocks.{layer}.attn.hook_pattern"
+        hook = act_name("pattern", layer)
         with self.lock, torch.inference_mode():
             _, cache = self.model.run_with_cache(tokens, [hook])
         patterns = cache[hook][0] if head is None else cache[hook][0, head : head + 1]
@@ -271,10 +273,10 @@ class Explorer:
     def saliency(self, game: Game, ply: int, method=None, layer=None, scale=None) -> dict:
         """Li et al.'s latent saliency of the predicted move: how much flipping each disc in
         the model's board lowers its probability."""
-        game.check_ply(ply)
+        check_ply(game, ply)
         method, layer = self._method_layer(method, layer)
         edit, setting = self.edits.make(method, scale)
-        game.check_someone_moves(ply)
+        check_someone_moves(game, ply)
         cases = position_cases(game.moves, game.length, ply)
         with self.lock:
             result = latent_saliency(self.model, cases, edit_hooks(self.hooks, layer, True), edit)

@@ -19,21 +19,18 @@ import torch
 
 from othello.model.evaluate import square_scores
 from othello.model.gpt import GPT
+from othello.model.hooks import act_name
+from othello.world.game import Game
 from othello.world.labels import replay
 from othello.world.squares import square_name
 from othello.world.tokens import decode, encode
 from probes.circuits.attribution import attribution_hooks, logit_parts, part_names
 from probes.circuits.directions import probe_directions
-from probes.circuits.neurons import (
-    logit_effects,
-    post_hook,
-    promoted_and_suppressed,
-    weight_maps,
-)
+from probes.circuits.neurons import logit_effects, promoted_and_suppressed, weight_maps
 from probes.circuits.patching import corrupt_at, patch_maps, patch_task
 from probes.circuits.positions import GameBatch
 from probes.circuits.stage import CircuitsResults
-from probes.explorer.inputs import ExplorerError, Game
+from probes.explorer.inputs import ExplorerError, check_ply
 from probes.fit import Probes
 
 
@@ -86,7 +83,7 @@ class CircuitsView:
         n = min(game.length, 59)
         tokens = torch.as_tensor(encode(game.moves[None, :n]))
         layers = range(self.model.cfg.n_layers) if layers is None else layers
-        hooks = {layer: post_hook(layer) for layer in layers}
+        hooks = {layer: act_name("post", layer) for layer in layers}
         with torch.inference_mode():
             _, cache = self.model.run_with_cache(tokens, list(hooks.values()))
         return {layer: cache[h][0].float().numpy() for layer, h in hooks.items()}
@@ -94,7 +91,7 @@ class CircuitsView:
     def neuron(self, game: Game, ply: int, layer: int, neuron: int) -> dict:
         """One neuron's page: its activation along the game, its rule and R^2 (from the
         circuits folder), its probe-direction maps and logit effects, its top test positions."""
-        game.check_ply(ply)
+        check_ply(game, ply)
         self.check_neuron(layer, neuron)
         acts = self.activations(game, [layer])[layer][:, neuron]
         maps, effects = self.layer_maps(layer)
@@ -134,7 +131,7 @@ class CircuitsView:
 
     def active(self, game: Game, ply: int, top: int = 12) -> dict:
         """The neurons most active at this position (every layer), with their rules."""
-        game.check_ply(ply)
+        check_ply(game, ply)
         acts = self.activations(game)
         flat = [(float(a[ply, n]), layer, int(n)) for layer, a in acts.items()
                 for n in np.argsort(-a[ply])[:top]]  # fmt: skip
@@ -150,7 +147,7 @@ class CircuitsView:
     def attribution(self, game: Game, ply: int) -> dict:
         """The current prediction's direct logit attribution: each part's share of the top
         move's logit (the parts sum to it)."""
-        game.check_ply(ply)
+        check_ply(game, ply)
         tokens = torch.as_tensor(encode(game.moves[None, : ply + 1]))
         with torch.inference_mode():
             logits, cache = self.model.run_with_cache(tokens, attribution_hooks(self.model))
@@ -174,7 +171,7 @@ class CircuitsView:
         """Patching at this position against a game one move different ``follow`` moves
         earlier (or fewer, when no such game exists): share restored by layer x position and
         layer x head (:mod:`probes.circuits.patching`)."""
-        game.check_ply(ply)
+        check_ply(game, ply)
         found = self.pair(game, ply, follow, seed)
         if found is None:
             raise ExplorerError(f"{game.label}: no one-move-different game ends at ply {ply} "

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from othello.common.errors import UserError
-from othello.model.gpt import resid_layer
+from othello.model.hooks import resid_layer
 from probes.sae.model import load_sae
 from probes.sae.plots import property_name
 from probes.sae.stage import DETAILS

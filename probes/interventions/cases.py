@@ -27,7 +27,13 @@ from othello.corpora.corpus import GamesFile
 from othello.world import engine
 from othello.world.labels import MINE, THEIRS, replay
 from othello.world.policies import greedy_games
-from othello.world.squares import MAX_MOVES, N_SQUARES, bitboard_squares, parse_square, square_name
+from othello.world.squares import (
+    N_POSITIONS,
+    N_SQUARES,
+    bitboard_squares,
+    parse_square,
+    square_name,
+)
 
 
 @dataclass
@@ -84,7 +90,7 @@ def pick_cases(moves: np.ndarray, length: np.ndarray, n_cases: int, seed: int = 
     mine_bb, theirs_bb, next_player = _boards(moves, length)
     rows: list[tuple[int, ...]] = []
     for game in rng.permutation(len(moves)):
-        positions = np.flatnonzero(next_player[game, : MAX_MOVES - 1] >= 0)
+        positions = np.flatnonzero(next_player[game, :N_POSITIONS] >= 0)
         if len(positions) == 0:
             continue
         t = int(rng.choice(positions))
@@ -106,7 +112,7 @@ def case_at(moves: np.ndarray, length: np.ndarray, game: int, ply: int, square: 
     """The one case a researcher names: flip ``square`` after move ``ply`` of row ``game``."""
     if not 0 <= game < len(moves):
         raise UserError(f"game {game} is out of range (the games have {len(moves)} rows)")
-    if not 0 <= ply < min(int(length[game]), MAX_MOVES - 1):
+    if not 0 <= ply < min(int(length[game]), N_POSITIONS):
         raise UserError(f"game {game} has no position after ply {ply}")
     mine_bb, theirs_bb, next_player = _boards(moves[game : game + 1], length[game : game + 1])
     if next_player[0, ply] < 0:
@@ -179,7 +185,7 @@ def verify(cases: Cases, source: str) -> None:
     for k in range(len(cases)):
         t, square = int(cases.position[k]), int(cases.square[k])
         where = f"{source}: case {k} (game {int(cases.game[k])}, ply {t})"
-        if not 0 <= t < MAX_MOVES - 1 or next_player[k, t] < 0:
+        if not 0 <= t < N_POSITIONS or next_player[k, t] < 0:
             raise UserError(f"{where}: no side is to move at this position")
         if not 0 <= square < N_SQUARES:
             raise UserError(f"{where}: square {square} is outside 0..63")

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import torch
 
 from othello.model.gpt import GPT, Block
-from othello.world.squares import MAX_MOVES
+from othello.model.hooks import resid_hooks
+from othello.world.squares import N_POSITIONS
 from othello.world.tokens import encode
-from probes.acts.format import default_hooks
 from probes.interventions.cases import Cases
 from probes.interventions.edits import Editor
 
@@ -43,8 +43,8 @@ def clean_run(model: GPT, cases: Cases) -> CleanRun:
     """One unedited forward pass over the cases' games up to their positions."""
     device = next(model.parameters()).device
     last = int(cases.position.max()) + 1
-    tokens = torch.as_tensor(encode(cases.moves[:, : min(last, MAX_MOVES - 1)]), device=device)
-    names = default_hooks(model.cfg.n_layers)
+    tokens = torch.as_tensor(encode(cases.moves[:, : min(last, N_POSITIONS)]), device=device)
+    names = list(resid_hooks(model.cfg.n_layers).values())
     logits, cache = model.run_with_cache(tokens, names)
     rows = torch.arange(len(cases), device=device)
     pos = torch.as_tensor(cases.position, device=device)

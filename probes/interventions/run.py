@@ -9,7 +9,7 @@ from torch import nn
 
 from othello.model.evaluate import square_probabilities
 from othello.model.gpt import GPT, HookPoint
-from othello.world.squares import MAX_MOVES, N_SQUARES
+from othello.world.squares import N_POSITIONS, N_SQUARES
 from othello.world.tokens import encode
 from probes.interventions.cases import Cases
 from probes.interventions.edits import Editor
@@ -38,7 +38,7 @@ def _edited_logits(model: GPT, cases: Cases, hooks: list[str], edit: Editor | No
     device = next(model.parameters()).device
     # the model is causal: positions after the last one read cannot change it
     last = int(cases.position.max()) + 1 if len(cases) else 1
-    tokens = torch.as_tensor(encode(cases.moves[:, : min(last, MAX_MOVES - 1)]), device=device)
+    tokens = torch.as_tensor(encode(cases.moves[:, : min(last, N_POSITIONS)]), device=device)
     rows = torch.arange(len(cases), device=device)
     pos = torch.as_tensor(cases.position, device=device)
 
@@ -60,7 +60,7 @@ def readout_effect(model: GPT, cases: Cases, hook: str, edit: Editor, probe: nn.
     edited square now reads the target class, and the share of the other 63 squares whose
     reading changed (an edit that moved only one disc leaves them as they were)."""
     device = next(model.parameters()).device
-    tokens = torch.as_tensor(encode(cases.moves[:, : MAX_MOVES - 1]), device=device)
+    tokens = torch.as_tensor(encode(cases.moves[:, :N_POSITIONS]), device=device)
     _, cache = model.run_with_cache(tokens, [hook])
     rows = torch.arange(len(cases), device=device)
     x = cache[hook][rows, torch.as_tensor(cases.position, device=device)].float()

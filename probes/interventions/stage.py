@@ -27,7 +27,8 @@ from othello.common.device import pick_device
 from othello.common.errors import UserError
 from othello.model.checkpoint import file_sha256, load_model, model_file
 from othello.model.gpt import GPT
-from probes.common import ProbeKey, hooks_by_layer
+from othello.model.hooks import hooks_by_layer
+from probes.common import ProbeKey
 from probes.interventions import figures as stage_figures
 from probes.interventions.cases import Cases, build_sets, enough, load_cases
 from probes.interventions.editors import EDITORS, chosen_candidate, editor

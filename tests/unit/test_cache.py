@@ -10,11 +10,12 @@ import torch
 from othello.common.atomic import partial_path
 from othello.corpora.corpus import GamesFile
 from othello.model.checkpoint import MODEL, file_sha256, load_model
+from othello.model.hooks import resid_hooks
 from othello.world.labels import replay
 from othello.world.tokens import encode
 from probes.acts import writer as cache_module
 from probes.acts.reader import ActsFile
-from probes.acts.writer import CacheError, default_hooks, probe_split, write_cache
+from probes.acts.writer import CacheError, probe_split, write_cache
 
 
 def test_round_trip_equals_a_direct_forward_pass(tiny_run, tiny_corpus, tmp_path):
@@ -28,7 +29,7 @@ def test_round_trip_equals_a_direct_forward_pass(tiny_run, tiny_corpus, tmp_path
         progress=False,
     )
     model = load_model(tiny_run)
-    hooks = default_hooks(model.cfg.n_layers)
+    hooks = list(resid_hooks(model.cfg.n_layers).values())
     assert hooks == [
         "blocks.0.hook_resid_pre",
         "blocks.1.hook_resid_pre",

@@ -13,6 +13,7 @@ from othello.corpora.corpus import GamesFile
 from othello.model.config import GPTConfig
 from othello.model.evaluate import evaluate_games, square_scores
 from othello.model.gpt import GPT
+from othello.model.hooks import resid_hooks
 from othello.world.labels import replay
 from othello.world.squares import parse_square
 from probes.circuits.ablation import legality_groups
@@ -24,7 +25,7 @@ from probes.circuits.attribution import (
     part_names,
 )
 from probes.circuits.heads import classify
-from probes.circuits.lens import LensCounts, resid_hooks
+from probes.circuits.lens import LensCounts
 from probes.circuits.neurons import promoted_and_suppressed
 from probes.circuits.passes import atlas_samples, head_classes_pass
 from probes.circuits.patching import make_pairs, patch_maps, patch_task, restored
@@ -197,7 +198,7 @@ def test_the_lens_at_the_last_layer_is_the_model(games):
         rows = choose_rows(g, "test", 64)
         batch = read_batch(g, rows)
         expected = evaluate_games(model, g.moves[rows], g.length[rows]).summary()
-    _, cache = model.run_with_cache(batch.tokens(), list(resid_hooks(model).values()))
+    _, cache = model.run_with_cache(batch.tokens(), list(resid_hooks(model.cfg.n_layers).values()))
     lens = LensCounts(model.cfg.n_layers)
     lens.add(model, cache, batch.legal_bits(), batch.scored())
     summary = lens.summary()

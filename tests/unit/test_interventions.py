@@ -11,13 +11,14 @@ import torch
 
 from othello.corpora.corpus import GamesFile
 from othello.model.checkpoint import load_model
+from othello.model.hooks import hooks_by_layer, resid_hooks
 from othello.world.labels import MINE, THEIRS, replay
 from othello.world.policies import greedy_games
 from othello.world.squares import parse_square
 from othello.world.tokens import encode
 from probes.acts.reader import ActsFile
-from probes.acts.writer import default_hooks, write_cache
-from probes.common import ProbeKey, hooks_by_layer
+from probes.acts.writer import write_cache
+from probes.common import ProbeKey
 from probes.fit import FitConfig, fit_probes
 from probes.interventions.cases import (
     Cases,
@@ -43,7 +44,7 @@ def setup(tiny_run, tiny_corpus, tmp_path_factory):
     with ActsFile(acts_path) as acts:
         probes = fit_probes(acts, FitConfig(probes=("mine_theirs/linear",)), progress=False)
     model = load_model(tiny_run)
-    hooks = default_hooks(model.cfg.n_layers)
+    hooks = list(resid_hooks(model.cfg.n_layers).values())
     linear = {h: probes[ProbeKey("mine_theirs", "linear", h)] for h in hooks}
     with GamesFile(tiny_corpus) as games:
         index = games.split_indices("test")[:200]
