@@ -1,3 +1,54 @@
-"""Othello-GPT toolkit: the world (rules, corpora, tokens) and the model that learns it."""
+"""Othello-GPT toolkit: the world (rules, corpora, tokens) and the model that learns it.
+
+What a notebook imports (each one call; the scripts and stages call the same functions)::
+
+    import othello
+
+    model = othello.load_model("data/runs/cpu")        # a run, our model.pt, or a published file
+    model = othello.from_pretrained("synthetic")        # Nanda et al.'s model via the hub cache
+    game = othello.Game.from_moves("F5 D6 C3")          # replayed and checked by the engine
+    game.board(2), game.mover(2), game.legal_moves(2)   # the board from the mover's view, ...
+    logits, cache = othello.run_with_cache(model, game)  # activations by hook name
+    cache.resid(2)                                       # the residual stream at layer 2
+
+Names are loaded on first use, so ``import othello`` stays cheap (no torch until asked).
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "load_model": "othello.interop.pretrained",
+    "from_pretrained": "othello.interop.pretrained",
+    "Game": "othello.world.game",
+    "MoveListError": "othello.world.game",
+    "run_with_cache": "othello.model.run",
+    "ActivationCache": "othello.model.run",
+    "GPT": "othello.model.gpt",
+    "GPTConfig": "othello.model.config",
+    "act_name": "othello.model.hooks",
+    "resid_hook": "othello.model.hooks",
+    "square_name": "othello.world.squares",
+    "parse_square": "othello.world.squares",
+    "generate_corpus": "othello.corpora.generate",
+    "preset": "othello.training.config",
+    "train": "othello.training.train",
+    "UserError": "othello.common.errors",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'othello' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

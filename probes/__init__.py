@@ -1,1 +1,47 @@
-"""Everything that reads activations: probes, metrics, interventions and reports."""
+"""The analysis of a model's activations, in rooms (acts, interventions, sae, circuits,
+explorer, report; probe fitting at the top).
+
+What a notebook imports (each one call, in memory, nothing written)::
+
+    import othello, probes
+
+    source = probes.cache_activations(model, "data/games-cpu-seed0.h5", n_games=500)
+    fitted = probes.fit_probe(source)                       # mine/theirs, linear, every layer
+    board = probes.read_board(fitted, acts, hook)            # 0 empty, 1 mine, 2 theirs
+    d = probes.probe_direction(fitted, hook, square=19)      # [d_model]
+    flip = probes.flip_disc(model, fitted, game, ply, square)  # logits and legal sets, tensors
+    rule = probes.neuron_rule(model, "data/games-cpu-seed0.h5", layer=1, neuron=42)
+
+Names are loaded on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "cache_activations": "probes.acts.memory",
+    "fit_probe": "probes.read",
+    "read_board": "probes.read",
+    "probe_direction": "probes.read",
+    "flip_disc": "probes.interventions.flip",
+    "FlipResult": "probes.interventions.flip",
+    "neuron_rule": "probes.circuits.rule",
+    "NeuronRule": "probes.circuits.rule",
+    "load_probes": "probes.store",
+    "ProbeKey": "probes.common",
+    "FitConfig": "probes.fit",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'probes' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

@@ -20,7 +20,12 @@ USER_ERRORS = (UserError, FileNotFoundError, IsADirectoryError, NotADirectoryErr
 
 
 def main(run: Callable[[list[str] | None], object], argv: list[str] | None = None) -> None:
-    """Call ``run(argv)``; a user error ends the process with one ``error:`` line."""
+    """Call ``run(argv)``; a user error ends the process with one ``error:`` line. A script
+    draws its figures to files, so it takes the headless Agg backend (the library chooses
+    none, so a notebook keeps its inline one)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
     try:
         run(argv)
     except USER_ERRORS as exc:

@@ -1,13 +1,11 @@
-"""Figures shared by stages; matplotlib is used headless (Agg) so no display is needed."""
+"""Figures shared by stages. No backend is chosen here: in a notebook the figures show
+inline; the scripts choose the headless Agg backend themselves (:func:`othello.common.cli.main`)."""
 
 from __future__ import annotations
 
 import os
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def accuracy_by_move(accuracy: list[float], path: str | os.PathLike, title: str) -> None:

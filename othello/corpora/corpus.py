@@ -197,3 +197,14 @@ class GamesFile:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def gather_rows(dataset: h5py.Dataset, index: np.ndarray, block: int = 1 << 16) -> np.ndarray:
+    """``dataset[index]`` for ascending ``index``, read in slices (h5py's point selection is
+    slow for thousands of scattered rows)."""
+    parts = []
+    for start in range(int(index[0]), int(index[-1]) + 1, block):
+        wanted = index[(index >= start) & (index < start + block)]
+        if len(wanted):
+            parts.append(dataset[start : start + block][wanted - start])
+    return np.concatenate(parts)

@@ -105,7 +105,7 @@ def fetch_published(name: str, revision: str | None = None) -> FetchedModel:
     resolved commit, size and sha256. When it cannot be had, one :class:`UserError` says what,
     where to download it by hand and the command that analyses the copy."""
     model = published_model(name)
-    hf = _import_hub()
+    hf = _import_hub(model)
     download, errors = hf.hf_hub_download, _fetch_errors(hf)  # imported before _quiet
     try:
         with _quiet(hf):
@@ -159,12 +159,16 @@ def file_sha256(path: Path, block: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-def _import_hub():
+def _import_hub(model: PublishedModel):
+    """The hub client, an optional extra: without it the error says how to get it and, as
+    when the hub is unreachable, the file to download by hand and the command that reads it."""
     try:
         import huggingface_hub
     except ImportError:
         raise UserError(
-            'fetching a published model needs huggingface_hub: pip install -e ".[hub]"'
+            f"fetching {model.filename} ({model.repo_id}) needs huggingface_hub: "
+            f'pip install -e ".[hub]"; or download {model.url(None)} by hand and analyse it '
+            f"with: {model.analyze_command()}"
         ) from None
     return huggingface_hub
 

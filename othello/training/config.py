@@ -134,6 +134,8 @@ def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
 
 
 def preset(name: str, overrides: list[str] | None = None) -> TrainConfig:
+    """The named preset (``tiny``, ``cpu``, ``paper``) with ``key=value`` overrides:
+    ``preset("tiny", ["max_steps=150"])``."""
     if name not in PRESETS:
         raise UserError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     return apply_overrides(PRESETS[name], overrides or [])

@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 
 from othello.common.errors import UserError
+from othello.world.labels import PlyLabels
 from othello.world.squares import MAX_MOVES, N_POSITIONS, N_SQUARES
 
 FORMAT = "othello-gpt-acts"
@@ -30,6 +31,23 @@ LABELS = {
     "legal": (np.uint8, (N_SQUARES,)),  # 1 where the side to move next may play
     "next_player": (np.int8, ()),  # 0 black, 1 white, -1 nobody (game over) or padding
 }
+
+
+def position_labels(plies: PlyLabels) -> dict[str, np.ndarray]:
+    """The :data:`LABELS` of replayed games at the positions a model reads, as the cache
+    stores them and an in-memory source holds them."""
+    labels = {
+        "board_colour": plies.board_colour(),
+        "board_relative": plies.board_relative(),
+        "flipped": plies.flipped_squares(),
+        "legal": plies.legal_squares(),
+        "next_player": plies.next_player,
+    }
+    return {
+        name: values[:, :N_POSITIONS].astype(LABELS[name][0]) for name, values in labels.items()
+    }
+
+
 DTYPES = {"float16": np.float16, "float32": np.float32}
 # per-game datasets, in the order a merge copies them
 GAME_DATASETS = ("moves", "length", "game_index", "corpus_split", "split")

@@ -21,20 +21,18 @@ from othello import __version__
 from othello.common.atomic import commit, partial_path, reopen_partial_h5
 from othello.common.device import pick_device
 from othello.common.errors import UserError
-from othello.corpora.corpus import SPLIT_NAMES, GamesFile
+from othello.corpora.corpus import SPLIT_NAMES, GamesFile, gather_rows
 from othello.model.checkpoint import file_sha256, load_model, model_file
 from othello.model.hooks import resid_hooks
-from othello.world.labels import replay
-from othello.world.tokens import encode
 from probes.acts.format import (
     DTYPES,
     FORMAT,
     FORMAT_VERSION,
-    N_POSITIONS,
     CacheError,
     create_datasets,
     probe_split,
 )
+from probes.acts.memory import IllegalGameError, run_positions
 
 
 def write_cache(
@@ -117,17 +115,6 @@ def _check_options(dtype: str, compression: str | None, shard: int, n_shards: in
         raise UserError(f"compression must be gzip, lzf or none, got {compression!r}")
 
 
-def _gather_rows(dataset: h5py.Dataset, index: np.ndarray, block: int = 1 << 16) -> np.ndarray:
-    """``dataset[index]`` for ascending ``index``, read in slices (h5py's point selection is
-    slow for thousands of scattered rows)."""
-    parts = []
-    for start in range(int(index[0]), int(index[-1]) + 1, block):
-        wanted = index[(index >= start) & (index < start + block)]
-        if len(wanted):
-            parts.append(dataset[start : start + block][wanted - start])
-    return np.concatenate(parts)
-
-
 def _new_partial(
     partial: Path,
     job: dict,
@@ -159,7 +146,7 @@ def _new_partial(
         ("length", games.length),
         ("corpus_split", games.split),
     ):
-        f[name][...] = _gather_rows(source, index)
+        f[name][...] = gather_rows(source, index)
     f["game_index"][...] = index
     f["split"][...] = split
     f.flush()
@@ -172,31 +159,22 @@ def _new_partial(
 def _fill(f, model, hooks, dtype, batch_games, progress, label) -> None:
     n = f["moves"].shape[0]
     done = int(f.attrs["n_done"])
-    device = next(model.parameters()).device
     bar = tqdm(total=n, initial=done, unit="game", desc=f"cache {label}", disable=not progress)
     while done < n:
         stop = min(done + batch_games, n)
         moves, length = f["moves"][done:stop], f["length"][done:stop]
-        plies = replay(moves, length)
-        if not plies.valid.all():
-            bad = done + int(np.flatnonzero(~plies.valid)[0])
+        try:
+            acts, labels = run_positions(model, moves, length, hooks)
+        except IllegalGameError as exc:  # name the cached and the corpus game
+            bad = done + exc.row
             raise CacheError(
                 f"cached game {bad} (corpus game {f['game_index'][bad]}) has an illegal move "
-                f"at ply {plies.error[bad - done]}"
-            )
-        tokens = torch.as_tensor(encode(moves[:, :N_POSITIONS]), device=device)
-        _, acts = model.run_with_cache(tokens, hooks)
+                f"at ply {exc.ply}"
+            ) from None
         for hook in hooks:
             f[f"acts/{hook}"][done:stop] = acts[hook].float().cpu().numpy().astype(DTYPES[dtype])
-        labels = {
-            "board_colour": plies.board_colour(),
-            "board_relative": plies.board_relative(),
-            "flipped": plies.flipped_squares(),
-            "legal": plies.legal_squares(),
-            "next_player": plies.next_player,
-        }
         for name, values in labels.items():
-            f[f"labels/{name}"][done:stop] = values[:, :N_POSITIONS]
+            f[f"labels/{name}"][done:stop] = values
         f.flush()
         f.attrs["n_done"] = stop
         f.flush()

@@ -19,6 +19,7 @@ import torch
 from othello.common.errors import UserError
 from othello.model.hooks import resid_layer
 from probes.fit import Probes
+from probes.read import DIRECTIONS, probe_direction
 
 MAPS = ("mine_theirs", "empty", "flipped", "legal")  # the direction kinds, in figure order
 
@@ -26,20 +27,18 @@ MAPS = ("mine_theirs", "empty", "flipped", "legal")  # the direction kinds, in f
 def probe_directions(probes: Probes) -> dict[int, dict[str, torch.Tensor]]:
     """``{residual layer: {map: [d_model, 64]}}`` from the linear probes that exist."""
     out: dict[int, dict[str, torch.Tensor]] = {}
-    for key, probe in probes.items():
+    for key in probes:
         if key.kind != "linear" or key.hook is None:
             continue
         try:
             layer = resid_layer(key.hook)
         except UserError:
             continue
-        w = probe.raw_weight().detach().float().cpu()  # [d_model, 64, classes]
         found = out.setdefault(layer, {})
-        if key.scheme == "mine_theirs":
-            found["mine_theirs"] = w[:, :, 1] - w[:, :, 2]
-            found["empty"] = w[:, :, 0] - (w[:, :, 1] + w[:, :, 2]) / 2
-        elif key.scheme in ("flipped", "legal"):
-            found[key.scheme] = w[:, :, 1] - w[:, :, 0]
+        readings = ("mine_theirs", "empty") if key.scheme == "mine_theirs" else (key.scheme,)
+        for reading in readings:
+            if reading in DIRECTIONS:
+                found[reading] = probe_direction(probes, key.hook, reading=reading)
     return out
 
 

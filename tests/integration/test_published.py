@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import importlib.util
 import io
 import json
 import shutil
@@ -24,6 +25,13 @@ import pytest
 import torch
 from checkpoints import random_tl_state
 from conftest import TESTS, run_in_process, run_script
+
+# the hub client is an optional extra (make published installs it); without it these tests
+# skip and test_without_the_hub_client_the_error_names_the_file_and_the_manual_route runs
+HAS_HUB = importlib.util.find_spec("huggingface_hub") is not None
+NEEDS_HUB = pytest.mark.skipif(
+    not HAS_HUB, reason='huggingface_hub is not installed: pip install -e ".[hub]"'
+)
 
 REPO = "NeelNanda/Othello-GPT-Transformer-Lens"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -131,6 +139,7 @@ def one_error_line(result: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
+@NEEDS_HUB
 def test_the_cached_file_is_found_offline_and_its_provenance_kept(tmp_path, monkeypatch):
     data = published_bytes()
     snapshot = lay_out_cache(tmp_path / "hf", "synthetic_model.pth", data)
@@ -155,6 +164,7 @@ def test_the_cached_file_is_found_offline_and_its_provenance_kept(tmp_path, monk
     assert not (tmp_path / "other").exists()
 
 
+@NEEDS_HUB
 def test_a_damaged_cached_copy_is_refused(tmp_path, monkeypatch):
     lay_out_cache(tmp_path / "hf", "synthetic_model.pth", b"truncated", blob="ab" * 32)
     hub_env(monkeypatch, tmp_path / "hf", offline=True)
@@ -162,6 +172,7 @@ def test_a_damaged_cached_copy_is_refused(tmp_path, monkeypatch):
     assert "synthetic_model.pth is damaged" in line and "fetch it again" in line
 
 
+@NEEDS_HUB
 def test_no_network_is_one_error_line_and_nothing_written(tmp_path, monkeypatch):
     record = tmp_path / "published.json"
     hub_env(monkeypatch, tmp_path / "hf", offline=True)  # a fresh interpreter: flag at import
@@ -180,6 +191,21 @@ def test_no_network_is_one_error_line_and_nothing_written(tmp_path, monkeypatch)
     assert "championship_model.pth" in line and "Connection refused" in line
     assert ANALYZE.format("championship") + " GAMES=data/championship.h5" in line
     assert not record.exists() and not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+def test_without_the_hub_client_the_error_names_the_file_and_the_manual_route(tmp_path):
+    """A plain install (no hub extra): one error line with the file, the URL to download it
+    by hand and the command that analyses it, and nothing written."""
+    blocked = (
+        "import runpy, sys; sys.modules['huggingface_hub'] = None; sys.argv = sys.argv[1:]; "
+        "runpy.run_path('scripts/fetch_published.py', run_name='__main__')"
+    )
+    record = tmp_path / "published.json"
+    args = ("scripts/fetch_published.py", "--model", "synthetic", "--json-out", record)
+    line = one_error_line(run_script("-c", blocked, *args))
+    assert "needs huggingface_hub" in line and 'pip install -e ".[hub]"' in line
+    assert f"{URL}/synthetic_model.pth" in line and ANALYZE.format("synthetic") in line
+    assert not record.exists()
 
 
 @pytest.mark.parametrize(
@@ -227,6 +253,7 @@ def test_the_championship_run_needs_its_games(tmp_path):
     )
 
 
+@NEEDS_HUB
 def test_a_fresh_cache_downloads_from_a_stand_in_hub_and_the_model_is_analysed(
     tmp_path, monkeypatch, tiny_corpus
 ):
@@ -284,6 +311,7 @@ def test_a_fresh_cache_downloads_from_a_stand_in_hub_and_the_model_is_analysed(
     assert "may have been in its training set" in "\n".join(_run_lines(summary))
 
 
+@NEEDS_HUB
 @pytest.mark.slow
 def test_make_published_downloads_from_a_stand_in_hub_and_reports(
     tmp_path, monkeypatch, tiny_corpus

@@ -13,7 +13,7 @@ from othello.model.checkpoint import MODEL, file_sha256, load_model
 from othello.model.hooks import resid_hooks
 from othello.world.labels import replay
 from othello.world.tokens import encode
-from probes.acts import writer as cache_module
+from probes.acts import memory as cache_module
 from probes.acts.reader import ActsFile
 from probes.acts.writer import CacheError, probe_split, write_cache
 

@@ -1,0 +1,128 @@
+"""Flip one disc in the model's board and see what it predicts: the one-position edit a
+notebook, the explorer and a test make, with the logits and the engine's legal sets before
+and after as tensors.
+
+The edit is any registered editor (:data:`probes.interventions.editors.EDITORS`) along the
+mine/theirs probes at hand, applied at the position from a start layer on (and, by default,
+at every later layer), exactly as the intervention sweep applies it.
+
+>>> result = flip_disc(model, probes, Game.from_moves("F5 D6 C3"), ply=2, square=parse_square("D5"))
+>>> result.legal_after.nonzero().flatten()  # the engine's legal moves on the edited board
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from othello.common.errors import UserError
+from othello.model.gpt import GPT
+from othello.model.hooks import hooks_by_layer
+from othello.world.game import Game
+from othello.world.labels import MINE, THEIRS
+from othello.world.squares import N_SQUARES, bitboard_squares
+from probes.common import ProbeKey
+from probes.interventions.cases import Cases, case_at
+from probes.interventions.editors import EDITORS, EditorSpec
+from probes.interventions.edits import Editor
+from probes.interventions.run import edit_hooks, intervene
+from probes.kinds import differentiable_kinds
+
+BOARD = "mine_theirs"  # the probes an edit follows
+
+
+@dataclass
+class FlipResult:
+    """Logits [61] and the engine's legal moves (bool [64]) before and after the flip, the
+    boards (int8 [64]: 0 empty, 1 mine, 2 theirs) and the edit that was made."""
+
+    logits_before: torch.Tensor
+    logits_after: torch.Tensor
+    legal_before: torch.Tensor
+    legal_after: torch.Tensor
+    board_before: torch.Tensor
+    board_after: torch.Tensor
+    method: str
+    layer: int
+    setting: str
+    case: Cases
+
+
+def mine_theirs_kinds(probes: dict[ProbeKey, nn.Module], hooks: list[str]) -> list[str]:
+    """Probe kinds with mine/theirs probes at every hook, in registry order."""
+    kinds = {key.kind for key in probes}
+    return [k for k in sorted(kinds) if all(ProbeKey(BOARD, k, h) in probes for h in hooks)]
+
+
+def editor_settings(spec: EditorSpec, kinds: list[str]) -> Any | None:
+    """The editor's settings for the probe kinds at hand: its own kind, else (for an editor
+    that can follow any differentiable kind) the first such kind there is; None if neither."""
+    settings = spec.settings()
+    if spec.probe_kind(settings) in kinds:
+        return settings
+    followable = [k for k in differentiable_kinds() if k in kinds]
+    return spec.follow(settings, followable[0]) if spec.follow and followable else None
+
+
+def build_edit(
+    method: str, probes: dict[ProbeKey, nn.Module], hooks: list[str], scale: float | None
+) -> tuple[Editor, str]:
+    """The edit function of ``method`` along the mine/theirs probes at ``hooks`` and its
+    label; ``scale`` sets the editor's scale-like setting (its first candidate's when None)."""
+    spec = EDITORS.lookup(method)
+    settings = editor_settings(spec, mine_theirs_kinds(probes, hooks))
+    if settings is None:
+        raise UserError(f"there are no {BOARD} probes the {method} edit can follow at {hooks}")
+    candidate = dict(spec.candidates(settings)[0])
+    if spec.strength and scale is not None:
+        candidate[spec.strength] = float(scale)
+    kind = spec.probe_kind(settings)
+    edit = spec.build({h: probes[ProbeKey(BOARD, kind, h)] for h in hooks}, candidate)
+    return edit, spec.describe(candidate)
+
+
+def legal_mask(bitboard: int) -> torch.Tensor:
+    mask = torch.zeros(N_SQUARES, dtype=torch.bool)
+    mask[bitboard_squares(bitboard)] = True
+    return mask
+
+
+def flip_disc(
+    model: GPT,
+    probes: dict[ProbeKey, nn.Module],
+    game: Game,
+    ply: int,
+    square: int,
+    method: str = "linear",
+    layer: int | None = None,
+    scale: float | None = None,
+    later_layers: bool = True,
+) -> FlipResult:
+    """Flip the disc on ``square`` after move ``ply`` of ``game`` in the model's board, from
+    residual ``layer`` on (default: the middle layer the probes cover), with ``method``."""
+    hooks = hooks_by_layer(sorted({k.hook for k in probes if k.scheme == BOARD and k.hook}))
+    if not hooks:
+        raise UserError(f"no {BOARD} probes: fit them first (probes.fit_probe)")
+    layer = list(hooks)[len(hooks) // 2] if layer is None else layer
+    if layer not in hooks:
+        raise UserError(f"layer {layer} is out of range: the probes cover layers {list(hooks)}")
+    game.check_position(ply)
+    try:
+        case = case_at(game.moves[None], np.array([game.length], np.int8), 0, ply, square)
+    except ValueError as exc:
+        raise UserError(str(exc).replace("game 0", game.label)) from None
+    touched = edit_hooks(hooks, layer, later_layers)
+    edit, setting = build_edit(method, probes, touched, scale)
+    before = intervene(model, case, [], None)[0]
+    after = intervene(model, case, touched, edit)[0]
+    board = torch.as_tensor(game.board(ply))
+    edited = board.clone()
+    edited[square] = THEIRS if int(board[square]) == MINE else MINE
+    return FlipResult(
+        before, after, legal_mask(int(case.legal_before[0])), legal_mask(int(case.legal_after[0])),
+        board, edited, method, layer, setting, case,
+    )  # fmt: skip
