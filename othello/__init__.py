@@ -27,6 +27,7 @@ _EXPORTS = {
     "Game": "othello.world.game",
     "MoveListError": "othello.world.game",
     "run_with_cache": "othello.model.run",
+    "run_with_hooks": "othello.model.run",
     "ActivationCache": "othello.model.run",
     "GPT": "othello.model.gpt",
     "GPTConfig": "othello.model.config",

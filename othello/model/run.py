@@ -5,6 +5,7 @@
 >>> cache["blocks.1.attn.hook_pattern"].shape     # [1, heads, 3, 3]
 >>> cache.resid(2).shape                           # layer 2 = blocks.2.hook_resid_pre: [1, 3, d]
 >>> cache.resid_stream().shape                     # every layer: [layers + 1, 1, 3, d]
+>>> logits = run_with_hooks(model, game, [("blocks.0.hook_mlp_out", lambda x, hook: 0 * x)])
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 
 from othello.common.errors import UserError
-from othello.model.gpt import GPT
+from othello.model.gpt import GPT, HookFn
 from othello.model.hooks import resid_hook
 from othello.world.game import Game
 
@@ -47,6 +48,15 @@ def as_tokens(game: Game | np.ndarray | torch.Tensor, device: torch.device) -> t
     if tokens.ndim == 1:
         tokens = tokens[None]
     return tokens.to(device=device, dtype=torch.long)
+
+
+@torch.no_grad()
+def run_with_hooks(
+    model: GPT, game: Game | np.ndarray | torch.Tensor, fwd_hooks: Iterable[tuple[str, HookFn]]
+) -> torch.Tensor:
+    """Logits of a forward pass in which each ``(hook name, fn)`` may replace its activation
+    (``fn(x, hook)`` returns the new one, or None to leave it), for a game or token ids."""
+    return model.run_with_hooks(as_tokens(game, next(model.parameters()).device), fwd_hooks)
 
 
 @torch.no_grad()

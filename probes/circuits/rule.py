@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,11 +58,12 @@ def neuron_rule(
     neuron: int,
     cfg: CircuitsConfig | None = None,
     progress: bool = False,
+    **settings: Any,
 ) -> NeuronRule:
     """Fit and score the tree of MLP neuron ``neuron`` of block ``layer`` on the games file's
     train / val / test splits, with the circuit laboratory's sizes and tree settings
-    (``cfg``; its defaults when None)."""
-    cfg = cfg or CircuitsConfig()
+    (``cfg``, or its defaults with ``settings`` such as ``train_games=40`` changed)."""
+    cfg = cfg or CircuitsConfig(**settings)
     if not 0 <= layer < model.cfg.n_layers or not 0 <= neuron < model.cfg.mlp_width:
         raise UserError(
             f"neuron {layer}.{neuron} is outside the model's {model.cfg.n_layers} layers of "

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from othello.common.errors import UserError
+from othello.model.evaluate import square_probabilities
 from othello.model.gpt import GPT
 from othello.model.hooks import hooks_by_layer
 from othello.world.game import Game
@@ -38,7 +39,8 @@ BOARD = "mine_theirs"  # the probes an edit follows
 @dataclass
 class FlipResult:
     """Logits [61] and the engine's legal moves (bool [64]) before and after the flip, the
-    boards (int8 [64]: 0 empty, 1 mine, 2 theirs) and the edit that was made."""
+    boards (int8 [64]: 0 empty, 1 mine, 2 theirs) and the edit that was made;
+    ``probabilities(after)`` is the model's next-move distribution by square [64]."""
 
     logits_before: torch.Tensor
     logits_after: torch.Tensor
@@ -50,6 +52,11 @@ class FlipResult:
     layer: int
     setting: str
     case: Cases
+
+    def probabilities(self, after: bool = True) -> torch.Tensor:
+        """The model's next-move probabilities by square [64] (0 on the centre squares),
+        after the edit or before it."""
+        return square_probabilities(self.logits_after if after else self.logits_before)
 
 
 def mine_theirs_kinds(probes: dict[ProbeKey, nn.Module], hooks: list[str]) -> list[str]:
