@@ -31,6 +31,11 @@ THEIRS = 2
 PADDING = -1  # plies past a game's end
 
 
+def other_side(code: int) -> int:
+    """A disc's class after it is flipped: mine <-> theirs (and black <-> white)."""
+    return THEIRS if int(code) == MINE else MINE
+
+
 @dataclass
 class PlyLabels:
     """Labels of B games x 60 plies; bitboards are uint64 [B, 60], players int8 [B, 60]."""

@@ -21,6 +21,7 @@ from othello.world.squares import CENTRE_SQUARES, N_SQUARES, PAD_MOVE
 PAD_TOKEN = 0
 VOCAB_SIZE = 61
 PLAYABLE_SQUARES = np.array([s for s in range(N_SQUARES) if s not in CENTRE_SQUARES])
+PLAYABLE_MASK = np.isin(np.arange(N_SQUARES), PLAYABLE_SQUARES)  # bool [64]: can be a move
 
 # square -> token (0 for centre squares and padding, which are never moves)
 _SQUARE_TO_TOKEN = np.zeros(N_SQUARES + 1, dtype=np.int64)

@@ -20,7 +20,7 @@ import torch
 from othello.model.evaluate import square_scores
 from othello.model.gpt import GPT
 from othello.model.hooks import EMBED, POS_EMBED, act_name
-from othello.world.tokens import PLAYABLE_SQUARES
+from othello.world.tokens import PLAYABLE_MASK
 from probes.circuits.positions import N_POSITIONS
 
 
@@ -76,10 +76,6 @@ def logit_parts(model: GPT, cache: dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.stack(parts, dim=2)
 
 
-_PLAYABLE = np.zeros(64, bool)
-_PLAYABLE[PLAYABLE_SQUARES] = True
-
-
 @dataclass
 class AttributionSums:
     """Running sums by move number of the parts of: the predicted move's logit, the mean
@@ -103,8 +99,8 @@ class AttributionSums:
         at = (torch.as_tensor(b, device=parts.device), torch.as_tensor(p, device=parts.device))
         sq = square_scores(parts[at].double(), 0.0).cpu().numpy()  # [n, parts, 64]
         best = square_scores(logits[at].float(), -torch.inf).argmax(-1).cpu().numpy()
-        legal = legal & _PLAYABLE
-        illegal = ~legal & _PLAYABLE
+        legal = legal & PLAYABLE_MASK
+        illegal = ~legal & PLAYABLE_MASK
         lg, il = legal[b, p][:, None, :], illegal[b, p][:, None, :]
         legal_mean = (sq * lg).sum(-1) / np.maximum(lg.sum(-1), 1)
         values = {

@@ -22,6 +22,7 @@ import torch
 
 from othello.model.gpt import GPT
 from othello.model.hooks import act_name
+from othello.world.squares import N_SQUARES
 from probes.circuits.attribution import head_outputs
 
 
@@ -38,8 +39,8 @@ class HeadSums:
         self.mine = np.zeros((n_layers, n_heads))
         self.theirs = np.zeros((n_layers, n_heads))
         self.queries = 0
-        self.writes = np.zeros((n_layers, n_heads, 64))
-        self.occupied = np.zeros(64)
+        self.writes = np.zeros((n_layers, n_heads, N_SQUARES))
+        self.occupied = np.zeros(N_SQUARES)
 
     def add_attention(self, patterns: list[torch.Tensor], mine: np.ndarray, scored) -> None:
         """patterns: per layer [G, head, q, k]; mine from :func:`mine_keys`; scored [G, q]."""

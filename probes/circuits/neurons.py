@@ -29,7 +29,7 @@ from othello.corpora.corpus import GamesFile
 from othello.model.evaluate import square_scores
 from othello.model.gpt import GPT
 from othello.model.hooks import act_name
-from othello.world.squares import square_name
+from othello.world.squares import N_SQUARES, square_name
 from probes.circuits.directions import MAPS, cosines
 from probes.circuits.positions import read_batch
 
@@ -46,7 +46,7 @@ def weight_maps(model: GPT, layer: int, directions: dict[str, torch.Tensor]) -> 
     """``{map: [neurons, 64]}``: cosine of each neuron's read direction with each square's
     probe direction (``directions`` at the block's input layer; NaN for a probe not fitted)."""
     rows = read_rows(model, layer)
-    missing = np.full((rows.shape[0], 64), np.nan, np.float32)
+    missing = np.full((rows.shape[0], N_SQUARES), np.nan, np.float32)
     return {m: cosines(rows, directions[m]).numpy() if m in directions else missing for m in MAPS}
 
 

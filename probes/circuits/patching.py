@@ -29,7 +29,7 @@ from othello.model.evaluate import square_scores
 from othello.model.gpt import GPT
 from othello.model.hooks import block_hooks, resid_hooks
 from othello.world.labels import replay
-from othello.world.squares import MAX_MOVES
+from othello.world.squares import MAX_MOVES, N_SQUARES
 from othello.world.tokens import encode
 from probes.circuits.positions import N_POSITIONS, GameBatch
 
@@ -66,7 +66,7 @@ def corrupt_at(batch: GameBatch, ply: np.ndarray, follow: np.ndarray, rng) -> Pa
     corrupt = clean.copy()
     legal = batch.labels.legal[np.arange(n), p - 1]
     for g in np.flatnonzero(ok):
-        others = [s for s in range(64) if int(legal[g]) >> s & 1 and s != clean[g, p[g]]]
+        others = [s for s in range(N_SQUARES) if int(legal[g]) >> s & 1 and s != clean[g, p[g]]]
         if not others:
             ok[g] = False
             continue

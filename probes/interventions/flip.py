@@ -24,7 +24,7 @@ from othello.model.evaluate import square_probabilities
 from othello.model.gpt import GPT
 from othello.model.hooks import hooks_by_layer
 from othello.world.game import Game
-from othello.world.labels import MINE, THEIRS
+from othello.world.labels import other_side
 from othello.world.squares import N_SQUARES, bitboard_squares
 from probes.common import ProbeKey
 from probes.interventions.cases import Cases, case_at
@@ -128,7 +128,7 @@ def flip_disc(
     after = intervene(model, case, touched, edit)[0]
     board = torch.as_tensor(game.board(ply))
     edited = board.clone()
-    edited[square] = THEIRS if int(board[square]) == MINE else MINE
+    edited[square] = other_side(board[square])
     return FlipResult(
         before, after, legal_mask(int(case.legal_before[0])), legal_mask(int(case.legal_after[0])),
         board, edited, method, layer, setting, case,

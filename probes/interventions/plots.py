@@ -10,6 +10,7 @@ import os
 import numpy as np
 
 from othello.common.plotting import plt
+from othello.world.labels import other_side
 from othello.world.squares import square_name
 from probes.drawing import board_axes, draw_board, save_figure
 
@@ -75,7 +76,7 @@ def gallery(data: dict, path: str | os.PathLike) -> None:
     fig, axes = plt.subplots(len(cases), 2, figsize=(5.2, 2.7 * len(cases)), squeeze=False)
     for row, case in zip(axes, cases, strict=True):
         after = list(case["board"])
-        after[case["square"]] = 3 - after[case["square"]]
+        after[case["square"]] = other_side(after[case["square"]])
         draw_board(row[0], case["board"], legal=case["legal_before"],
                    predicted=case["top_before"])  # fmt: skip
         board_axes(row[0], f"{case['title']}\nunedited: {case['errors_before']} errors vs original")

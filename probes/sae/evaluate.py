@@ -24,6 +24,7 @@ from othello.model.evaluate import rank_legality
 from othello.model.gpt import GPT
 from othello.training.objectives import legal_move_targets, next_move_loss
 from othello.world.labels import replay
+from othello.world.squares import N_SQUARES
 from othello.world.tokens import encode
 from probes.acts.reader import flat_positions
 from probes.sae.model import SparseAutoencoder
@@ -218,7 +219,9 @@ def _reconstruction_accuracy(name, sae, source, hook, feature, cut, precision) -
         if n_classes == 2:
             predicted = fires
         else:
-            score = np.where(fires, precision[None, :], -1.0).reshape(len(fires), 64, n_classes)
+            score = np.where(fires, precision[None, :], -1.0).reshape(
+                len(fires), N_SQUARES, n_classes
+            )
             predicted = np.where(score.max(-1) >= 0, score.argmax(-1), majority[None, :])
         correct += int((predicted == truth).sum())
         total += truth.size
