@@ -14,7 +14,7 @@ from probes.interventions.cases import Cases, position_cases
 from probes.interventions.run import intervene, latent_saliency
 from probes.interventions.scoring import topn_errors
 from probes.interventions.sweep import TUNE
-from probes.report.published import LI_INTERVENTIONS
+from probes.published import LI_INTERVENTIONS
 
 # every figure the stage draws: name in figures.json -> (its file, how it is drawn)
 FIGURES = {

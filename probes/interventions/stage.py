@@ -34,10 +34,12 @@ from probes.interventions.cases import Cases, build_sets, enough, load_cases
 from probes.interventions.editors import EDITORS, chosen_candidate, editor
 from probes.interventions.run import edit_hooks
 from probes.interventions.sweep import TUNE, SweepConfig, choose, run_intervention_sweep
-from probes.report.published import LI_INTERVENTIONS
+from probes.published import LI_INTERVENTIONS
+from probes.stage_sizes import DEFAULTS
 from probes.store import by_hook, load_probes
 
-DRAWN_CASES, DRAWN_TUNE_CASES = 1000, 200  # sizes drawn from a games file when none is asked
+# sizes drawn from a games file when none is asked: the default preset's
+DRAWN_CASES, DRAWN_TUNE_CASES = DEFAULTS.n_cases, DEFAULTS.tune_cases
 METRICS, DETAILS, TABLES = "metrics.json", "details.json", "tables.md"
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from probes.report.published import (
+from probes.published import (
     LI_INTERVENTIONS,
     LI_LEGAL,
     LI_PROBES,

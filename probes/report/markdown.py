@@ -8,7 +8,7 @@ from pathlib import Path
 
 from othello.common.machine import machine_line
 from probes.interventions.sweep import TUNE
-from probes.report.published import LI_INTERVENTIONS
+from probes.published import LI_INTERVENTIONS
 from probes.report.summary import REPORTED
 from probes.sae.stage import sweep_table
 

@@ -8,7 +8,7 @@ counterpart (its layer k is not theirs), so it gets the reproduction checks alon
 
 from __future__ import annotations
 
-from probes.report.published import (
+from probes.published import (
     LI_INTERVENTIONS,
     LI_LEGAL,
     LI_PROBE_TABLES,

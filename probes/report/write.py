@@ -16,9 +16,9 @@ from probes import figures as probe_figures
 from probes.circuits.stage import CircuitsResults
 from probes.interventions import figures as intervention_figures
 from probes.interventions.stage import InterventionResults
+from probes.published import LI_INTERVENTIONS
 from probes.report.html_page import render_html
 from probes.report.markdown import render_markdown
-from probes.report.published import LI_INTERVENTIONS
 from probes.report.summary import ReportInputs, build_summary
 from probes.sae.stage import FEATURE_PAGES
 

@@ -7,10 +7,10 @@ import copy
 
 import pytest
 
+from probes.published import LI_INTERVENTIONS, NANDA_PROBE_ACCURACY
 from probes.report import checks
 from probes.report.markdown import _papers_lines as markdown_papers
 from probes.report.papers import compare
-from probes.report.published import LI_INTERVENTIONS, NANDA_PROBE_ACCURACY
 
 
 def best(layer: str, accuracy: float) -> dict:
