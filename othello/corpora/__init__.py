@@ -1,2 +1,2 @@
 """Games on disk: synthetic corpora (generate, shards), imported championship games (pgn,
-wthor, records), the HDF5 games file (corpus) and the training stream (game_stream)."""
+wthor, records) and the HDF5 games file (corpus), with a game of it as a ``Game``."""

@@ -19,6 +19,7 @@ import numpy as np
 from othello import __version__
 from othello.common.atomic import commit, partial_path, reopen_partial_h5
 from othello.common.errors import UserError
+from othello.world.game import Game
 from othello.world.squares import MAX_MOVES
 
 FORMAT = "othello-gpt/games"
@@ -151,6 +152,16 @@ class GamesFile:
 
     def read(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         return self.moves[start:stop], self.length[start:stop]
+
+    def game(self, index: int) -> Game:
+        """Game ``index`` as a :class:`Game`, labelled by this file's name (errors and the
+        explorer's pages name it by that)."""
+        if not 0 <= index < self.n_games:
+            raise CorpusError(
+                f"game {index} is out of range: {self.path.name} holds {self.n_games:,}"
+            )
+        moves, length = self.read(index, index + 1)
+        return Game(moves[0], int(length[0]), f"{self.path.name} game {index}")
 
     def split_indices(self, split: str) -> np.ndarray:
         """Game indices of one split ('train', 'val' or 'test'); int64, ascending."""

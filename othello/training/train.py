@@ -32,12 +32,12 @@ from tqdm import tqdm
 from othello import __version__
 from othello.common.errors import UserError
 from othello.corpora.corpus import GamesFile
-from othello.corpora.game_stream import Batches, GameStream
 from othello.model import checkpoint
 from othello.model.evaluate import evaluate_games
 from othello.model.gpt import GPT
 from othello.training.config import TrainConfig
 from othello.training.flops import flops_per_token, peak_flops
+from othello.training.game_stream import Batches, GameStream
 from othello.training.objectives import next_move_loss
 
 

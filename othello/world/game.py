@@ -1,5 +1,6 @@
-"""One game, as a researcher holds it: typed moves ("F5 D6 C3") or a row of a games file,
-checked move by move by the engine, with its boards, movers, legal moves and tokens.
+"""One game, as a researcher holds it: typed moves ("F5 D6 C3"), checked move by move by the
+engine, or a row of a games file (:meth:`othello.corpora.corpus.GamesFile.game`: the world
+does not read files), with its boards, movers, legal moves and tokens.
 
 Positions follow the model: position ``t`` is the board after move ``t`` (0-based), which the
 model has read as moves ``0..t`` when it predicts move ``t + 1``. Squares are indices 0..63
@@ -14,7 +15,6 @@ model has read as moves ``0..t`` when it predicts move ``t + 1``. Squares are in
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,17 +59,6 @@ class Game:
             ply = int(game.labels.error[0])
             raise MoveListError(f"move {ply + 1} ({names[ply].upper()}) is illegal at ply {ply}")
         return game
-
-    @classmethod
-    def from_file(cls, path: str | os.PathLike, index: int) -> Game:
-        """Game ``index`` of a games file (``make_games.py`` / ``import_games.py`` output)."""
-        from othello.corpora.corpus import GamesFile  # h5py only when a file is read
-
-        with GamesFile(path) as games:
-            if not 0 <= index < games.n_games:
-                raise UserError(f"{path}: game {index} is out of range (0..{games.n_games - 1})")
-            moves, length = games.read(index, index + 1)
-        return cls(moves[0], int(length[0]), f"{os.fspath(path)} game {index}")
 
     @functools.cached_property
     def labels(self) -> PlyLabels:

@@ -8,11 +8,11 @@ import pytest
 import torch
 from conftest import run_in_process, run_script
 
-from othello.corpora.game_stream import Batches, GameStream
 from othello.corpora.generate import generate_corpus
 from othello.model import checkpoint
 from othello.model.gpt import GPT
 from othello.training.config import preset
+from othello.training.game_stream import Batches, GameStream
 from othello.training.objectives import next_move_loss
 from othello.training.train import learning_rate, make_optimizer
 

@@ -105,7 +105,7 @@ def test_checkpoints_refuse_code(tmp_path):
 def test_ranks_read_disjoint_shards_of_the_corpus(games):
     from itertools import islice
 
-    from othello.corpora.game_stream import GameStream
+    from othello.training.game_stream import GameStream
 
     seen = []
     for rank in (0, 1):
