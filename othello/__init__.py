@@ -10,6 +10,7 @@ What a notebook imports (each one call; the scripts and stages call the same fun
     game.board(2), game.mover(2), game.legal_moves(2)   # the board from the mover's view, ...
     logits, cache = othello.run_with_cache(model, game)  # activations by hook name
     cache.resid(2)                                       # the residual stream at layer 2
+    tl_model = othello.to_hooked(model)                  # in TransformerLens 4 (or 3), same logits
 
 Names are loaded on first use, so ``import othello`` stays cheap (no torch until asked).
 """
@@ -29,6 +30,7 @@ _EXPORTS = {
     "run_with_cache": "othello.model.run",
     "run_with_hooks": "othello.model.run",
     "ActivationCache": "othello.model.run",
+    "to_hooked": "othello.interop.tl_bridge",
     "GPT": "othello.model.gpt",
     "GPTConfig": "othello.model.config",
     "act_name": "othello.model.hooks",

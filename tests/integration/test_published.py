@@ -165,6 +165,23 @@ def test_the_cached_file_is_found_offline_and_its_provenance_kept(tmp_path, monk
 
 
 @NEEDS_HUB
+def test_from_pretrained_loads_the_cached_file_offline(tmp_path, monkeypatch):
+    """othello.from_pretrained: the TransformerLens-format file in the hub cache, offline,
+    converted; the same logits as the importer gives on the file itself."""
+    snapshot = lay_out_cache(tmp_path / "hf", "synthetic_model.pth", published_bytes())
+    hub_env(monkeypatch, tmp_path / "hf", offline=True)  # a fresh interpreter reads these
+    code = (
+        "import torch, othello; from othello.interop.formats import load_external; "
+        "m = othello.from_pretrained('synthetic'); "
+        f"ref = load_external({str(snapshot)!r}, 'transformer_lens'); "
+        "x = torch.randint(1, 61, (2, 59)); "
+        "print('same', torch.allclose(m(x), ref(x)), m.cfg.n_layers, m.cfg.d_model)"
+    )
+    done = run_script("-c", code)
+    assert done.returncode == 0 and "same True 2 32" in done.stdout, done.stderr
+
+
+@NEEDS_HUB
 def test_a_damaged_cached_copy_is_refused(tmp_path, monkeypatch):
     lay_out_cache(tmp_path / "hf", "synthetic_model.pth", b"truncated", blob="ab" * 32)
     hub_env(monkeypatch, tmp_path / "hf", offline=True)
