@@ -13,6 +13,7 @@ Route functions at the end take the explorer and a request's parameters, as
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -30,12 +31,51 @@ from probes.circuits.neurons import logit_effects, promoted_and_suppressed, weig
 from probes.circuits.patching import corrupt_at, patch_maps, patch_task
 from probes.circuits.positions import GameBatch
 from probes.circuits.stage import CircuitsResults
-from probes.explorer.inputs import ExplorerError, check_ply
+from probes.explorer.inputs import ExplorerError, check_block, check_ply
+from probes.explorer.shape import nullable
 from probes.fit import Probes
 
 
-def _round(values, digits: int = 4) -> list:
-    return [None if not np.isfinite(v) else round(float(v), digits) for v in np.ravel(values)]
+@dataclass
+class CircuitsFolder:
+    """What a finished circuits folder adds to a neuron's page: each neuron's record (rule,
+    R^2, depth, controls) and the atlas's top test positions; empty without a folder."""
+
+    records: dict[tuple[int, int], dict] = field(default_factory=dict)
+    top: dict[str, np.ndarray] = field(default_factory=dict)
+    layers: list[int] = field(default_factory=list)  # the atlas's layers
+    metrics: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike | None) -> CircuitsFolder:
+        if folder is None:
+            return cls()
+        results = CircuitsResults.load(folder)
+        atlas = results.atlas()
+        return cls(
+            records={(r["layer"], r["neuron"]): r for r in results.neurons},
+            top={k: atlas[k] for k in ("top_game", "top_position", "top_value")},
+            layers=[int(x) for x in atlas["layers"]],
+            metrics=results.metrics,
+        )
+
+    def same_games(self, games) -> bool:
+        """Whether an open games file is the one the circuits folder's top positions index
+        (its name and size; hashing a large corpus on every start would be slow)."""
+        m = self.metrics
+        return m.get("games_file") == games.path.name and m.get("games_count") == games.n_games
+
+    def top_positions(self, layer: int, neuron: int) -> list[dict]:
+        """The neuron's most active test positions (from atlas.npz)."""
+        if not self.top or layer not in self.layers:
+            return []
+        i = self.layers.index(layer)
+        rows = self.top["top_game"][i, neuron]
+        plies = self.top["top_position"][i, neuron].astype(np.int64)
+        return [
+            {"game": int(g), "ply": int(t), "activation": round(float(v), 4)}
+            for g, t, v in zip(rows, plies, self.top["top_value"][i, neuron], strict=True)
+        ]
 
 
 class CircuitsView:
@@ -45,27 +85,12 @@ class CircuitsView:
     def __init__(self, model: GPT, probes: Probes, folder: str | os.PathLike | None) -> None:
         self.model = model
         self.directions = probe_directions(probes)
-        self.results = CircuitsResults.load(folder) if folder is not None else None
-        self.records: dict[tuple[int, int], dict] = {}
-        self.top: dict[str, np.ndarray] = {}
-        if self.results is not None:
-            self.records = {(r["layer"], r["neuron"]): r for r in self.results.neurons}
-            atlas = self.results.atlas()
-            self.atlas_layers = [int(x) for x in atlas["layers"]]
-            self.top = {k: atlas[k] for k in ("top_game", "top_position", "top_value")}
-            self.games_sha256 = self.results.metrics.get("games_sha256")
+        self.folder = CircuitsFolder.load(folder)
         self._maps: dict[int, tuple[dict, np.ndarray]] = {}
-
-    def same_games(self, games) -> bool:
-        """Whether an open games file is the one the circuits folder's top positions index
-        (its name and size; hashing a large corpus on every start would be slow)."""
-        m = self.results.metrics if self.results is not None else {}
-        return m.get("games_file") == games.path.name and m.get("games_count") == games.n_games
 
     def check_neuron(self, layer: int, neuron: int) -> None:
         cfg = self.model.cfg
-        if not 0 <= layer < cfg.n_layers:
-            raise ExplorerError(f"layer {layer} is out of range: blocks 0..{cfg.n_layers - 1}")
+        check_block(cfg, layer)
         if not 0 <= neuron < cfg.mlp_width:
             raise ExplorerError(f"neuron {neuron} is out of range (0..{cfg.mlp_width - 1})")
 
@@ -95,39 +120,27 @@ class CircuitsView:
         self.check_neuron(layer, neuron)
         acts = self.activations(game, [layer])[layer][:, neuron]
         maps, effects = self.layer_maps(layer)
-        record = self.records.get((layer, neuron))
+        record = self.folder.records.get((layer, neuron))
         promotes, suppresses = promoted_and_suppressed(effects[neuron])
         return {
             "layer": layer,
             "neuron": neuron,
             "ply": ply,
-            "activation": _round(acts),
+            "activation": nullable(acts),
             "rule": record["rule"] if record else None,
             "r2_test": record["r2_test"] if record else None,
             "depth": record["depth"] if record else None,
             "controls": record["controls"] if record else None,
-            "maps": {m: _round(v[neuron]) for m, v in maps.items()},
-            "logit_effect": _round(effects[neuron]),
+            "maps": {m: nullable(v[neuron]) for m, v in maps.items()},
+            "logit_effect": nullable(effects[neuron]),
             "promotes": promotes,
             "suppresses": suppresses,
-            "top_positions": self.top_positions(layer, neuron),
+            "top_positions": self.folder.top_positions(layer, neuron),
             "note": None
             if record
             else "no circuits folder covers this neuron: run "
             "scripts/circuits.py and start the explorer with --circuits DIR for its rule",
         }
-
-    def top_positions(self, layer: int, neuron: int) -> list[dict]:
-        """The neuron's most active test positions (from atlas.npz), each with its board."""
-        if not self.top or layer not in self.atlas_layers:
-            return []
-        i = self.atlas_layers.index(layer)
-        rows = self.top["top_game"][i, neuron]
-        plies = self.top["top_position"][i, neuron].astype(np.int64)
-        return [
-            {"game": int(g), "ply": int(t), "activation": round(float(v), 4)}
-            for g, t, v in zip(rows, plies, self.top["top_value"][i, neuron], strict=True)
-        ]
 
     def active(self, game: Game, ply: int, top: int = 12) -> dict:
         """The neurons most active at this position (every layer), with their rules."""
@@ -138,7 +151,7 @@ class CircuitsView:
         flat.sort(reverse=True)
         out = []
         for value, layer, n in flat[:top]:
-            record = self.records.get((layer, n))
+            record = self.folder.records.get((layer, n))
             out.append({"layer": layer, "neuron": n, "activation": round(value, 4),
                         "rule": record["rule"] if record else None,
                         "r2_test": record["r2_test"] if record else None})  # fmt: skip
@@ -172,7 +185,7 @@ class CircuitsView:
         earlier (or fewer, when no such game exists): share restored by layer x position and
         layer x head (:mod:`probes.circuits.patching`)."""
         check_ply(game, ply)
-        found = self.pair(game, ply, follow, seed)
+        found = find_pair(self.model, game, ply, follow, seed)
         if found is None:
             raise ExplorerError(f"{game.label}: no one-move-different game ends at ply {ply} "
                                 "with another top move; try another position", 404)  # fmt: skip
@@ -190,26 +203,27 @@ class CircuitsView:
             "corrupted_top": square_name(int(_square(task.bad[0]))),
         }
 
-    def pair(self, game: Game, ply: int, follow: int, seed: int, tries: int = 6):
-        """The pair, among ``tries`` random other moves ``follow``, ``follow - 1``, ... 0
-        moves back (all tried in one batch), that differs earliest and whose top moves at
-        ``ply`` differ; None when there is none."""
-        depths = np.repeat(np.arange(min(follow, ply - 1), -1, -1), tries)
-        if len(depths) == 0:
-            return None
-        n = len(depths)
-        moves = np.repeat(game.moves[None].astype(np.int8), n, axis=0)
-        length = np.full(n, game.length)
-        batch = GameBatch.of(np.arange(n), moves, length)
-        pairs = corrupt_at(batch, ply - depths, depths, np.random.default_rng(seed))
-        if len(pairs) == 0:
-            return None
-        with torch.inference_mode():
-            task, keep = patch_task(self.model, pairs, limit=1)  # the first whose tops differ
-        if not keep.any():
-            return None
-        first = pairs.select(np.flatnonzero(keep)[:1])
-        return task, first, int(first.end[0] - first.ply[0])
+
+def find_pair(model: GPT, game: Game, ply: int, follow: int, seed: int, tries: int = 6):
+    """The pair, among ``tries`` random other moves ``follow``, ``follow - 1``, ... 0
+    moves back (all tried in one batch), that differs earliest and whose top moves at
+    ``ply`` differ; None when there is none."""
+    depths = np.repeat(np.arange(min(follow, ply - 1), -1, -1), tries)
+    if len(depths) == 0:
+        return None
+    n = len(depths)
+    moves = np.repeat(game.moves[None].astype(np.int8), n, axis=0)
+    length = np.full(n, game.length)
+    batch = GameBatch.of(np.arange(n), moves, length)
+    pairs = corrupt_at(batch, ply - depths, depths, np.random.default_rng(seed))
+    if len(pairs) == 0:
+        return None
+    with torch.inference_mode():
+        task, keep = patch_task(model, pairs, limit=1)  # the first whose tops differ
+    if not keep.any():
+        return None
+    first = pairs.select(np.flatnonzero(keep)[:1])
+    return task, first, int(first.end[0] - first.ply[0])
 
 
 def _square(token: torch.Tensor) -> int:
@@ -232,7 +246,7 @@ def neuron_route(e, p) -> dict:
     layer, neuron = p.number("layer", required=True), p.number("neuron", required=True)
     with e.lock:
         answer = e.circuits.neuron(p.game(e), p.number("ply", required=True), layer, neuron)
-    if not e.circuits.same_games(e.games[0]):
+    if not e.circuits.folder.same_games(e.games[0]):
         answer["top_positions"] = []  # rows of another games file than the page's first
     top = answer["top_positions"]
     boards = boards_at(e.games[0], [t["game"] for t in top], [t["ply"] for t in top])
