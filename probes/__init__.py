@@ -17,7 +17,7 @@ Names are loaded on first use.
 
 from __future__ import annotations
 
-import importlib
+from othello.common.exports import lazy_exports
 
 _EXPORTS = {
     "cache_activations": "probes.acts.memory",
@@ -34,14 +34,4 @@ _EXPORTS = {
 }
 __all__ = list(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'probes' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
