@@ -24,6 +24,7 @@ ifeq ($(RUN),published-championship)
 GAMES ?= $(CHAMPIONSHIP_GAMES)
 CACHE_ARGS ?= --split train
 CASES_ARGS ?= --allow-fewer
+CIRCUITS_ARGS ?= allow_fewer=true
 ifeq ($(wildcard $(GAMES)),)
 $(error $(GAMES) is missing: make it with make championship PGN=../shared/data/championship-pgn/*.pgn)
 endif
@@ -43,6 +44,8 @@ SIZE = $(shell $(PYTHON) -c "from probes.stage_sizes import stage_sizes; print(s
 PROBE_GAMES ?= $(call SIZE,probe_games)
 N_CASES ?= $(call SIZE,n_cases)
 TUNE_CASES ?= $(call SIZE,tune_cases)
+# the circuit laboratory's games, positions, ablation games and patching pairs (key=value words)
+CIRCUITS_SIZES ?= $(call SIZE,circuits.args)
 CASES ?= $(basename $(GAMES))-cases.h5
 ACTS = $(RUN_DIR)/acts.h5
 CONTROL = $(RUN_DIR)/control
@@ -146,7 +149,7 @@ CIRCUITS_ARGS ?=
 CIRCUITS_DIR = $(REPORT_DIR)/circuits
 circuits: $(CIRCUITS_DIR)/metrics.json
 $(CIRCUITS_DIR)/metrics.json: $(RUN_DIR)/model.pt $(PROBE_DIR)/metrics.json | $(GAMES)
-	$(PYTHON) scripts/circuits.py --run $(RUN_DIR) --games $(GAMES) --probes $(PROBE_DIR) --out $(CIRCUITS_DIR) $(CIRCUITS_ARGS)
+	$(PYTHON) scripts/circuits.py --run $(RUN_DIR) --games $(GAMES) --probes $(PROBE_DIR) --out $(CIRCUITS_DIR) $(CIRCUITS_SIZES) $(CIRCUITS_ARGS)
 	@if [ -f $(REPORT_DIR)/summary.json ]; then $(PYTHON) scripts/report.py $(REPORT_ARGS); fi
 
 # the explorer on a finished run: http://127.0.0.1:$(PORT)/

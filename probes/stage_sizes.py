@@ -1,12 +1,37 @@
-"""How many games and cases the analysis stages take from each training preset's corpus
-(``make all``, ``make analyze`` and the GPU runbook read them). Each must fit the corpus's
-splits, since asking for more than a split holds is refused."""
+"""How many games, positions and cases the analysis stages take from each training preset's
+corpus (``make all``, ``make circuits``, ``make analyze`` and the GPU runbook read them). Each
+must fit the corpus's splits, since asking for more than a split holds is refused.
+
+The default preset's sizes (:data:`DEFAULTS`, the ``cpu`` preset's) are also what a script or
+settings dataclass takes when no size is asked (``make_intervention_set.py``, the intervention
+stage drawing cases from a games file, :class:`probes.circuits.stage.CircuitsConfig`), so each
+size is written here once."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from othello.common.errors import UserError
+
+
+@dataclass(frozen=True)
+class CircuitSizes:
+    """The circuit laboratory's sizes (CircuitsConfig's fields of the same names): games per
+    split, positions per tree sample, ablation games and patching pairs."""
+
+    test_games: int  # held-out games: every figure
+    val_games: int  # validation: tree depths, head classes
+    train_games: int  # training games the tree sample is drawn from
+    tree_positions: int  # training positions the trees are fitted on
+    val_positions: int
+    test_positions: int
+    ablation_games: int
+    patch_pairs: int
+
+    @property
+    def args(self) -> str:
+        """``key=value`` words for scripts/circuits.py (the Makefile passes them)."""
+        return " ".join(f"{k}={v}" for k, v in asdict(self).items())
 
 
 @dataclass(frozen=True)
@@ -16,13 +41,46 @@ class StageSizes:
     probe_games: int  # games cached for probes (the corpus's validation split)
     n_cases: int  # intervention cases per reported set (natural from the test split)
     tune_cases: int  # cases settings, layers and methods are chosen on (validation split)
+    circuits: CircuitSizes
 
 
+_CPU = StageSizes(
+    probe_games=3000,
+    n_cases=1000,
+    tune_cases=200,
+    circuits=CircuitSizes(
+        test_games=200,
+        val_games=100,
+        train_games=300,
+        tree_positions=4000,
+        val_positions=2000,
+        test_positions=4000,
+        ablation_games=100,
+        patch_pairs=100,
+    ),
+)
 STAGE_SIZES: dict[str, StageSizes] = {
-    "tiny": StageSizes(probe_games=150, n_cases=100, tune_cases=100),  # 20k games: ~200 each
-    "cpu": StageSizes(probe_games=3000, n_cases=1000, tune_cases=200),
-    "paper": StageSizes(probe_games=3000, n_cases=1000, tune_cases=200),
+    # 20k games: about 200 in each of the validation and test splits
+    "tiny": StageSizes(
+        probe_games=150,
+        n_cases=100,
+        tune_cases=100,
+        circuits=CircuitSizes(
+            test_games=100,
+            val_games=50,
+            train_games=100,
+            tree_positions=1000,
+            val_positions=500,
+            test_positions=1000,
+            ablation_games=50,
+            patch_pairs=20,
+        ),
+    ),
+    "cpu": _CPU,
+    "paper": _CPU,  # the same sizes: its figures compare with the cpu model's
 }
+DEFAULT_PRESET = "cpu"  # the Makefile's PRESET when none is given
+DEFAULTS = STAGE_SIZES[DEFAULT_PRESET]
 
 
 def stage_sizes(preset: str) -> StageSizes:

@@ -10,7 +10,7 @@ above the threshold beside the random-init and shuffled-label controls, and the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,13 +31,16 @@ from probes.circuits.trees import TreeData, TreeResult, TreeSettings, fit_trees
 
 @dataclass
 class AtlasSettings:
-    trees: TreeSettings = field(default_factory=TreeSettings)
-    r2_threshold: float = 0.7
-    control_neurons: int = 128  # neurons per layer in each control (0: all)
-    margin: float = 0.02  # a layer's share must beat both controls by this much ...
-    ratio: float = 5.0  # ... and be this many times the larger
-    top_k: int = 8  # top-activating test positions kept per neuron
-    workers: int = 2
+    """The atlas's settings, without defaults: they are CircuitsConfig's, and
+    :func:`probes.circuits.stage.atlas_settings` builds these from them."""
+
+    trees: TreeSettings
+    r2_threshold: float
+    control_neurons: int  # neurons per layer in each control (0: all)
+    margin: float  # a layer's share must beat both controls by this much ...
+    ratio: float  # ... and be this many times the larger
+    top_k: int  # top-activating test positions kept per neuron
+    workers: int  # tree-fitting threads
 
 
 @dataclass

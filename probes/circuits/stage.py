@@ -43,24 +43,29 @@ from probes.circuits.plots import CAPTIONS, FIGURES
 from probes.circuits.positions import choose_rows
 from probes.circuits.trees import TreeSettings
 from probes.stage import ProbeMetrics
+from probes.stage_sizes import DEFAULTS
 from probes.store import PROBES, load_probes
 
 NEURONS, NEURON_LAYERS, ATLAS = "neurons.json", "neuron_layers.json", "atlas.npz"
 ATTRIBUTION, LOGIT_LENS, HEADS = "attribution.json", "logit_lens.json", "heads.json"
 ABLATION, PATCHING, METRICS = "ablation.json", "patching.json", "metrics.json"
+_SIZES = DEFAULTS.circuits
 
 
 @dataclass
 class CircuitsConfig:
-    """The lab's settings (``key=value`` on the command line). Sizes are games per split
-    and positions per tree sample; every sample is drawn by ``seed``."""
+    """The lab's settings (``key=value`` on the command line), and the only place the atlas's
+    and trees' defaults are written (:func:`atlas_settings` builds theirs from these). Sizes
+    (games per split, positions per tree sample, ablation games, patching pairs) default to
+    the default preset's (:class:`probes.stage_sizes.CircuitSizes`); every sample is drawn by
+    ``seed``."""
 
-    test_games: int = 200  # held-out games: every figure
-    val_games: int = 100  # validation: tree depths, head classes
-    train_games: int = 300  # training games the tree sample is drawn from
-    tree_positions: int = 4000  # training positions the trees are fitted on
-    val_positions: int = 2000
-    test_positions: int = 4000
+    test_games: int = _SIZES.test_games  # held-out games: every figure
+    val_games: int = _SIZES.val_games  # validation: tree depths, head classes
+    train_games: int = _SIZES.train_games  # training games the tree sample is drawn from
+    tree_positions: int = _SIZES.tree_positions  # training positions the trees are fitted on
+    val_positions: int = _SIZES.val_positions
+    test_positions: int = _SIZES.test_positions
     layers: tuple[int, ...] | None = None  # MLP layers of the atlas (none: every layer)
     max_depth: int = 8
     min_samples_leaf: int = 20
@@ -71,8 +76,8 @@ class CircuitsConfig:
     head_threshold: float = 0.8  # share of attention on mine (or theirs) keys for a class
     ablation: str = "mean"  # mean | zero
     ablation_groups: int = 16
-    ablation_games: int = 100
-    patch_pairs: int = 100
+    ablation_games: int = _SIZES.ablation_games
+    patch_pairs: int = _SIZES.patch_pairs
     patch_follow: int = 3  # moves after the differing one: positions p..p+follow
     top_k: int = 8  # top-activating test positions kept per neuron
     pages: int = 8  # neurons drawn in neuron_pages.png
@@ -209,6 +214,8 @@ def check_inputs(
 
 
 def atlas_settings(cfg: CircuitsConfig) -> AtlasSettings:
+    """The atlas's and trees' settings from the lab's (theirs have no defaults of their own,
+    so the two cannot drift apart); ``workers=0`` becomes every core."""
     trees = TreeSettings(cfg.max_depth, cfg.min_samples_leaf, cfg.seed)
     workers = cfg.workers or os.cpu_count() or 1
     return AtlasSettings(

@@ -28,9 +28,12 @@ BOARD_STATES = ("empty", "mine", "theirs")
 
 @dataclass
 class TreeSettings:
-    max_depth: int = 8
-    min_samples_leaf: int = 20
-    seed: int = 0
+    """One neuron's tree settings; depth, leaf size and seed are CircuitsConfig's (no defaults
+    here, so the two cannot drift), the tolerance is this module's own."""
+
+    max_depth: int
+    min_samples_leaf: int
+    seed: int
     # the shallowest depth whose validation R^2 is within this of the best is taken: a
     # shorter rule that predicts as well is the better description
     tolerance: float = 0.005

@@ -1,4 +1,5 @@
-"""`make all` on the tiny preset, end to end, and the report it writes."""
+"""`make all` on the tiny preset, end to end, and the report it writes; then the targets
+`make all` leaves out (circuits, sae, sae-layers) on the same run, at the preset's sizes."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from othello.corpora.corpus import GamesFile
 from othello.model.checkpoint import load_model
 from othello.model.evaluate import evaluate_games
 from probes.acts.reader import ActsFile
+from probes.circuits.plots import FIGURES
 from probes.common import ProbeKey
 from probes.metrics import evaluate_probes
 from probes.report import checks
@@ -20,10 +22,12 @@ from probes.report.html_page import render_html
 from probes.store import load_probes
 
 
-def make_all(tmp: Path, *extra: str) -> subprocess.CompletedProcess:
+def make_all(
+    tmp: Path, *extra: str, targets: tuple[str, ...] = ("all",)
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [
-            "make", "all", "PRESET=tiny", f"GAMES={tmp}/games.h5", f"RUN_DIR={tmp}/run",
+            "make", *targets, "PRESET=tiny", f"GAMES={tmp}/games.h5", f"RUN_DIR={tmp}/run",
             f"REPORT_DIR={tmp}/report",
             "TRAIN_ARGS=max_steps=150",
             "FIT_ARGS=min_steps=100 probes=mine_theirs/linear,black_white/linear --no-progress",
@@ -80,6 +84,28 @@ def test_make_all_runs_the_pipeline_and_writes_the_report(tmp_path):
     # a second run with nothing changed does no work
     again = make_all(tmp_path)
     assert again.returncode == 0 and "scripts/" not in again.stdout, again.stdout
+    check_other_targets(tmp_path)
+
+
+def check_other_targets(tmp: Path) -> None:
+    """`make circuits sae sae-layers` after `make all` (the README's smoke run), each at the
+    tiny preset's sizes, write their outputs and refresh the report."""
+    done = make_all(
+        tmp, "SAE_ARGS=epochs=1 --no-progress", targets=("circuits", "sae", "sae-layers")
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = tmp / "report"
+    metrics = json.loads((report / "circuits" / "metrics.json").read_text())
+    assert metrics["games"] == {"test": 100, "val": 50, "train": 100}  # the tiny preset's
+    assert len(json.loads((report / "circuits" / "neurons.json").read_text())) == 2 * 256
+    for name in ("attribution", "logit_lens", "neuron_shares", "neuron_pages"):
+        assert (report / "circuits" / FIGURES[name]).stat().st_size > 10_000, name
+    sweep = json.loads((report / "sae" / "sweep.json").read_text())
+    assert len(sweep) == 3 and all(m["l0"] > 0 for m in sweep.values())  # tiny sweep + control
+    layers = json.loads((report / "sae-layers" / "sweep.json").read_text())
+    assert len(layers) == 2 * 3  # one TopK SAE and its control at each cached layer
+    summary = json.loads((report / "summary.json").read_text())
+    assert "circuits" in summary and "sae" in summary, sorted(summary)
 
 
 def test_report_html_is_self_contained(tmp_path):

@@ -5,10 +5,14 @@ patching identities hold, and the lens at the last layer is the model itself."""
 
 from __future__ import annotations
 
+import os
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 import torch
 
+from othello.common.settings import apply_overrides
 from othello.corpora.corpus import GamesFile
 from othello.model.config import GPTConfig
 from othello.model.evaluate import evaluate_games, square_scores
@@ -17,7 +21,7 @@ from othello.model.hooks import resid_hooks
 from othello.world.labels import replay
 from othello.world.squares import parse_square
 from probes.circuits.ablation import legality_groups
-from probes.circuits.atlas import AtlasSettings, run_atlas
+from probes.circuits.atlas import run_atlas
 from probes.circuits.attribution import (
     AttributionSums,
     attribution_hooks,
@@ -34,10 +38,12 @@ from probes.circuits.stage import (
     ABLATION,
     PATCHING,
     CircuitsConfig,
+    atlas_settings,
     best_explained,
     shortfalls,
 )
-from probes.circuits.trees import TreeData, TreeResult, TreeSettings, fit_tree, rule_text
+from probes.circuits.trees import TreeData, TreeResult, fit_tree, rule_text
+from probes.stage_sizes import stage_sizes
 
 C3, F6 = parse_square("C3"), parse_square("F6")
 ANCHOR = 10.0  # a large +-A pair in every embedding fixes the LayerNorm scale
@@ -149,7 +155,7 @@ def test_a_planted_neuron_is_found_and_its_rule_names_the_squares(games):
     acts = samples[0].acts[0][0][:, 0].astype(float)
     assert acts.max() > 2.5 and np.median(np.abs(acts)) < 0.5  # the neuron does fire
     directions = {0: {"mine_theirs": torch.randn(16, 64)}}
-    cfg = AtlasSettings(TreeSettings(max_depth=4), control_neurons=4, workers=1)
+    cfg = atlas_settings(CircuitsConfig(max_depth=4, control_neurons=4, workers=1))
     result = run_atlas(model, directions, samples, [0], cfg, progress=False)
     record = result.records[0]
     assert record["r2_test"] > 0.95
@@ -212,7 +218,7 @@ def test_trees_cut_by_depth_and_rules_in_words():
     legal_e6 = feature_index("legal", parse_square("E6"))
     y = 2.0 * x[:, [legal_e6]] + rng.normal(0, 0.01, (3000, 1))
     data = TreeData.of(x[:2000], y[:2000], x[2000:2500], y[2000:2500], x[2500:], y[2500:])
-    fit = fit_tree(data, 0, TreeSettings(max_depth=5))
+    fit = fit_tree(data, 0, atlas_settings(CircuitsConfig(max_depth=5)).trees)
     assert fit.depth == 1 and fit.rule == "E6 legal" and fit.r2_test > 0.99
     mine, theirs = (feature_index(k, C3) for k in ("mine", "theirs"))
     assert rule_text([(mine, False), (theirs, False)]) == "C3 empty"
@@ -260,3 +266,16 @@ def test_shortfalls_name_what_got_less_than_asked():
     ]
     full = {PATCHING: {**patching, "pairs": 100}, ABLATION: {"groups": [{}] * 16}}
     assert shortfalls(cfg, full, {"train": 4000, "val": 2000, "test": 4000}) == []
+
+
+def test_the_atlas_and_trees_take_the_labs_settings_and_the_presets_sizes():
+    cfg = apply_overrides(CircuitsConfig(), ["max_depth=4", "workers=3", "control_margin=0.05"])
+    atlas = atlas_settings(cfg)
+    assert (atlas.trees.max_depth, atlas.trees.min_samples_leaf, atlas.trees.seed) == (4, 20, 0)
+    assert (atlas.workers, atlas.margin, atlas.control_neurons) == (3, 0.05, 128)
+    assert atlas_settings(CircuitsConfig()).workers == (os.cpu_count() or 1)  # 0: every core
+    # the lab's sizes are the default preset's; the Makefile's words for tiny set them all
+    cpu, tiny = stage_sizes("cpu").circuits, stage_sizes("tiny").circuits
+    assert {k: getattr(CircuitsConfig(), k) for k in asdict(cpu)} == asdict(cpu)
+    small = apply_overrides(CircuitsConfig(), tiny.args.split())
+    assert {k: getattr(small, k) for k in asdict(tiny)} == asdict(tiny)
