@@ -1,13 +1,15 @@
 """Build intervention benchmark sets with engine ground truth.
 
-    python scripts/make_intervention_set.py --games PATH.h5 --out CASES.h5 [--n-cases 1000]
+    python scripts/make_intervention_set.py --games PATH.h5 --out CASES.h5
+        [--n-cases N] [--tune-cases N]
     python scripts/make_intervention_set.py --games PATH.h5 --out CASES.h5 --case 17:30:D4
 
 Default sets: ``natural`` (positions from the corpus's test games), ``unnatural`` (positions
 from greedy games, which uniformly random play rarely reaches) and ``tune`` (natural cases
 from validation games, used only to choose an editor's settings). ``--case GAME:PLY:SQUARE``
 (repeatable) instead writes a ``natural`` set of exactly the named cases: flip SQUARE after
-move PLY (counted from 0) of game row GAME.
+move PLY (counted from 0) of game row GAME. Sizes default to the cpu preset's
+(probes/stage_sizes.py).
 """
 
 from __future__ import annotations
@@ -20,14 +22,17 @@ from othello.common import cli
 from othello.model.checkpoint import file_sha256
 from othello.world.squares import square_name
 from probes.interventions.cases import build_sets, named_cases, save_cases
+from probes.stage_sizes import DEFAULTS
 
 
 def run(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--games", required=True, help="games.h5 (cases from its test games)")
     parser.add_argument("--out", required=True, help="cases file to write (HDF5)")
-    parser.add_argument("--n-cases", type=int, default=1000, help="cases per reported set")
-    parser.add_argument("--tune-cases", type=int, default=200)
+    parser.add_argument(
+        "--n-cases", type=int, default=DEFAULTS.n_cases, help="cases per reported set"
+    )
+    parser.add_argument("--tune-cases", type=int, default=DEFAULTS.tune_cases)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--case", action="append", default=[], metavar="GAME:PLY:SQUARE")
     parser.add_argument(

@@ -40,7 +40,7 @@ def write_cache(
     games_path: str | os.PathLike,
     out: str | os.PathLike,
     *,
-    n_games: int | None = 10_000,
+    n_games: int | None = None,
     corpus_split: str = "val",
     allow_fewer: bool = False,
     hooks: list[str] | None = None,

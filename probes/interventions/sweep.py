@@ -37,8 +37,10 @@ class SweepConfig:
     layers: list[int] | None = None  # start layers (0 = embeddings); None: every probed layer
     methods: tuple[str, ...] = ("linear", "gradient")  # registered editors to run
     later_layers: bool = True  # edit the start layer and every later one (Li et al.)
-    n_cases: int | None = None  # cases per reported set (None: a set file's all, else 1000)
-    tune_cases: int | None = None  # tuning cases (None: a set file's all, else 200)
+    # cases per reported set and tuning cases (None: a set file's all, else the default
+    # preset's, probes.stage_sizes)
+    n_cases: int | None = None
+    tune_cases: int | None = None
     min_tune_cases: int = 20  # fewer cannot choose anything: refused
     advised_tune_cases: int = 100  # fewer: choices are noisy, reported as a warning
     allow_fewer: bool = False  # take fewer cases than asked when a source holds fewer
