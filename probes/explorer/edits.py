@@ -8,15 +8,15 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from othello.common.errors import UserError
 from probes.common import ProbeKey
 from probes.explorer.inputs import ExplorerError
-from probes.interventions.editors import EDITORS, EditorSpec
+from probes.interventions.editors import EDITORS
 from probes.interventions.edits import Editor
+from probes.interventions.flip import BOARD, build_edit, editor_settings, mine_theirs_kinds
 from probes.interventions.stage import InterventionResults
-from probes.kinds import KINDS, differentiable_kinds
 from probes.stage import ProbeMetrics
 
-BOARD = "mine_theirs"  # the probes an edit follows
 DEFAULT_STRENGTH = 2.0  # a scale-like setting when no sweep chose one
 
 
@@ -48,31 +48,21 @@ class EditMaker:
 
     def kinds(self) -> list[str]:
         """Probe kinds with mine/theirs probes at every hook, in registry order."""
-        return [k for k in KINDS if all(ProbeKey(BOARD, k, h) in self.probes for h in self.hooks)]
+        return mine_theirs_kinds(self.probes, self.hooks)
 
     def usable(self) -> list[str]:
         """Registered editors whose probes the run has (or that can follow one it has)."""
-        return [name for name, spec in EDITORS.items() if self._settings(spec) is not None]
-
-    def _settings(self, spec: EditorSpec):
-        settings, kinds = spec.settings(), self.kinds()
-        if spec.probe_kind(settings) in kinds:
-            return settings
-        followable = [k for k in differentiable_kinds() if k in kinds]
-        return spec.follow(settings, followable[0]) if spec.follow and followable else None
+        kinds = self.kinds()
+        return [name for name, spec in EDITORS.items() if editor_settings(spec, kinds)]
 
     def make(self, method: str, scale: float | None) -> tuple[Editor, str]:
-        """The edit function and its label; ``scale`` sets the editor's scale-like setting
-        (the sweep's choice when None)."""
+        """The edit function and its label (:func:`probes.interventions.flip.build_edit`, as
+        ``probes.flip_disc`` builds it); ``scale`` sets the editor's scale-like setting (the
+        sweep's choice when None)."""
         if method not in EDITORS:
             raise ExplorerError(f"unknown method {method!r}; choose from {sorted(EDITORS)}")
-        spec = EDITORS[method]
-        settings = self._settings(spec)
-        if settings is None:
-            raise ExplorerError(f"the run has no {BOARD} probes the {method} edit can follow")
-        candidate = dict(spec.candidates(settings)[0])
-        if spec.strength:
-            candidate[spec.strength] = float(self.default_scale if scale is None else scale)
-        kind = spec.probe_kind(settings)
-        probes = {h: self.probes[ProbeKey(BOARD, kind, h)] for h in self.hooks}
-        return spec.build(probes, candidate), spec.describe(candidate)
+        scale = self.default_scale if scale is None else scale
+        try:
+            return build_edit(method, self.probes, self.hooks, scale)
+        except UserError as exc:
+            raise ExplorerError(str(exc)) from None

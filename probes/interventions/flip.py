@@ -31,7 +31,7 @@ from probes.interventions.cases import Cases, case_at
 from probes.interventions.editors import EDITORS, EditorSpec
 from probes.interventions.edits import Editor
 from probes.interventions.run import edit_hooks, intervene
-from probes.kinds import differentiable_kinds
+from probes.kinds import KINDS, differentiable_kinds
 
 BOARD = "mine_theirs"  # the probes an edit follows
 
@@ -61,8 +61,7 @@ class FlipResult:
 
 def mine_theirs_kinds(probes: dict[ProbeKey, nn.Module], hooks: list[str]) -> list[str]:
     """Probe kinds with mine/theirs probes at every hook, in registry order."""
-    kinds = {key.kind for key in probes}
-    return [k for k in sorted(kinds) if all(ProbeKey(BOARD, k, h) in probes for h in hooks)]
+    return [k for k in KINDS if all(ProbeKey(BOARD, k, h) in probes for h in hooks)]
 
 
 def editor_settings(spec: EditorSpec, kinds: list[str]) -> Any | None:
