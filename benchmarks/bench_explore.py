@@ -24,8 +24,9 @@ from pathlib import Path
 
 import torch
 
+from othello.common.hashing import file_sha256
 from othello.corpora.corpus import GamesFile
-from othello.model.checkpoint import file_sha256, load_model, save_model
+from othello.model.checkpoint import load_model, save_model
 from othello.model.gpt import GPT
 from othello.model.hooks import resid_hooks
 from othello.training.config import preset

@@ -16,7 +16,8 @@ import time
 
 import torch
 
-from othello.model.checkpoint import file_sha256, load_model, model_file
+from othello.common.hashing import file_sha256
+from othello.model.checkpoint import load_model, model_file
 from othello.model.hooks import resid_layer
 from probes.common import ProbeKey
 from probes.interventions.cases import build_sets

@@ -17,6 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from othello.common.atomic import write_text
+from othello.common.hashing import file_sha256
 from othello.model import checkpoint
 from othello.model.hooks import layer_name
 from probes.acts.reader import ActsFile
@@ -110,7 +111,7 @@ def probe_curve(
     checkpoints = run_checkpoints(run_dir)
     validation = validation_by_step(run_dir)
     for step, model in tqdm(checkpoints, desc="checkpoints", disable=not progress):
-        sha = checkpoint.file_sha256(model)
+        sha = file_sha256(model)
         point = data["points"].get(str(step))
         if point and point["model_sha256"] == sha:
             continue

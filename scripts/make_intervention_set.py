@@ -19,7 +19,7 @@ from pathlib import Path
 
 from othello import __version__
 from othello.common import cli
-from othello.model.checkpoint import file_sha256
+from othello.common.hashing import file_sha256
 from othello.world.squares import square_name
 from probes.interventions.cases import build_sets, named_cases, save_cases
 from probes.stage_sizes import DEFAULTS

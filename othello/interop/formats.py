@@ -33,7 +33,8 @@ import torch
 
 from othello.common.atomic import write_text
 from othello.common.errors import UserError
-from othello.model.checkpoint import MODEL, file_sha256, load_model, save, save_model
+from othello.common.hashing import file_sha256
+from othello.model.checkpoint import MODEL, load_model, save, save_model
 from othello.model.gpt import GPT, GPTConfig
 from othello.model.hooks import BLOCKS, block_prefix
 from othello.world.squares import N_POSITIONS

@@ -14,7 +14,6 @@ setting made after the import (a test, a notebook) is the one obeyed.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import logging
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from othello.common.atomic import write_text
 from othello.common.errors import UserError
+from othello.common.hashing import file_sha256
 
 REPO_ID = "NeelNanda/Othello-GPT-Transformer-Lens"
 HUB_URL = "https://huggingface.co"  # the hand-download address, whatever HF_ENDPOINT says
@@ -148,15 +148,6 @@ def read_record(path: str | os.PathLike) -> dict:
     if missing:
         raise UserError(f"{path}: not a hub record (no {', '.join(missing)})")
     return record
-
-
-def file_sha256(path: Path, block: int = 1 << 22) -> str:
-    """Same as :func:`othello.model.checkpoint.file_sha256`, without importing torch for it."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(block):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _import_hub(model: PublishedModel):

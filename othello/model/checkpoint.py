@@ -7,7 +7,6 @@ loading one never runs code from the file.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import torch
 
 from othello.common.atomic import commit, partial_path
 from othello.common.errors import UserError
+from othello.common.hashing import file_sha256 as file_sha256  # re-export: 2 callers left
 from othello.model.gpt import GPT, GPTConfig
 
 CHECKPOINT = "checkpoint.pt"  # everything needed to resume training
@@ -55,15 +55,6 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> G
     model = GPT(GPTConfig(**payload["config"]))
     model.load_state_dict(payload["model"])
     return model.to(device).eval()
-
-
-def file_sha256(path: str | os.PathLike, block: int = 1 << 22) -> str:
-    """Content hash, so a later stage can tell which corpus or model it was handed."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(block):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 CONTROL_DIR = "control"  # beside a run: the same architecture, randomly initialised

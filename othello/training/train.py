@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from othello import __version__
 from othello.common.errors import UserError
+from othello.common.hashing import file_sha256
 from othello.corpora.corpus import GamesFile
 from othello.model import checkpoint
 from othello.model.evaluate import evaluate_games
@@ -93,7 +94,7 @@ def _run_record(cfg: TrainConfig, games: Path) -> dict:
     return {
         "config": cfg.to_dict(),
         "games": str(games),
-        "games_sha256": checkpoint.file_sha256(games),
+        "games_sha256": file_sha256(games),
         "games_attrs": {k: v.item() if hasattr(v, "item") else v for k, v in corpus_attrs.items()},
         "code_version": __version__,
         "torch": torch.__version__,

@@ -30,8 +30,9 @@ import torch
 from othello.common.atomic import write_text
 from othello.common.device import DEVICES, pick_device
 from othello.common.errors import UserError
+from othello.common.hashing import file_sha256
 from othello.corpora.corpus import GamesFile
-from othello.model.checkpoint import file_sha256, load_model, model_file
+from othello.model.checkpoint import load_model, model_file
 from othello.model.gpt import GPT
 from probes.circuits import plots
 from probes.circuits.ablation import ablation_check, legality_groups

@@ -21,7 +21,8 @@ import torch
 
 from othello.common.atomic import write_text
 from othello.common.errors import UserError
-from othello.model.checkpoint import file_sha256, load_model, model_file
+from othello.common.hashing import file_sha256
+from othello.model.checkpoint import load_model, model_file
 from othello.model.hooks import layer_name
 from probes.acts.reader import ActsFile, flat_positions
 from probes.sae.evaluate import BOARD_LABELS, board_metrics, features_of, reconstruction, spliced

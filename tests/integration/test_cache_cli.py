@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from conftest import run_in_process
 
-from othello.model.checkpoint import MODEL, file_sha256
+from othello.common.hashing import file_sha256
+from othello.model.checkpoint import MODEL
 from probes.acts.reader import ActsFile
 from probes.acts.writer import write_cache
 

@@ -7,7 +7,8 @@ import json
 import pytest
 from conftest import run_in_process
 
-from othello.model.checkpoint import MODEL, file_sha256
+from othello.common.hashing import file_sha256
+from othello.model.checkpoint import MODEL
 from probes.acts.writer import write_cache
 
 

@@ -276,8 +276,8 @@ def test_a_fresh_cache_downloads_from_a_stand_in_hub_and_the_model_is_analysed(
 ):
     """The download, its record, the conversion and a short analysis (the library calls the
     stages make; the whole ``make published`` chain is the slow test below)."""
+    from othello.common.hashing import file_sha256
     from othello.common.machine import describe_machine
-    from othello.model.checkpoint import file_sha256
     from othello.model.evaluate import evaluate_run
     from probes.acts.writer import write_cache
     from probes.circuits.stage import CircuitsConfig, run_circuits

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from othello.common.atomic import partial_path
+from othello.common.hashing import file_sha256
 from othello.corpora.corpus import GamesFile
-from othello.model.checkpoint import MODEL, file_sha256, load_model
+from othello.model.checkpoint import MODEL, load_model
 from othello.model.hooks import resid_hooks
 from othello.world.labels import replay
 from othello.world.tokens import encode
