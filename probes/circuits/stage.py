@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from othello.common.atomic import write_text
+from othello.common.atomic import commit, partial_path, write_text
 from othello.common.device import DEVICES, pick_device
 from othello.common.errors import UserError
 from othello.common.hashing import file_sha256
@@ -410,9 +410,10 @@ def write_outputs(
     out.mkdir(parents=True, exist_ok=True)
     for name, data in outputs.items():
         write_text(out / name, json.dumps(data, indent=None if name == NEURONS else 1) + "\n")
-    partial = out / (ATLAS + ".partial.npz")
-    np.savez_compressed(partial, **atlas.arrays)
-    os.replace(partial, out / ATLAS)
+    partial = partial_path(out / ATLAS)
+    with open(partial, "wb") as handle:  # a handle, so numpy adds no .npz to the name
+        np.savez_compressed(handle, **atlas.arrays)
+    commit(partial, out / ATLAS)
     plots.attribution(outputs[ATTRIBUTION], out / FIGURES["attribution"])
     lens = {"lens": outputs[LOGIT_LENS], "probe": inputs.probe_accuracy}
     plots.logit_lens(lens, out / FIGURES["logit_lens"])

@@ -23,6 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from othello.common.atomic import commit, partial_path, write_text
 from othello.common.errors import UserError
 from probes.sae.architectures import ARCHITECTURES, architecture
 
@@ -128,10 +129,10 @@ def save_sae(sae: SparseAutoencoder, out: str | os.PathLike, metadata: dict) -> 
     }
     cfg.update(architecture(sae.architecture).cfg_keys(sae))
     state = {k: v.detach().contiguous().cpu() for k, v in sae.state_dict().items()}
-    partial = out / (WEIGHTS_FILE + ".partial")
+    partial = partial_path(out / WEIGHTS_FILE)
     save_file(state, str(partial))
-    partial.replace(out / WEIGHTS_FILE)
-    (out / CFG_FILE).write_text(json.dumps(cfg, indent=1) + "\n")
+    commit(partial, out / WEIGHTS_FILE)
+    write_text(out / CFG_FILE, json.dumps(cfg, indent=1) + "\n")
     return out
 
 
