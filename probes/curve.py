@@ -20,6 +20,7 @@ from othello.common.atomic import write_text
 from othello.common.hashing import file_sha256
 from othello.model import checkpoint
 from othello.model.hooks import layer_name
+from othello.model.run_dir import METRICS_LOG, MODEL, snapshot_models
 from probes.acts.reader import ActsFile
 from probes.acts.writer import write_cache
 from probes.common import ProbeKey
@@ -34,10 +35,8 @@ def run_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
     """(training step, model.pt) of every snapshot of a run and of its finished model, by
     step; a snapshot of the final step is the finished model and is listed once."""
     run_dir = Path(run_dir)
-    found: dict[int, Path] = {}
-    for path in sorted((run_dir / "snapshots").glob("step-*/" + checkpoint.MODEL)):
-        found[int(path.parent.name.removeprefix("step-"))] = path
-    final = run_dir / checkpoint.MODEL
+    found = snapshot_models(run_dir)
+    final = run_dir / MODEL
     if final.exists():
         found[int(checkpoint.load(final).get("step", -1))] = final
     if not found:
@@ -47,7 +46,7 @@ def run_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
 
 def validation_by_step(run_dir: str | os.PathLike) -> dict[int, dict]:
     """The training run's own validation records (``val_*`` of metrics.jsonl) by step."""
-    path = Path(run_dir) / "metrics.jsonl"
+    path = Path(run_dir) / METRICS_LOG
     records: dict[int, dict] = {}
     if path.exists():
         for line in path.read_text().splitlines():

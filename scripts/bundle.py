@@ -14,6 +14,11 @@ import argparse
 
 from othello.common import cli
 from othello.interop.bundle import join_bundle, make_bundle
+from othello.model.evaluate import EVAL_JSON
+from probes.report.write import SUMMARY
+from probes.stage import METRICS as PROBE_METRICS
+
+OUTPUTS = (f"eval/{EVAL_JSON}", f"probes/{PROBE_METRICS}")  # where gpu_run.sh writes them
 
 
 def run(argv: list[str] | None) -> None:
@@ -28,7 +33,7 @@ def run(argv: list[str] | None) -> None:
     join.add_argument("--out", required=True, help="run directory to write")
     args = parser.parse_args(argv)
     if args.command == "make":
-        for path in make_bundle(args.run, args.report, args.out):
+        for path in make_bundle(args.run, args.report, args.out, summary=SUMMARY, outputs=OUTPUTS):
             print(f"{path.stat().st_size / 2**20:8.2f} MiB  {path}")
     else:
         print(f"rebuilt {join_bundle(args.bundle, args.out)}")

@@ -17,14 +17,22 @@ import json
 import os
 import shutil
 import tarfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-from othello.common.atomic import write_text
 from othello.common.errors import UserError
-from othello.model.checkpoint import MODEL, load, save_model
+from othello.model.checkpoint import load, save_model
 from othello.model.gpt import GPT, GPTConfig
+from othello.model.run_dir import (
+    CONFIG,
+    METRICS_LOG,
+    MODEL,
+    RunRecord,
+    read_record,
+    write_record,
+)
 
 MiB = 1 << 20
 MAX_FILES, MAX_FILE_BYTES = 8, 16 * MiB
@@ -55,7 +63,7 @@ def _report_archive(report_dir: Path, run_dir: Path, extra: list[Path]) -> bytes
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         archive.add(report_dir, arcname="report")
-        for name in ("config.json", "metrics.jsonl"):
+        for name in (CONFIG, METRICS_LOG):
             if (run_dir / name).exists():
                 archive.add(run_dir / name, arcname=f"run/{name}")
         for path in extra:  # stage outputs that live beside the run (eval, probe metrics)
@@ -67,28 +75,29 @@ def make_bundle(
     run_dir: str | os.PathLike,
     report_dir: str | os.PathLike,
     out: str | os.PathLike,
+    *,
+    summary: str,
+    outputs: Sequence[str] = (),
     part_bytes: int = MAX_FILE_BYTES,
 ) -> list[Path]:
     """Write the bundle into ``out`` (other files there are left alone, earlier weight parts
     removed); returns the files written. Raises BundleError if the result would break the
-    limits, before writing anything."""
+    limits, before writing anything. ``summary``: the report's summary file, and ``outputs``
+    the stage outputs beside the run (paths under ``run_dir``) to carry, as the stages that
+    write them name them (othello does not import probes, so the caller passes the names)."""
     run_dir, report_dir, out = Path(run_dir), Path(report_dir), Path(out)
-    if not (report_dir / "summary.json").exists():
-        raise BundleError(f"{report_dir}: no summary.json; run the report first")
+    if not (report_dir / summary).exists():
+        raise BundleError(f"{report_dir}: no {summary}; run the report first")
     weights, payload = _weights_bytes(run_dir)
-    extra = [
-        p
-        for p in (run_dir / "eval" / "eval.json", run_dir / "probes" / "metrics.json")
-        if p.exists()
-    ]
+    extra = [run_dir / p for p in outputs if (run_dir / p).exists()]
     files = {
-        "summary.json": (report_dir / "summary.json").read_bytes(),
+        summary: (report_dir / summary).read_bytes(),
         REPORT_ARCHIVE: _report_archive(report_dir, run_dir, extra),
     }
     parts = [weights[i : i + part_bytes] for i in range(0, len(weights), part_bytes)]
     for k, part in enumerate(parts):
         files[f"weights.pt.part{k}"] = part
-    config = json.loads((run_dir / "config.json").read_text())
+    config = read_record(run_dir).to_dict()  # this schema, whichever the run's file has
     manifest = {
         "format": "othello-gpt bundle v1",
         "weights_sha256": _sha256(weights),
@@ -152,6 +161,6 @@ def join_bundle(bundle: str | os.PathLike, run_dir: str | os.PathLike) -> Path:
         shutil.rmtree(run_dir / "report", ignore_errors=True)
         shutil.move(unpacked / "report", run_dir / "report")
         shutil.rmtree(unpacked)
-    if not (run_dir / "config.json").exists():
-        write_text(run_dir / "config.json", json.dumps(manifest["run_config"], indent=2) + "\n")
+    bundled = RunRecord.from_dict(manifest["run_config"], manifest_path)  # also in the archive
+    write_record(run_dir, bundled.joined_from(extra))
     return run_dir / MODEL

@@ -37,6 +37,7 @@ from othello.common.hashing import file_sha256
 from othello.model.checkpoint import MODEL, load_model, save, save_model
 from othello.model.gpt import GPT, GPTConfig
 from othello.model.hooks import BLOCKS, block_prefix
+from othello.model.run_dir import RunRecord, write_record
 from othello.world.squares import N_POSITIONS
 from othello.world.tokens import VOCAB_SIZE
 
@@ -363,8 +364,7 @@ def import_run(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_model(model, run_dir / MODEL, {"imported_from": origin["path"]})
-    config = {"config": {"model": model.cfg.to_dict()}, "imported": origin}
-    write_text(run_dir / "config.json", json.dumps(config, indent=2) + "\n")
+    write_record(run_dir, RunRecord.imported_from(model.cfg.to_dict(), origin))
     return run_dir / MODEL
 
 

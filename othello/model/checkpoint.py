@@ -16,9 +16,7 @@ from othello.common.atomic import commit, partial_path
 from othello.common.errors import UserError
 from othello.common.hashing import file_sha256 as file_sha256  # re-export: 2 callers left
 from othello.model.gpt import GPT, GPTConfig
-
-CHECKPOINT = "checkpoint.pt"  # everything needed to resume training
-MODEL = "model.pt"  # the trained weights and their config, for later stages
+from othello.model.run_dir import CONTROL_DIR, MODEL
 
 
 def save(payload: dict, path: str | os.PathLike) -> None:
@@ -55,9 +53,6 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> G
     model = GPT(GPTConfig(**payload["config"]))
     model.load_state_dict(payload["model"])
     return model.to(device).eval()
-
-
-CONTROL_DIR = "control"  # beside a run: the same architecture, randomly initialised
 
 
 def control_model(run_dir: str | os.PathLike, seed: int = 0) -> Path:

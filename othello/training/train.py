@@ -5,7 +5,8 @@ DistributedDataParallel under ``torchrun``, and exact resume after a kill.
 (prepared ahead in a thread when ``prefetch`` > 0), one optimiser step, logging, evaluation,
 snapshots and checkpoints, each a function of a few lines.
 
-A run directory holds ``config.json`` (the resolved config and input files), ``metrics.jsonl``
+A run directory (:mod:`othello.model.run_dir`) holds ``config.json`` (its RunRecord: the
+resolved config, the corpus and its hash, the versions), ``metrics.jsonl``
 (one line per log or eval step: loss, tokens/s, model FLOPs utilisation where the peak is
 known, the share of time spent waiting for data), ``checkpoint.pt`` (model, optimiser, step,
 data position and RNG, rewritten atomically every ``checkpoint_every`` steps), once finished
@@ -29,13 +30,21 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from othello import __version__
 from othello.common.errors import UserError
 from othello.common.hashing import file_sha256
 from othello.corpora.corpus import GamesFile
 from othello.model import checkpoint
 from othello.model.evaluate import evaluate_games
 from othello.model.gpt import GPT
+from othello.model.run_dir import (
+    CHECKPOINT,
+    METRICS_LOG,
+    MODEL,
+    RunRecord,
+    read_record,
+    snapshot_dir,
+    write_record,
+)
 from othello.training.config import TrainConfig
 from othello.training.flops import flops_per_token, peak_flops
 from othello.training.game_stream import Batches, GameStream
@@ -86,32 +95,27 @@ class _Distributed:
             dist.destroy_process_group()
 
 
-def _run_record(cfg: TrainConfig, games: Path) -> dict:
+def _run_record(cfg: TrainConfig, games: Path) -> RunRecord:
     with GamesFile(games) as corpus:
         corpus_attrs = {
             k: corpus.attrs[k] for k in ("seed", "n_games", "source") if k in corpus.attrs
         }
-    return {
-        "config": cfg.to_dict(),
-        "games": str(games),
-        "games_sha256": file_sha256(games),
-        "games_attrs": {k: v.item() if hasattr(v, "item") else v for k, v in corpus_attrs.items()},
-        "code_version": __version__,
-        "torch": torch.__version__,
-    }
+    attrs = {k: v.item() if hasattr(v, "item") else v for k, v in corpus_attrs.items()}
+    return RunRecord.trained(cfg.to_dict(), games, file_sha256(games), attrs)
 
 
-def check_run_dir(cfg: TrainConfig, games: Path, run_dir: Path, resume: bool) -> dict:
-    """The run's record (config.json); refuses to overwrite a run, or to resume one made with
-    another config or corpus."""
+def check_run_dir(cfg: TrainConfig, games: Path, run_dir: Path, resume: bool) -> RunRecord:
+    """The run's record (config.json); refuses, as a user's mistake, to overwrite a run, or to
+    resume one made with another config or corpus."""
     record = _run_record(cfg, games)
-    ckpt_path = run_dir / checkpoint.CHECKPOINT
-    if ckpt_path.exists() and not resume:
-        raise FileExistsError(f"{run_dir} already holds a run; pass --resume or a new --out")
-    if resume and ckpt_path.exists():
-        saved = json.loads((run_dir / "config.json").read_text())
+    if (run_dir / CHECKPOINT).exists() and not resume:
+        raise UserError(
+            f"{run_dir} already holds a run; pass --resume to continue it or another --out"
+        )
+    if resume and (run_dir / CHECKPOINT).exists():
+        saved = read_record(run_dir)
         for key in ("config", "games_sha256"):
-            if saved[key] != record[key]:
+            if getattr(saved, key) != getattr(record, key):
                 raise UserError(f"{run_dir}: cannot resume, its {key} differs from this call's")
     return record
 
@@ -172,7 +176,7 @@ class RunLog:
     time spent waiting for data) and one per evaluation."""
 
     def __init__(self, run_dir: Path, cfg: TrainConfig, ddp: _Distributed) -> None:
-        self.path, self.cfg, self.main = run_dir / "metrics.jsonl", cfg, ddp.main
+        self.path, self.cfg, self.main = run_dir / METRICS_LOG, cfg, ddp.main
         self.tokens_per_step = cfg.batch_size * cfg.model.n_ctx
         self.flops_per_token = flops_per_token(cfg.model)
         self.peak = peak_flops(ddp.device, cfg.amp, cfg.peak_tflops)
@@ -243,8 +247,8 @@ def save_checkpoint(path: Path, model, optimizer, step: int, position: dict, cfg
         )
 
 
-def save_weights(path: Path, model: GPT, step: int, record: dict) -> None:
-    checkpoint.save_model(model, path, {"step": step, "games_sha256": record["games_sha256"]})
+def save_weights(path: Path, model: GPT, step: int, record: RunRecord) -> None:
+    checkpoint.save_model(model, path, {"step": step, "games_sha256": record.games_sha256})
 
 
 def out_of_time(began: float, max_minutes: float | None, ddp: _Distributed) -> bool:
@@ -310,12 +314,12 @@ def train(
     checkpoint (used to test resumption)."""
     games, run_dir = Path(games), Path(run_dir)
     ddp = _Distributed()
-    ckpt_path = run_dir / checkpoint.CHECKPOINT
+    ckpt_path = run_dir / CHECKPOINT
     record = check_run_dir(cfg, games, run_dir, resume)
     model, optimizer, stream, step = build(cfg, games, ckpt_path, resume, ddp)
     if ddp.main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(json.dumps(record, indent=2) + "\n")
+        write_record(run_dir, record)
     trained, autocast = wrap_model(model, cfg, ddp), autocast_context(cfg, ddp.device)
     val_games = _validation_games(games, cfg.eval_games)
     log, batches = RunLog(run_dir, cfg, ddp), Batches(stream, cfg, ddp.device)
@@ -337,7 +341,7 @@ def train(
             if ddp.main and due(step, cfg.eval_every, cfg):
                 log.evaluation(step, evaluate_validation(model, val_games))
             if ddp.main and cfg.snapshot_every and step % cfg.snapshot_every == 0:
-                save_weights(snapshot_dir(run_dir, step) / checkpoint.MODEL, model, step, record)
+                save_weights(snapshot_dir(run_dir, step) / MODEL, model, step, record)
             late = stop.late(step, log.began, ddp)
             stopped = late or stop.killed(step)
             if due(step, cfg.checkpoint_every, cfg) or stopped:
@@ -348,15 +352,9 @@ def train(
         batches.close()
         bar.close()
     if ddp.main and (not stopped or late):
-        save_weights(run_dir / checkpoint.MODEL, model, step, record)
+        save_weights(run_dir / MODEL, model, step, record)
     ddp.close()
     return {**log.last, "step": step, "finished": step >= cfg.max_steps}
-
-
-def snapshot_dir(run_dir: str | os.PathLike, step: int) -> Path:
-    """Where ``snapshot_every`` keeps the weights of ``step``: a directory later stages accept
-    as a run (``cache.py --run``)."""
-    return Path(run_dir) / "snapshots" / f"step-{step:06d}"
 
 
 def _validation_games(games: Path, count: int) -> tuple[np.ndarray, np.ndarray]:

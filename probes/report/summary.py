@@ -15,6 +15,7 @@ from pathlib import Path
 
 from othello.common.machine import describe_machine
 from othello.model.evaluate import EVAL_JSON
+from othello.model.run_dir import METRICS_LOG, read_record
 from probes.circuits.stage import CircuitsResults
 from probes.interventions.stage import InterventionResults
 from probes.interventions.sweep import TUNE
@@ -54,7 +55,7 @@ def read_json(path: Path) -> dict:
 
 def training_record(run_dir: Path) -> dict | None:
     """Steps, time and last validation figure of a run trained here (None if imported)."""
-    log = run_dir / "metrics.jsonl"
+    log = run_dir / METRICS_LOG
     if not log.exists():
         return None
     lines = [json.loads(x) for x in log.read_text().splitlines() if x]
@@ -104,14 +105,14 @@ def intervention_summary(results: InterventionResults) -> dict:
 
 def build_summary(inputs: ReportInputs) -> dict:
     """The figures of every stage, read from their outputs, plus the reproduction checks."""
-    config = read_json(inputs.run / "config.json")
+    record = read_record(inputs.run)  # any kind of run, in this schema or an older one
     evaluation = read_json(inputs.eval_dir / EVAL_JSON)
     probes = ProbeMetrics.load(inputs.probes)
     control = ProbeMetrics.load(inputs.control_probes)
     summary = {
         "run": str(inputs.run),
-        "config": config.get("config", config),
-        "imported": config.get("imported"),
+        "config": record.config,
+        "imported": record.imported,
         "training": training_record(inputs.run),
         "eval": {k: v for k, v in evaluation.items() if not isinstance(v, list)},
         "probes": probe_summary(probes, control),

@@ -24,6 +24,7 @@ from othello.common.errors import UserError
 from othello.common.hashing import file_sha256
 from othello.model.checkpoint import load_model, model_file
 from othello.model.hooks import layer_name
+from othello.model.run_dir import CONFIG, MODEL, read_record
 from probes.acts.reader import ActsFile, flat_positions
 from probes.sae.evaluate import BOARD_LABELS, board_metrics, features_of, reconstruction, spliced
 from probes.sae.model import SAEConfig, SparseAutoencoder, save_sae
@@ -87,7 +88,7 @@ def sweep_layers(acts_path: str | os.PathLike, layer: str) -> list[str]:
 def find_model(acts: ActsFile, run: str | os.PathLike | None) -> Path:
     """The model the cache was made from: ``run``'s, or the one beside the cache; refused
     when its sha256 is not the cache's."""
-    path = model_file(run) if run is not None else acts.path.parent / "model.pt"
+    path = model_file(run) if run is not None else acts.path.parent / MODEL
     if not path.exists():
         raise FileNotFoundError(f"{path}: no model; pass --run, the run the cache was made from")
     if file_sha256(path) != acts.model_sha256:
@@ -193,9 +194,9 @@ def run_sae(
 
 def _training_target(run_dir: Path, run) -> str:
     """The run's training target (what its loss means), 'sampled' for imported models."""
-    config = (model_file(run).parent if run else run_dir) / "config.json"
-    if config.exists():
-        return json.loads(config.read_text()).get("config", {}).get("target", "sampled")
+    folder = model_file(run).parent if run else run_dir
+    if (folder / CONFIG).exists():
+        return read_record(folder).config.get("target", "sampled")
     return "sampled"
 
 

@@ -11,6 +11,7 @@ from conftest import run_in_process, run_script
 from othello.corpora.generate import generate_corpus
 from othello.model import checkpoint
 from othello.model.gpt import GPT
+from othello.model.run_dir import CHECKPOINT
 from othello.training.config import preset
 from othello.training.game_stream import Batches, GameStream
 from othello.training.objectives import next_move_loss
@@ -47,6 +48,21 @@ def test_cli_train_and_evaluate(games, tmp_path):
     assert (run / "eval" / "accuracy_by_move.png").stat().st_size > 1000
 
 
+def test_training_into_an_existing_run_is_one_error_line(tiny_corpus, tmp_path):
+    """A run directory that holds a checkpoint is refused before anything is written, with
+    one line naming it and the two ways on (--resume, another --out), not a traceback."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / CHECKPOINT).write_bytes(b"")
+    result = run_in_process(
+        "train.py", "--preset", "tiny", "--games", tiny_corpus, "--out", run, "--no-progress"
+    )
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: {run}") and "--resume" in lines[0] and "--out" in lines[0]
+    assert sorted(p.name for p in run.iterdir()) == [CHECKPOINT]
+
+
 @pytest.mark.slow
 def test_torchrun_two_processes_train_with_ddp(games, tmp_path):
     """DistributedDataParallel on CPU (gloo): two ranks, each on its own shard of blocks, take
@@ -59,7 +75,7 @@ def test_torchrun_two_processes_train_with_ddp(games, tmp_path):
         "--preset", "tiny", "--games", games, "--out", run, "--no-progress", *overrides,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
-    state = checkpoint.load(run / checkpoint.CHECKPOINT)
+    state = checkpoint.load(run / CHECKPOINT)
     assert len(state["data"]) == 2  # each rank's own position in its shard
     cfg = preset("tiny", list(overrides))
     torch.manual_seed(cfg.seed)

@@ -8,11 +8,13 @@ import math
 import pytest
 import torch
 
+from othello.common.errors import UserError
 from othello.corpora.generate import generate_corpus, make_chunk
 from othello.model import checkpoint
+from othello.model.run_dir import snapshot_dir
 from othello.training.config import preset
 from othello.training.objectives import legal_move_targets, next_move_loss
-from othello.training.train import learning_rate, snapshot_dir, train
+from othello.training.train import learning_rate, train
 from othello.world.tokens import VOCAB_SIZE, encode
 
 
@@ -45,7 +47,7 @@ def test_resume_after_a_kill_continues_exactly(games, tmp_path):
     train(cfg, games, tmp_path / "full", progress=False)
     train(cfg, games, tmp_path / "cut", stop_after_steps=23, progress=False)
     assert not (tmp_path / "cut" / checkpoint.MODEL).exists()  # an unfinished run has no model
-    with pytest.raises(FileExistsError):
+    with pytest.raises(UserError, match="--resume"):
         train(cfg, games, tmp_path / "cut", progress=False)
     train(cfg, games, tmp_path / "cut", resume=True, progress=False)
     full = {x["step"]: x["loss"] for x in _losses(tmp_path / "full")}
