@@ -29,6 +29,7 @@ from othello.corpora.corpus import GamesFile
 from othello.interop.formats import from_transformer_lens
 from othello.model.hooks import block_prefix
 from othello.world.tokens import encode
+from probes.interventions.stage import DETAILS as INTERVENTION_DETAILS
 from probes.stage_sizes import stage_sizes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,7 +127,7 @@ def main() -> None:
                 sys.exit(f"{label} failed:\n{done.stderr[-2000:]}")
             print(f"{label:55s} {seconds:8.1f} s", flush=True)
         print(f"{'all stages':55s} {total:8.1f} s ({total / 60:.1f} min)")
-        details = json.loads((tmp / "report" / "interventions" / "details.json").read_text())
+        details = json.loads((tmp / "report" / "interventions" / INTERVENTION_DETAILS).read_text())
         for method, steps in details.get("steps_per_edit", {}).items():
             print(f"{method} edit: {steps:.1f} optimiser steps per edit (random weights)")
 

@@ -29,12 +29,14 @@ from othello.corpora.corpus import GamesFile
 from othello.model.checkpoint import load_model, save_model
 from othello.model.gpt import GPT
 from othello.model.hooks import resid_hooks
+from othello.model.run_dir import MODEL
 from othello.training.config import preset
 from othello.world.tokens import encode
 from probes.common import ProbeKey
 from probes.explorer.api import Explorer
 from probes.explorer.server import create_app
 from probes.kinds import make_probe
+from probes.stage import METRICS as PROBE_METRICS
 from probes.store import save_probes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +56,7 @@ def random_run(tmp: Path, model: GPT, best_layer: str, mlp: bool) -> tuple[Path,
     """``model`` saved as a run, with random linear probes of every scheme the explorer reads
     at every layer (and mine/theirs MLP probes with ``mlp``) and a probe metrics file naming
     ``best_layer``: random probes have no figures. Shared with bench_circuits.py."""
-    save_model(model, tmp / "run" / "model.pt")
+    save_model(model, tmp / "run" / MODEL)
     hooks, d = list(resid_hooks(model.cfg.n_layers).values()), model.cfg.d_model
     probes = {}
     for hook in hooks:
@@ -64,12 +66,12 @@ def random_run(tmp: Path, model: GPT, best_layer: str, mlp: bool) -> tuple[Path,
             probes[ProbeKey(name, "linear", hook)] = probe
         if mlp:
             probes[ProbeKey("mine_theirs", "mlp", hook)] = make_probe("mlp", d, 3)
-    meta = {"model_sha256": file_sha256(tmp / "run" / "model.pt"), "hooks": hooks}
+    meta = {"model_sha256": file_sha256(tmp / "run" / MODEL), "hooks": hooks}
     save_probes(probes, meta, tmp / "probes")
     best = {"layer": best_layer, "accuracy": 0.0, "val_accuracy": 0.0}
     metrics = {"layers": {str(i): h for i, h in enumerate(hooks)}, "val": {}, "baselines": {},
                "best": {"mine_theirs/linear": best}}  # fmt: skip
-    (tmp / "probes" / "metrics.json").write_text(json.dumps(metrics))
+    (tmp / "probes" / PROBE_METRICS).write_text(json.dumps(metrics))
     return tmp / "run", tmp / "probes"
 
 
@@ -86,7 +88,7 @@ def measure(label: str, run, games, probes, interventions=None) -> None:
     ply = 30
     position = client.get(f"/api/position?game={game}&ply={ply}").json
     square = next(s for s, c in enumerate(position["board"]) if c)
-    model = load_model(Path(run) / "model.pt" if Path(run).is_dir() else run)
+    model = load_model(Path(run) / MODEL if Path(run).is_dir() else run)
     with GamesFile(games) as corpus:
         tokens = torch.as_tensor(encode(corpus.moves[game : game + 1, : ply + 1]))
 

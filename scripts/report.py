@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from othello.common import cli
+from probes.circuits.stage import METRICS as CIRCUITS_METRICS
 from probes.report.summary import ReportInputs
 from probes.report.write import write_report
 
@@ -50,7 +51,7 @@ def run(argv: list[str] | None) -> None:
 def finished_circuits(out: str) -> Path | None:
     """OUT/circuits when circuits.py finished there (make circuits writes it beside the report)."""
     folder = Path(out) / "circuits"
-    return folder if (folder / "metrics.json").exists() else None
+    return folder if (folder / CIRCUITS_METRICS).exists() else None
 
 
 if __name__ == "__main__":
