@@ -14,7 +14,6 @@ import torch
 
 from othello.common.atomic import commit, partial_path
 from othello.common.errors import UserError
-from othello.common.hashing import file_sha256 as file_sha256  # re-export: 2 callers left
 from othello.model.gpt import GPT, GPTConfig
 from othello.model.run_dir import CONTROL_DIR, MODEL
 

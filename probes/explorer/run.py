@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from othello.common.hashing import file_sha256
 from othello.corpora.corpus import GamesFile
-from othello.model.checkpoint import file_sha256, load_model, model_file
+from othello.model.checkpoint import load_model, model_file
 from othello.model.gpt import GPT
 from othello.model.hooks import hooks_by_layer
 from probes.explorer.circuits import CircuitsView

@@ -25,7 +25,8 @@ from othello.common import settings as settings_lib
 from othello.common.atomic import write_text
 from othello.common.device import pick_device
 from othello.common.errors import UserError
-from othello.model.checkpoint import file_sha256, load_model, model_file
+from othello.common.hashing import file_sha256
+from othello.model.checkpoint import load_model, model_file
 from othello.model.gpt import GPT
 from othello.model.hooks import hooks_by_layer
 from probes.common import ProbeKey
