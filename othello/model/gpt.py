@@ -7,6 +7,12 @@ named by its place in the module tree exactly as TransformerLens names it
 (``blocks.3.hook_resid_pre``, ``blocks.3.attn.hook_pattern``, ...). Two calls use them:
 :meth:`GPT.run_with_cache` records chosen hooks, :meth:`GPT.run_with_hooks` runs functions that
 may replace them.
+
+Sampling goes through :meth:`GPT.prefill` and :meth:`GPT.step` with a
+:class:`~othello.model.kv_cache.KVCache`: the prefix once, then one token per row per call.
+The hook points run there too, seeing one position per row: ``[batch, 1, ...]`` (and
+``hook_pos_embed`` ``[batch, 1, d_model]``, each row's own position); ``hook_pattern`` during a
+step is ``[batch, head, 1, n_ctx]``, zero past each row's position.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from othello.model.config import GPTConfig
+from othello.model.kv_cache import KVCache, LayerSlot, check_positions, step_attention
 
 HookFn = Callable[[torch.Tensor, "HookPoint"], torch.Tensor | None]
 
@@ -64,18 +71,24 @@ class Attention(nn.Module):
         self.hook_pattern = HookPoint()  # [batch, head, query, key]
         self.hook_z = HookPoint()  # [batch, pos, head, d_head]: per-head outputs before W_O
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, slot: LayerSlot | None = None) -> torch.Tensor:
+        """Causal self-attention; with a ``slot`` (inference only) a prefill also stores its
+        keys and values, and a step (``slot.positions`` set) attends over the stored ones."""
         batch, n_pos, d_model = x.shape
         q, k, v = self.qkv(x).split(d_model, dim=2)
         q, k, v = (t.view(batch, n_pos, self.n_heads, -1).transpose(1, 2) for t in (q, k, v))
         dropout = self.dropout if self.training else 0.0
-        if self.hook_pattern.fns:  # someone reads or edits the pattern: materialise it
+        if slot is not None and slot.positions is not None:
+            z = step_attention(q, k, v, slot, self.hook_pattern)
+        elif self.hook_pattern.fns:  # someone reads or edits the pattern: materialise it
             scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
             causal = torch.ones(n_pos, n_pos, dtype=torch.bool, device=x.device).tril()
             pattern = self.hook_pattern(scores.masked_fill(~causal, float("-inf")).softmax(-1))
             z = F.dropout(pattern, dropout, self.training) @ v
         else:
             z = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
+        if slot is not None and slot.positions is None:
+            slot.store_prefix(k, v)
         z = self.hook_z(z.transpose(1, 2))
         return self.out(z.reshape(batch, n_pos, d_model))
 
@@ -105,9 +118,9 @@ class Block(nn.Module):
         self.hook_mlp_out = HookPoint()
         self.hook_resid_post = HookPoint()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, slot: LayerSlot | None = None) -> torch.Tensor:
         x = self.hook_resid_pre(x)
-        x = self.hook_resid_mid(x + self.hook_attn_out(self.drop(self.attn(self.ln1(x)))))
+        x = self.hook_resid_mid(x + self.hook_attn_out(self.drop(self.attn(self.ln1(x), slot))))
         return self.hook_resid_post(x + self.hook_mlp_out(self.drop(self.mlp(self.ln2(x)))))
 
 
@@ -147,11 +160,51 @@ class GPT(nn.Module):
         n_pos = tokens.shape[1]
         if n_pos > self.cfg.n_ctx:
             raise ValueError(f"sequence of {n_pos} tokens exceeds n_ctx={self.cfg.n_ctx}")
-        x = self.hook_embed(self.embed(tokens)) + self.hook_pos_embed(self.pos_embed[:n_pos])
+        return self._run(tokens, self.pos_embed[:n_pos])
+
+    def _run(
+        self,
+        tokens: torch.Tensor,
+        pos_embed: torch.Tensor,
+        cache: KVCache | None = None,
+        positions: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Logits of ``tokens`` [batch, pos] at ``pos_embed``; with a cache, the attention
+        layers store (prefill, ``positions`` None) or use (step) its keys and values."""
+        x = self.hook_embed(self.embed(tokens)) + self.hook_pos_embed(pos_embed)
         x = self.drop(x)
-        for block in self.blocks:
-            x = block(x)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, None if cache is None else cache.slot(layer, positions))
         return self.unembed(self.ln_final(x))
+
+    def prefill(self, tokens: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Logits [batch, T, vocab] of ``tokens`` [batch, T], exactly as :meth:`forward`,
+        storing every layer's keys and values of positions 0..T-1 in ``cache``.
+
+        Inference only (call under ``torch.no_grad`` with the model in eval mode). Rows may be
+        right-padded: a row whose real length is L < T keeps junk keys at L..T-1, which the
+        row's later :meth:`step` calls (at positions L, L + 1, ...) overwrite before reading.
+        """
+        batch, n_pos = tokens.shape
+        if n_pos > self.cfg.n_ctx:
+            raise ValueError(f"sequence of {n_pos} tokens exceeds n_ctx={self.cfg.n_ctx}")
+        if cache.batch != batch:
+            raise ValueError(f"cache holds {cache.batch} rows, tokens have {batch}")
+        return self._run(tokens, self.pos_embed[:n_pos], cache)
+
+    def step(self, tokens: torch.Tensor, positions: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Logits [batch, vocab] of one new token per row: ``tokens[b]`` sits at
+        ``positions[b]`` (long, < n_ctx, may differ per row), its key and value are written
+        there in row ``b`` of ``cache`` and it attends to keys 0..positions[b] of that row.
+
+        Inference only, like :meth:`prefill`; keys 0..positions[b] - 1 of each row must have
+        been written by a prefill or earlier steps.
+        """
+        check_positions(positions, cache.batch, self.cfg.n_ctx)
+        if tokens.shape != positions.shape:
+            raise ValueError(f"tokens {tuple(tokens.shape)} and positions differ in shape")
+        pos_embed = self.pos_embed[positions][:, None]
+        return self._run(tokens[:, None], pos_embed, cache, positions)[:, 0]
 
     @contextlib.contextmanager
     def hooks(self, fwd_hooks: Iterable[tuple[str, HookFn]]) -> Iterator[GPT]:

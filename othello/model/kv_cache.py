@@ -1,0 +1,131 @@
+"""Keys and values kept between calls, so sampling a continuation costs one token per step.
+
+A sampler that reruns the whole sequence for every new token does quadratic work;
+:meth:`othello.model.gpt.GPT.prefill` runs a prefix once and stores every layer's keys and
+values here, and :meth:`othello.model.gpt.GPT.step` then feeds one new token per row,
+writing its key and value at that row's position and attending to the row's earlier keys.
+
+Rows are independent and may sit at different positions: row ``b``'s step at position ``p``
+reads keys ``0..p`` of row ``b`` only. Keys past ``p`` are masked, so a right-padded prefill
+row of real length ``L`` leaves junk keys at ``L..T-1`` that do no harm: its next step writes
+position ``L``, the one after ``L + 1``, and so on over the junk.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from othello.model.config import GPTConfig
+
+if TYPE_CHECKING:
+    from othello.model.gpt import HookPoint
+
+
+class KVCache:
+    """Keys and values of every layer for a batch of sequences, each of its own length.
+
+    ``keys[layer]`` and ``values[layer]`` are ``[batch, n_heads, n_ctx, d_head]``, allocated
+    to the full context once so that steps write in place.
+    """
+
+    def __init__(
+        self,
+        cfg: GPTConfig,
+        batch: int,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        shape = (batch, cfg.n_heads, cfg.n_ctx, cfg.d_head)
+        self.keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.n_layers)]
+        self.values = [torch.zeros_like(k) for k in self.keys]
+
+    @classmethod
+    def _of(cls, keys: list[torch.Tensor], values: list[torch.Tensor]) -> KVCache:
+        cache = cls.__new__(cls)
+        cache.keys, cache.values = keys, values
+        return cache
+
+    @property
+    def batch(self) -> int:
+        return self.keys[0].shape[0]
+
+    @property
+    def n_ctx(self) -> int:
+        return self.keys[0].shape[2]
+
+    def select(self, rows: torch.Tensor | np.ndarray) -> KVCache:
+        """A new cache (copied, not shared) holding ``rows`` in that order; a row may repeat,
+        so ``arange(B).repeat_interleave(30)`` turns each of B prefixes into 30 samples."""
+        index = torch.as_tensor(rows, dtype=torch.long, device=self.keys[0].device)
+        if index.ndim != 1:
+            raise ValueError(f"rows must be one-dimensional, got shape {tuple(index.shape)}")
+        return KVCache._of([k[index] for k in self.keys], [v[index] for v in self.values])
+
+    def head(self, n: int) -> KVCache:
+        """The first ``n`` rows as a view (steps on it write into this cache): with rows
+        ordered by how long they still run, the ones still running are always a head, so a
+        sampler steps those alone without copying."""
+        return KVCache._of([k[:n] for k in self.keys], [v[:n] for v in self.values])
+
+    def slot(self, layer: int, positions: torch.Tensor | None = None) -> LayerSlot:
+        """What attention layer ``layer`` reads and writes in this call."""
+        return LayerSlot(self.keys[layer], self.values[layer], positions)
+
+
+@dataclass(frozen=True)
+class LayerSlot:
+    """One layer's keys and values [batch, head, n_ctx, d_head] (views into a
+    :class:`KVCache`) and, during a step, the position [batch] of each row's new token
+    (None during a prefill, which starts every row at position 0)."""
+
+    keys: torch.Tensor
+    values: torch.Tensor
+    positions: torch.Tensor | None
+
+    def store_prefix(self, k: torch.Tensor, v: torch.Tensor) -> None:
+        """Keep the keys and values [batch, head, T, d_head] of positions 0..T-1."""
+        n_pos = k.shape[2]
+        self.keys[:, :, :n_pos] = k
+        self.values[:, :, :n_pos] = v
+
+
+def step_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, slot: LayerSlot, pattern_hook: HookPoint
+) -> torch.Tensor:
+    """Per-head outputs [batch, head, 1, d_head] of one new query per row.
+
+    ``q``, ``k``, ``v`` are [batch, head, 1, d_head]; the new key and value go to
+    ``slot.positions[b]`` of row ``b``, which then attends to its keys ``0..positions[b]``.
+    When ``pattern_hook`` has functions the pattern is materialised as
+    [batch, head, 1, n_ctx], zero past each row's position, and passed through it.
+    """
+    rows = torch.arange(q.shape[0], device=q.device)
+    slot.keys[rows, :, slot.positions] = k[:, :, 0].to(slot.keys.dtype)
+    slot.values[rows, :, slot.positions] = v[:, :, 0].to(slot.values.dtype)
+    keys, values = slot.keys.to(q.dtype), slot.values.to(q.dtype)
+    seen = torch.arange(keys.shape[2], device=q.device) <= slot.positions[:, None]
+    seen = seen[:, None, None, :]  # [batch, 1, 1, n_ctx], broadcast over heads
+    if not pattern_hook.fns:
+        return F.scaled_dot_product_attention(q, keys, values, attn_mask=seen)
+    scores = q @ keys.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    pattern = pattern_hook(scores.masked_fill(~seen, float("-inf")).softmax(-1))
+    return pattern @ values
+
+
+def check_positions(positions: torch.Tensor, batch: int, n_ctx: int) -> None:
+    """Refuse positions that are not one per row inside the context window."""
+    if positions.shape != (batch,):
+        raise ValueError(f"positions must have shape ({batch},), got {tuple(positions.shape)}")
+    if positions.dtype != torch.long:
+        raise ValueError(f"positions must be torch.long, got {positions.dtype}")
+    bad = (positions < 0) | (positions >= n_ctx)
+    if bad.any():
+        raise ValueError(
+            f"position {int(positions[bad][0])} is outside the context window 0..{n_ctx - 1}"
+        )
