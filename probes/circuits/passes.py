@@ -6,7 +6,8 @@ grow with their number) and returns what one output file holds.
 * :func:`head_classes_pass`: the heads' attention on validation games (their classes).
 * :func:`atlas_samples`: the atlas's bounded position samples of the three splits, with the
   model's and the random-init control's activations.
-* :func:`patching_pass`: pairs from the test games and the patching maps.
+* :func:`patching_pass`: pairs from the test games, the patching maps, exact and by
+  attribution patching.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from probes.circuits.attribution import (
     logit_parts,
     part_names,
 )
+from probes.circuits.attribution_patching import attribution_patching, file_record
 from probes.circuits.heads import HeadSums, mine_keys
 from probes.circuits.lens import LensCounts
 from probes.circuits.neurons import Sample, collect
-from probes.circuits.patching import make_pairs, patch_maps, patch_task
-from probes.circuits.positions import N_POSITIONS, GameBatch, batches, read_batch, sample_positions
+from probes.circuits.patching import pairs_task
+from probes.circuits.positions import N_POSITIONS, GameBatch, batches, sample_positions
 
 CONSTRUCTION = (
     "clean: a test game; corrupted: the same moves but a different legal move (drawn by seed) "
@@ -137,17 +139,13 @@ def atlas_samples(
 
 def patching_pass(
     model: GPT, games: GamesFile, rows: np.ndarray, n_pairs: int, follow: int, seed: int
-) -> dict:
-    """patching.json: pairs from the test games (at most one per game), the maps."""
-    pairs = make_pairs(read_batch(games, rows), follow, seed)
-    task, keep = patch_task(model, pairs, n_pairs)
-    about = {
-        "construction": CONSTRUCTION,
-        "metric": METRIC,
-        "follow": follow,
-        "candidate_pairs": len(pairs),
-        "pairs_with_different_top_moves": int(keep.sum()),
-    }
+) -> tuple[dict, dict]:
+    """patching.json (pairs from the test games, at most one per game; the exact maps) and
+    attribution_patching.json (the same maps by the gradient approximation, both timed)."""
+    task, found = pairs_task(model, games, rows, n_pairs, follow, seed)
+    about = {"construction": CONSTRUCTION, "metric": METRIC, **found}
     if len(task.end) == 0:
-        return {**about, "pairs": 0, "layers": [], "offsets": [], "resid": [], "heads": []}
-    return {**about, **patch_maps(model, task, follow)}
+        empty = {"pairs": 0, "layers": [], "offsets": [], "resid": [], "heads": []}
+        return {**about, **empty}, file_record(None, found)
+    both = attribution_patching(model, task, follow)
+    return {**about, **both["exact"]}, file_record(both, found)

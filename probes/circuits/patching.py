@@ -25,13 +25,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from othello.corpora.corpus import GamesFile
 from othello.model.evaluate import square_scores
 from othello.model.gpt import GPT
 from othello.model.hooks import block_hooks, resid_hooks
 from othello.world.labels import replay
 from othello.world.squares import MAX_MOVES, N_SQUARES
 from othello.world.tokens import encode
-from probes.circuits.positions import N_POSITIONS, GameBatch
+from probes.circuits.positions import N_POSITIONS, GameBatch, read_batch
+
+MAPS = ("resid", "heads")  # the maps patch_maps returns, by key
 
 
 @dataclass
@@ -140,6 +143,17 @@ def patch_task(model: GPT, pairs: Pairs, limit: int | None = None) -> tuple[Patc
     return task, keep
 
 
+def pairs_task(
+    model: GPT, games: GamesFile, rows: np.ndarray, n_pairs: int, follow: int, seed: int
+) -> tuple[PatchTask, dict]:
+    """The task of the first ``n_pairs`` pairs (at most one per game of ``rows``) whose top
+    moves differ, and how many pairs there were before each cut."""
+    pairs = make_pairs(read_batch(games, rows), follow, seed)
+    task, keep = patch_task(model, pairs, n_pairs)
+    found = {"candidate_pairs": len(pairs), "pairs_with_different_top_moves": int(keep.sum())}
+    return task, {"follow": follow, **found}
+
+
 def replace_at(source: torch.Tensor, positions: np.ndarray | None, head: int | None = None):
     """A hook that puts ``source``'s values in: at one position per row (``positions``) or
     every position, of one head (``hook_z``) or the whole vector."""
@@ -191,9 +205,36 @@ def patched_share(
     ``sum(patched - corrupted) / sum(clean - corrupted)``."""
     fix = replace_at(source, positions, head)
     patched = task.logit_diff(model.run_with_hooks(target, [(hook, fix)]))
-    clean, corrupt = ends
-    gap = float((clean - corrupt).sum())
-    return float((patched - corrupt).sum()) / gap if abs(gap) > 1e-12 else float("nan")
+    return gap_share(patched - ends[1], ends)
+
+
+def gap_share(change: torch.Tensor, ends: tuple[torch.Tensor, torch.Tensor]) -> float:
+    """``sum(change) / sum(clean - corrupted)`` over the pairs: the share of the gap between
+    ``ends`` that a per-pair change of the logit difference makes up (nan without a gap)."""
+    gap = float((ends[0] - ends[1]).sum())
+    return float(change.sum()) / gap if abs(gap) > 1e-12 else float("nan")
+
+
+def offset_positions(task: PatchTask, offset: int) -> np.ndarray:
+    """Each pair's position ``offset`` moves after the differing one (at most T): the cells
+    of the residual map."""
+    return np.minimum(task.ply + offset, task.end)
+
+
+def maps_record(
+    n_layers: int, follow: int, resid: list, heads: list, ends: tuple[torch.Tensor, torch.Tensor]
+) -> dict:
+    """The maps as patching.json holds them: residual layer x offset, layer x head, with
+    their axes and the mean clean and corrupted logit differences."""
+    return {
+        "pairs": len(ends[0]),
+        "layers": [str(layer) for layer in range(n_layers + 1)],
+        "offsets": [f"p+{o}" if o else "p" for o in range(follow + 1)],
+        "resid": np.round(resid, 5).tolist(),
+        "heads": np.round(heads, 5).tolist(),
+        "logit_diff_clean": float(ends[0].mean()),
+        "logit_diff_corrupted": float(ends[1].mean()),
+    }
 
 
 @torch.no_grad()
@@ -209,14 +250,6 @@ def patch_maps(model: GPT, task: PatchTask, follow: int) -> dict:
         return patched_share(model, task, task.corrupt, hook, cache[hook], ends, positions, head)
 
     offsets = range(follow + 1)
-    resid = [[run(h, np.minimum(task.ply + o, task.end)) for o in offsets] for h in hooks.values()]
+    resid = [[run(h, offset_positions(task, o)) for o in offsets] for h in hooks.values()]
     heads = [[run(z, None, h) for h in range(cfg.n_heads)] for z in z_hooks]
-    return {
-        "pairs": len(task.end),
-        "layers": [str(layer) for layer in hooks],
-        "offsets": [f"p+{o}" if o else "p" for o in offsets],
-        "resid": np.round(resid, 5).tolist(),
-        "heads": np.round(heads, 5).tolist(),
-        "logit_diff_clean": float(ends[0].mean()),
-        "logit_diff_corrupted": float(ends[1].mean()),
-    }
+    return maps_record(cfg.n_layers, follow, resid, heads, ends)

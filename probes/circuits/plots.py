@@ -9,6 +9,7 @@ import os
 import numpy as np
 
 from othello.common.plotting import plt
+from probes.circuits.patching import MAPS
 from probes.drawing import board_axes, draw_board, save_figure
 
 # figure file names, defined here so the stage and the report agree
@@ -20,6 +21,7 @@ FIGURES = {
     "neuron_shares": "neuron_shares.png",
     "neuron_pages": "neuron_pages.png",
     "patching": "patching.png",
+    "attribution_patching": "attribution_patching.png",
 }
 CAPTIONS = {  # how the report names each figure
     "attribution": "Direct logit attribution of the predicted move (circuits)",
@@ -29,6 +31,7 @@ CAPTIONS = {  # how the report names each figure
     "neuron_shares": "Neurons a board rule explains, beside the controls (circuits)",
     "neuron_pages": "Neuron atlas: the best-explained neurons (circuits)",
     "patching": "Activation patching: share of the logit difference restored (circuits)",
+    "attribution_patching": "Attribution patching beside exact activation patching (circuits)",
 }
 DIVERGING = {"cmap": "RdBu_r", "vmin": -1.0, "vmax": 1.0}
 
@@ -170,23 +173,52 @@ def neuron_pages(pages: list[dict], path: str | os.PathLike) -> None:
 def patching(data: dict, path: str | os.PathLike) -> None:
     """patching.json: share restored, residual layer x position and layer x head."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    maps = (
-        ("resid", data["offsets"], "position (p = the differing move)"),
-        ("heads", [str(h) for h in range(len(data["heads"][0]))], "head"),
-    )
-    for ax, (key, ticks, xlabel) in zip(axes, maps, strict=True):
-        grid = np.array(data[key], float)
-        image = ax.imshow(grid, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
-        for (i, j), v in np.ndenumerate(grid):
-            colour = "white" if abs(v) > 0.6 else "black"
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color=colour)
-        ax.set_xticks(range(len(ticks)), ticks, fontsize=7)
-        rows = data["layers"] if key == "resid" else [str(i) for i in range(len(grid))]
-        ax.set_yticks(range(len(rows)), rows, fontsize=7)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("residual layer" if key == "resid" else "block")
-        fig.colorbar(image, ax=ax, shrink=0.8)
+    for ax, key in zip(axes, MAPS, strict=True):
+        share_map(fig, ax, data, key)
     fig.suptitle(f"Share of the logit difference restored ({data['pairs']} pairs)", fontsize=9)
+    save_figure(fig, path)
+
+
+def share_map(fig, ax, data: dict, key: str, title: str = "") -> None:
+    """One patching map (``resid``: residual layer x position, ``heads``: layer x head) with
+    its values written in the cells, on the +-1 scale of the share restored."""
+    grid = np.array(data[key], float)
+    image = ax.imshow(grid, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+    for (i, j), v in np.ndenumerate(grid):
+        colour = "white" if abs(v) > 0.6 else "black"
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color=colour)
+    ticks = data["offsets"] if key == "resid" else [str(h) for h in range(grid.shape[1])]
+    ax.set_xticks(range(len(ticks)), ticks, fontsize=7)
+    rows = data["layers"] if key == "resid" else [str(i) for i in range(len(grid))]
+    ax.set_yticks(range(len(rows)), rows, fontsize=7)
+    ax.set_xlabel("position (p = the differing move)" if key == "resid" else "head")
+    ax.set_ylabel("residual layer" if key == "resid" else "block")
+    ax.set_title(title, fontsize=8)
+    fig.colorbar(image, ax=ax, shrink=0.8)
+
+
+def attribution_patching(exact: dict, approx: dict, path: str | os.PathLike) -> None:
+    """patching.json's exact maps beside attribution_patching.json's approximate ones (rows:
+    the residual and head maps), and each map's cells, approximate against exact."""
+    fig, axes = plt.subplots(2, 3, figsize=(14, 7.5))
+    for row, key in zip(axes, MAPS, strict=True):
+        share_map(fig, row[0], exact, key, "exact patching")
+        share_map(fig, row[1], approx["approx"], key, "attribution patching")
+        x, y = (np.ravel(np.array(m[key], float)) for m in (exact, approx["approx"]))
+        r = approx["correlation"][key]["pearson"]
+        row[2].scatter(x, y, s=12)
+        bounds = [min(x.min(), y.min()), max(x.max(), y.max())]
+        row[2].plot(bounds, bounds, "k--", lw=0.7, label="approximation = exact")
+        row[2].set_xlabel("exact share restored")
+        row[2].set_ylabel("attribution estimate")
+        row[2].set_title(f"{key}: Pearson r = {'n/a' if r is None else f'{r:.3f}'}", fontsize=8)
+        row[2].legend(fontsize=7)
+    seconds = approx["seconds"]
+    fig.suptitle(
+        f"Attribution vs exact patching ({approx['pairs']} pairs; attribution "
+        f"{seconds['approx']:.2f} s, exact {seconds['exact']:.2f} s)",
+        fontsize=9,
+    )
     save_figure(fig, path)
 
 

@@ -3,7 +3,8 @@
 Parts (each its own module): direct logit attribution (:mod:`.attribution`), the logit lens
 (:mod:`.lens`), heads (:mod:`.heads`), the neuron atlas with its controls (:mod:`.atlas`,
 :mod:`.neurons`, :mod:`.trees`), the causal check of the legality rules (:mod:`.ablation`) and
-activation patching (:mod:`.patching`). Every figure is on held-out (test) games; every
+activation patching, exact (:mod:`.patching`) and by its gradient approximation
+(:mod:`.attribution_patching`). Every figure is on held-out (test) games; every
 choice (tree depth, head classes, which neurons to ablate) is made on training or validation
 games.
 
@@ -11,9 +12,9 @@ Outputs (under ``out``): ``neurons.json`` (one record per neuron), ``neuron_laye
 (per layer: share of neurons with test R^2 above the threshold beside both controls, verdict),
 ``atlas.npz`` (8x8 maps, logit effects, top-activating positions), ``attribution.json``,
 ``logit_lens.json`` (``{layer: top-1 legal accuracy}``), ``heads.json``, ``ablation.json``,
-``patching.json``, the figures (:data:`probes.circuits.plots.FIGURES`) and, last,
-``metrics.json``: a folder without it is not a finished run. :class:`CircuitsResults` reads
-them back.
+``patching.json``, ``attribution_patching.json``, the figures
+(:data:`probes.circuits.plots.FIGURES`) and, last, ``metrics.json``: a folder without it is
+not a finished run. :class:`CircuitsResults` reads them back.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from probes.store import PROBES, load_probes
 NEURONS, NEURON_LAYERS, ATLAS = "neurons.json", "neuron_layers.json", "atlas.npz"
 ATTRIBUTION, LOGIT_LENS, HEADS = "attribution.json", "logit_lens.json", "heads.json"
 ABLATION, PATCHING, METRICS = "ablation.json", "patching.json", "metrics.json"
+ATTRIBUTION_PATCHING = "attribution_patching.json"
 _SIZES = DEFAULTS.circuits
 
 
@@ -293,7 +295,9 @@ def analyse(
         model, g, test_rows, groups, atlas.means, cfg.ablation, cfg.batch_games, progress
     )
     lap("ablation")
-    patching = patching_pass(model, g, rows["test"], cfg.patch_pairs, cfg.patch_follow, cfg.seed)
+    patching, approx = patching_pass(
+        model, g, rows["test"], cfg.patch_pairs, cfg.patch_follow, cfg.seed
+    )
     lap("patching")
     outputs = {
         NEURONS: atlas.records,
@@ -303,6 +307,7 @@ def analyse(
         HEADS: heads,
         ABLATION: ablation,
         PATCHING: patching,
+        ATTRIBUTION_PATCHING: approx,
     }
     splits = ("train", "val", "test")
     return outputs, atlas, {s: len(x.where) for s, x in zip(splits, samples, strict=True)}
@@ -347,6 +352,9 @@ def headline(
         "ablation_groups": len(outputs[ABLATION]["groups"]),
         "patching_pairs": patching["pairs"],
         "patching_resid_at_p": [row[0] for row in patching["resid"]],
+        "attribution_patching": {
+            k: outputs[ATTRIBUTION_PATCHING][k] for k in ("correlation", "seconds", "speedup")
+        },
         "settings": asdict(cfg),
         "seconds": seconds,
         "warnings": inputs.warnings + shortfalls(cfg, outputs, positions),
@@ -423,6 +431,8 @@ def write_outputs(
     plots.neuron_pages(neuron_page_data(atlas, cfg.pages), out / FIGURES["neuron_pages"])
     if outputs[PATCHING]["pairs"]:
         plots.patching(outputs[PATCHING], out / FIGURES["patching"])
+        approx = outputs[ATTRIBUTION_PATCHING]
+        plots.attribution_patching(outputs[PATCHING], approx, out / FIGURES["attribution_patching"])
     write_text(out / METRICS, json.dumps(metrics, indent=1) + "\n")
 
 
@@ -439,6 +449,7 @@ class CircuitsResults:
     heads: dict
     ablation: dict
     patching: dict
+    attribution_patching: dict | None = None  # None: a folder written before it existed
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> CircuitsResults:
@@ -456,6 +467,7 @@ class CircuitsResults:
             read(HEADS),
             read(ABLATION),
             read(PATCHING),
+            read(ATTRIBUTION_PATCHING) if (folder / ATTRIBUTION_PATCHING).exists() else None,
         )
 
     def neuron(self, layer: int, neuron: int) -> dict | None:
@@ -475,7 +487,8 @@ class CircuitsResults:
     def summary(self, top: int = 10) -> dict:
         """summary.json's ``circuits`` part: the headline figures, each layer's share of
         rule-like neurons beside its controls, the ``top`` best-explained neurons' rules
-        (:func:`best_explained`), the patching maps."""
+        (:func:`best_explained`), the patching maps and how well attribution patching
+        approximates them."""
         ranked = best_explained(self.neurons, top)
         keep = ("layer", "neuron", "r2_val", "r2_test", "rule", "promotes", "suppresses")
         return {
@@ -492,11 +505,15 @@ class CircuitsResults:
                 k: self.patching[k]
                 for k in ("pairs", "layers", "offsets", "resid", "heads", "construction", "metric")
             },
+            "attribution_patching": self.metrics.get("attribution_patching"),
             "settings": self.metrics["settings"],
             "warnings": self.metrics["warnings"],
         }
 
     def report_figures(self) -> dict[str, Path]:
-        """``{caption: path}`` of the figures this run drew (patching only with pairs)."""
-        drawn = [n for n in FIGURES if n != "patching" or self.patching["pairs"]]
+        """``{caption: path}`` of the figures this run drew (the patching ones only with pairs,
+        attribution patching's only in folders that have it)."""
+        pairs = self.patching["pairs"] > 0
+        has = {"patching": pairs, "attribution_patching": pairs and bool(self.attribution_patching)}
+        drawn = [n for n in FIGURES if has.get(n, True)]
         return {CAPTIONS[n]: self.figure(n) for n in drawn}
