@@ -14,8 +14,10 @@ scikit-learn costs 2.5 s to import, so it is imported inside the functions that 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -137,25 +139,53 @@ def holds(conditions: list[tuple[int, bool]], features: np.ndarray) -> np.ndarra
     return ok
 
 
-def fit_tree(data: TreeData, column: int, cfg: TreeSettings) -> TreeResult:
-    """Grow one neuron's tree on the training positions, cut it at the depth that predicts
-    the validation positions best (ties: the shallower), and score it on the test ones."""
+@dataclass
+class CutTree:
+    """A neuron's tree grown to ``max_depth`` on training positions and the depth it is cut
+    at (chosen on validation, or set by a caller), with the validation R^2 at every depth:
+    what a caller needs to predict activations (the neuron simulation), not only score them."""
+
+    tree: Any  # a fitted sklearn DecisionTreeRegressor
+    parent: np.ndarray
+    node_depth: np.ndarray
+    anc: np.ndarray
+    depth: int
+    val_scores: list[float | None]  # validation R^2 cut at depth 0..max_depth
+
+    @property
+    def r2_val(self) -> float | None:
+        return self.val_scores[self.depth]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """[N]: the tree cut at :attr:`depth` on features float32 [N, 320]."""
+        return depth_predictions(self.tree, self.anc, x, self.depth)[self.depth]
+
+
+def grow_tree(data: TreeData, column: int, cfg: TreeSettings) -> CutTree:
+    """Grow one neuron's tree on the training positions and cut it at the depth that predicts
+    the validation positions best (ties within ``cfg.tolerance``: the shallower)."""
     from sklearn.tree import DecisionTreeRegressor
 
-    y_train = data.y_train[:, column]
     tree = DecisionTreeRegressor(
         max_depth=cfg.max_depth, min_samples_leaf=cfg.min_samples_leaf, random_state=cfg.seed
-    ).fit(data.x_train, y_train)
+    ).fit(data.x_train, data.y_train[:, column])
     parent, depth, anc = ancestors(tree.tree_)
     val = depth_predictions(tree, anc, data.x_val, cfg.max_depth)
     scores = [r2_score(data.y_val[:, column], p) for p in val]
     usable = np.array([s if s is not None else -np.inf for s in scores])
     cut = int(np.argmax(usable >= usable.max() - cfg.tolerance))
-    test = depth_predictions(tree, anc, data.x_test, cut)[cut]
-    conditions, end = strongest_path(tree, parent, depth, min(cut, int(depth.max())))
+    return CutTree(tree, parent, depth, anc, cut, scores)
+
+
+def fit_tree(data: TreeData, column: int, cfg: TreeSettings) -> TreeResult:
+    """:func:`grow_tree`, scored on the test positions, with its rule."""
+    cut = grow_tree(data, column, cfg)
+    tree, depth = cut.tree, cut.node_depth
+    test = cut.predict(data.x_test)
+    conditions, end = strongest_path(tree, cut.parent, depth, min(cut.depth, int(depth.max())))
     return TreeResult(
-        depth=cut,
-        r2_val=scores[cut],
+        depth=cut.depth,
+        r2_val=cut.r2_val,
         r2_test=r2_score(data.y_test[:, column], test),
         conditions=conditions,
         rule=rule_text(conditions),
@@ -199,9 +229,11 @@ def fit_trees(
     workers: int,
     desc: str,
     progress: bool = True,
-) -> list[TreeResult]:
-    """:func:`fit_tree` for each neuron column, on ``workers`` threads (scikit-learn's tree
-    builder releases the GIL, so threads use every core without copying the data)."""
+    fit: Callable[[TreeData, int, TreeSettings], Any] = fit_tree,
+) -> list:
+    """``fit`` (:func:`fit_tree`, or :func:`grow_tree` for the trees themselves) for each
+    neuron column, on ``workers`` threads (scikit-learn's tree builder releases the GIL, so
+    threads use every core without copying the data)."""
     with ThreadPoolExecutor(max(workers, 1)) as pool:
-        jobs = pool.map(lambda c: fit_tree(data, c, cfg), columns)
+        jobs = pool.map(lambda c: fit(data, c, cfg), columns)
         return list(tqdm(jobs, total=len(columns), desc=desc, disable=not progress, leave=False))
