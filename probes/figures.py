@@ -1,4 +1,5 @@
-"""Probe figures: accuracy by layer, per-square boards, by move, confusion, direction cosines.
+"""Probe figures: accuracy by layer, per-square boards, by move (per square and whole board),
+confusion, direction cosines.
 
 Read from the metrics.json and details.json the probe stage wrote (the control: the same
 probes fitted on the random-init model's cache); writes figures.json (the data of every
@@ -107,12 +108,34 @@ def detail_figures(metrics: ProbeMetrics, details: dict) -> dict:
     }
 
 
+def whole_board_curves(
+    metrics: ProbeMetrics, details: dict, control: ProbeMetrics | None, layer: str
+) -> dict:
+    """Whole-board accuracy by move of the board probes at ``layer`` (the by-move figure's
+    layer) and of the control's mine/theirs probe at its own chosen layer; empty for probes
+    fitted before whole boards were counted."""
+    curves = {}
+    for s in ("mine_theirs", "black_white"):
+        summary = details["probes"].get(str(ProbeKey(s, "linear", metrics.hook(layer))), {})
+        if "whole_board_by_move" in summary:
+            curves[f"{s} linear, layer {layer}"] = summary["whole_board_by_move"]
+    controls = {}
+    if curves and control is not None and control.whole_board_by_move:
+        chosen = control.whole_board_by_move.get(ProbeKey("mine_theirs", "linear"))
+        if chosen is not None:
+            label = f"mine_theirs linear, random-init control, layer {chosen['layer']}"
+            controls[label] = chosen["by_move"]
+    return {"whole_board": curves, "whole_board_control": controls} if curves else {}
+
+
 def figures(metrics: ProbeMetrics, details: dict, control: ProbeMetrics | None) -> dict:
     """The data of every probe figure (what figures.json holds)."""
     out = {
         "accuracy_by_layer": accuracy_by_layer(metrics, control),
         **detail_figures(metrics, details),
     }
+    by_move = out["accuracy_by_move"]
+    by_move.update(whole_board_curves(metrics, details, control, by_move["layer"]))
     if "direction_cosines" in details:
         layers, hooks = list(metrics.layers), list(metrics.layers.values())
         out["direction_cosines"] = {

@@ -1,9 +1,11 @@
 """Held-out accuracy of probes, and the baselines every figure is read against.
 
 Accuracy is per square and position: the fraction of (valid position, square) pairs whose class
-the probe gets right, over the 64 squares. Two baselines come from the training split's labels
-alone: *majority* (each square's most common class) and *majority by move* (each square's most
-common class at that move number, which already knows that early boards are mostly empty).
+the probe gets right, over the 64 squares. *Whole-board* accuracy is stricter: the fraction of
+valid positions whose 64 squares are all right, with its standard error over games. Two
+baselines come from the training split's labels alone: *majority* (each square's most common
+class) and *majority by move* (each square's most common class at that move number, which
+already knows that early boards are mostly empty).
 For the two board schemes a third comes from the moves: *placed by*, each disc read as the
 colour of whoever played it (``othello.world.labels.placed_by``), which is what a model scores that
 never tracks a flip.
@@ -12,7 +14,7 @@ never tracks a flip.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -29,9 +31,21 @@ from probes.schemes import scheme
 
 @dataclass
 class ProbeCounts:
+    """What one probe got right on one split, as sums that add up across chunks and splits.
+
+    Besides the per-square counts, *whole-board* counts: the positions whose 64 squares are
+    all right (Torres's othello_mamba "board accuracy"; per-square accuracy hides how rarely
+    the whole board is). Positions of one game are correlated, so its standard error is over
+    games: ``game_moments`` keeps the sums a ratio estimator needs (games, and over games the
+    sums of w², w·n and n², with w a game's whole-board positions and n its positions).
+    Every field is a sum, so counts of disjoint games merge by ``+``.
+    """
+
     correct: np.ndarray  # int64 [59, 64]: right answers by move and square
     positions: np.ndarray  # int64 [59]: valid positions by move
     confusion: np.ndarray  # int64 [C, C]: true class x predicted class
+    whole_board: np.ndarray  # int64 [59]: positions with all 64 squares right, by move
+    game_moments: np.ndarray  # int64 [4]: games, sum w^2, sum w*n, sum n^2
 
     @classmethod
     def zeros(cls, n_classes: int) -> ProbeCounts:
@@ -39,10 +53,57 @@ class ProbeCounts:
             np.zeros((N_POSITIONS, N_SQUARES), np.int64),
             np.zeros(N_POSITIONS, np.int64),
             np.zeros((n_classes, n_classes), np.int64),
+            np.zeros(N_POSITIONS, np.int64),
+            np.zeros(4, np.int64),
         )
+
+    def __add__(self, other: ProbeCounts) -> ProbeCounts:
+        """The counts of both sets of games (which must not share a game)."""
+        return ProbeCounts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    def add(self, moves: np.ndarray, game: np.ndarray, y: np.ndarray, pred: np.ndarray) -> None:
+        """Count one chunk of whole games: ``moves`` and ``game`` (its index in the chunk) of
+        each valid position, true and predicted classes [positions, 64]."""
+        right = pred == y
+        np.add.at(self.correct, moves, right)
+        self.positions += np.bincount(moves, minlength=N_POSITIONS)
+        whole = right.all(-1)
+        self.whole_board += np.bincount(moves, weights=whole, minlength=N_POSITIONS).astype(
+            np.int64
+        )
+        n = np.bincount(game)
+        w = np.bincount(game, weights=whole, minlength=len(n)).astype(np.int64)[n > 0]
+        n = n[n > 0]
+        self.game_moments += np.array([len(n), w @ w, w @ n, n @ n], np.int64)
+        n_classes = self.confusion.shape[0]
+        self.confusion += np.bincount(
+            (y * n_classes + pred).ravel(), minlength=n_classes**2
+        ).reshape(n_classes, n_classes)
+
+    def whole_board_stderr(self) -> float | None:
+        """Standard error over games of the whole-board accuracy (a ratio of sums over
+        games); None under two games."""
+        games, w2, wn, n2 = (int(v) for v in self.game_moments)
+        total = int(self.positions.sum())
+        if games < 2 or total == 0:
+            return None
+        r = self.whole_board.sum() / total
+        spread = max(w2 - 2 * r * wn + r * r * n2, 0.0)  # sum over games of (w - r n)^2
+        return float(np.sqrt(games / (games - 1) * spread) / total)
+
+    def whole_board_record(self) -> dict:
+        """Whole-board accuracy, its standard error over games, and what it is over."""
+        stderr = self.whole_board_stderr()
+        return {
+            "mean": round(float(self.whole_board.sum() / max(int(self.positions.sum()), 1)), 6),
+            "stderr": None if stderr is None else round(stderr, 6),
+            "positions": int(self.positions.sum()),
+            "games": int(self.game_moments[0]),
+        }
 
     def summary(self) -> dict:
         n = max(int(self.positions.sum()), 1)
+        board = self.whole_board_record()
         return {
             "accuracy": float(self.correct.sum() / (n * N_SQUARES)),
             "accuracy_by_square": (self.correct.sum(0) / n).round(6).tolist(),
@@ -50,7 +111,21 @@ class ProbeCounts:
             .round(6)
             .tolist(),
             "confusion": self.confusion.tolist(),
+            "whole_board_accuracy": board["mean"],
+            "whole_board_stderr": board["stderr"],
+            "whole_board_by_move": self.whole_board_by_move(),
+            "games": board["games"],
         }
+
+    def whole_board_by_move(self) -> list[float]:
+        """Share of positions with every square right, at each move number."""
+        return (self.whole_board / np.maximum(self.positions, 1)).round(6).tolist()
+
+
+def game_numbers(chunk: dict[str, np.ndarray]) -> np.ndarray:
+    """Game (row of the chunk) of each valid position, in ``flat_positions`` order."""
+    valid = chunk["valid"]
+    return np.broadcast_to(np.arange(valid.shape[0])[:, None], valid.shape)[valid]
 
 
 @torch.no_grad()
@@ -62,7 +137,8 @@ def evaluate_probes(
     device: str | torch.device = "cpu",
 ) -> dict[ProbeKey, ProbeCounts]:
     """Counts of every probe on one split of ``source``, computed on ``device`` (the probes
-    passed in stay where they are)."""
+    passed in stay where they are). Sources stream whole games per chunk, so each game's
+    whole-board sums (for the standard error over games) are complete within its chunk."""
     if torch.device(device).type != "cpu":
         probes = {key: copy.deepcopy(p).to(device) for key, p in probes.items()}
     hooks = sorted({key.hook for key in probes})
@@ -70,18 +146,12 @@ def evaluate_probes(
     counts = {key: ProbeCounts.zeros(scheme(key.scheme).n_classes) for key in probes}
     for chunk in source.iter_chunks(split, hooks, labels, chunk_games):
         moves = move_numbers(chunk)
+        game = game_numbers(chunk)
         xs = {h: torch.from_numpy(flat_positions(chunk, h)).to(device) for h in hooks}
         ys = {n: flat_positions(chunk, n).astype(np.int64) for n in labels}
         for key, probe in probes.items():
-            y = ys[scheme(key.scheme).label]
             pred = probe(xs[key.hook]).argmax(-1).cpu().numpy()
-            c = counts[key]
-            np.add.at(c.correct, moves, pred == y)
-            c.positions += np.bincount(moves, minlength=N_POSITIONS)
-            n_classes = c.confusion.shape[0]
-            c.confusion += np.bincount(
-                (y * n_classes + pred).ravel(), minlength=n_classes**2
-            ).reshape(n_classes, n_classes)
+            counts[key].add(moves, game, ys[scheme(key.scheme).label], pred)
     return counts
 
 

@@ -84,8 +84,12 @@ def square_heatmaps(data: dict, path: str | os.PathLike) -> None:
 
 def accuracy_by_move(data: dict, path: str | os.PathLike) -> None:
     """data: {"series": {label: [59 accuracies]}, "baselines": {label: [59]}, optional
-    "rules": {label: [59]} (the placed-by board)}."""
-    fig, ax = plt.subplots(figsize=(7.5, 4))
+    "rules": {label: [59]} (the placed-by board), optional "whole_board": {label: [59]} and
+    "whole_board_control": {label: [59]} (a second panel: the share of positions whose 64
+    squares are all right)."""
+    whole = data.get("whole_board")
+    fig, axes = plt.subplots(1, 2 if whole else 1, figsize=(13 if whole else 7.5, 4), squeeze=False)
+    ax = axes[0, 0]
     moves = np.arange(1, 60)
     for i, (label, values) in enumerate(data["series"].items()):
         ax.plot(moves, 100 * np.array(values), color=f"C{i}", lw=1.5, label=label)
@@ -93,11 +97,20 @@ def accuracy_by_move(data: dict, path: str | os.PathLike) -> None:
         ax.plot(moves, 100 * np.array(values), color=f"C{i}", lw=0.8, ls=":", label=label)
     for i, (label, values) in enumerate(data.get("rules", {}).items()):
         ax.plot(moves, 100 * np.array(values), color=f"C{i}", lw=0.8, ls="--", label=label)
-    ax.set_xlabel("moves played")
     ax.set_ylabel("held-out accuracy per square (%)")
     ax.set_title("Probe accuracy by move number (best layer)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    if whole:
+        board = axes[0, 1]
+        for i, (label, values) in enumerate(whole.items()):
+            board.plot(moves, 100 * np.array(values), color=f"C{i}", lw=1.5, label=label)
+        for label, values in data.get("whole_board_control", {}).items():
+            board.plot(moves, 100 * np.array(values), color="grey", lw=1, ls=":", label=label)
+        board.set_ylabel("positions with all 64 squares right (%)")
+        board.set_title("Whole-board accuracy by move number")
+    for a in axes[0]:
+        a.set_xlabel("moves played")
+        a.grid(alpha=0.3)
+        a.legend(fontsize=7)
     save_figure(fig, path)
 
 

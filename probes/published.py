@@ -1,10 +1,11 @@
 """The published figures this project reproduces, quoted once, each with its source and what
 its numbers mean. The report, the intervention figures and the scripts import them from here.
 
-Both papers study the same synthetic-data Othello-GPT: 8 layers, d_model 512, 8 heads,
-trained on uniformly random legal games. Layer ``k`` in their per-layer tables is the
-residual stream after block ``k`` (our layer ``k``: ``blocks.{k-1}.hook_resid_post``).
-Only figures stated in the papers' text or tables are written here; none is derived.
+Li et al., Nanda et al. and Hazineh et al. study the same synthetic-data Othello-GPT shape:
+8 layers, d_model 512, 8 heads, trained on uniformly random legal games. Layer ``k`` in
+their per-layer tables is the residual stream after block ``k`` (our layer ``k``:
+``blocks.{k-1}.hook_resid_post``). Only figures stated in a paper's, report's or README's
+text or tables are written here; none is derived or read off a plot.
 """
 
 from __future__ import annotations
@@ -18,6 +19,17 @@ NANDA = (
 LI = (
     "Li, Hopkins, Bau, Viégas, Pfister & Wattenberg (2023), 'Emergent World Representations: "
     "Exploring a Sequence Model Trained on a Synthetic Task', ICLR"
+)
+
+HAZINEH_REPORT = (
+    "Chiu, Hazineh & Zhang, 'Probing Emergent World Representations in Transformer Networks: "
+    "Sequential Models Trained to Play Othello', the authors' report in "
+    "github.com/DeanHazineh/Emergent-World-Representations-Othello (Documents/"
+    "Probing_Emergent_World_Representations_in_Transformer_Networks.pdf, commit e52217b4b756)"
+)
+TORRES = (
+    "Torres (2024), 'Othello Mamba: Evaluating the Mamba architecture on the OthelloGPT "
+    "experiment', github.com/alxndrTL/othello_mamba, README 'Results' (commit 29cf393c4d11)"
 )
 
 
@@ -96,5 +108,34 @@ LI_PROBE_TABLES = Published(
             "black_white/linear": (26.7, 27.1, 27.6, 28.0, 28.3, 28.5, 28.7, 28.9),
             "black_white/mlp": (25.5, 25.4, 25.5, 25.8, 26.0, 26.2, 26.2, 26.4),
         },
+    },
+)
+
+HAZINEH_PROBE_ACCURACY = Published(
+    source=f"{HAZINEH_REPORT}, Table 1 ('Classification Accuracy for Linear Probes Mapping "
+    "I -> B')",
+    meaning="linear probe accuracy (%) on a withheld set, one value per layer 1..8, of the "
+    "authors' own 8-layer, 8-head model trained on Li et al.'s synthetic games: their 'new' "
+    "board (my piece / your piece / empty: our mine_theirs) and 'old' board (black / white / "
+    "empty: our black_white). Read from the report in the authors' repository, the work their "
+    "arXiv paper 2310.07582 (Hazineh, Zhang & Chiu 2023) presents; the arXiv text itself could "
+    "not be read here, so these figures are not checked against it",
+    values={
+        "mine_theirs/linear": (90.8, 94.8, 97.1, 98.3, 99.1, 99.5, 99.5, 99.5),
+        "black_white/linear": (75.7, 75.8, 75.7, 75.7, 75.6, 75.4, 74.9, 74.9),
+    },
+)
+
+TORRES_BOARD_ACCURACY = Published(
+    source=f"{TORRES}, Table 1 ('Comparison of model performances', assets/table.png)",
+    meaning="linear mine / yours / empty probe accuracy (%) per cell and per whole board (the "
+    "share of boards whose 64 squares are all classified right), for models trained on Li et "
+    "al.'s synthetic games",
+    values={
+        "Mamba 9M": {"cell": 98.77, "board": 67},
+        "Mamba 17M": {"cell": 98.97, "board": 71},
+        "Transformer 11M": {"cell": 97.15, "board": 57},
+        "Transformer 21M": {"cell": 97.10, "board": 55},
+        "Jamba 9.5M": {"cell": 97.50, "board": 50},
     },
 )

@@ -3,8 +3,11 @@ and test games, choose each probe's best layer on validation, and write the resu
 
 ``metrics.json`` keeps the held-out *test* accuracy per scheme, kind and layer (what figures
 and tables show), the validation accuracy beside it (``val``), and ``best``: for each probe,
-the layer with the highest validation accuracy and its test accuracy. No reported figure is
-chosen on the games it is reported on.
+the layer with the highest validation accuracy and its test accuracy and whole-board accuracy.
+``whole_board`` holds, per split, scheme, kind and layer, the share of positions whose 64
+squares the probe reads all right (``mean``, ``stderr`` over games, ``positions``, ``games``);
+``whole_board_by_move`` the test share by move number at each probe's chosen layer. No
+reported figure is chosen on the games it is reported on.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +29,7 @@ from probes.acts.reader import ActsFile
 from probes.common import ProbeKey
 from probes.fit import FitConfig, fit_probes
 from probes.kinds import KINDS, default_settings
-from probes.metrics import direction_cosines, evaluate_probes, scheme_baselines
+from probes.metrics import ProbeCounts, direction_cosines, evaluate_probes, scheme_baselines
 from probes.schemes import SCHEMES
 from probes.store import save_probes
 
@@ -71,20 +75,33 @@ def fit_settings(overrides: list[str]) -> tuple[FitConfig, dict[str, Any]]:
     return settings_lib.apply_with_plugins(FitConfig(), overrides, plugins)
 
 
-def accuracy_tables(counts: dict, cfg: FitConfig, hooks: list[str]) -> dict:
-    """``{split: {scheme: {kind: {layer: accuracy}}}}`` from the probes' counts."""
+def probe_tables(counts: dict, cfg: FitConfig, hooks: list[str], value: Callable) -> dict:
+    """``{split: {scheme: {kind: {layer: value(counts)}}}}`` from the probes' counts."""
     tables: dict = {split: {spec.scheme: {} for spec in cfg.specs} for split in counts}
     for split, by_key in counts.items():
         for spec in cfg.specs:
             tables[split][spec.scheme][spec.kind] = {
-                layer_name(h): round(by_key[spec.at(h)].summary()["accuracy"], 6) for h in hooks
+                layer_name(h): value(by_key[spec.at(h)]) for h in hooks
             }
     return tables
 
 
-def build_metrics(accuracy: dict, base: dict, cfg: FitConfig, hooks: list[str], **extra) -> dict:
-    """metrics.json: test accuracy per scheme and kind, validation beside it, baselines and
-    each probe's layer chosen on validation."""
+def accuracy_tables(counts: dict, cfg: FitConfig, hooks: list[str]) -> dict:
+    """Per-square accuracy of every probe, split and layer."""
+    return probe_tables(counts, cfg, hooks, lambda c: round(c.summary()["accuracy"], 6))
+
+
+def whole_board_tables(counts: dict, cfg: FitConfig, hooks: list[str]) -> dict:
+    """Whole-board accuracy records (``ProbeCounts.whole_board_record``) of every probe,
+    split and layer."""
+    return probe_tables(counts, cfg, hooks, ProbeCounts.whole_board_record)
+
+
+def build_metrics(counts: dict, base: dict, cfg: FitConfig, hooks: list[str], **extra) -> dict:
+    """metrics.json from the probes' counts on each split: test accuracy per scheme and kind,
+    validation beside it, baselines, the whole-board tables, and each probe's layer chosen on
+    validation (on per-square accuracy) with its test figures."""
+    accuracy = accuracy_tables(counts, cfg, hooks)
     metrics: dict = {**accuracy["test"], "val": accuracy["val"]}
     metrics["layers"] = {layer_name(h): h for h in hooks}
     metrics["baselines"] = {
@@ -97,6 +114,18 @@ def build_metrics(accuracy: dict, base: dict, cfg: FitConfig, hooks: list[str], 
         )
         for spec in cfg.specs
     }
+    board = whole_board_tables(counts, cfg, hooks)
+    metrics["whole_board"] = board
+    metrics["whole_board_by_move"] = {}
+    for spec in cfg.specs:
+        best = metrics["best"][str(spec)]
+        record = board["test"][spec.scheme][spec.kind][best["layer"]]
+        best.update(whole_board=record["mean"], whole_board_stderr=record["stderr"])
+        hook = metrics["layers"][best["layer"]]
+        metrics["whole_board_by_move"][str(spec)] = {
+            "layer": best["layer"],
+            "by_move": counts["test"][spec.at(hook)].whole_board_by_move(),
+        }
     metrics.update(split="test", **extra)
     return metrics
 
@@ -130,7 +159,7 @@ def run_probe_stage(
             "kinds": {k: asdict(v) for k, v in kinds.items()},
         }
     metrics = build_metrics(
-        accuracy_tables(counts, cfg, hooks), base, cfg, hooks,
+        counts, base, cfg, hooks,
         train_games=sizes["train"], val_games=sizes["val"], test_games=sizes["test"],
         test_positions=int(next(iter(counts["test"].values())).positions.sum()),
         warnings=warnings, fit_seconds=round(fit_seconds, 2),
@@ -151,13 +180,15 @@ def run_probe_stage(
 
 
 def summary_lines(metrics: ProbeMetrics) -> list[str]:
-    """What the script prints: each probe's layer chosen on validation and its test accuracy."""
+    """What the script prints: each probe's layer chosen on validation, its test accuracy
+    and whole-board accuracy."""
     lines = [f"WARNING: {w}" for w in metrics.warnings]
     for key, best in metrics.best.items():
         lines.append(
             f"{key.scheme:12s} {key.kind:6s} layer {best.layer} (chosen on val): "
             f"{100 * best.accuracy:.2f}% test  (majority "
             f"{100 * metrics.baselines[key.scheme]['majority']:.2f}%)"
+            + ("" if best.whole_board is None else f", whole board {100 * best.whole_board:.1f}%")
         )
     return lines
 
@@ -170,6 +201,8 @@ class BestLayer:
     accuracy: float
     val_accuracy: float
     chosen_on: str = "val"
+    whole_board: float | None = None  # None: fitted before whole boards were counted
+    whole_board_stderr: float | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +220,9 @@ class ProbeMetrics:
     warnings: list[str]
     model_sha256: str | None
     raw: dict
+    # scheme -> kind -> layer -> record (test); None: fitted before whole boards were counted
+    whole_board: dict | None = None
+    whole_board_by_move: dict[ProbeKey, dict] | None = None  # {"layer", "by_move"}
 
     @classmethod
     def load(cls, probe_dir: str | os.PathLike) -> ProbeMetrics:
@@ -195,6 +231,7 @@ class ProbeMetrics:
             raise FileNotFoundError(f"{path}: missing; run scripts/fit_probes.py first")
         m = json.loads(path.read_text())
         schemes = [s for s in SCHEMES if s in m]
+        by_move = m.get("whole_board_by_move")
         return cls(
             folder=Path(probe_dir),
             layers=m["layers"],
@@ -206,6 +243,10 @@ class ProbeMetrics:
             warnings=m.get("warnings", []),
             model_sha256=m.get("model_sha256"),
             raw=m,
+            whole_board=m["whole_board"]["test"] if "whole_board" in m else None,
+            whole_board_by_move=None
+            if by_move is None
+            else {ProbeKey.parse(k): v for k, v in by_move.items()},
         )
 
     def best_of(self, scheme_name: str, kind: str = "linear") -> BestLayer:
@@ -216,3 +257,19 @@ class ProbeMetrics:
 
     def hook(self, layer: str) -> str:
         return self.layers[str(layer)]
+
+
+def whole_board_table(probe_dir: str | os.PathLike) -> dict:
+    """``{scheme: {kind: {layer: {"mean", "stderr", "positions", "games"}}}}``: every probe's
+    whole-board accuracy on the test games (stderr over games; None under two games), read
+    from ``probe_dir``'s metrics.json."""
+    path = Path(probe_dir) / METRICS
+    if not path.exists():
+        raise UserError(f"{path}: missing; run scripts/fit_probes.py first")
+    table = ProbeMetrics.load(probe_dir).whole_board
+    if table is None:
+        raise UserError(
+            f"{path} has no whole-board accuracy (the probes were fitted before it was "
+            "counted); refit them with scripts/fit_probes.py"
+        )
+    return table

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from othello.common.machine import machine_line
 from probes.interventions.sweep import TUNE
-from probes.published import LI_INTERVENTIONS
+from probes.published import LI_INTERVENTIONS, TORRES_BOARD_ACCURACY
 from probes.report.summary import REPORTED
 from probes.sae.stage import sweep_table
 
@@ -104,7 +104,53 @@ def _probe_lines(probes: dict) -> list[str]:
             else ""
         ),
     ]
-    return lines + [f"- WARNING: {w}" for w in probes["warnings"]]
+    return lines + _whole_board_lines(probes) + [f"- WARNING: {w}" for w in probes["warnings"]]
+
+
+def _percent_se(mean: float | None, se: float | None) -> str:
+    if mean is None:
+        return "-"
+    return f"{100 * mean:.1f}" + ("" if se is None else f" ± {100 * se:.1f}")
+
+
+def _whole_board_lines(probes: dict) -> list[str]:
+    """Whole-board accuracy by layer beside the per-square table: the share of test
+    positions whose 64 squares the probe reads all right, and the control's at its layer."""
+    table = probes.get("whole_board")
+    if table is None:
+        return ["", "Whole-board accuracy: not in these probes' metrics.json (fitted before it "
+                "was counted); refit them to see it."]  # fmt: skip
+    layers = probes["layers"]
+    torres = TORRES_BOARD_ACCURACY.values["Transformer 11M"]
+    lines = [
+        "",
+        "Whole-board accuracy (% of test positions whose 64 squares the probe reads all right; "
+        "± standard error over games at the best layer and for the control): per-square "
+        "accuracy hides how rarely the whole board is right. For scale, Torres's othello_mamba "
+        f"reports {torres['board']}% of whole boards at {torres['cell']}% per cell for an 11M "
+        "transformer.",
+        "",
+        "| scheme | kind | " + " | ".join(f"layer {x}" for x in layers) + " | control (layer) |",
+        "|---|---|" + "---|" * (len(layers) + 1),
+    ]
+    for scheme, kinds in table.items():
+        for kind, by_layer in kinds.items():
+            best = probes["best"][f"{scheme}/{kind}"]["layer"]
+            control = probes["control_best"].get(f"{scheme}/{kind}")
+            control_text = (
+                f"{_percent_se(control.get('whole_board'), control.get('whole_board_stderr'))} "
+                f"({control['layer']})"
+                if control
+                else "-"
+            )
+            values = " | ".join(
+                f"**{_percent_se(by_layer[x]['mean'], by_layer[x]['stderr'])}**"
+                if x == best
+                else _percent_se(by_layer[x]["mean"], None)
+                for x in layers
+            )
+            lines.append(f"| {scheme} | {kind} | {values} | {control_text} |")
+    return lines
 
 
 def _intervention_lines(inter: dict) -> list[str]:
@@ -300,7 +346,9 @@ def _papers_lines(papers: dict) -> list[str]:
                 f"{r['published']:g} | {r['source']} | {_reproduced(r)} |"
             )
         lines.append("")
-    return lines + [f"Sources: {papers['sources']['nanda']}; {papers['sources']['li']}.", ""]
+    sources = papers["sources"]
+    hazineh = f"{sources['hazineh']}; " if "hazineh" in sources else ""
+    return lines + [f"Sources: {sources['nanda']}; {hazineh}{sources['li']}.", ""]
 
 
 def render_markdown(summary: dict, figures: dict[str, str], missing: list[str]) -> str:

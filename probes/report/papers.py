@@ -1,14 +1,16 @@
 """The report beside the papers, row by row: for a model of the published depth, every layer's
-probe accuracy beside the published per-layer tables (Nanda et al.'s Table 1 and Li et al.'s
-Tables 1-2 for the synthetic model; Li et al.'s championship rows for the championship model,
-analysed on championship games), its legal-move error beside Li et al.'s, and on synthetic
-games the flip intervention beside Nanda et al.'s and Li et al.'s. Each row says whether it
-reproduces, within a tolerance stated here. A model of another depth has no layer-by-layer
-counterpart (its layer k is not theirs), so it gets the reproduction checks alone."""
+probe accuracy beside the published per-layer tables (Nanda et al.'s Table 1, Hazineh et
+al.'s report's Table 1 and Li et al.'s Tables 1-2 for the synthetic model; Li et al.'s
+championship rows for the championship model, analysed on championship games), its legal-move
+error beside Li et al.'s, and on synthetic games the flip intervention beside Nanda et al.'s
+and Li et al.'s. Each row says whether it reproduces, within a tolerance stated here. A model
+of another depth has no layer-by-layer counterpart (its layer k is not theirs), so it gets
+the reproduction checks alone."""
 
 from __future__ import annotations
 
 from probes.published import (
+    HAZINEH_PROBE_ACCURACY,
     LI_INTERVENTIONS,
     LI_LEGAL,
     LI_PROBE_TABLES,
@@ -35,8 +37,15 @@ def published_tables(corpus: str) -> list[tuple[str, dict[str, list[float]]]]:
     li = {k: [1 - e / 100 for e in v] for k, v in LI_PROBE_TABLES.values[corpus].items()}
     if corpus == "championship":
         return [("Li et al. (championship model)", li)]
-    nanda = {k: [a / 100 for a in v] for k, v in NANDA_PROBE_ACCURACY.values.items()}
-    return [("Nanda et al.", nanda), ("Li et al. (synthetic model)", li)]
+    nanda, hazineh = (
+        {k: [a / 100 for a in v] for k, v in table.values.items()}
+        for table in (NANDA_PROBE_ACCURACY, HAZINEH_PROBE_ACCURACY)
+    )
+    return [
+        ("Nanda et al.", nanda),
+        ("Hazineh et al. (the authors' report)", hazineh),
+        ("Li et al. (synthetic model)", li),
+    ]
 
 
 def probe_rows(summary: dict, corpus: str) -> list[dict]:
@@ -115,6 +124,7 @@ def compare(summary: dict) -> dict | None:
         },  # fmt: skip
         "sources": {
             "nanda": f"{NANDA_PROBE_ACCURACY.source}; {NANDA_INTERVENTIONS.source}",
+            "hazineh": HAZINEH_PROBE_ACCURACY.source,
             "li": f"{LI_PROBE_TABLES.source}; {LI_LEGAL.source}; {LI_INTERVENTIONS.source}",
         },  # fmt: skip
     }

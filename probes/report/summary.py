@@ -70,7 +70,8 @@ def training_record(run_dir: Path) -> dict | None:
 
 
 def probe_summary(probes: ProbeMetrics, control: ProbeMetrics) -> dict:
-    """The probes' part of the summary: test and validation accuracy by layer, the layers
+    """The probes' part of the summary: test and validation accuracy by layer, test
+    whole-board accuracy by layer (None for probes fitted before it was counted), the layers
     chosen on validation, the baselines and the random-init control."""
     schemes = [
         s for s in ("mine_theirs", "black_white", "flipped", "legal") if s in probes.accuracy
@@ -83,11 +84,17 @@ def probe_summary(probes: ProbeMetrics, control: ProbeMetrics) -> dict:
         "baselines": probes.baselines,
         "control": {s: control.accuracy[s] for s in schemes if s in control.accuracy},
         "control_best": {str(k): vars(v) for k, v in control.best.items()},
+        "whole_board": _schemes(probes.whole_board, schemes),
+        "control_whole_board": _schemes(control.whole_board, schemes),
         "train_games": probes.sizes["train"],
         "val_games": probes.sizes["val"],
         "test_games": probes.sizes["test"],
         "warnings": probes.warnings,
     }
+
+
+def _schemes(table: dict | None, schemes: list[str]) -> dict | None:
+    return None if table is None else {s: table[s] for s in schemes if s in table}
 
 
 def intervention_summary(results: InterventionResults) -> dict:

@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from probes.published import LI_INTERVENTIONS, NANDA_PROBE_ACCURACY
+from probes.published import HAZINEH_PROBE_ACCURACY, LI_INTERVENTIONS, NANDA_PROBE_ACCURACY
 from probes.report import checks
 from probes.report.markdown import _papers_lines as markdown_papers
 from probes.report.papers import compare
@@ -162,7 +162,17 @@ def published_shape(n_layers: int = 8) -> dict:
 def test_rows_beside_the_papers_say_whether_they_reproduce():
     papers = compare(published_shape())
     rows = {(r["probe"], r["layer"]): r for r in papers["probes"] if r["source"] == "Nanda et al."}
-    assert len(rows) == 3 * 8 and len(papers["probes"]) == 5 * 8  # and Li et al.'s two tables
+    assert len(rows) == 3 * 8 and len(papers["probes"]) == 7 * 8  # Hazineh's two, Li's two
+    hazineh = {
+        (r["probe"], r["layer"]): r for r in papers["probes"] if r["source"].startswith("Hazineh")
+    }
+    assert sorted({k for k, _ in hazineh}) == ["black_white/linear", "mine_theirs/linear"]
+    assert hazineh["mine_theirs/linear", 1]["published"] == pytest.approx(
+        HAZINEH_PROBE_ACCURACY.values["mine_theirs/linear"][0] / 100
+    )
+    # ours is Nanda's minus one point (89.9 at layer 1, 93.8 at 2); Hazineh's 90.8 and 94.8
+    assert hazineh["mine_theirs/linear", 2]["reproduced"] is True
+    assert hazineh["mine_theirs/linear", 1]["reproduced"] is False  # 87.9 vs 90.8
     assert papers["legal"]["reproduced"] is True  # 0.04% vs 0.01%
     assert rows["mine_theirs/linear", 2]["reproduced"] is True  # one point under: within 1.5
     assert rows["mine_theirs/linear", 1]["reproduced"] is False  # three points under
@@ -187,3 +197,5 @@ def test_the_papers_section_prints_every_layer_and_each_verdict():
     assert "| 2 | 93.8 | 94.8 | yes |" in lines
     assert "| linear edit | natural | layer 3, scale 2 | 0.20 | 0.1 | Nanda et al. | yes |" in lines
     assert "not measured" in lines  # the gradient edit was not run
+    assert "**Hazineh et al. (the authors' report)**" in lines
+    assert HAZINEH_PROBE_ACCURACY.source in lines  # quoted once, named in the sources line

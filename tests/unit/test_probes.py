@@ -18,7 +18,7 @@ from probes.common import ProbeKey
 from probes.curve import layer_scores
 from probes.fit import FitConfig, fit_probes
 from probes.metrics import baselines, evaluate_probes, label_counts
-from probes.stage import choose_on_val, run_probe_stage
+from probes.stage import choose_on_val, run_probe_stage, whole_board_table
 from probes.store import ProbeMismatchError, load_probes, save_probes
 
 HOOK = "blocks.0.hook_resid_pre"
@@ -121,6 +121,13 @@ def test_too_few_games_are_refused_or_warned(tiny_run, tiny_corpus, tmp_path):
     )
     assert metrics.sizes["train"] == 24 and metrics.sizes["val"] == 3
     assert any("only 24 train games" in w for w in metrics.warnings)
+    board = whole_board_table(tmp_path / "p")  # every probe and layer, over the test games
+    assert {s: set(k) for s, k in board.items()} == {
+        s.split("/")[0]: {"linear"} for s in LINEAR_ONLY
+    }
+    for by_layer in (k["linear"] for k in board.values()):
+        assert list(by_layer) == list(metrics.layers)
+        assert {r["positions"] for r in by_layer.values()} == {metrics.raw["test_positions"]}
 
 
 def test_torch_and_sklearn_agree_on_a_small_slice():
