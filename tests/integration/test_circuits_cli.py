@@ -61,7 +61,13 @@ def test_circuits_writes_every_output(circuits):
     patching = json.loads((out / "patching.json").read_text())
     assert patching["pairs"] > 0 and len(patching["resid"]) == 3
     assert patching["resid"][0][0] == pytest.approx(1.0, abs=1e-4)  # the differing token
+    approx = json.loads((out / "attribution_patching.json").read_text())
+    assert approx["pairs"] == patching["pairs"] and len(approx["approx"]["resid"]) == 3
+    assert approx["approx"]["offsets"] == patching["offsets"] and "exact" not in approx
+    assert approx["seconds"]["exact"] > 0 and approx["seconds"]["approx"] > 0
     results = CircuitsResults.load(out)
+    assert results.attribution_patching == approx
+    assert results.metrics["attribution_patching"]["correlation"] == approx["correlation"]
     assert set(results.layers) == {"0", "1"} and results.metrics["games"]["test"] == 30
     assert results.atlas()["map_mine_theirs"].shape == (2, 256, 64)
     assert results.neuron(1, 5)["neuron"] == 5
