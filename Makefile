@@ -53,7 +53,7 @@ PROBE_DIR = $(RUN_DIR)/probes
 REPORT_DIR ?= reports/$(RUN)
 INTERVENTIONS = $(REPORT_DIR)/interventions
 
-.PHONY: install games train eval cache probes intervene report championship all analyze published explore sae sae-layers circuits test test-fast test-all bench lint
+.PHONY: install games train eval cache probes intervene report championship all analyze published explore sae sae-layers circuits worldmodel test test-fast test-all bench lint
 
 # torch first, pinned, only when missing: an unpinned install may pull a multi-GB CUDA build.
 install:
@@ -152,10 +152,22 @@ $(CIRCUITS_DIR)/metrics.json: $(RUN_DIR)/model.pt $(PROBE_DIR)/metrics.json | $(
 	$(PYTHON) scripts/circuits.py --run $(RUN_DIR) --games $(GAMES) --probes $(PROBE_DIR) --out $(CIRCUITS_DIR) $(CIRCUITS_SIZES) $(CIRCUITS_ARGS)
 	@if [ -f $(REPORT_DIR)/summary.json ]; then $(PYTHON) scripts/report.py $(REPORT_ARGS); fi
 
+# Is it a world model? Myhill-Nerode compression and distinction (true and board-only state),
+# whole-board probe accuracy, inductive-bias probes, neuron simulation and attribution
+# patching, beside the random-init control, the engine and an input-ignoring model
+# (scripts/world_model.py, probes/worldmodel/); refreshes the report when there is one
+WORLDMODEL_ARGS ?=
+WORLDMODEL_SIZES ?= $(call SIZE,world_model_args)
+WORLDMODEL_DIR = $(REPORT_DIR)/worldmodel
+worldmodel: $(WORLDMODEL_DIR)/metrics.json
+$(WORLDMODEL_DIR)/metrics.json: $(RUN_DIR)/model.pt $(PROBE_DIR)/metrics.json $(CONTROL)/probes/metrics.json | $(GAMES)
+	$(PYTHON) scripts/world_model.py --run $(RUN_DIR) --games $(GAMES) --probes $(PROBE_DIR) --control-probes $(CONTROL)/probes $(if $(wildcard $(INTERVENTIONS)/metrics.json),--interventions $(INTERVENTIONS)) --out $(WORLDMODEL_DIR) $(WORLDMODEL_SIZES) $(WORLDMODEL_ARGS)
+	@if [ -f $(REPORT_DIR)/summary.json ]; then $(PYTHON) scripts/report.py $(REPORT_ARGS); fi
+
 # the explorer on a finished run: http://127.0.0.1:$(PORT)/
 PORT ?= 8050
 explore: $(PROBE_DIR)/metrics.json
-	$(PYTHON) scripts/explore.py --run $(RUN_DIR) --games $(GAMES) --probes $(PROBE_DIR) --port $(PORT) $(if $(wildcard $(INTERVENTIONS)/details.json),--interventions $(INTERVENTIONS)) $(if $(wildcard $(CIRCUITS_DIR)/metrics.json),--circuits $(CIRCUITS_DIR))
+	$(PYTHON) scripts/explore.py --run $(RUN_DIR) --games $(GAMES) --probes $(PROBE_DIR) --port $(PORT) $(if $(wildcard $(INTERVENTIONS)/details.json),--interventions $(INTERVENTIONS)) $(if $(wildcard $(CIRCUITS_DIR)/metrics.json),--circuits $(CIRCUITS_DIR)) $(if $(wildcard $(WORLDMODEL_DIR)/metrics.json),--world-model $(WORLDMODEL_DIR))
 
 # the suite on TEST_WORKERS processes (pytest-xdist); test-fast: the unit tests that need no
 # trained model; test-all: every test, the slow ones included

@@ -12,6 +12,14 @@ What a notebook imports (each one call, in memory, nothing written)::
     flip = probes.flip_disc(model, fitted, game, ply, square)  # logits and legal sets, tensors
     rule = probes.neuron_rule(model, "data/games-cpu-seed0.h5", layer=1, neuron=42)
 
+Is it a world model? (each on held-out games, with what its one choice was made on)::
+
+    probes.myhill_nerode(model, games, target="legal_set")  # compression, distinction
+    probes.inductive_bias(model, games)                     # R-IB, D-IB
+    probes.neuron_simulation(model, games)                  # trees in place of neurons
+    probes.attribution_patching(model, games)               # gradient vs exact patching
+    probes.whole_board_table("data/runs/cpu/probes")        # every square right, by layer
+
 Names are loaded on first use.
 """
 
@@ -31,6 +39,11 @@ _EXPORTS = {
     "load_probes": "probes.store",
     "ProbeKey": "probes.common",
     "FitConfig": "probes.fit",
+    "myhill_nerode": "probes.worldmodel.api",
+    "inductive_bias": "probes.worldmodel.api",
+    "neuron_simulation": "probes.worldmodel.api",
+    "attribution_patching": "probes.worldmodel.api",
+    "whole_board_table": "probes.stage",
 }
 __all__ = list(_EXPORTS)
 

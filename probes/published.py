@@ -139,3 +139,21 @@ TORRES_BOARD_ACCURACY = Published(
         "Jamba 9.5M": {"cell": 97.50, "board": 50},
     },
 )
+
+VAFA_2024 = (
+    "Vafa, Chen, Kleinberg, Mullainathan & Rambachan (2024), 'Evaluating the World Model "
+    "Implicit in a Generative Model', NeurIPS"
+)
+VAFA_2025 = (
+    "Vafa, Chang, Rambachan & Mullainathan (2025), 'What Has a Foundation Model Found? Using "
+    "Inductive Bias to Probe for World Models', ICML"
+)
+# Figures searched for and not found in a source this project could read: the report says so
+# rather than leaving a blank (and quotes nothing from memory or from third-party summaries).
+NOT_FOUND = {
+    "myhill_nerode": f"{VAFA_2024}: their Othello compression and distinction figures (Table 3, "
+    "Appendix D; Li et al.'s championship and synthetic models, 1,000 trials each) could not be "
+    "found here: no copy of the table could be read, so none is set beside ours",
+    "inductive_bias": f"{VAFA_2025}: their Othello R-IB and D-IB figures could not be read from "
+    "the paper here (only third-party summaries quote them), so none is set beside ours",
+}

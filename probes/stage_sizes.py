@@ -35,6 +35,26 @@ class CircuitSizes:
 
 
 @dataclass(frozen=True)
+class WorldModelSizes:
+    """The world-model stage's sizes (WorldModelConfig's fields; ``nerode.*`` its trials):
+    test games the states come from, validation games, trials and continuations per trial."""
+
+    game_samples: int
+    val_games: int
+    trials: int
+    suffix_samples: int
+
+    def args(self, circuits: CircuitSizes) -> str:
+        """``key=value`` words for scripts/world_model.py; the neuron simulation and the
+        patching take the circuit laboratory's sizes."""
+        words = [f"game_samples={self.game_samples}", f"val_games={self.val_games}"]
+        words += [f"nerode.trials={self.trials}", f"nerode.suffix_samples={self.suffix_samples}"]
+        for key in ("train_games", "val_games", "test_games", "tree_positions", "val_positions"):
+            words.append(f"simulation.{key}={getattr(circuits, key)}")
+        return " ".join([*words, f"patch_pairs={circuits.patch_pairs}"])
+
+
+@dataclass(frozen=True)
 class StageSizes:
     """The analysis stages' sizes for one preset."""
 
@@ -42,6 +62,11 @@ class StageSizes:
     n_cases: int  # intervention cases per reported set (natural from the test split)
     tune_cases: int  # cases settings, layers and methods are chosen on (validation split)
     circuits: CircuitSizes
+    world_model: WorldModelSizes
+
+    @property
+    def world_model_args(self) -> str:
+        return self.world_model.args(self.circuits)
 
 
 _CPU = StageSizes(
@@ -57,6 +82,10 @@ _CPU = StageSizes(
         test_positions=4000,
         ablation_games=100,
         patch_pairs=100,
+    ),
+    # Vafa et al.'s sizes: states from 10,000 games, 1,000 trials of 30 continuations
+    world_model=WorldModelSizes(
+        game_samples=10_000, val_games=1000, trials=1000, suffix_samples=30
     ),
 )
 STAGE_SIZES: dict[str, StageSizes] = {
@@ -75,6 +104,7 @@ STAGE_SIZES: dict[str, StageSizes] = {
             ablation_games=50,
             patch_pairs=20,
         ),
+        world_model=WorldModelSizes(game_samples=150, val_games=100, trials=100, suffix_samples=10),
     ),
     "cpu": _CPU,
     "paper": _CPU,  # the same sizes: its figures compare with the cpu model's

@@ -26,11 +26,14 @@ def run(argv: list[str] | None) -> None:
     parser.add_argument("--interventions", help="intervene.py output: the default edit")
     parser.add_argument("--sae", help="an SAE folder (train_sae.py): its active features")
     parser.add_argument("--circuits", help="a circuits folder (circuits.py): neuron rules")
+    parser.add_argument("--world-model", help="a world_model.py folder: the verdict table")
     parser.add_argument("--host", default="127.0.0.1", help="127.0.0.1: this machine only")
     parser.add_argument("--port", type=int, default=8050)
     args = parser.parse_args(argv)
     games = [args.games, *args.more_games]
-    explorer = Explorer(args.run, games, args.probes, args.interventions, args.sae, args.circuits)
+    explorer = Explorer(
+        args.run, games, args.probes, args.interventions, args.sae, args.circuits, args.world_model
+    )
     print(f"explorer: http://{args.host}:{args.port}/  (Ctrl-C to stop)", flush=True)
     serve(explorer, args.host, args.port)
 

@@ -16,6 +16,7 @@ from othello.common import cli
 from probes.circuits.stage import METRICS as CIRCUITS_METRICS
 from probes.report.summary import ReportInputs
 from probes.report.write import write_report
+from probes.worldmodel.stage import METRICS as WORLD_MODEL_METRICS
 
 
 def run(argv: list[str] | None) -> None:
@@ -28,6 +29,7 @@ def run(argv: list[str] | None) -> None:
     parser.add_argument("--interventions", required=True, help="intervene.py output")
     parser.add_argument("--sae", help="train_sae.py --sweep output (optional)")
     parser.add_argument("--circuits", help="circuits.py output (default: OUT/circuits if done)")
+    parser.add_argument("--world-model", help="world_model.py output (default: OUT/worldmodel)")
     parser.add_argument("--out", required=True, help="report directory")
     args = parser.parse_args(argv)
     inputs = ReportInputs(
@@ -38,7 +40,8 @@ def run(argv: list[str] | None) -> None:
         args.probe_figures,
         args.interventions,
         sae=args.sae,
-        circuits=args.circuits or finished_circuits(args.out),
+        circuits=args.circuits or finished(args.out, "circuits", CIRCUITS_METRICS),
+        world_model=args.world_model or finished(args.out, "worldmodel", WORLD_MODEL_METRICS),
     )
     summary = write_report(inputs, args.out)
     print(f"\n== {args.out}/report.md ==")
@@ -48,10 +51,11 @@ def run(argv: list[str] | None) -> None:
     print(f"report: {args.out}/report.md, {args.out}/report.html, {args.out}/summary.json")
 
 
-def finished_circuits(out: str) -> Path | None:
-    """OUT/circuits when circuits.py finished there (make circuits writes it beside the report)."""
-    folder = Path(out) / "circuits"
-    return folder if (folder / CIRCUITS_METRICS).exists() else None
+def finished(out: str, name: str, metrics: str) -> Path | None:
+    """OUT/name when its stage finished there (make circuits and make worldmodel write beside
+    the report)."""
+    folder = Path(out) / name
+    return folder if (folder / metrics).exists() else None
 
 
 if __name__ == "__main__":

@@ -125,6 +125,23 @@ def tiny_run(tiny_corpus, tmp_path_factory, worker_id) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_probes(tiny_run, tiny_corpus, tmp_path_factory, worker_id) -> Path:
+    """Linear mine/theirs and legal probes at every layer of the tiny model (150 games)."""
+    from probes.acts.writer import write_cache
+    from probes.fit import FitConfig
+    from probes.stage import run_probe_stage
+
+    def make(folder: Path) -> Path:
+        acts = write_cache(tiny_run, tiny_corpus, folder / "acts.h5", n_games=150, progress=False)
+        fit = FitConfig(probes=("mine_theirs/linear", "legal/linear"), epochs=1, min_steps=50,
+                        allow_small=True)  # fmt: skip
+        run_probe_stage(acts, folder / "probes", fit, False)
+        return folder / "probes"
+
+    return shared(tmp_path_factory, worker_id, "probes", make)
+
+
+@pytest.fixture(scope="session")
 def worker_id(request) -> str:
     """pytest-xdist's worker name ("gw0", ...), or "master" without xdist."""
     return getattr(request.config, "workerinput", {}).get("workerid", "master")

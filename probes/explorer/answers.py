@@ -54,8 +54,8 @@ def games_list(run: ExplorerRun, file: int = 0, offset: int = 0, limit: int = 10
 
 def info(run: ExplorerRun) -> dict:
     """The run's shape, the probe kinds and editors it can use (from the registries), the
-    default edit and the games files."""
-    cfg = run.model.cfg
+    default edit, the games files and, when given, the world-model verdict."""
+    cfg, wm = run.model.cfg, run.world_model
     fitted = {key.fitted for key in run.probes}
     return {
         "layers": run.layers,
@@ -67,6 +67,9 @@ def info(run: ExplorerRun) -> dict:
         "defaults": run.defaults,
         "files": [g.path.name for g in run.games],
         "schemes": [s for s in READ_SCHEMES if ProbeKey(s, "linear") in fitted],
+        "world_model": None
+        if wm is None
+        else {"subject": wm["subject"]["name"], "verdict": wm["verdict"]},
     }
 
 

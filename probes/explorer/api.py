@@ -43,8 +43,11 @@ class Explorer:
         interventions: str | os.PathLike | None = None,
         sae: str | os.PathLike | None = None,
         circuits: str | os.PathLike | None = None,
+        world_model: str | os.PathLike | None = None,
     ) -> None:
-        self.run = ExplorerRun.load(run, games, probe_dir, interventions, sae, circuits)
+        self.run = ExplorerRun.load(
+            run, games, probe_dir, interventions, sae, circuits, world_model
+        )
         self._warm_up()
 
     def __getattr__(self, name: str):

@@ -22,6 +22,7 @@ from probes.explorer.sae_view import SAEView
 from probes.fit import Probes
 from probes.stage import ProbeMetrics
 from probes.store import load_probes
+from probes.worldmodel.report import load_result
 
 
 @dataclass
@@ -39,6 +40,7 @@ class ExplorerRun:
     edits: EditMaker
     circuits: CircuitsView
     sae: SAEView | None = None
+    world_model: dict | None = None  # the world-model stage's metrics.json, if given
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -54,6 +56,7 @@ class ExplorerRun:
         interventions: str | os.PathLike | None = None,
         sae: str | os.PathLike | None = None,
         circuits: str | os.PathLike | None = None,
+        world_model: str | os.PathLike | None = None,
     ) -> ExplorerRun:
         """Load everything; the default edit comes from an intervention sweep's choices
         (``interventions``) when given, else the first registered editor at the mine/theirs
@@ -75,4 +78,5 @@ class ExplorerRun:
             edits=EditMaker(probes, list(hooks.values()), defaults["scale"]),
             circuits=CircuitsView(model, probes, circuits),  # neurons, patching
             sae=SAEView(sae, hooks) if sae is not None else None,
+            world_model=load_result(world_model) if world_model is not None else None,
         )

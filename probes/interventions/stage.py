@@ -282,6 +282,10 @@ class InterventionResults:
         """The headline method and its start layer, chosen on the tuning cases."""
         return self.choice["headline"]
 
+    def gap_closed(self, case_set: str = "natural") -> float | None:
+        """The headline edit's share of the gap closed on ``case_set`` (natural test cases)."""
+        return self.choice["by_method"][self.headline["method"]].get(case_set, {}).get("gap_closed")
+
     def start_layer(self, method: str) -> int:
         return int(self.choice["by_method"][method]["start_layer"])
 

@@ -11,6 +11,7 @@ from probes.interventions.sweep import TUNE
 from probes.published import LI_INTERVENTIONS, TORRES_BOARD_ACCURACY
 from probes.report.summary import REPORTED
 from probes.sae.stage import sweep_table
+from probes.worldmodel.report import section_lines as world_model_lines
 
 
 def _mark(value: bool) -> str:
@@ -378,6 +379,7 @@ def render_markdown(summary: dict, figures: dict[str, str], missing: list[str]) 
         *(_papers_lines(summary["papers"]) if "papers" in summary else []),
         *(_sae_lines(summary["sae"]) if "sae" in summary else []),
         *(_circuits_lines(summary["circuits"]) if "circuits" in summary else []),
+        *(world_model_lines(summary["world_model"]) if "world_model" in summary else []),
         "## Figures",
         "",
         *(f"- MISSING figure: {m}" for m in missing),

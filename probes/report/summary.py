@@ -23,6 +23,7 @@ from probes.report.checks import run_checks
 from probes.report.papers import compare
 from probes.sae.stage import load_sweep
 from probes.stage import ProbeMetrics
+from probes.worldmodel.report import load_result
 
 REPORTED = ("natural", "unnatural")  # case sets the report tabulates (tune only chooses)
 REPORTED_SCHEMES = ("mine_theirs", "black_white", "flipped", "legal")
@@ -40,6 +41,7 @@ class ReportInputs:
     interventions: Path  # intervene.py output
     sae: Path | None = None  # train_sae.py --sweep output, if any
     circuits: Path | None = None  # circuits.py output, if any
+    world_model: Path | None = None  # world_model.py output, if any
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -130,6 +132,8 @@ def build_summary(inputs: ReportInputs) -> dict:
         summary["sae"] = load_sweep(inputs.sae)
     if inputs.circuits is not None:
         summary["circuits"] = CircuitsResults.load(inputs.circuits).summary()
+    if inputs.world_model is not None:
+        summary["world_model"] = load_result(inputs.world_model)
     summary["checks"] = [c.to_dict() for c in run_checks(summary)]
     if (papers := compare(summary)) is not None:
         summary["papers"] = papers

@@ -9,11 +9,8 @@ import pytest
 from conftest import run_in_process
 
 from othello.model.checkpoint import control_model
-from probes.acts.writer import write_cache
 from probes.circuits.plots import FIGURES
 from probes.circuits.stage import CircuitsResults
-from probes.fit import FitConfig
-from probes.stage import run_probe_stage
 
 SMALL = [
     "test_games=30", "val_games=20", "train_games=40", "tree_positions=600",
@@ -23,14 +20,9 @@ SMALL = [
 
 
 @pytest.fixture(scope="module")
-def probes(tiny_run, tiny_corpus, tmp_path_factory):
-    """Linear mine/theirs and legal probes at every layer of the tiny model."""
-    folder = tmp_path_factory.mktemp("circuit-probes")
-    acts = write_cache(tiny_run, tiny_corpus, folder / "acts.h5", n_games=150, progress=False)
-    fit = FitConfig(probes=("mine_theirs/linear", "legal/linear"), epochs=1, min_steps=50,
-                    allow_small=True)  # fmt: skip
-    run_probe_stage(acts, folder / "probes", fit, False)
-    return folder / "probes"
+def probes(tiny_probes):
+    """Linear mine/theirs and legal probes at every layer of the tiny model (the session's)."""
+    return tiny_probes
 
 
 @pytest.fixture(scope="module")

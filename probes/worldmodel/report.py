@@ -1,0 +1,69 @@
+"""The world-model stage in words: the verdict table and the report section "Is there a world
+model?", from the stage's metrics.json."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from othello.common.errors import UserError
+from probes.worldmodel.verdict import COLUMNS
+
+HEADERS = ("figure", "model", "random-init", "engine", "input-ignoring", "published", "chosen on")
+READING = (
+    "No row is a world-model score alone: a model that ignores its input scores compression "
+    "precision 1 and distinction precision 1 (an empty boundary counts as right) and only its "
+    "distinction recall (0) gives it away; the engine, the perfect world model, scores 1 on all "
+    "three. Read the rows together, each against its controls."
+)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def verdict_table(result: dict) -> list[str]:
+    """Markdown lines of the verdict table."""
+    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    for row in result["verdict"]:
+        cells = [row["figure"], *(_cell(row[c]) for c in COLUMNS)]
+        cells += [_cell(row.get("published")), row.get("chosen_on") or "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def load_result(folder: str | os.PathLike) -> dict:
+    path = Path(folder) / "metrics.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing; run scripts/world_model.py first")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise UserError(f"{path}: not readable JSON ({exc})") from None
+
+
+def section_lines(result: dict) -> list[str]:
+    """The report section: the verdict, how to read it, what was not run and why, sources."""
+    subject = result["subject"]
+    lines = ["## Is there a world model?", ""]
+    lines.append(
+        f"Tests of {subject['name']} on {result['games']['test_games']:,} held-out games "
+        f"(states from their prefixes); seconds: {result['seconds'].get('total')}."
+    )
+    lines += ["", *verdict_table(result), "", READING, ""]
+    rule = result.get("accept_rule", {}).get("model")
+    if rule:
+        lines.append(
+            f"Accept rule: {rule['rule']}, cut {rule.get('cut')} ({rule.get('chosen_on')})."
+        )
+    for part, why in result.get("not_run", {}).items():
+        lines.append(f"Not run: {part}: {why}.")
+    published = result.get("published", {})
+    for note in published.get("notes", []):
+        lines.append(note)
+    return lines + [""]

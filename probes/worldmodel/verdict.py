@@ -1,0 +1,101 @@
+"""The verdict: one table that sets every world-model test side by side for the model, its
+random-init control, the engine and a model that ignores its input, each beside the published
+figure where there is one and with what its one choice was made on.
+
+No single row is a world-model score: an input-ignoring model has compression precision 1 and
+a perfect distinction precision by the empty-boundary rule, and only its distinction recall
+(0) gives it away; a probe can read a board the moves never use. The rows are read together.
+"""
+
+from __future__ import annotations
+
+from probes.published import NANDA_PROBE_ACCURACY
+from probes.stage import ProbeMetrics
+
+TRUE_STATE = "board_and_mover"
+COLUMNS = ("model", "random_init", "engine", "input_ignoring")
+NERODE_ROWS = (
+    ("compression_precision", "compression precision"),
+    ("distinction_precision", "distinction precision"),
+    ("distinction_recall", "distinction recall"),
+)
+
+
+def _row(
+    figure: str, values: dict, chosen_on: str = "", published=None, source: str = "", **more
+) -> dict:
+    """One row: the figure for each column (None: not measured), what its choice was made on,
+    the published figure and its source; ``more``: e.g. the row's own baseline."""
+    row = {"figure": figure, **{c: values.get(c) for c in COLUMNS}}
+    row.update(chosen_on=chosen_on, published=published, published_source=source, **more)
+    return row
+
+
+def _mean(entry: dict | None) -> float | None:
+    return None if entry is None else entry.get("mean")
+
+
+def probe_rows(probes: ProbeMetrics | None, control: ProbeMetrics | None) -> list[dict]:
+    """Mine/theirs linear probe per square and whole board at the layer chosen on validation."""
+    if probes is None:
+        return []
+    values, boards = {}, {}
+    for name, m in (("model", probes), ("random_init", control)):
+        if m is None:
+            continue
+        best = m.raw["best"].get("mine_theirs/linear")
+        if best is None:
+            continue
+        values[name] = best["accuracy"]
+        board = (m.whole_board or {}).get("mine_theirs", {}).get("linear", {}).get(best["layer"])
+        boards[name] = _mean(board)
+    published = max(NANDA_PROBE_ACCURACY.values["mine_theirs/linear"]) / 100
+    return [
+        _row("probe per square (mine/theirs, linear)", values, "layer on val", published,
+             NANDA_PROBE_ACCURACY.source),
+        _row("probe whole board (mine/theirs, linear)", boards, "layer on val"),
+    ]  # fmt: skip
+
+
+def nerode_rows(result: dict) -> list[dict]:
+    """The three Myhill-Nerode figures under the true state and Vafa et al.'s board-only one."""
+    rows = []
+    for definition in result.get("state", {}):
+        for key, label in NERODE_ROWS:
+            values = {"model": _mean(result["state"][definition].get(key))}
+            for name, control in result.get("controls", {}).items():
+                values[name] = _mean(control["state"].get(definition, {}).get(key))
+            if result["subject"]["kind"] == "engine":
+                values = {"engine": values.pop("model"), **values}
+            chosen = result.get("accept_rule", {}).get("model", {}).get("chosen_on", "")
+            rows.append(_row(f"{label} ({definition})", values, chosen))
+    return rows
+
+
+def verdict_rows(result: dict, probes: ProbeMetrics | None, extra: dict) -> list[dict]:
+    """Every row the result has figures for (see the module docstring)."""
+    legal = dict(result.get("top1_legal", {}))
+    if result["subject"]["kind"] == "engine":
+        legal = {"engine": legal.pop("model", None)}
+    else:
+        legal["engine"] = 1.0
+    rows = [_row("top-1 legal", legal)]
+    rows += probe_rows(probes, extra.get("control_probes"))
+    if extra.get("edit_gap_closed") is not None:
+        rows.append(_row("edit: share of the gap closed", {"model": extra["edit_gap_closed"]},
+                         "method and layer on tune cases"))  # fmt: skip
+    rows += nerode_rows(result)
+    for key, label in (("r_ib", "inductive bias R-IB"), ("d_ib", "inductive bias D-IB")):
+        ib = result.get("inductive_bias", {})
+        if ib:
+            rows.append(_row(label, {n: _mean(v.get(key)) for n, v in ib.items()}))
+    sim = result.get("neuron_simulation")
+    if sim:
+        for layer, entry in sim["layers"].items():
+            rows.append(_row(
+                f"neuron simulation KL, layer {layer}", {"model": _mean(entry["simulated"]["kl"])},
+                "explained neurons and tree depths on val",
+                baseline={"mean_ablation": _mean(entry["mean_ablation"]["kl"]),
+                          "shuffled_trees": _mean(entry["shuffled_trees"]["kl"])},
+            ))  # fmt: skip
+    return rows
