@@ -37,9 +37,12 @@ from tqdm import tqdm
 from othello.common.errors import UserError
 from othello.world.squares import MAX_MOVES
 from probes.worldmodel.acceptors import Acceptor, EngineAcceptor
+from probes.worldmodel.exact import accept_sets, exact_compression, exact_distinction
 from probes.worldmodel.states import StatePool
 
 FIRST_LENGTH = 4  # distinction's prefix lengths: 4..59 (theirs)
+BOUNDARY = "sampled: suffix_samples continuations per trial, cut at the first rejected move"
+EXACT_BOUNDARY = "enumerated: every continuation of one and two moves"
 
 
 @dataclass
@@ -50,6 +53,7 @@ class NerodeSettings:
     suffix_samples: int = 30
     seed: int = 0
     batch_trials: int = 250  # trials sampled and scored together
+    exact: bool = True  # also enumerate every continuation of one and two moves (exact.py)
     progress: bool = True
 
 
@@ -212,16 +216,45 @@ def grouped_mean(scores: np.ndarray, trials: Trials) -> dict:
     }
 
 
+def exact_scores(acceptor: Acceptor, pool: StatePool, comp: Trials, dist: Trials, size: int):
+    """The three figures on the same trials with boundaries of one and two moves enumerated
+    (:mod:`probes.worldmodel.exact`)."""
+    judges = {"model": acceptor, "engine": EngineAcceptor()}
+    comp_scores, precision, recall = [], [], []
+    for start in range(0, len(comp.first), size):
+        b = slice(start, start + size)
+        sets, trial, square = accept_sets({"model": acceptor}, pool, comp.first[b], comp.second[b])
+        comp_scores.append(exact_compression(sets["model"], trial, square, len(comp.first[b])))
+    for start in range(0, len(dist.first), size):
+        b = slice(start, start + size)
+        sets, trial, square = accept_sets(judges, pool, dist.first[b], dist.second[b])
+        p, r = exact_distinction(sets["model"], sets["engine"], trial, square, len(dist.first[b]))
+        precision.append(p)
+        recall.append(r)
+    return {
+        "compression_precision": grouped_mean(np.concatenate(comp_scores), comp),
+        "distinction_precision": grouped_mean(np.concatenate(precision), dist),
+        "distinction_recall": grouped_mean(np.concatenate(recall), dist),
+    }
+
+
 def nerode_scores(acceptor: Acceptor, pool: StatePool, settings: NerodeSettings) -> dict:
-    """Compression precision, distinction precision and recall of ``acceptor`` on ``pool``."""
+    """Compression precision, distinction precision and recall of ``acceptor`` on ``pool``:
+    boundaries sampled as Vafa et al. do and, with ``settings.exact``, the same trials with
+    every continuation of one and two moves enumerated (under ``exact_depth_2``)."""
     rng = np.random.default_rng(settings.seed)
     test = NerodeTest(acceptor, pool, settings)
     comp = compression_trials(pool, settings.trials, rng)
     dist = distinction_trials(pool, settings.trials, rng)
     precision, recall = test.distinction(dist, rng)
-    return {
+    result = {
         "compression_precision": grouped_mean(test.compression(comp, rng), comp),
         "distinction_precision": grouped_mean(precision, dist),
         "distinction_recall": grouped_mean(recall, dist),
+        "boundary": BOUNDARY,
         "settings": asdict(settings),
     }
+    if settings.exact:
+        result["exact_depth_2"] = exact_scores(acceptor, pool, comp, dist, settings.batch_trials)
+        result["exact_depth_2"]["boundary"] = EXACT_BOUNDARY
+    return result

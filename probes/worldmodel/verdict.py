@@ -57,18 +57,28 @@ def probe_rows(probes: ProbeMetrics | None, control: ProbeMetrics | None) -> lis
     ]  # fmt: skip
 
 
+def _nerode(state: dict, definition: str, variant: str | None) -> dict:
+    entry = state.get(definition, {})
+    return entry.get(variant, {}) if variant else entry
+
+
 def nerode_rows(result: dict) -> list[dict]:
-    """The three Myhill-Nerode figures under the true state and Vafa et al.'s board-only one."""
+    """The three Myhill-Nerode figures under the true state and Vafa et al.'s board-only one,
+    with boundaries sampled (theirs) and enumerated to two moves."""
     rows = []
+    chosen = result.get("accept_rule", {}).get("model", {}).get("chosen_on", "")
     for definition in result.get("state", {}):
-        for key, label in NERODE_ROWS:
-            values = {"model": _mean(result["state"][definition].get(key))}
-            for name, control in result.get("controls", {}).items():
-                values[name] = _mean(control["state"].get(definition, {}).get(key))
-            if result["subject"]["kind"] == "engine":
-                values = {"engine": values.pop("model"), **values}
-            chosen = result.get("accept_rule", {}).get("model", {}).get("chosen_on", "")
-            rows.append(_row(f"{label} ({definition})", values, chosen))
+        for variant, how in ((None, "sampled"), ("exact_depth_2", "enumerated, 2 moves")):
+            for key, label in NERODE_ROWS:
+                own = _nerode(result["state"], definition, variant).get(key)
+                if own is None:
+                    continue
+                values = {"model": _mean(own)}
+                for name, control in result.get("controls", {}).items():
+                    values[name] = _mean(_nerode(control["state"], definition, variant).get(key))
+                if result["subject"]["kind"] == "engine":
+                    values = {"engine": values.pop("model"), **values}
+                rows.append(_row(f"{label} ({definition}, {how})", values, chosen))
     return rows
 
 

@@ -52,7 +52,7 @@ def test_the_tiny_model_gets_every_figure_with_its_controls(
     assert m["attribution_patching"]["pairs"] > 0
     assert m["accept_rule"]["model"]["cut"] == 0.01  # the tiny preset is softmax-trained
     figures = [row["figure"] for row in m["verdict"]]
-    assert "top-1 legal" in figures and "distinction recall (board_and_mover)" in figures
+    assert "top-1 legal" in figures and "distinction recall (board_and_mover, sampled)" in figures
     assert "| figure | model | random-init | engine |" in stdout
 
 

@@ -19,6 +19,7 @@ from probes.worldmodel.acceptors import (
     PlacedByAcceptor,
     UniformAcceptor,
 )
+from probes.worldmodel.exact import accept_sets, exact_distinction
 from probes.worldmodel.nerode import (
     NerodeSettings,
     NerodeTest,
@@ -206,3 +207,46 @@ def test_the_accept_rule_follows_the_target_and_its_cut_is_chosen_on_validation(
     acceptor, rule = model_acceptor(model, "legal_set", moves[:40], length[:40])
     assert acceptor.rule == "threshold" and rule["chosen_on"] == "val"
     assert rule["cut"] in THRESHOLDS and 0 <= rule["val_exact_set_share"] <= 1
+
+
+def test_enumerated_boundaries_have_the_same_known_answers(pool):
+    engine = nerode_scores(EngineAcceptor(), pool, SETTINGS)["exact_depth_2"]
+    assert all(
+        engine[k]["mean"] == 1.0
+        for k in ("compression_precision", "distinction_precision", "distinction_recall")
+    )
+    uniform = nerode_scores(UniformAcceptor(), pool, SETTINGS)["exact_depth_2"]
+    assert uniform["compression_precision"]["mean"] == 1.0
+    assert uniform["distinction_precision"]["mean"] == 1.0
+    assert uniform["distinction_recall"]["mean"] < 0.05  # 1 only where two moves tell nothing
+
+
+def test_enumerated_boundaries_equal_a_direct_enumeration(pool):
+    """The placed-by stand-in's enumerated precision and recall on 12 trials, against every
+    one- and two-move continuation checked by the scalar rules."""
+    dist = distinction_trials(pool, 12, np.random.default_rng(4))
+    judges = {"model": PlacedByAcceptor(), "engine": EngineAcceptor()}
+    sets, trial, square = accept_sets(judges, pool, dist.first, dist.second)
+    precision, recall = exact_distinction(sets["model"], sets["engine"], trial, square, 12)
+
+    def prefix(i):
+        moves, n = pool.prefixes(np.array([i]))
+        return [int(x) for x in moves[0, : n[0]]]
+
+    def boundary(p1, p2, turn_discs):
+        ones = [(a,) for a in range(64) if accepted_after(p1, (a,), turn_discs)]
+        out = [c for c in ones if not accepted_after(p2, c, turn_discs)]
+        for (a,) in ones:
+            if accepted_after(p2, (a,), turn_discs):
+                out += [(a, b) for b in range(64) if accepted_after(p1, (a, b), turn_discs)
+                        and not accepted_after(p2, (a, b), turn_discs)]  # fmt: skip
+        return out
+
+    for k in range(12):
+        p1, p2 = prefix(dist.first[k]), prefix(dist.second[k])
+        own, true = boundary(p1, p2, False), boundary(p1, p2, True)
+        right = [accepted_after(p1, b, True) and not accepted_after(p2, b, True) for b in own]
+        told = [accepted_after(p1, b, False) and not accepted_after(p2, b, False) for b in true]
+        assert precision[k] == pytest.approx(np.mean(right) if own else 1.0)
+        assert recall[k] == pytest.approx(np.mean(told) if true else 1.0)
+    assert 0 < np.mean(precision) < 1 and 0 < np.mean(recall) < 1
