@@ -60,6 +60,31 @@ def run_in_process(script: str, *args: object) -> subprocess.CompletedProcess:
     )
 
 
+REFUSALS = ("no run", "no games", "another model", "bad setting")
+
+
+def check_stage_refuses(script, case, run, games, probes, tmp, setting, bad_setting) -> None:
+    """A stage script given a missing run or games file, another model's probes (the run's
+    random-init control) or ``bad_setting``: one ``error:`` line, exit 1, nothing written."""
+    from othello.model.checkpoint import control_model
+
+    args = {"--run": run, "--games": games, "--probes": probes}
+    if case == "no run":
+        args["--run"] = tmp / "nowhere"
+    elif case == "no games":
+        args["--games"] = tmp / "missing.h5"
+    elif case == "another model":
+        args["--run"] = control_model(run).parent
+    out = tmp / "out"
+    flat = [str(x) for pair in args.items() for x in pair]
+    chosen = bad_setting if case == "bad setting" else setting
+    done = run_in_process(script, *flat, "--out", out, "--no-progress", chosen)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), done.stderr
+    assert not out.exists()
+
+
 def pgn_with_illegal_second_game(folder: Path) -> Path:
     """``folder/games.pgn``: a legal game, then one whose third move (A1) is illegal."""
     from othello.corpora.pgn import format_pgn

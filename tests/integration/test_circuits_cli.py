@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_in_process
+from conftest import REFUSALS, check_stage_refuses, run_in_process
 
-from othello.model.checkpoint import control_model
 from probes.circuits.plots import FIGURES
 from probes.circuits.stage import CircuitsResults
 
@@ -67,23 +66,11 @@ def test_circuits_writes_every_output(circuits):
         assert results.figure(name).stat().st_size > 5_000, name
 
 
-@pytest.mark.parametrize("case", ["no run", "no games", "another model", "bad setting"])
+@pytest.mark.parametrize("case", REFUSALS)
 def test_circuits_refuses_and_writes_nothing(case, tiny_run, tiny_corpus, probes, tmp_path):
-    args = {"--run": tiny_run, "--games": tiny_corpus, "--probes": probes}
-    setting = "max_depth=0" if case == "bad setting" else "pages=1"
-    if case == "no run":
-        args["--run"] = tmp_path / "nowhere"
-    elif case == "no games":
-        args["--games"] = tmp_path / "missing.h5"
-    elif case == "another model":
-        args["--run"] = control_model(tiny_run).parent  # its random-init control
-    out = tmp_path / "out"
-    flat = [str(x) for pair in args.items() for x in pair]
-    done = run_in_process("circuits.py", *flat, "--out", out, "--no-progress", setting)
-    assert done.returncode == 1
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), done.stderr
-    assert not out.exists()
+    check_stage_refuses(
+        "circuits.py", case, tiny_run, tiny_corpus, probes, tmp_path, "pages=1", "max_depth=0"
+    )
 
 
 def test_the_explorer_answers_from_the_circuits(tiny_run, tiny_corpus, probes, circuits):

@@ -88,13 +88,14 @@ def test_make_all_runs_the_pipeline_and_writes_the_report(tmp_path):
 
 
 def check_other_targets(tmp: Path) -> None:
-    """`make circuits sae sae-layers` after `make all` (the README's smoke run), each at the
-    tiny preset's sizes, write their outputs and refresh the report."""
+    """`make circuits sae sae-layers worldmodel` after `make all` (the README's smoke run),
+    each at the tiny preset's sizes, write their outputs and refresh the report."""
     done = make_all(
         tmp,
         "CIRCUITS_ARGS=max_depth=4 control_neurons=32 --no-progress",  # a third of the trees
         "SAE_ARGS=epochs=1 --no-progress",
-        targets=("circuits", "sae", "sae-layers"),
+        f"WORLDMODEL_ARGS={' '.join(WORLD_MODEL_ARGS)}",
+        targets=("circuits", "sae", "sae-layers", "worldmodel"),
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = tmp / "report"
@@ -108,7 +109,41 @@ def check_other_targets(tmp: Path) -> None:
     layers = json.loads((report / "sae-layers" / "sweep.json").read_text())
     assert len(layers) == 2 * 3  # one TopK SAE and its control at each cached layer
     summary = json.loads((report / "summary.json").read_text())
-    assert "circuits" in summary and "sae" in summary, sorted(summary)
+    assert {"circuits", "sae", "world_model"} <= set(summary), sorted(summary)
+    check_world_model(json.loads((report / "worldmodel" / "metrics.json").read_text()))
+    assert "## Is there a world model?" in (report / "report.md").read_text()
+
+
+# the tiny preset's world-model sizes, less: a few trials and tasks, shallow trees
+WORLD_MODEL_ARGS = [
+    "nerode.trials=16", "nerode.suffix_samples=4", "inductive.n_tasks=2", "inductive.steps=20",
+    "inductive.anchors=40", "simulation.max_depth=3", "simulation.workers=1", "--no-progress",
+]  # fmt: skip
+NERODE = ("compression_precision", "distinction_precision", "distinction_recall")
+
+
+def check_world_model(m: dict) -> None:
+    """metrics.json's keys for the outside checks, the controls beside the model, the known
+    answers of the engine and the input-ignoring model."""
+    for state in ("board_and_mover", "board_only"):
+        for key in NERODE:
+            for entry in (m["state"][state][key], m["state"][state]["exact_depth_2"][key]):
+                assert {"mean", "stderr", "trials"} <= set(entry) and entry["trials"] == 16
+                assert 0 <= entry["mean"] <= 1
+    assert m["compression_precision"] == m["state"]["board_and_mover"]["compression_precision"]
+    engine = m["controls"]["engine"]["state"]["board_and_mover"]
+    assert all(engine[k]["mean"] == 1.0 for k in NERODE)
+    assert (
+        m["controls"]["input_ignoring"]["state"]["board_only"]["distinction_recall"]["mean"] < 0.2
+    )
+    assert "random_init" in m["controls"] and m["accept_rule"]["model"]["cut"] == 0.01
+    assert set(m["whole_board_accuracy"]["mine_theirs"]["linear"]) == {"0", "1", "2"}
+    assert set(m["inductive_bias"]) == {"model", "random_init"}
+    assert {"r_ib", "d_ib"} <= set(m["inductive_bias"]["model"])
+    assert set(m["neuron_simulation"]["layers"]) == {"0", "1"}
+    assert m["attribution_patching"]["pairs"] > 0
+    figures = [row["figure"] for row in m["verdict"]]
+    assert "top-1 legal" in figures and "edit: share of the gap closed" in figures
 
 
 def test_report_html_is_self_contained(tmp_path):
