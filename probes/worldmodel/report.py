@@ -61,6 +61,13 @@ def section_lines(result: dict) -> list[str]:
         lines.append(
             f"Accept rule: {rule['rule']}, cut {rule.get('cut')} ({rule.get('chosen_on')})."
         )
+    for definition, entry in result.get("state", {}).items():
+        if entry.get("same_as"):
+            lines.append(
+                f"The {definition} state groups these games' prefixes exactly as the "
+                f"{entry['same_as']} state does (no board is reached with either side to move), "
+                "so its figures are those of the same trials."
+            )
     for part, why in result.get("not_run", {}).items():
         lines.append(f"Not run: {part}: {why}.")
     published = result.get("published", {})

@@ -126,8 +126,17 @@ def split_games(
 
 
 def nerode_part(acceptor: Acceptor, pools: dict, cfg: WorldModelConfig) -> dict:
-    """The three figures under each state definition."""
-    return {d: nerode_scores(acceptor, pool, cfg.nerode) for d, pool in pools.items()}
+    """The three figures under each state definition. Where two definitions group the prefixes
+    alike (no board of these games is reached with either side to move), the trials and so the
+    figures are the same: they are computed once and the second says ``same_as``."""
+    out: dict = {}
+    for definition, pool in pools.items():
+        twin = next((d for d in out if np.array_equal(pools[d].state, pool.state)), None)
+        if twin is None:
+            out[definition] = nerode_scores(acceptor, pool, cfg.nerode)
+        else:
+            out[definition] = {**out[twin], "same_as": twin}
+    return out
 
 
 def run_world_model(
