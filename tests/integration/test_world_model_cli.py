@@ -20,12 +20,32 @@ def world_model(*args) -> tuple[dict, str]:
     return json.loads((out / "metrics.json").read_text()), done.stdout
 
 
-def test_the_engine_scores_one(tiny_corpus, tmp_path):
-    m, stdout = world_model("--engine", "--games", tiny_corpus, "--out", tmp_path / "engine")
+@pytest.fixture(scope="module")
+def engine(tiny_corpus, tmp_path_factory):
+    """The engine's own world-model folder, its metrics.json and the script's output."""
+    out = tmp_path_factory.mktemp("engine") / "worldmodel"
+    m, stdout = world_model("--engine", "--games", tiny_corpus, "--out", out)
+    return out, m, stdout
+
+
+def test_the_engine_scores_one(engine):
+    _, m, stdout = engine
     for state in ("board_and_mover", "board_only"):
         assert all(m["state"][state][k]["mean"] == 1.0 for k in NERODE)
     assert m["subject"]["kind"] == "engine" and "inductive_bias" in m["not_run"]
     assert "| figure | model | random-init | engine |" in stdout
+
+
+def test_the_explorer_serves_the_verdict(tiny_run, tiny_corpus, tiny_probes, engine):
+    from probes.explorer.api import Explorer
+    from probes.explorer.server import create_app
+
+    explorer = Explorer(tiny_run, [tiny_corpus], tiny_probes, world_model=engine[0])
+    info = create_app(explorer).test_client().get("/api/info").json
+    assert info["world_model"]["subject"] == "engine"
+    assert info["world_model"]["verdict"] == engine[1]["verdict"]
+    page = create_app(explorer).test_client().get("/").get_data(as_text=True)
+    assert "drawVerdict" in page
 
 
 @pytest.mark.parametrize("case", REFUSALS)

@@ -222,12 +222,12 @@ def test_enumerated_boundaries_have_the_same_known_answers(pool):
 
 
 def test_enumerated_boundaries_equal_a_direct_enumeration(pool):
-    """The placed-by stand-in's enumerated precision and recall on 12 trials, against every
+    """The placed-by stand-in's enumerated precision and recall on 6 trials, against every
     one- and two-move continuation checked by the scalar rules."""
-    dist = distinction_trials(pool, 12, np.random.default_rng(4))
+    dist = distinction_trials(pool, 6, np.random.default_rng(4))
     judges = {"model": PlacedByAcceptor(), "engine": EngineAcceptor()}
     sets, trial, square = accept_sets(judges, pool, dist.first, dist.second)
-    precision, recall = exact_distinction(sets["model"], sets["engine"], trial, square, 12)
+    precision, recall = exact_distinction(sets["model"], sets["engine"], trial, square, 6)
 
     def prefix(i):
         moves, n = pool.prefixes(np.array([i]))
@@ -242,7 +242,7 @@ def test_enumerated_boundaries_equal_a_direct_enumeration(pool):
                         and not accepted_after(p2, (a, b), turn_discs)]  # fmt: skip
         return out
 
-    for k in range(12):
+    for k in range(6):
         p1, p2 = prefix(dist.first[k]), prefix(dist.second[k])
         own, true = boundary(p1, p2, False), boundary(p1, p2, True)
         right = [accepted_after(p1, b, True) and not accepted_after(p2, b, True) for b in own]
