@@ -19,8 +19,8 @@ from probes.circuits.stage import CircuitsConfig
 from probes.worldmodel import inductive as inductive_part
 from probes.worldmodel import simulation as simulation_part
 from probes.worldmodel.accept_rule import model_acceptor
-from probes.worldmodel.acceptors import EngineAcceptor
 from probes.worldmodel.nerode import NerodeSettings, nerode_scores
+from probes.worldmodel.rule_acceptors import EngineAcceptor
 from probes.worldmodel.states import state_pool
 
 

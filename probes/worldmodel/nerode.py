@@ -36,8 +36,9 @@ from tqdm import tqdm
 
 from othello.common.errors import UserError
 from othello.world.squares import MAX_MOVES
-from probes.worldmodel.acceptors import Acceptor, EngineAcceptor
+from probes.worldmodel.acceptors import Acceptor
 from probes.worldmodel.exact import accept_sets, exact_compression, exact_distinction
+from probes.worldmodel.rule_acceptors import EngineAcceptor
 from probes.worldmodel.states import StatePool
 
 FIRST_LENGTH = 4  # distinction's prefix lengths: 4..59 (theirs)

@@ -34,9 +34,10 @@ from probes.circuits.stage import CircuitsConfig, random_init
 from probes.published import NOT_FOUND
 from probes.stage import ProbeMetrics, whole_board_table
 from probes.worldmodel.accept_rule import model_acceptor
-from probes.worldmodel.acceptors import Acceptor, EngineAcceptor, UniformAcceptor
+from probes.worldmodel.acceptors import Acceptor, UniformAcceptor
 from probes.worldmodel.inductive import InductiveBiasSettings, inductive_bias
 from probes.worldmodel.nerode import NerodeSettings, nerode_scores
+from probes.worldmodel.rule_acceptors import EngineAcceptor
 from probes.worldmodel.simulation import SimulationSettings, neuron_simulation
 from probes.worldmodel.states import STATE_DEFINITIONS, state_pool
 from probes.worldmodel.verdict import verdict_rows

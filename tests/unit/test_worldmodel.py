@@ -13,12 +13,7 @@ from reference import BLACK, legal_moves, other, play, start_board
 from othello.model.config import GPTConfig
 from othello.model.gpt import GPT
 from probes.worldmodel.accept_rule import THRESHOLDS, model_acceptor
-from probes.worldmodel.acceptors import (
-    EngineAcceptor,
-    ModelAcceptor,
-    PlacedByAcceptor,
-    UniformAcceptor,
-)
+from probes.worldmodel.acceptors import ModelAcceptor, UniformAcceptor
 from probes.worldmodel.exact import accept_sets, exact_distinction
 from probes.worldmodel.nerode import (
     NerodeSettings,
@@ -27,6 +22,7 @@ from probes.worldmodel.nerode import (
     distinction_trials,
     nerode_scores,
 )
+from probes.worldmodel.rule_acceptors import EngineAcceptor, PlacedByAcceptor
 from probes.worldmodel.states import state_pool
 
 SETTINGS = NerodeSettings(trials=60, suffix_samples=6, progress=False, batch_trials=1000)
