@@ -182,14 +182,16 @@ class ModelAcceptor(Acceptor):
         going = out_lengths[playing] < MAX_MOVES
         index = torch.as_tensor(np.repeat(np.arange(len(prefixes)), n_samples)[going])
         playing, cache, logits = playing[going], cache.select(index), logits[index.to(self.device)]
-        while len(playing):
-            weights = self.weights_from_logits(logits).cpu().numpy()
-            going = _extend(out_moves, out_lengths, playing, weights, rng)
-            if not going.all():
-                index = torch.as_tensor(np.flatnonzero(going))
-                playing, cache = playing[going], cache.select(index)
-            if not len(playing):
+        alive = np.ones(len(playing), bool)  # cache rows still sampling
+        while alive.any():
+            weights = self.weights_from_logits(logits[torch.as_tensor(alive)]).cpu().numpy()
+            alive[alive] = _extend(out_moves, out_lengths, playing[alive], weights, rng)
+            if not alive.any():
                 break
+            if (~alive).sum() * 4 >= len(alive):  # copy the cache only once a quarter is done
+                index = torch.as_tensor(np.flatnonzero(alive))
+                playing, cache, alive = playing[alive], cache.select(index), alive[alive]
+            # finished rows step too (their output unread) until the next copy drops them
             played = torch.as_tensor(encode(out_moves[playing, out_lengths[playing] - 1]))
-            positions = torch.as_tensor(out_lengths[playing] - 1)
+            positions = torch.as_tensor(np.minimum(out_lengths[playing], N_POSITIONS) - 1)
             logits = self.model.step(played.to(self.device), positions.to(self.device), cache)
