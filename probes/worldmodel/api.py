@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from othello.corpora.corpus import GamesFile, gather_rows
+from othello.corpora.corpus import GamesFile
 from othello.model.gpt import GPT
 from probes.circuits.attribution_patching import attribution_patching_on_games
 from probes.circuits.stage import CircuitsConfig
@@ -21,6 +21,7 @@ from probes.worldmodel import simulation as simulation_part
 from probes.worldmodel.accept_rule import model_acceptor
 from probes.worldmodel.nerode import NerodeSettings, nerode_scores
 from probes.worldmodel.rule_acceptors import EngineAcceptor
+from probes.worldmodel.stage import split_games
 from probes.worldmodel.states import state_pool
 
 
@@ -38,14 +39,12 @@ def myhill_nerode(
     target, which sets its accept rule (``legal_set``: a threshold chosen on validation
     games); ``settings``: :class:`~probes.worldmodel.nerode.NerodeSettings` fields."""
     with GamesFile(games) as g:
-        test = g.select("test", game_samples, allow_fewer=True)
-        pool = state_pool(gather_rows(g.moves, test), gather_rows(g.length, test), state)
+        pool = state_pool(*split_games(g, "test", game_samples, allow_fewer=True), state)
         if isinstance(model, str):
             acceptor, rule = EngineAcceptor(), {"rule": "legal moves"}
         else:
-            val = g.select("val", val_games, allow_fewer=True)
-            val_moves, val_lengths = gather_rows(g.moves, val), gather_rows(g.length, val)
-            acceptor, rule = model_acceptor(model, target, val_moves, val_lengths)
+            val = split_games(g, "val", val_games, allow_fewer=True)
+            acceptor, rule = model_acceptor(model, target, *val)
     return {**nerode_scores(acceptor, pool, NerodeSettings(**settings)), "accept_rule": rule}
 
 

@@ -246,3 +246,15 @@ def test_enumerated_boundaries_equal_a_direct_enumeration(pool):
         assert precision[k] == pytest.approx(np.mean(right) if own else 1.0)
         assert recall[k] == pytest.approx(np.mean(told) if true else 1.0)
     assert 0 < np.mean(precision) < 1 and 0 < np.mean(recall) < 1
+
+
+def test_the_api_call_reads_a_games_file(tiny_corpus):
+    import probes
+
+    small = {"game_samples": 100, "val_games": 30, "trials": 10, "suffix_samples": 3}
+    engine = probes.myhill_nerode("engine", tiny_corpus, progress=False, **small)
+    assert engine["distinction_recall"]["mean"] == 1.0 and engine["accept_rule"]["rule"]
+    model = _planted_last_move_model()
+    planted = probes.myhill_nerode(model, tiny_corpus, target="legal_set", progress=False, **small)
+    assert planted["accept_rule"]["chosen_on"] == "val"
+    assert planted["distinction_recall"]["trials"] == 10
