@@ -226,10 +226,19 @@ def _summary(values: np.ndarray | None) -> dict:
     return {"mean": float(values.mean()), "stderr": err, "tasks": [float(v) for v in values]}
 
 
-def ib_scores(pred: np.ndarray, state: np.ndarray, legal: np.ndarray, bag: np.ndarray) -> dict:
+def ib_scores(
+    pred: np.ndarray,
+    state: np.ndarray,
+    legal: np.ndarray,
+    bag: np.ndarray,
+    last: np.ndarray | None = None,
+) -> dict:
     """R-IB and D-IB (their ``compute_inductive_bias``) from binary extrapolations [tasks, n]
     over all pairs of the n inputs; D-IB also over the different-state pairs of the same legal
-    set (theirs: same pseudo-state), of other legal sets, and of the same moves played."""
+    set (theirs: same pseudo-state), of other legal sets, and of the same moves played; with
+    ``last`` (each input's last move), R-IB also over the same-state pairs that end on the same
+    move and on different ones: a model that reads only the last move agrees on the first kind
+    whatever the state, so only the second kind tests it."""
     pred = np.asarray(pred, dtype=np.float64)
 
     def minus(a: tuple, b: tuple) -> tuple[int, np.ndarray]:
@@ -244,9 +253,14 @@ def ib_scores(pred: np.ndarray, state: np.ndarray, legal: np.ndarray, bag: np.nd
         raise UserError("no two held-out inputs share a state (or none differ): more anchors")
     kinds = {"same_state": same, "diff_state": diff, "same_legal": differ(legal)}
     kinds |= {"other_legal": minus(diff, kinds["same_legal"]), "same_moves": differ(bag)}
+    if last is not None:
+        kinds["same_last_move"] = _disagreements(pred, _ids(state, last))
+        kinds["other_last_move"] = minus(same, kinds["same_last_move"])
     rate = {k: 2 * d / n if n else None for k, (n, d) in kinds.items()}
+    split = [k for k in ("same_last_move", "other_last_move") if k in rate]
     return {
         "r_ib": _summary(1 - rate["same_state"]),
+        "r_ib_pairs": {k: _summary(None if rate[k] is None else 1 - rate[k]) for k in split},
         "d_ib": _summary(rate["diff_state"]),
         "d_ib_pairs": {k: _summary(rate[k]) for k in ("same_legal", "other_legal", "same_moves")},
         "pairs": {k: n for k, (n, _) in kinds.items()},
@@ -275,7 +289,8 @@ def inductive_bias(
         tuned, fit = fine_tune(source, tokens, pos, labels, s, seed=s.seed * 1_000_003 + task)
         preds.append(predict(tuned, eval_tokens, eval_pos).cpu().numpy())
         fits.append(fit)
-    scores = ib_scores(np.stack(preds), evals.state, evals.legal, evals.bag)
+    last = evals.moves[np.arange(len(evals.length)), evals.length - 1]
+    scores = ib_scores(np.stack(preds), evals.state, evals.legal, evals.bag, last)
     return {
         **scores,
         "fit": _summary(np.array(fits)),

@@ -145,3 +145,15 @@ def test_settings_are_checked():
     with pytest.raises(UserError):
         InductiveBiasSettings(min_moves=8, max_moves=6)
     assert InductiveBiasSettings.paper().n_tasks == 100
+
+
+def test_the_last_move_split_separates_a_model_that_reads_only_the_last_move():
+    rng = np.random.default_rng(2)
+    state = rng.integers(0, 300, 4000)
+    last = rng.integers(0, 60, 4000)
+    coin_per_last_move = rng.integers(0, 2, (4, 60))[:, last]  # blind to the state
+    scores = ib_scores(coin_per_last_move, state, state, state, last)
+    assert scores["r_ib_pairs"]["same_last_move"]["tasks"] == [1.0] * 4
+    assert scores["r_ib_pairs"]["other_last_move"]["mean"] == pytest.approx(0.0, abs=0.15)
+    world = ib_scores(rng.integers(0, 2, (4, 300))[:, state], state, state, state, last)
+    assert world["r_ib_pairs"]["other_last_move"]["tasks"] == [1.0] * 4
