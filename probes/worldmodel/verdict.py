@@ -95,10 +95,16 @@ def verdict_rows(result: dict, probes: ProbeMetrics | None, extra: dict) -> list
         rows.append(_row("edit: share of the gap closed", {"model": extra["edit_gap_closed"]},
                          "method and layer on tune cases"))  # fmt: skip
     rows += nerode_rows(result)
-    for key, label in (("r_ib", "inductive bias R-IB"), ("d_ib", "inductive bias D-IB")):
-        ib = result.get("inductive_bias", {})
-        if ib:
-            rows.append(_row(label, {n: _mean(v.get(key)) for n, v in ib.items()}))
+    ib = result.get("inductive_bias", {})
+    for label, read in (
+        ("inductive bias R-IB", lambda v: v.get("r_ib")),
+        ("inductive bias R-IB, pairs ending on different moves",
+         lambda v: v.get("r_ib_pairs", {}).get("other_last_move")),
+        ("inductive bias D-IB", lambda v: v.get("d_ib")),
+    ):  # fmt: skip
+        values = {n: _mean(read(v)) for n, v in ib.items()}
+        if any(x is not None for x in values.values()):
+            rows.append(_row(label, values))
     sim = result.get("neuron_simulation")
     if sim:
         for layer, entry in sim["layers"].items():
