@@ -58,6 +58,8 @@ def run(argv: list[str] | None) -> None:
         cfg.quiet()
     result = run_world_model(args.run, args.games, args.probes, args.out, cfg, extra_figures(args))
     print("\n".join(verdict_table(result)))
+    for warning in result["warnings"]:
+        print(f"WARNING: {warning}")
     print(f"wrote {args.out}/metrics.json")
 
 

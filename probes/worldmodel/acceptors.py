@@ -33,6 +33,7 @@ import torch
 from othello.common.errors import UserError
 from othello.model.evaluate import square_scores
 from othello.model.gpt import GPT
+from othello.model.kv_cache import KVCache
 from othello.world.squares import MAX_MOVES, N_POSITIONS, N_SQUARES
 from othello.world.tokens import PLAYABLE_MASK, encode
 
@@ -168,8 +169,6 @@ class ModelAcceptor(Acceptor):
     def _sample_chunk(self, out_moves, out_lengths, rows: slice, n_samples: int, rng) -> None:
         """Extend the samples of prefixes ``rows`` in place; the cache and the logits hold one
         row per sample still being played."""
-        from othello.model.kv_cache import KVCache
-
         prefixes = out_moves[rows.start * n_samples : rows.stop * n_samples : n_samples]
         n_prefix = out_lengths[rows.start * n_samples : rows.stop * n_samples : n_samples]
         width = min(int(n_prefix.max()), N_POSITIONS)

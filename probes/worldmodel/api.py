@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+from othello.common.errors import UserError
 from othello.corpora.corpus import GamesFile
 from othello.model.gpt import GPT
 from probes.circuits.attribution_patching import attribution_patching_on_games
@@ -32,18 +33,22 @@ def myhill_nerode(
     state: str = "board_and_mover",
     game_samples: int = 10_000,
     val_games: int = 1000,
+    allow_fewer: bool = False,
     **settings,
 ) -> dict:
     """Compression precision, distinction precision and recall (Vafa et al. 2024) of ``model``
     (``"engine"``: the rules) on the test split's prefixes; ``target``: the model's training
     target, which sets its accept rule (``legal_set``: a threshold chosen on validation
-    games); ``settings``: :class:`~probes.worldmodel.nerode.NerodeSettings` fields."""
+    games); asking for more games than a split holds is refused unless ``allow_fewer``;
+    ``settings``: :class:`~probes.worldmodel.nerode.NerodeSettings` fields."""
+    if isinstance(model, str) and model != "engine":
+        raise UserError(f"model {model!r}: pass a GPT or 'engine'")
     with GamesFile(games) as g:
-        pool = state_pool(*split_games(g, "test", game_samples, allow_fewer=True), state)
+        pool = state_pool(*split_games(g, "test", game_samples, allow_fewer), state)
         if isinstance(model, str):
             acceptor, rule = EngineAcceptor(), {"rule": "legal moves"}
         else:
-            val = split_games(g, "val", val_games, allow_fewer=True)
+            val = split_games(g, "val", val_games, allow_fewer)
             acceptor, rule = model_acceptor(model, target, *val)
     return {**nerode_scores(acceptor, pool, NerodeSettings(**settings)), "accept_rule": rule}
 

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from othello.common.errors import UserError
+from probes.worldmodel.stage import METRICS
 from probes.worldmodel.verdict import COLUMNS
 
 HEADERS = ("figure", "model", "random-init", "engine", "input-ignoring", "published", "chosen on")
@@ -38,7 +39,7 @@ def verdict_table(result: dict) -> list[str]:
 
 
 def load_result(folder: str | os.PathLike) -> dict:
-    path = Path(folder) / "metrics.json"
+    path = Path(folder) / METRICS
     if not path.exists():
         raise FileNotFoundError(f"{path}: missing; run scripts/world_model.py first")
     try:
@@ -68,6 +69,8 @@ def section_lines(result: dict) -> list[str]:
                 f"{entry['same_as']} state does (no board is reached with either side to move), "
                 "so its figures are those of the same trials."
             )
+    for warning in result.get("warnings", []):
+        lines.append(f"WARNING: {warning}.")
     for part, why in result.get("not_run", {}).items():
         lines.append(f"Not run: {part}: {why}.")
     published = result.get("published", {})

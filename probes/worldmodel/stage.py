@@ -28,7 +28,7 @@ from othello.corpora.corpus import GamesFile, gather_rows
 from othello.model.checkpoint import load_model, model_file
 from othello.model.evaluate import evaluate_games
 from othello.model.gpt import GPT
-from othello.model.run_dir import read_record
+from othello.model.run_dir import CONFIG, read_record
 from probes.circuits.attribution_patching import attribution_patching_on_games
 from probes.circuits.stage import CircuitsConfig, random_init
 from probes.published import NOT_FOUND
@@ -100,7 +100,7 @@ def load_subject(run: str | os.PathLike | None, cfg: WorldModelConfig) -> Subjec
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such model; pass a run directory holding model.pt")
     model = load_model(path, pick_device(cfg.device)).eval()
-    record = read_record(run) if (Path(run) / "config.json").exists() else None
+    record = read_record(run) if (Path(run) / CONFIG).exists() else None
     target = (record.config.get("target") if record else None) or "sampled"
     return Subject(Path(run).name, model, target, file_sha256(path), str(run))
 
@@ -165,6 +165,11 @@ def run_world_model(
         pools = {d: state_pool(*test, d) for d in cfg.states}
         result = _parts(subject, g, test, val, pools, probes, cfg, seconds)
     seconds["total"] = round(time.perf_counter() - clock, 2)
+    result["warnings"] = [
+        f"only {len(rows[0]):,} {split} games, {asked:,} asked (allow_fewer)"
+        for split, rows, asked in (("test", test, cfg.game_samples), ("val", val, cfg.val_games))
+        if len(rows[0]) < asked
+    ]
     result.update(
         subject={"kind": "engine" if subject.model is None else "model", "name": subject.name,
                  "run": subject.run, "model_sha256": subject.sha256, "target": subject.target},

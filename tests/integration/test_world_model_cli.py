@@ -60,3 +60,16 @@ def test_world_model_refuses_and_writes_nothing(case, tiny_run, tiny_corpus, tin
         "parts=nerode",
         "nerode.trials=x",
     )
+
+
+def test_fewer_games_than_asked_are_refused_or_said(tiny_corpus, tmp_path):
+    asked = ["--engine", "--games", tiny_corpus, "--no-progress", *SMALL, "game_samples=5000"]
+    refused = run_in_process("world_model.py", *asked, "--out", tmp_path / "no")
+    assert refused.returncode == 1 and "5,000 asked" in refused.stderr
+    assert not (tmp_path / "no").exists()
+    done = run_in_process("world_model.py", *asked, "allow_fewer=true", "--out", tmp_path / "ok")
+    m = json.loads((tmp_path / "ok" / "metrics.json").read_text())
+    assert m["warnings"] == [
+        f"only {m['games']['test_games']:,} test games, 5,000 asked (allow_fewer)"
+    ]
+    assert "WARNING: only" in done.stdout

@@ -258,3 +258,13 @@ def test_the_api_call_reads_a_games_file(tiny_corpus):
     planted = probes.myhill_nerode(model, tiny_corpus, target="legal_set", progress=False, **small)
     assert planted["accept_rule"]["chosen_on"] == "val"
     assert planted["distinction_recall"]["trials"] == 10
+
+
+def test_the_api_call_takes_a_model_or_the_engine_only(tiny_corpus):
+    import probes
+    from othello.common.errors import UserError
+
+    with pytest.raises(UserError, match="pass a GPT or 'engine'"):
+        probes.myhill_nerode("synthetic", tiny_corpus)
+    with pytest.raises(UserError, match="asked"):
+        probes.myhill_nerode("engine", tiny_corpus, game_samples=10**6)
