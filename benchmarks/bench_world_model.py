@@ -39,9 +39,13 @@ SHAPES = {
 
 
 class NaiveSampling(ModelAcceptor):
-    """The same acceptor, sampling with a full forward over the sequence per new token."""
+    """The same acceptor the way a first version computes it: a full forward over the whole
+    sequence for every new token sampled and for every row judged."""
 
     sample = Acceptor.sample
+    first_rejected = Acceptor.first_rejected
+    next_weights = Acceptor.next_weights
+    sample_judged = Acceptor.sample_judged
 
 
 def timed(acceptor, pool, settings) -> tuple[float, dict]:

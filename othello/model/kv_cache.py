@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from othello.model.config import GPTConfig
 
@@ -102,8 +101,8 @@ def step_attention(
 
     ``q``, ``k``, ``v`` are [batch, head, 1, d_head]; the new key and value go to
     ``slot.positions[b]`` of row ``b``, which then attends to its keys ``0..positions[b]``.
-    When ``pattern_hook`` has functions the pattern is materialised as
-    [batch, head, 1, n_ctx], zero past each row's position, and passed through it.
+    The pattern [batch, head, 1, n_ctx], zero past each row's position, passes through
+    ``pattern_hook``.
     """
     rows = torch.arange(q.shape[0], device=q.device)
     slot.keys[rows, :, slot.positions] = k[:, :, 0].to(slot.keys.dtype)
@@ -111,8 +110,8 @@ def step_attention(
     keys, values = slot.keys.to(q.dtype), slot.values.to(q.dtype)
     seen = torch.arange(keys.shape[2], device=q.device) <= slot.positions[:, None]
     seen = seen[:, None, None, :]  # [batch, 1, 1, n_ctx], broadcast over heads
-    if not pattern_hook.fns:
-        return F.scaled_dot_product_attention(q, keys, values, attn_mask=seen)
+    # written out: for one query per row this is twice as fast as scaled_dot_product_attention
+    # on a CPU (its flash kernel blocks over queries), and the pattern is there for the hook
     scores = q @ keys.transpose(-2, -1) / math.sqrt(q.shape[-1])
     pattern = pattern_hook(scores.masked_fill(~seen, float("-inf")).softmax(-1))
     return pattern @ values

@@ -25,33 +25,27 @@ of the model's outputs and of :func:`othello.world.labels.replay`'s ``legal``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import torch
 
 from othello.common.errors import UserError
 from othello.model.evaluate import square_scores
 from othello.model.gpt import GPT
-from othello.model.kv_cache import KVCache
 from othello.world.squares import MAX_MOVES, N_POSITIONS, N_SQUARES
 from othello.world.tokens import PLAYABLE_MASK, encode
+from probes.worldmodel import decoding
 
 EPSILON = 0.01  # Vafa et al.'s acceptance cut for softmax models
 CHUNK = 1024  # rows per forward pass
-
-
-def _chunks(n: int, size: int = CHUNK) -> Iterator[slice]:
-    for start in range(0, n, size):
-        yield slice(start, min(start + size, n))
 
 
 class Acceptor:
     """Weights of the next move after every prefix; ``sample`` extends prefixes with them.
 
     Subclasses give :meth:`position_weights`; sampling here recomputes the weights of the whole
-    sequence for each new move (for a GPT that is the naive sampler: a full forward per token;
-    :class:`ModelAcceptor` overrides it with a key/value cache)."""
+    sequence for each new move and judges each row by the weights of the whole of it (for a GPT
+    that is the naive way: a full forward per token; :class:`ModelAcceptor` samples, judges and
+    reads next moves through a key/value cache instead)."""
 
     name = "acceptor"
 
@@ -65,7 +59,7 @@ class Acceptor:
         ``start[b] <= t < lengths[b]`` (False elsewhere). ``start >= 1``: the first move is
         always given."""
         out = np.zeros(moves.shape, bool)
-        for rows in _chunks(len(moves)):
+        for rows in decoding.chunks(len(moves), CHUNK):
             m, n = moves[rows], lengths[rows]
             w = self.position_weights(m, n)[:, : MAX_MOVES - 1]  # position t: move t + 1
             t = np.arange(1, w.shape[1] + 1)
@@ -75,10 +69,15 @@ class Acceptor:
             out[rows, 1 : w.shape[1] + 1] = ok & inside
         return out
 
+    def first_rejected(self, moves: np.ndarray, lengths: np.ndarray, start: np.ndarray):
+        """int64 [B]: per row, the first move index in ``start..lengths-1`` not accepted after
+        the moves before it, or -1 when every one is: all a Myhill-Nerode test reads."""
+        return first_false(self.accepts(moves, lengths, start), start, lengths)
+
     def next_weights(self, moves: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """float32 [B, 64]: the weights of the move after each whole row."""
         out = np.zeros((len(moves), N_SQUARES), np.float32)
-        for rows in _chunks(len(moves)):
+        for rows in decoding.chunks(len(moves), CHUNK):
             w = self.position_weights(moves[rows], lengths[rows])
             out[rows] = w[np.arange(len(w)), lengths[rows].astype(np.int64) - 1]
         return out
@@ -98,14 +97,46 @@ class Acceptor:
             active[rows] = _extend(moves, lengths, rows, weights, rng)
         return moves, lengths
 
+    def sample_judged(
+        self,
+        first: np.ndarray,
+        second: np.ndarray,
+        lengths: np.ndarray,
+        n_samples: int,
+        rng: np.random.Generator,
+        whole_trial: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``n_samples`` continuations drawn after each ``first`` prefix, each judged after the
+        ``second`` prefix of its row (both rows of ``lengths`` moves): moves [B * n_samples,
+        60], their lengths, and the index of the first move rejected after ``second`` (-1:
+        none). Only what the tests read is owed: each continuation up to its first rejection,
+        and with ``whole_trial``, a row's continuations until any one of them is rejected (a
+        model stops there, :mod:`.decoding`; this one plays them whole)."""
+        sampled, n = self.sample(first, lengths, n_samples, rng)
+        start = np.repeat(lengths, n_samples)
+        rows = graft(np.repeat(second, n_samples, 0), sampled, start)
+        return sampled, n, self.first_rejected(rows, n, start)
+
+
+def graft(moves: np.ndarray, suffix_of: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Rows of ``moves`` (prefixes of lengths ``start``) continued by the moves rows of
+    ``suffix_of`` play from ``start`` on (the same lengths, so the suffix lands where it was)."""
+    out = moves.copy()
+    tail = np.arange(MAX_MOVES)[None, :] >= start[:, None]
+    out[tail] = suffix_of[tail]
+    return out
+
+
+def first_false(accepted: np.ndarray, start: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Per row, the first index in start..len-1 where ``accepted`` is False, or -1."""
+    t = np.arange(MAX_MOVES)[None, :]
+    rejected = ~accepted & (t >= start[:, None]) & (t < lengths[:, None])
+    return np.where(rejected.any(1), rejected.argmax(1), -1)
+
 
 def _extend(moves, lengths, rows, weights, rng) -> np.ndarray:
     """Draw one move per row from ``weights`` (rows with no weight end); which rows go on."""
-    total = weights.sum(1)
-    alive = total > 0
-    u = rng.random(len(rows)) * total
-    last_accepted = N_SQUARES - 1 - (weights[:, ::-1] > 0).argmax(1)  # for rounding at the top
-    square = np.minimum((weights.cumsum(1) <= u[:, None]).sum(1), last_accepted)
+    square, alive = decoding.draw(weights, rng)
     live = rows[alive]
     moves[live, lengths[live]] = square[alive]
     lengths[live] += 1
@@ -156,41 +187,20 @@ class ModelAcceptor(Acceptor):
             w = np.concatenate([w, np.zeros_like(w[:, :1])], 1)
         return w
 
+    # Through the key/value cache (:mod:`.decoding`); ``accepts`` and ``position_weights``
+    # keep the full forward, against which the tests check these.
     @torch.no_grad()
     def sample(self, moves, lengths, n_samples, rng):
-        """As :meth:`Acceptor.sample`, with a key/value cache: each prefix is read once and
-        every sample then costs one step per move."""
-        out_moves = np.repeat(moves, n_samples, 0).astype(np.int8)
-        out_lengths = np.repeat(lengths, n_samples).astype(np.int64)
-        for rows in _chunks(len(moves), max(CHUNK // n_samples, 1)):
-            self._sample_chunk(out_moves, out_lengths, rows, n_samples, rng)
-        return out_moves, out_lengths
+        return decoding.sample(self, moves, lengths, n_samples, rng)
 
-    def _sample_chunk(self, out_moves, out_lengths, rows: slice, n_samples: int, rng) -> None:
-        """Extend the samples of prefixes ``rows`` in place; the cache and the logits hold one
-        row per sample still being played."""
-        prefixes = out_moves[rows.start * n_samples : rows.stop * n_samples : n_samples]
-        n_prefix = out_lengths[rows.start * n_samples : rows.stop * n_samples : n_samples]
-        width = min(int(n_prefix.max()), N_POSITIONS)
-        tokens = torch.as_tensor(encode(prefixes[:, :width])).to(self.device)
-        cache = KVCache(self.model.cfg, len(prefixes), self.device)
-        logits = self.model.prefill(tokens, cache)
-        last = torch.as_tensor(np.minimum(n_prefix, N_POSITIONS) - 1, device=self.device)
-        logits = logits[torch.arange(len(prefixes), device=self.device), last]
-        playing = np.arange(rows.start * n_samples, rows.stop * n_samples)
-        going = out_lengths[playing] < MAX_MOVES
-        index = torch.as_tensor(np.repeat(np.arange(len(prefixes)), n_samples)[going])
-        playing, cache, logits = playing[going], cache.select(index), logits[index.to(self.device)]
-        alive = np.ones(len(playing), bool)  # cache rows still sampling
-        while alive.any():
-            weights = self.weights_from_logits(logits[torch.as_tensor(alive)]).cpu().numpy()
-            alive[alive] = _extend(out_moves, out_lengths, playing[alive], weights, rng)
-            if not alive.any():
-                break
-            if (~alive).sum() * 4 >= len(alive):  # copy the cache only once a quarter is done
-                index = torch.as_tensor(np.flatnonzero(alive))
-                playing, cache, alive = playing[alive], cache.select(index), alive[alive]
-            # finished rows step too (their output unread) until the next copy drops them
-            played = torch.as_tensor(encode(out_moves[playing, out_lengths[playing] - 1]))
-            positions = torch.as_tensor(np.minimum(out_lengths[playing], N_POSITIONS) - 1)
-            logits = self.model.step(played.to(self.device), positions.to(self.device), cache)
+    @torch.no_grad()
+    def first_rejected(self, moves, lengths, start):
+        return decoding.first_rejected(self, moves, lengths, start)
+
+    @torch.no_grad()
+    def next_weights(self, moves, lengths):
+        return decoding.next_weights(self, moves, lengths)
+
+    @torch.no_grad()
+    def sample_judged(self, first, second, lengths, n_samples, rng, whole_trial=False):
+        return decoding.sample_judged(self, first, second, lengths, n_samples, rng, whole_trial)

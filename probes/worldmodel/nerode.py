@@ -17,7 +17,10 @@ NeurIPS 2024; their ``othello_world/test_world_model.py``), batched over every t
 A boundary keeps each cut continuation once and drops one that starts another (their
 ``get_mn_boundary_from_samples``). A model "accepts" a continuation when it accepts each of its
 moves (:mod:`probes.worldmodel.acceptors`). Continuations run until the acceptor accepts nothing
-or the game has 60 moves (theirs always run to 60 moves; the engine's end at the game's end).
+or the game has 60 moves (theirs always run to 60 moves; the engine's end at the game's end),
+except that nothing past what decides a score is drawn: a continuation stops at its first
+rejection after the second prefix, and a compression trial at its first rejected continuation
+(:mod:`probes.worldmodel.decoding`); a score is the same function of the same draws.
 
 Sampling follows theirs: compression draws a state among those with at least two distinct
 prefixes, then two of its prefixes; distinction draws a prefix length uniformly in 4..59, then
@@ -99,22 +102,6 @@ def distinction_trials(pool: StatePool, n: int, rng: np.random.Generator) -> Tri
     return Trials(first, second, pairs)
 
 
-def graft(moves: np.ndarray, lengths: np.ndarray, suffix_of: np.ndarray, start: np.ndarray):
-    """Rows of ``moves`` (prefixes, lengths ``start``) continued by the moves that rows of
-    ``suffix_of`` play after ``start`` (same lengths, so the suffix lands where it was)."""
-    out = moves.copy()
-    tail = np.arange(MAX_MOVES)[None, :] >= start[:, None]
-    out[tail] = suffix_of[tail]
-    return out, lengths
-
-
-def first_rejected(accepted: np.ndarray, start: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Per row, the first move index in start..len-1 not accepted, or -1 if all are."""
-    t = np.arange(MAX_MOVES)[None, :]
-    rejected = ~accepted & (t >= start[:, None]) & (t < lengths[:, None])
-    return np.where(rejected.any(1), rejected.argmax(1), -1)
-
-
 def boundary(suffixes: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
     """Distinct cut continuations, less those that begin another one (theirs)."""
     unique = set(suffixes)
@@ -134,36 +121,34 @@ class NerodeTest:
         for s in tqdm(starts, desc=what, disable=not self.settings.progress, leave=False):
             yield slice(s, s + size)
 
-    def _samples(self, sampler: Acceptor, index: np.ndarray, rng):
-        """Continuations sampled after each prefix: moves, lengths, the prefix length."""
-        moves, lengths = self.pool.prefixes(index)
+    def _judged(self, sampler: Acceptor, trials: Trials, b: slice, rng, whole_trial: bool):
+        """Continuations sampled after each trial's first prefix and judged by ``sampler``
+        after its second: moves, the prefix length of each, the first rejected move (-1)."""
+        first, lengths = self.pool.prefixes(trials.first[b])
+        second, second_lengths = self.pool.prefixes(trials.second[b])
+        if not np.array_equal(lengths, second_lengths):
+            raise ValueError("a trial's two prefixes must have the same length")
         s = self.settings.suffix_samples
-        sampled, sampled_lengths = sampler.sample(moves, lengths, s, rng)
-        return sampled, sampled_lengths, np.repeat(lengths, s)
+        sampled, _, cut = sampler.sample_judged(first, second, lengths, s, rng, whole_trial)
+        return sampled, np.repeat(lengths, s), cut
 
     def compression(self, trials: Trials, rng) -> np.ndarray:
         """float [n]: 1 when every continuation after the first prefix is accepted after the
         second."""
         scores = []
         for b in self._batches(trials, "compression"):
-            sampled, n, start = self._samples(self.acceptor, trials.first[b], rng)
-            second, _ = self.pool.prefixes(
-                np.repeat(trials.second[b], self.settings.suffix_samples)
-            )
-            rows, n = graft(second, n, sampled, start)
-            ok = first_rejected(self.acceptor.accepts(rows, n, start), start, n) < 0
-            scores.append(ok.reshape(-1, self.settings.suffix_samples).all(1))
+            _, _, cut = self._judged(self.acceptor, trials, b, rng, whole_trial=True)
+            scores.append((cut < 0).reshape(-1, self.settings.suffix_samples).all(1))
         return np.concatenate(scores).astype(float)
 
-    def _cut(self, sampled, n, start, judge: Acceptor, second_index):
-        """Each trial's boundary: continuations cut at their first move ``judge`` rejects after
-        the trial's second prefix."""
-        second, _ = self.pool.prefixes(np.repeat(second_index, self.settings.suffix_samples))
-        rows, n = graft(second, n, sampled, start)
-        cut = first_rejected(judge.accepts(rows, n, start), start, n)
+    def _cut(self, sampler: Acceptor, trials: Trials, b: slice, rng):
+        """Each trial's boundary: continuations sampled after the first prefix, cut at their
+        first move ``sampler`` rejects after the second."""
+        sampled, start, cut = self._judged(sampler, trials, b, rng, whole_trial=False)
+        s = self.settings.suffix_samples
         per_trial = []
-        for k in range(len(second_index)):
-            span = range(k * self.settings.suffix_samples, (k + 1) * self.settings.suffix_samples)
+        for k in range(len(cut) // s):
+            span = range(k * s, (k + 1) * s)
             cuts = [tuple(sampled[r, start[r] : cut[r] + 1]) for r in span if cut[r] >= 0]
             per_trial.append(boundary(cuts))
         return per_trial
@@ -174,7 +159,7 @@ class NerodeTest:
         for r, s in enumerate(suffixes):
             moves[r, start[r] : start[r] + len(s)] = s
         n = start + np.array([len(s) for s in suffixes], np.int64)
-        return first_rejected(judge.accepts(moves, n, start), start, n) < 0
+        return judge.first_rejected(moves, n, start) < 0
 
     def _share(self, trial_boundaries, trials: Trials, b: slice, judge: Acceptor) -> np.ndarray:
         """Per trial, the share of its boundary ``judge`` accepts after the first prefix and
@@ -193,11 +178,9 @@ class NerodeTest:
         """float [n] precision and recall per trial."""
         precision, recall = [], []
         for b in self._batches(trials, "distinction"):
-            sampled, n, start = self._samples(self.acceptor, trials.first[b], rng)
-            model_bound = self._cut(sampled, n, start, self.acceptor, trials.second[b])
+            model_bound = self._cut(self.acceptor, trials, b, rng)
             precision.append(self._share(model_bound, trials, b, self.engine))
-            sampled, n, start = self._samples(self.engine, trials.first[b], rng)
-            true_bound = self._cut(sampled, n, start, self.engine, trials.second[b])
+            true_bound = self._cut(self.engine, trials, b, rng)
             recall.append(self._share(true_bound, trials, b, self.acceptor))
         return np.concatenate(precision), np.concatenate(recall)
 

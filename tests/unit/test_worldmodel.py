@@ -73,7 +73,7 @@ def direct_boundary(cuts):
 
 
 class Recording:
-    """Wraps an acceptor's ``sample`` to keep what it drew."""
+    """Wraps an acceptor's ``sample_judged`` to keep what it drew."""
 
     def __init__(self, acceptor):
         self.acceptor, self.drawn = acceptor, []
@@ -81,9 +81,9 @@ class Recording:
     def __getattr__(self, name):
         return getattr(self.acceptor, name)
 
-    def sample(self, moves, lengths, n, rng):
-        out = self.acceptor.sample(moves, lengths, n, rng)
-        self.drawn.append(out)
+    def sample_judged(self, first, second, lengths, n, rng, whole_trial=False):
+        out = self.acceptor.sample_judged(first, second, lengths, n, rng, whole_trial)
+        self.drawn.append(out[:2])
         return out
 
 
