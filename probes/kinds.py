@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from othello.common.registry import Registry
 from othello.world.squares import N_SQUARES
-from probes.common import Registry
 
 
 class _Standardised(nn.Module):

@@ -24,7 +24,7 @@ import torch
 
 from othello.common.errors import UserError
 from othello.model.checkpoint import load, save_model
-from othello.model.gpt import GPT, GPTConfig
+from othello.model.kinds import build_model, config_from_dict
 from othello.model.run_dir import (
     CONFIG,
     METRICS_LOG,
@@ -143,7 +143,7 @@ def join_bundle(bundle: str | os.PathLike, run_dir: str | os.PathLike) -> Path:
     if _sha256(bytes(data)) != manifest["weights_sha256"]:
         raise BundleError(f"{bundle}: joined weights do not match {MANIFEST}")
     payload = torch.load(io.BytesIO(bytes(data)), map_location="cpu", weights_only=True)
-    model = GPT(GPTConfig(**payload["config"]))
+    model = build_model(config_from_dict(payload["config"]))
     model.load_state_dict({k: v.float() for k, v in payload["model"].items()})
     run_dir.mkdir(parents=True, exist_ok=True)
     extra = {"step": payload["step"], "from_bundle": str(bundle.resolve()), "dtype": "bfloat16"}

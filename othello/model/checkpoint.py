@@ -14,7 +14,8 @@ import torch
 
 from othello.common.atomic import commit, partial_path
 from othello.common.errors import UserError
-from othello.model.gpt import GPT, GPTConfig
+from othello.model.hooked import HookedModel
+from othello.model.kinds import build_model, config_from_dict
 from othello.model.run_dir import CONTROL_DIR, MODEL
 
 
@@ -35,7 +36,7 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> d
         raise UserError(f"{path}: not a loadable checkpoint ({exc})") from exc
 
 
-def save_model(model: GPT, path: str | os.PathLike, extra: dict | None = None) -> None:
+def save_model(model: HookedModel, path: str | os.PathLike, extra: dict | None = None) -> None:
     save({"config": model.cfg.to_dict(), "model": model.state_dict(), **(extra or {})}, path)
 
 
@@ -45,12 +46,21 @@ def model_file(path: str | os.PathLike) -> Path:
     return path / MODEL if path.is_dir() else path
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> GPT:
-    """A model from ``model.pt`` (or a run directory holding one), in eval mode."""
+def load_model(
+    path: str | os.PathLike, device: str | torch.device = "cpu", kind: str | None = None
+) -> HookedModel:
+    """A model of whichever kind ``model.pt`` (or a run directory holding one) records, in eval
+    mode; with ``kind``, a file of another kind is refused."""
     path = model_file(path)
     payload = load(path, device)
-    model = GPT(GPTConfig(**payload["config"]))
-    model.load_state_dict(payload["model"])
+    cfg = config_from_dict(payload["config"])
+    if kind is not None and cfg.kind != kind:
+        raise UserError(f"{path}: a {cfg.kind} model, not a {kind} one")
+    model = build_model(cfg)
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as exc:  # weights of another shape than the config says
+        raise UserError(f"{path}: its weights do not fit its {cfg.kind} config ({exc})") from exc
     return model.to(device).eval()
 
 
@@ -60,8 +70,8 @@ def control_model(run_dir: str | os.PathLike, seed: int = 0) -> Path:
     """
     path = Path(run_dir) / CONTROL_DIR / MODEL
     trained = load_model(run_dir)
-    if not path.exists() or load(path)["config"] != trained.cfg.to_dict():
+    if not path.exists() or config_from_dict(load(path)["config"]) != trained.cfg:
         torch.manual_seed(seed)
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_model(GPT(trained.cfg), path, {"random_init_seed": seed})
+        save_model(build_model(trained.cfg), path, {"random_init_seed": seed})
     return path

@@ -1,17 +1,29 @@
-"""The model's shape: one dataclass, validated when it is made, recorded in every run's
-config and checkpoint."""
+"""The model's shape: one dataclass per model kind, validated when it is made, recorded in
+every run's config and checkpoint with its ``kind`` (:mod:`othello.model.kinds` maps a kind to
+its dataclass and model; a file without one is a GPT's, as every file was before kinds)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 from othello.common.errors import UserError
 from othello.world.squares import N_POSITIONS
 from othello.world.tokens import VOCAB_SIZE
 
 
+class _ModelConfig:
+    """What every kind's config shares: a kind name, and a dict that records it."""
+
+    kind: ClassVar[str]
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, **asdict(self)}  # type: ignore[call-overload]
+
+
 @dataclass
-class GPTConfig:
+class GPTConfig(_ModelConfig):
+    kind: ClassVar[str] = "gpt"
     n_layers: int = 8
     d_model: int = 512
     n_heads: int = 8
@@ -32,5 +44,47 @@ class GPTConfig:
     def d_head(self) -> int:
         return self.d_model // self.n_heads
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+
+@dataclass
+class LSTMConfig(_ModelConfig):
+    """A stack of LSTM layers on a residual stream: block l adds
+    ``W_out LSTM_l(LayerNorm(x))`` to its input, so every layer has a residual stream of width
+    ``d_model`` to probe and edit, as the GPT's blocks do."""
+
+    kind: ClassVar[str] = "lstm"
+    n_layers: int = 2
+    d_model: int = 256
+    d_hidden: int | None = None  # the LSTM's hidden size; default d_model
+    n_ctx: int = N_POSITIONS
+    vocab_size: int = VOCAB_SIZE
+    dropout: float = 0.0
+
+    @property
+    def hidden(self) -> int:
+        return self.d_hidden or self.d_model
+
+
+@dataclass
+class MambaConfig(_ModelConfig):
+    """A stack of Mamba (S6) blocks on a residual stream (Gu & Dao 2023, as mambapy builds them:
+    block l adds ``Mamba_l(RMSNorm(x))`` to its input)."""
+
+    kind: ClassVar[str] = "mamba"
+    n_layers: int = 4
+    d_model: int = 128
+    d_state: int = 16
+    expand: int = 2
+    d_conv: int = 4
+    n_ctx: int = N_POSITIONS
+    vocab_size: int = VOCAB_SIZE
+
+    def __post_init__(self) -> None:
+        if self.d_conv < 1 or self.expand < 1 or self.d_state < 1:
+            raise UserError("d_conv, expand and d_state must be at least 1")
+
+    @property
+    def d_inner(self) -> int:
+        return self.expand * self.d_model
+
+
+ModelConfig = GPTConfig | LSTMConfig | MambaConfig  # any kind's (othello.model.kinds)

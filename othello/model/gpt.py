@@ -17,35 +17,15 @@ step is ``[batch, head, 1, n_ctx]``, zero past each row's position.
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from othello.model.config import GPTConfig
+from othello.model.hooked import HookedModel, HookPoint
 from othello.model.kv_cache import KVCache, LayerSlot, check_positions, step_attention
-
-HookFn = Callable[[torch.Tensor, "HookPoint"], torch.Tensor | None]
-
-
-class HookPoint(nn.Module):
-    """Identity, unless functions are attached: each sees the activation and may return a
-    replacement."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.name = ""
-        self.fns: list[HookFn] = []
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for fn in self.fns:
-            out = fn(x, self)
-            if out is not None:
-                x = out
-        return x
 
 
 class LayerNorm(nn.LayerNorm):
@@ -124,7 +104,9 @@ class Block(nn.Module):
         return self.hook_resid_post(x + self.hook_mlp_out(self.drop(self.mlp(self.ln2(x)))))
 
 
-class GPT(nn.Module):
+class GPT(HookedModel):
+    """The transformer of Li et al. and Nanda et al.: the model kind ``gpt``."""
+
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
         self.cfg = cfg
@@ -136,11 +118,7 @@ class GPT(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.ln_final = LayerNorm(cfg.d_model)
         self.unembed = nn.Linear(cfg.d_model, cfg.vocab_size)
-        self.hook_points: dict[str, HookPoint] = {}
-        for name, module in self.named_modules():
-            if isinstance(module, HookPoint):
-                module.name = name
-                self.hook_points[name] = module
+        self.name_hook_points()
         self.apply(self._init_weights)
         nn.init.normal_(self.pos_embed, std=0.02)
         for block in self.blocks:  # GPT-2's scaled init of the projections into the residual
@@ -158,8 +136,7 @@ class GPT(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """Logits [batch, pos, vocab] for token ids [batch, pos] (pos <= n_ctx)."""
         n_pos = tokens.shape[1]
-        if n_pos > self.cfg.n_ctx:
-            raise ValueError(f"sequence of {n_pos} tokens exceeds n_ctx={self.cfg.n_ctx}")
+        self.check_length(n_pos)
         return self._run(tokens, self.pos_embed[:n_pos])
 
     def _run(
@@ -177,17 +154,25 @@ class GPT(nn.Module):
             x = block(x, None if cache is None else cache.slot(layer, positions))
         return self.unembed(self.ln_final(x))
 
-    def prefill(self, tokens: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    def new_cache(self, batch: int, device: torch.device | str = "cpu") -> KVCache:
+        return KVCache(self.cfg, batch, device)
+
+    def cache_row_bytes(self) -> int:
+        return 2 * self.cfg.n_layers * self.cfg.n_ctx * self.cfg.d_model * 4
+
+    def prefill(
+        self, tokens: torch.Tensor, cache: KVCache, lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Logits [batch, T, vocab] of ``tokens`` [batch, T], exactly as :meth:`forward`,
         storing every layer's keys and values of positions 0..T-1 in ``cache``.
 
         Inference only (call under ``torch.no_grad`` with the model in eval mode). Rows may be
-        right-padded: a row whose real length is L < T keeps junk keys at L..T-1, which the
-        row's later :meth:`step` calls (at positions L, L + 1, ...) overwrite before reading.
+        right-padded (``lengths`` is not needed): a row whose real length is L < T keeps junk
+        keys at L..T-1, which the row's later :meth:`step` calls (at positions L, L + 1, ...)
+        overwrite before reading.
         """
         batch, n_pos = tokens.shape
-        if n_pos > self.cfg.n_ctx:
-            raise ValueError(f"sequence of {n_pos} tokens exceeds n_ctx={self.cfg.n_ctx}")
+        self.check_length(n_pos)
         if cache.batch != batch:
             raise ValueError(f"cache holds {cache.batch} rows, tokens have {batch}")
         return self._run(tokens, self.pos_embed[:n_pos], cache)
@@ -205,41 +190,3 @@ class GPT(nn.Module):
             raise ValueError(f"tokens {tuple(tokens.shape)} and positions differ in shape")
         pos_embed = self.pos_embed[positions][:, None]
         return self._run(tokens[:, None], pos_embed, cache, positions)[:, 0]
-
-    @contextlib.contextmanager
-    def hooks(self, fwd_hooks: Iterable[tuple[str, HookFn]]) -> Iterator[GPT]:
-        """Attach ``(hook name, fn)`` pairs for the duration of a ``with`` block."""
-        attached = []
-        try:
-            for name, fn in fwd_hooks:
-                if name not in self.hook_points:
-                    raise KeyError(f"no hook point named {name!r}")
-                self.hook_points[name].fns.append(fn)
-                attached.append((name, fn))
-            yield self
-        finally:
-            for name, fn in attached:
-                self.hook_points[name].fns.remove(fn)
-
-    def run_with_hooks(
-        self, tokens: torch.Tensor, fwd_hooks: Iterable[tuple[str, HookFn]]
-    ) -> torch.Tensor:
-        """Logits of a forward pass in which the given functions may edit their hooks."""
-        with self.hooks(fwd_hooks):
-            return self(tokens)
-
-    def run_with_cache(
-        self, tokens: torch.Tensor, names: Iterable[str] | None = None, detach: bool = True
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Logits and the activations at ``names`` (every hook point when None)."""
-        cache: dict[str, torch.Tensor] = {}
-
-        def save(x: torch.Tensor, hook: HookPoint) -> None:
-            cache[hook.name] = x.detach() if detach else x
-
-        names = list(self.hook_points) if names is None else list(names)
-        logits = self.run_with_hooks(tokens, [(name, save) for name in names])
-        return logits, cache
-
-    def n_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())

@@ -23,7 +23,7 @@ import torch
 from othello.model.config import GPTConfig
 
 if TYPE_CHECKING:
-    from othello.model.gpt import HookPoint
+    from othello.model.hooked import HookPoint
 
 
 class KVCache:

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from othello.common.errors import UserError
-from othello.model.gpt import GPT, HookFn
+from othello.model.gpt import GPT
+from othello.model.hooked import HookFn
 from othello.model.hooks import resid_hook
 from othello.world.game import Game
 

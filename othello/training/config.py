@@ -12,12 +12,14 @@ from dataclasses import asdict, dataclass, field
 
 from othello.common import settings
 from othello.common.errors import UserError
-from othello.model.config import GPTConfig
+from othello.model.config import GPTConfig, ModelConfig
+from othello.model.kinds import config_from_dict
 
 
 @dataclass
 class TrainConfig:
-    model: GPTConfig = field(default_factory=GPTConfig)
+    # the model's shape, of any kind (othello.model.kinds)
+    model: ModelConfig = field(default_factory=GPTConfig)
     n_games: int = 2_000_000  # corpus size the pipeline generates for this preset
     batch_size: int = 256  # games per optimiser step, summed over all processes
     max_steps: int = 10_000
@@ -61,12 +63,12 @@ class TrainConfig:
             raise UserError(f"target must be one of {TARGETS}, got {self.target!r}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "model": self.model.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
         data = dict(data)
-        model = GPTConfig(**data.pop("model"))
+        model = config_from_dict(data.pop("model"))
         return cls(model=model, **data)
 
 
@@ -129,7 +131,7 @@ PRESETS: dict[str, TrainConfig] = {
 def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
     """A copy of ``config`` with ``key=value`` (or ``model.key=value``) overrides applied;
     a model field may be named bare (``n_layers=6`` means ``model.n_layers=6``)."""
-    aliases = {f.name: f"model.{f.name}" for f in dataclasses.fields(GPTConfig)}
+    aliases = {f.name: f"model.{f.name}" for f in dataclasses.fields(config.model)}
     return settings.apply_overrides(config, overrides, aliases)
 
 

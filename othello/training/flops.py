@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from othello.model.config import GPTConfig
+from othello.model.config import ModelConfig
+from othello.model.kinds import build_model
 
 # dense (not sparse) tensor-core peaks in TFLOP/s, from the vendors' data sheets
 PEAK_TFLOPS = {
@@ -23,9 +24,15 @@ PEAK_TFLOPS = {
 }
 
 
-def flops_per_token(cfg: GPTConfig) -> float:
+def flops_per_token(cfg: ModelConfig) -> float:
     """Training FLOPs per token: 6 N for the weight matrices (forward and backward; the
-    embeddings are lookups) plus attention's 12 L T d (PaLM, appendix B)."""
+    embeddings are lookups), plus for a GPT attention's 12 L T d (PaLM, appendix B); a
+    recurrent kind's elementwise recurrence (the LSTM's gates, Mamba's scan) is not counted."""
+    if cfg.kind != "gpt":
+        model = build_model(cfg)
+        return 6 * sum(
+            p.numel() for n, p in model.named_parameters() if p.dim() >= 2 and n != "embed.weight"
+        )
     d, layers = cfg.d_model, cfg.n_layers
     per_block = 4 * d * d + 2 * d * cfg.mlp_width  # attention projections and the MLP
     unembed = d * cfg.vocab_size

@@ -35,7 +35,8 @@ from othello.common.hashing import file_sha256
 from othello.corpora.corpus import GamesFile
 from othello.model import checkpoint
 from othello.model.evaluate import evaluate_games
-from othello.model.gpt import GPT
+from othello.model.hooked import HookedModel
+from othello.model.kinds import build_model
 from othello.model.run_dir import (
     CHECKPOINT,
     METRICS_LOG,
@@ -59,10 +60,14 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
 
 
-def make_optimizer(model: GPT, cfg: TrainConfig) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices only (not biases, norms or embeddings' positions)."""
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and n != "pos_embed"]
-    rest = [p for n, p in model.named_parameters() if p.dim() < 2 or n == "pos_embed"]
+def make_optimizer(model: HookedModel, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not biases, norms, embeddings' positions or
+    what a module marks ``_no_weight_decay``: Mamba's A_log and D, as mambapy marks them)."""
+    params = list(model.named_parameters())
+    decayed = [p.dim() >= 2 and n != "pos_embed" and not getattr(p, "_no_weight_decay", False)
+               for n, p in params]  # fmt: skip
+    decay = [p for (_, p), d in zip(params, decayed, strict=True) if d]
+    rest = [p for (_, p), d in zip(params, decayed, strict=True) if not d]
     groups = [
         {"params": decay, "weight_decay": cfg.weight_decay},
         {"params": rest, "weight_decay": 0.0},
@@ -140,7 +145,7 @@ def resume_state(path: Path, model, optimizer, stream: GameStream, ddp: _Distrib
     return int(state["step"])
 
 
-def wrap_model(model: GPT, cfg: TrainConfig, ddp: _Distributed) -> torch.nn.Module:
+def wrap_model(model: HookedModel, cfg: TrainConfig, ddp: _Distributed) -> torch.nn.Module:
     """What the optimiser step runs: the model, compiled and/or wrapped for DDP."""
     trained = torch.compile(model, backend=cfg.compile_backend) if cfg.compile else model
     if ddp.world > 1:
@@ -221,7 +226,7 @@ class RunLog:
         return line
 
 
-def evaluate_validation(model: GPT, games: tuple[np.ndarray, np.ndarray]) -> dict:
+def evaluate_validation(model: HookedModel, games: tuple[np.ndarray, np.ndarray]) -> dict:
     summary = evaluate_games(model, *games).summary()
     summary.pop("top1_legal_accuracy_by_move")
     return summary
@@ -247,7 +252,7 @@ def save_checkpoint(path: Path, model, optimizer, step: int, position: dict, cfg
         )
 
 
-def save_weights(path: Path, model: GPT, step: int, record: RunRecord) -> None:
+def save_weights(path: Path, model: HookedModel, step: int, record: RunRecord) -> None:
     checkpoint.save_model(model, path, {"step": step, "games_sha256": record.games_sha256})
 
 
@@ -265,7 +270,7 @@ def build(cfg: TrainConfig, games: Path, ckpt_path: Path, resume: bool, ddp: _Di
     """The model, optimiser and data stream, seeded, at the checkpoint's step if resuming."""
     configure_torch(cfg, ddp)
     torch.manual_seed(cfg.seed)
-    model = GPT(cfg.model).to(ddp.device)
+    model = build_model(cfg.model).to(ddp.device)
     optimizer = make_optimizer(model, cfg)
     stream = GameStream(
         games, cfg.batch_size // ddp.world, cfg.seed, "train", ddp.rank, ddp.world, cfg.block_games

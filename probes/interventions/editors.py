@@ -19,7 +19,7 @@ from typing import Any
 from torch import nn
 
 from othello.common.errors import UserError
-from probes.common import Registry
+from othello.common.registry import Registry
 from probes.interventions.edits import Editor, gradient_editor, linear_editor
 from probes.kinds import differentiable_kinds
 

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from othello.model.evaluate import square_probabilities
-from othello.model.gpt import GPT, HookPoint
+from othello.model.gpt import GPT
+from othello.model.hooked import HookPoint
 from othello.world.squares import N_POSITIONS, N_SQUARES
 from othello.world.tokens import encode
 from probes.interventions.cases import Cases

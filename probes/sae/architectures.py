@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from probes.common import Registry
+from othello.common.registry import Registry
 
 
 @dataclass(frozen=True)

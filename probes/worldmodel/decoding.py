@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from othello.model.kv_cache import KVCache
 from othello.world.squares import MAX_MOVES, N_POSITIONS, N_SQUARES
 from othello.world.tokens import encode
 
@@ -36,8 +35,7 @@ MAX_ROWS = 1024  # rows per chunk for a small model
 
 def chunk_rows(acceptor: ModelAcceptor, per_row: int = 1) -> int:
     """How many rows (each holding ``per_row`` cache rows) one chunk takes."""
-    cfg = acceptor.model.cfg
-    row_bytes = 2 * cfg.n_layers * cfg.n_ctx * cfg.d_model * 4
+    row_bytes = acceptor.model.cache_row_bytes()
     return max(1, min(MAX_ROWS, CACHE_BYTES // row_bytes) // per_row)
 
 
@@ -64,8 +62,8 @@ class Decoding:
         )
         width = min(int(lengths.max()), N_POSITIONS)
         tokens = torch.as_tensor(encode(np.where(read, moves, -1)[first, :width])).to(device)
-        cache = KVCache(self.model.cfg, len(first), device)
-        logits = self.model.prefill(tokens, cache)
+        cache = self.model.new_cache(len(first), device)
+        logits = self.model.prefill(tokens, cache, torch.as_tensor(lengths[first], device=device))
         last = torch.as_tensor(np.minimum(lengths[first], N_POSITIONS) - 1, device=device)
         index = torch.as_tensor(inverse.reshape(-1), device=device)
         self.cache = cache.select(index)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from othello.common.errors import UserError
+from othello.common.registry import Registry
 from othello.model.config import GPTConfig
 from othello.model.gpt import GPT
 from othello.model.hooks import (
@@ -19,7 +20,6 @@ from othello.model.hooks import (
     resid_hooks,
     resid_layer,
 )
-from probes.common import Registry
 from probes.kinds import KINDS
 
 

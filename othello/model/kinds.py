@@ -1,0 +1,110 @@
+"""Model kinds: the GPT, an LSTM and a Mamba, each one registry entry (its config dataclass,
+how to build it, which parts it has), so training, loading and every stage read a model of any
+kind the same way.
+
+A kind's model is a :class:`~othello.model.hooked.HookedModel`: the same residual-stream hook
+names per layer (:mod:`othello.model.hooks`), ``run_with_cache`` / ``run_with_hooks``, and the
+decoding protocol. What differs is said by ``parts``: a stage that needs attention heads or MLP
+neurons asks :func:`require` and refuses any other kind with one line.
+
+>>> register_model_kind(ModelKind("gru", GRUConfig, GRU, parts=frozenset()))
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from othello.common.errors import UserError
+from othello.common.registry import Registry
+from othello.model.config import GPTConfig, LSTMConfig, MambaConfig
+
+HEADS = "heads"  # attention heads (hook_z, hook_pattern, W_O per head)
+NEURONS = "neurons"  # MLP neurons (mlp.hook_post)
+PART_NAMES = {HEADS: "attention heads", NEURONS: "MLP neurons"}
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """One kind of model. ``model`` is ``"module:Class"`` (imported when first built, so an
+    optional dependency is needed only by whoever builds that kind); ``extra`` names the pip
+    extra that provides it, for the error when it is missing."""
+
+    name: str
+    config: type
+    model: str
+    parts: frozenset[str] = field(default_factory=frozenset)
+    extra: str | None = None
+    description: str = ""
+
+    def model_class(self) -> Callable[[Any], Any]:
+        module, _, name = self.model.partition(":")
+        try:
+            return getattr(importlib.import_module(module), name)
+        except ImportError as exc:
+            hint = f" (pip install -e '.[{self.extra}]')" if self.extra else ""
+            raise UserError(f"model kind {self.name!r} needs {exc.name}{hint}") from exc
+
+
+MODEL_KINDS = Registry("model kind")
+register_model_kind = MODEL_KINDS.register
+
+
+def model_kind(name: str) -> ModelKind:
+    return MODEL_KINDS.lookup(name)
+
+
+def config_from_dict(data: dict) -> Any:
+    """The config dataclass a saved dict describes (no ``kind``: a GPT's, as before kinds)."""
+    data = dict(data)
+    kind = model_kind(data.pop("kind", GPTConfig.kind))
+    try:
+        return kind.config(**data)
+    except TypeError as exc:
+        raise UserError(f"not a {kind.name} config: {exc}") from exc
+
+
+def build_model(cfg: Any) -> Any:
+    """A freshly initialised model of ``cfg``'s kind."""
+    return model_kind(cfg.kind).model_class()(cfg)
+
+
+def kind_of(model: Any) -> ModelKind:
+    return model_kind(model.cfg.kind)
+
+
+def require(model: Any, part: str, what: str) -> None:
+    """Refuse, in one line, a model without ``part`` (HEADS or NEURONS) for ``what``."""
+    kind = kind_of(model)
+    if part not in kind.parts:
+        raise UserError(f"{what} needs {PART_NAMES[part]}; a {kind.name} model has none")
+
+
+register_model_kind(
+    ModelKind(
+        "gpt",
+        GPTConfig,
+        "othello.model.gpt:GPT",
+        frozenset({HEADS, NEURONS}),
+        description="decoder-only transformer (Li et al.; Nanda et al.)",
+    )
+)
+register_model_kind(
+    ModelKind(
+        "lstm",
+        LSTMConfig,
+        "othello.model.lstm:LSTM",
+        description="PyTorch's LSTM layers on a residual stream",
+    )
+)
+register_model_kind(
+    ModelKind(
+        "mamba",
+        MambaConfig,
+        "othello.model.mamba:Mamba",
+        extra="mamba",
+        description="Mamba (S6) blocks from mambapy on a residual stream",
+    )
+)

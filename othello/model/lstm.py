@@ -1,0 +1,45 @@
+"""The model kind ``lstm``: PyTorch's own LSTM layers, one per residual block
+(:mod:`othello.model.recurrent`). Block l adds ``W_out h_l`` to the stream, where ``h_l`` is the
+LSTM's hidden state over ``LayerNorm(x)``; Vafa et al. (ICML 2025) and Li et al.'s baselines
+compare such recurrent models with the transformer."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from othello.model.config import LSTMConfig
+from othello.model.recurrent import RecurrentModel, ResidualBlock
+
+
+class LSTMBlock(ResidualBlock):
+    def __init__(self, cfg: LSTMConfig) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(cfg.d_model)
+        self.lstm = nn.LSTM(cfg.d_model, cfg.hidden, batch_first=True)
+        self.out = nn.Linear(cfg.hidden, cfg.d_model)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def mix(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.out(self.lstm(x)[0]))
+
+    def mix_step(self, x: torch.Tensor, state: list[torch.Tensor]):
+        h, (hn, cn) = self.lstm(x[:, None], (state[0][None], state[1][None]))
+        return self.out(h[:, 0]), [hn[0], cn[0]]
+
+    def initial_state(self, batch: int, device) -> list[torch.Tensor]:
+        zeros = torch.zeros(batch, self.lstm.hidden_size, device=device)
+        return [zeros, zeros.clone()]
+
+    def state_bytes(self) -> int:
+        return 2 * self.lstm.hidden_size * 4
+
+
+class LSTM(RecurrentModel):
+    """Embedding, ``n_layers`` LSTM blocks, LayerNorm, unembedding."""
+
+    def __init__(self, cfg: LSTMConfig) -> None:
+        super().__init__(cfg, LSTMBlock, nn.LayerNorm(cfg.d_model))
+        nn.init.normal_(self.embed.weight, std=0.02)
+        nn.init.normal_(self.unembed.weight, std=0.02)
+        nn.init.zeros_(self.unembed.bias)

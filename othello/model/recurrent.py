@@ -1,0 +1,145 @@
+"""What the recurrent kinds (LSTM, Mamba) share: token embeddings, residual blocks around a
+sequence mixer, a final norm and the unembedding, and decoding through a recurrent state.
+
+A block reads the residual stream and adds its mixer's output, with the GPT's hook names where
+they mean the same thing: ``blocks.{l}.hook_resid_pre`` (its input), ``hook_mixer_out`` (what
+the mixer adds) and ``hook_resid_post`` (its output); ``hook_embed`` is the stream before block
+0. There are no positional embeddings: the recurrence knows the order. An edit at position
+``p`` of a layer therefore reaches every later position through the recurrence, where a GPT's
+reaches them only through attention to ``p``.
+
+Decoding keeps, per layer and row, the mixer's state (:class:`StateCache`); :meth:`prefill`
+runs the steps over the prefix, each row's state held still past its own length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from othello.model.hooked import HookedModel, HookPoint
+
+
+class StateCache:
+    """Per layer, the recurrent state of every row: a list of tensors, row first."""
+
+    def __init__(self, layers: list[list[torch.Tensor]]) -> None:
+        self.layers = layers
+
+    @property
+    def batch(self) -> int:
+        return self.layers[0][0].shape[0]
+
+    def select(self, rows: torch.Tensor) -> StateCache:
+        """A copy holding ``rows`` in that order (a row may repeat)."""
+        index = torch.as_tensor(rows, dtype=torch.long, device=self.layers[0][0].device)
+        return StateCache([[t[index] for t in layer] for layer in self.layers])
+
+
+class ResidualBlock(nn.Module):
+    """``x + mixer(norm(x))`` with hooks; a subclass sets ``norm`` and gives :meth:`mix`,
+    :meth:`mix_step`, :meth:`initial_state` and :meth:`state_bytes`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hook_resid_pre = HookPoint()
+        self.hook_mixer_out = HookPoint()
+        self.hook_resid_post = HookPoint()
+
+    def mix(self, x: torch.Tensor) -> torch.Tensor:
+        """The mixer over a whole sequence: [batch, pos, d] -> [batch, pos, d]."""
+        raise NotImplementedError
+
+    def mix_step(self, x: torch.Tensor, state: list[torch.Tensor]):
+        """One position: [batch, d] and the state -> [batch, d] and the new state."""
+        raise NotImplementedError
+
+    def initial_state(self, batch: int, device) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def state_bytes(self) -> int:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.hook_resid_pre(x)
+        return self.hook_resid_post(x + self.hook_mixer_out(self.mix(self.norm(x))))
+
+    def step(self, x: torch.Tensor, state: list[torch.Tensor]):
+        """[batch, 1, d] through the block at one position, hooks included."""
+        x = self.hook_resid_pre(x)
+        y, state = self.mix_step(self.norm(x)[:, 0], state)
+        return self.hook_resid_post(x + self.hook_mixer_out(y[:, None])), state
+
+
+class RecurrentModel(HookedModel):
+    """Embedding, ``cfg.n_layers`` residual blocks made by ``make_block``, ``ln_final`` and the
+    unembedding."""
+
+    def __init__(self, cfg, make_block: Callable[[object], ResidualBlock], final_norm: nn.Module):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.hook_embed = HookPoint()
+        self.blocks = nn.ModuleList(make_block(cfg) for _ in range(cfg.n_layers))
+        self.ln_final = final_norm
+        self.unembed = nn.Linear(cfg.d_model, cfg.vocab_size)
+        self.name_hook_points()
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Logits [batch, pos, vocab] for token ids [batch, pos] (pos <= n_ctx)."""
+        self.check_length(tokens.shape[1])
+        x = self.hook_embed(self.embed(tokens))
+        for block in self.blocks:
+            x = block(x)
+        return self.unembed(self.ln_final(x))
+
+    def new_cache(self, batch: int, device: torch.device | str = "cpu") -> StateCache:
+        return StateCache([block.initial_state(batch, device) for block in self.blocks])
+
+    def cache_row_bytes(self) -> int:
+        return sum(block.state_bytes() for block in self.blocks)
+
+    def step(
+        self, tokens: torch.Tensor, positions: torch.Tensor, cache: StateCache
+    ) -> torch.Tensor:
+        """Logits [batch, vocab] of one new token per row (``positions`` are checked, not
+        needed: the state knows where each row is)."""
+        if tokens.shape != positions.shape or tokens.shape != (cache.batch,):
+            raise ValueError(f"tokens {tuple(tokens.shape)} and positions must be one per row")
+        if (positions < 0).any() or (positions >= self.cfg.n_ctx).any():
+            raise ValueError(f"a position is outside the context window 0..{self.cfg.n_ctx - 1}")
+        x = self.hook_embed(self.embed(tokens[:, None]))
+        for layer, block in enumerate(self.blocks):
+            x, cache.layers[layer] = block.step(x, cache.layers[layer])
+        return self.unembed(self.ln_final(x))[:, 0]
+
+    def prefill(
+        self, tokens: torch.Tensor, cache: StateCache, lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Logits [batch, T, vocab] of ``tokens`` step by step (equal to :meth:`forward`
+        within rounding at each row's first ``lengths[b]`` positions; junk after them),
+        leaving each row's state after its ``lengths[b]`` tokens."""
+        batch, n_pos = tokens.shape
+        self.check_length(n_pos)
+        if cache.batch != batch:
+            raise ValueError(f"cache holds {cache.batch} rows, tokens have {batch}")
+        out = []
+        for t in range(n_pos):
+            before = cache.layers
+            cache.layers = [list(layer) for layer in before]
+            positions = torch.full((batch,), t, dtype=torch.long, device=tokens.device)
+            out.append(self.step(tokens[:, t], positions, cache))
+            if lengths is not None and (lengths <= t).any():
+                done = (lengths <= t).to(tokens.device)
+                cache.layers = [
+                    [_where_rows(done, a, b) for a, b in zip(old, new, strict=True)]
+                    for old, new in zip(before, cache.layers, strict=True)
+                ]
+        return torch.stack(out, 1)
+
+
+def _where_rows(rows: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a`` in the rows where ``rows`` is True, ``b`` elsewhere (rows first)."""
+    return torch.where(rows.view(-1, *[1] * (a.ndim - 1)), a, b)
