@@ -43,5 +43,3 @@ class ProbeKey:
     def fitted(self) -> ProbeKey:
         """The probe without its hook: what is fitted at every layer."""
         return ProbeKey(self.scheme, self.kind)
-
-
