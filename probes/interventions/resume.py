@@ -10,6 +10,11 @@ whole forward pass of every position. It computes what
 :func:`probes.interventions.run.intervene` computes (the same blocks, in the same order; the
 tests hold the two to 1e-4 in the logits) and is what makes the sweep over editors, start
 layers and settings affordable for the published model on a CPU.
+
+A recurrent model (LSTM, Mamba) needs, instead of keys and values, each block's state after the
+positions before t (a prefill to t); one step of the remaining blocks from the edited stream
+then gives the logits at t. (Its edit also reaches the positions after t through the state;
+the flip is read at t, as for the GPT.)
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ from dataclasses import dataclass
 
 import torch
 
-from othello.model.gpt import GPT, Block
+from othello.model.gpt import Block
+from othello.model.hooked import HookedModel
 from othello.model.hooks import resid_hooks
+from othello.model.recurrent import RecurrentModel
 from othello.world.squares import N_POSITIONS
 from othello.world.tokens import encode
 from probes.interventions.cases import Cases
@@ -32,14 +39,15 @@ class CleanRun:
     """The unedited run of a batch of cases, as much of it as an edited run reuses."""
 
     resid: list[torch.Tensor]  # per residual layer 0..n: [K, d] at each case's position
-    keys: list[torch.Tensor]  # per block: [K, heads, positions, d_head]
+    keys: list[torch.Tensor]  # per block: [K, heads, positions, d_head] (a GPT's)
     values: list[torch.Tensor]
     logits: torch.Tensor  # [K, 61] at each case's position, unedited
     position: torch.Tensor  # [K]
+    states: list[list[torch.Tensor]] | None = None  # per block, before the position (recurrent)
 
 
 @torch.no_grad()
-def clean_run(model: GPT, cases: Cases) -> CleanRun:
+def clean_run(model: HookedModel, cases: Cases) -> CleanRun:
     """One unedited forward pass over the cases' games up to their positions."""
     device = next(model.parameters()).device
     last = int(cases.position.max()) + 1
@@ -48,12 +56,16 @@ def clean_run(model: GPT, cases: Cases) -> CleanRun:
     logits, cache = model.run_with_cache(tokens, names)
     rows = torch.arange(len(cases), device=device)
     pos = torch.as_tensor(cases.position, device=device)
+    resid = [cache[name][rows, pos] for name in names]
+    if isinstance(model, RecurrentModel):
+        state = model.new_cache(len(cases), device)
+        model.prefill(tokens, state, lengths=pos)  # each row's state after positions < t
+        return CleanRun(resid, [], [], logits[rows, pos].float(), pos, state.layers)
     keys, values = [], []
     for layer, block in enumerate(model.blocks):
         _, k, v = _qkv(block, cache[names[layer]])
         keys.append(k.transpose(1, 2))  # [K, heads, positions, d_head]
         values.append(v.transpose(1, 2))
-    resid = [cache[name][rows, pos] for name in names]
     return CleanRun(resid, keys, values, logits[rows, pos].float(), pos)
 
 
@@ -83,7 +95,12 @@ def _block_at(block: Block, x: torch.Tensor, keys, values, pos: torch.Tensor) ->
 
 @torch.no_grad()
 def resume(
-    model: GPT, run: CleanRun, cases: Cases, layer: int, hooks: dict[int, str], edit: Editor
+    model: HookedModel,
+    run: CleanRun,
+    cases: Cases,
+    layer: int,
+    hooks: dict[int, str],
+    edit: Editor,
 ) -> torch.Tensor:
     """Logits [K, 61] at each case's position with ``edit`` applied at every hook of
     ``hooks`` (residual layer -> hook name, from the start ``layer`` on)."""
@@ -92,6 +109,8 @@ def resume(
     for at in range(layer, n + 1):
         if at in hooks:
             x = edit(x.float(), hooks[at], cases).to(x.dtype)
-        if at < n:
+        if at < n and run.states is not None:  # one recurrent step from the state before t
+            x = model.blocks[at].step(x[:, None], run.states[at])[0][:, 0]
+        elif at < n:
             x = _block_at(model.blocks[at], x, run.keys[at], run.values[at], run.position)
     return model.unembed(model.ln_final(x)).float().cpu()

@@ -11,7 +11,9 @@ import torch
 
 from othello.corpora.corpus import GamesFile
 from othello.model.checkpoint import load_model
+from othello.model.config import LSTMConfig, MambaConfig
 from othello.model.hooks import hooks_by_layer, resid_hooks
+from othello.model.kinds import build_model
 from othello.world.labels import MINE, THEIRS, replay
 from othello.world.policies import greedy_games
 from othello.world.squares import parse_square
@@ -228,3 +230,31 @@ def test_resuming_from_the_unedited_run_equals_the_full_edited_run(setup, method
         shortcut = resume(model, run, cases, layer, later, edit)
         torch.testing.assert_close(shortcut, full, atol=1e-4, rtol=0)
         assert (full - run.logits).abs().max() > 1e-2  # the edit did something
+
+
+@pytest.mark.parametrize("kind", ["lstm", "mamba"])
+def test_resuming_a_recurrent_model_equals_its_full_edited_run(setup, kind):
+    """For an LSTM or a Mamba the shortcut steps the blocks after the start layer from each
+    block's state before the case's position; it equals the full edited forward pass."""
+    if kind == "mamba":
+        pytest.importorskip("mambapy", reason="the mamba extra (mambapy) is not installed")
+    cases = setup[3].take(slice(0, 30))
+    torch.manual_seed(0)
+    cfg = {"lstm": LSTMConfig(n_layers=2, d_model=16), "mamba": MambaConfig(n_layers=2, d_model=16)}
+    model = build_model(cfg[kind]).eval()
+    push = torch.randn(16)
+
+    def edit(x, hook, cases):
+        return x + push
+
+    by_layer = hooks_by_layer(list(resid_hooks(2).values()))
+    run = clean_run(model, cases)
+    torch.testing.assert_close(run.logits, intervene(model, cases, [], None), atol=1e-5, rtol=0)
+    for layer in by_layer:
+        edited = edit_hooks(by_layer, layer, later_layers=True)
+        full = intervene(model, cases, edited, edit)
+        later = {k: h for k, h in by_layer.items() if h in edited}
+        torch.testing.assert_close(
+            resume(model, run, cases, layer, later, edit), full, atol=1e-5, rtol=0
+        )
+        assert (full - run.logits).abs().max() > 1e-3  # the edit did something
