@@ -33,6 +33,9 @@ GAMES ?= data/games-$(PRESET)-seed$(SEED).h5
 RUN_DIR ?= data/runs/$(RUN)
 TORCH_SPEC ?= torch==2.13.0
 TRAIN_ARGS ?=
+# the training preset: PRESET's own by default; make compare trains lstm-PRESET and
+# mamba-PRESET on PRESET's corpus with PRESET's stage sizes
+TRAIN_PRESET ?= $(PRESET)
 FIT_ARGS ?=
 INTERVENE_ARGS ?=
 SAE_ARGS ?=
@@ -71,7 +74,7 @@ $(RUN_DIR)/model.pt: $(CHECKPOINT) | $(GAMES)
 	$(PYTHON) scripts/convert_checkpoint.py import --kind $(FORMAT) --in $(CHECKPOINT) --out $(RUN_DIR) --n-heads $(N_HEADS) $(IMPORT_ARGS)
 else
 $(RUN_DIR)/model.pt: $(GAMES)
-	$(PYTHON) scripts/train.py --preset $(PRESET) --games $(GAMES) --out $(RUN_DIR) --resume $(TRAIN_ARGS)
+	$(PYTHON) scripts/train.py --preset $(TRAIN_PRESET) --games $(GAMES) --out $(RUN_DIR) --resume $(TRAIN_ARGS)
 endif
 
 eval: $(RUN_DIR)/eval/eval.json

@@ -3,7 +3,8 @@
     python benchmarks/bench_train.py [--preset cpu] [--steps 60] [--device cuda]
         [--peak-tflops 989] [--cpu-bf16]
 
-The bare loop is what a researcher would write first: the same GPT, random token batches
+The bare loop is what a researcher would write first: the same model (any kind: ``--preset
+lstm-cpu``, ``mamba-cpu``), random token batches
 already in memory, forward, backward, AdamW step. Our trainer adds streaming from games.h5,
 the LR schedule, clipping, logging and checkpoints; the ratio shows what those cost, and the
 trainer's share of time waiting for data is printed. Model FLOPs utilisation (MFU) is printed
@@ -27,6 +28,7 @@ import torch
 
 from othello.corpora.generate import generate_corpus
 from othello.model.gpt import GPT
+from othello.model.kinds import build_model
 from othello.training.config import preset
 from othello.training.flops import flops_per_token, peak_flops
 from othello.training.objectives import next_move_loss
@@ -36,7 +38,7 @@ from othello.training.train import train
 def bare_loop(cfg, steps: int, device: torch.device, cpu_bf16: bool = False) -> float:
     """Tokens/s of the plainest loop over the same model and batch size."""
     torch.manual_seed(0)
-    model = GPT(cfg.model).to(device)
+    model = build_model(cfg.model).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     batch = torch.randint(1, 61, (cfg.batch_size, 60), device=device)
     autocast = (
@@ -116,8 +118,8 @@ def main() -> None:
         f"threads={torch.get_num_threads()}  torch {torch.__version__}"
     )
     print(
-        f"model: {cfg.model.n_layers} layers, d_model {cfg.model.d_model}, "
-        f"{GPT(cfg.model).n_params():,} parameters; batch {cfg.batch_size} games"
+        f"model: {cfg.model.describe()}, {build_model(cfg.model).n_params():,} parameters; "
+        f"batch {cfg.batch_size} games"
     )
     print(
         f"{'trainer (streamed games.h5, schedule, clipping, logging)':60s} {ours:12,.0f} tokens/s"

@@ -44,6 +44,9 @@ class GPTConfig(_ModelConfig):
     def d_head(self) -> int:
         return self.d_model // self.n_heads
 
+    def describe(self) -> str:
+        return f"GPT, {self.n_layers} layers, d_model {self.d_model}, {self.n_heads} heads"
+
 
 @dataclass
 class LSTMConfig(_ModelConfig):
@@ -62,6 +65,9 @@ class LSTMConfig(_ModelConfig):
     @property
     def hidden(self) -> int:
         return self.d_hidden or self.d_model
+
+    def describe(self) -> str:
+        return f"LSTM, {self.n_layers} layers, d_model {self.d_model}, hidden {self.hidden}"
 
 
 @dataclass
@@ -85,6 +91,9 @@ class MambaConfig(_ModelConfig):
     @property
     def d_inner(self) -> int:
         return self.expand * self.d_model
+
+    def describe(self) -> str:
+        return f"Mamba, {self.n_layers} layers, d_model {self.d_model}, d_state {self.d_state}"
 
 
 ModelConfig = GPTConfig | LSTMConfig | MambaConfig  # any kind's (othello.model.kinds)

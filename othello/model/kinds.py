@@ -75,11 +75,15 @@ def kind_of(model: Any) -> ModelKind:
     return model_kind(model.cfg.kind)
 
 
+def missing_part(model: Any, part: str) -> str:
+    """Why a part of a stage that needs ``part`` (HEADS or NEURONS) does not run on ``model``."""
+    return f"needs {PART_NAMES[part]}; a {kind_of(model).name} model has none"
+
+
 def require(model: Any, part: str, what: str) -> None:
-    """Refuse, in one line, a model without ``part`` (HEADS or NEURONS) for ``what``."""
-    kind = kind_of(model)
-    if part not in kind.parts:
-        raise UserError(f"{what} needs {PART_NAMES[part]}; a {kind.name} model has none")
+    """Refuse, in one line, a model without ``part`` for ``what``."""
+    if part not in kind_of(model).parts:
+        raise UserError(f"{what} {missing_part(model, part)}")
 
 
 register_model_kind(

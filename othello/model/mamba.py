@@ -4,7 +4,12 @@ initialised as mambapy's language model initialises them (llama2.c's scheme: nor
 projections into the stream scaled by 1 / sqrt(2 n_layers)).
 
 Decoding keeps mambapy's per-layer state: the SSM state h [batch, d_inner, d_state] and the
-last ``d_conv - 1`` inputs of the convolution."""
+last ``d_conv - 1`` inputs of the convolution.
+
+The selective scan over a sequence is :class:`SelectiveScan`, a loop over the positions with
+its backward written out, in place of mambapy's parallel scan (built for GPUs): the same
+function (a test holds values and gradients to mambapy's), at a fraction of the memory traffic
+on a CPU (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -20,6 +25,57 @@ from othello.model.config import MambaConfig
 from othello.model.recurrent import RecurrentModel, ResidualBlock
 
 
+class SelectiveScan(torch.autograd.Function):
+    """Mamba's selective scan without its D term, one position at a time, forward and backward:
+
+    ``h_t = exp(delta_t A) * h_{t-1} + (delta_t x_t) B_t`` and ``y_t = h_t . C_t``
+
+    (x, delta [batch, L, d_inner]; A [d_inner, d_state]; B, C [batch, L, d_state]; h_0 = 0).
+    mambapy builds the [batch, L, d_inner, d_state] products for its parallel scan and lets
+    autograd reduce them back; here each step's products are made and reduced at once, and the
+    backward runs the recurrence in reverse (recomputing ``exp(delta_t A)``), keeping only h."""
+
+    @staticmethod
+    def forward(ctx, x, delta, a, b, c):
+        batch, length, d_inner = x.shape
+        h = x.new_zeros(batch, d_inner, a.shape[1])
+        hs = x.new_empty(batch, length, d_inner, a.shape[1])
+        y = torch.empty_like(x)
+        for t in range(length):
+            h = torch.exp(delta[:, t, :, None] * a) * h
+            h += (delta[:, t] * x[:, t])[:, :, None] * b[:, t, None, :]
+            hs[:, t] = h
+            y[:, t] = torch.einsum("ben,bn->be", h, c[:, t])
+        ctx.save_for_backward(x, delta, a, b, c, hs)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, delta, a, b, c, hs = ctx.saved_tensors
+        dx, ddelta = torch.empty_like(x), torch.empty_like(delta)
+        db, dc, da = torch.empty_like(b), torch.empty_like(c), torch.zeros_like(a)
+        dh = torch.zeros_like(hs[:, 0])  # dL/dh_t, gathered from y_t and h_{t+1}
+        for t in range(x.shape[1] - 1, -1, -1):
+            dc[:, t] = torch.einsum("be,ben->bn", dy[:, t], hs[:, t])
+            dh += dy[:, t, :, None] * c[:, t, None, :]
+            decay = torch.exp(delta[:, t, :, None] * a)
+            d_exponent = dh * hs[:, t - 1] * decay if t else torch.zeros_like(dh)
+            da += torch.einsum("ben,be->en", d_exponent, delta[:, t])
+            du = torch.einsum("ben,bn->be", dh, b[:, t])
+            db[:, t] = torch.einsum("ben,be->bn", dh, delta[:, t] * x[:, t])
+            ddelta[:, t] = (d_exponent * a).sum(-1) + du * x[:, t]
+            dx[:, t] = du * delta[:, t]
+            dh *= decay  # on to h_{t-1}
+        return dx, ddelta, da, db, dc
+
+
+class S6Block(S6):
+    """mambapy's Mamba block with :class:`SelectiveScan` for its scan (the same function)."""
+
+    def selective_scan(self, x, delta, A, B, C, D):  # noqa: N803 (mambapy's names)
+        return SelectiveScan.apply(x, delta, A, B, C) + D * x
+
+
 class MambaBlock(ResidualBlock):
     def __init__(self, cfg: MambaConfig) -> None:
         super().__init__()
@@ -31,7 +87,7 @@ class MambaBlock(ResidualBlock):
             d_conv=cfg.d_conv,
         )
         self.norm = RMSNorm(cfg.d_model)
-        self.mixer = S6(self.s6)
+        self.mixer = S6Block(self.s6)
 
     def mix(self, x: torch.Tensor) -> torch.Tensor:
         return self.mixer(x)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 from othello.common import settings
 from othello.common.errors import UserError
-from othello.model.config import GPTConfig, ModelConfig
+from othello.model.config import GPTConfig, LSTMConfig, MambaConfig, ModelConfig
 from othello.model.kinds import config_from_dict
 
 
@@ -126,6 +126,23 @@ PRESETS: dict[str, TrainConfig] = {
         prefetch=8,
     ),
 }
+# The recurrent kinds for make compare, each sized for the cpu preset's training time on the
+# same 2 cores and trained on its corpus with its batch, schedule and target; steps scale with
+# the trainer's tokens/s measured beside the GPT's (benchmarks/bench_train.py, 2026-12-04:
+# GPT 17.4k, LSTM 25.7k, Mamba 8.1k). The LSTM has the GPT's depth and width (4 x 128); the
+# Mamba 4 x 64, since at 4 x 128 its scan runs at a fifth of the GPT's tokens/s.
+PRESETS["lstm-cpu"] = dataclasses.replace(
+    PRESETS["cpu"], model=LSTMConfig(n_layers=4, d_model=128), max_steps=8_600
+)
+PRESETS["mamba-cpu"] = dataclasses.replace(
+    PRESETS["cpu"], model=MambaConfig(n_layers=4, d_model=64), max_steps=2_700
+)
+PRESETS["lstm-tiny"] = dataclasses.replace(
+    PRESETS["tiny"], model=LSTMConfig(n_layers=2, d_model=64)
+)
+PRESETS["mamba-tiny"] = dataclasses.replace(
+    PRESETS["tiny"], model=MambaConfig(n_layers=2, d_model=32), max_steps=150
+)
 
 
 def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:

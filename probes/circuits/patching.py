@@ -28,7 +28,9 @@ import torch
 from othello.corpora.corpus import GamesFile
 from othello.model.evaluate import square_scores
 from othello.model.gpt import GPT
+from othello.model.hooked import HookedModel
 from othello.model.hooks import block_hooks, resid_hooks
+from othello.model.kinds import HEADS, kind_of
 from othello.world.labels import replay
 from othello.world.squares import MAX_MOVES, N_SQUARES
 from othello.world.tokens import encode
@@ -237,11 +239,17 @@ def maps_record(
     }
 
 
+def head_hooks(model: HookedModel) -> list[str]:
+    """Every block's per-head output (``hook_z``); none for a model without attention heads,
+    whose layer x head map is then empty."""
+    return block_hooks("z", model.cfg.n_layers) if HEADS in kind_of(model).parts else []
+
+
 @torch.no_grad()
-def patch_maps(model: GPT, task: PatchTask, follow: int) -> dict:
+def patch_maps(model: HookedModel, task: PatchTask, follow: int) -> dict:
     """patching.json's maps: residual layer x offset from the differing move, layer x head."""
     cfg = model.cfg
-    z_hooks = block_hooks("z", cfg.n_layers)
+    z_hooks = head_hooks(model)
     hooks = resid_hooks(model.cfg.n_layers)
     logits, cache = model.run_with_cache(task.clean, list(hooks.values()) + z_hooks)
     ends = (task.logit_diff(logits), task.logit_diff(model(task.corrupt)))

@@ -35,6 +35,8 @@ from othello.common.hashing import file_sha256
 from othello.corpora.corpus import GamesFile
 from othello.model.checkpoint import load_model, model_file
 from othello.model.gpt import GPT
+from othello.model.hooked import HookedModel
+from othello.model.kinds import build_model
 from probes.circuits import plots
 from probes.circuits.ablation import ablation_check, legality_groups
 from probes.circuits.atlas import AtlasResult, AtlasSettings, run_atlas
@@ -133,12 +135,12 @@ class Inputs:
     warnings: list[str] = field(default_factory=list)
 
 
-def random_init(model: GPT, seed: int = 0) -> GPT:
+def random_init(model: HookedModel, seed: int = 0) -> HookedModel:
     """The run's architecture at random initialisation: the weights
     :func:`othello.model.checkpoint.control_model` writes (same seed), made here without writing."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        control = GPT(model.cfg)
+        control = build_model(model.cfg)
     return control.to(next(model.parameters()).device).eval()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from othello.common.machine import machine_line
+from othello.model.kinds import config_from_dict
 from probes.interventions.sweep import TUNE
 from probes.published import LI_INTERVENTIONS, TORRES_BOARD_ACCURACY
 from probes.report.summary import REPORTED
@@ -39,9 +40,7 @@ def _hub_lines(hub: dict | None) -> list[str]:
 def _run_lines(summary: dict) -> list[str]:
     cfg, ev, train = summary["config"], summary["eval"], summary["training"]
     model = cfg["model"]
-    shape = (
-        f"- model: {model['n_layers']} layers, d_model {model['d_model']}, {model['n_heads']} heads"
-    )
+    shape = f"- model: {config_from_dict(model).describe()}"
     if summary["imported"]:
         imp = summary["imported"]
         lines = [

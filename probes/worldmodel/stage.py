@@ -27,7 +27,8 @@ from othello.common.hashing import file_sha256
 from othello.corpora.corpus import GamesFile, gather_rows
 from othello.model.checkpoint import load_model, model_file
 from othello.model.evaluate import evaluate_games
-from othello.model.gpt import GPT
+from othello.model.hooked import HookedModel
+from othello.model.kinds import NEURONS, kind_of, missing_part
 from othello.model.run_dir import CONFIG, read_record
 from probes.circuits.attribution_patching import attribution_patching_on_games
 from probes.circuits.stage import CircuitsConfig, random_init
@@ -86,7 +87,7 @@ class Subject:
     """What is tested: a model (with its run's target and hash) or the engine."""
 
     name: str
-    model: GPT | None
+    model: HookedModel | None
     target: str | None = None
     sha256: str | None = None
     run: str | None = None
@@ -191,7 +192,7 @@ def _timed(seconds: dict, name: str, fn, *args):
     return value
 
 
-def _models(subject: Subject, cfg: WorldModelConfig) -> dict[str, GPT]:
+def _models(subject: Subject, cfg: WorldModelConfig) -> dict[str, HookedModel]:
     """The model and, with ``controls``, its random-init control."""
     if subject.model is None:
         return {}
@@ -245,7 +246,9 @@ def model_results(subject: Subject, models: dict, g: GamesFile, test, probes, cf
             )
             for name, m in models.items()
         }
-    if "neuron_simulation" in parts:
+    if "neuron_simulation" in parts and NEURONS not in kind_of(subject.model).parts:
+        result["not_run"]["neuron_simulation"] = missing_part(subject.model, NEURONS)
+    elif "neuron_simulation" in parts:
         result["neuron_simulation"] = _timed(
             seconds,
             "neuron_simulation",

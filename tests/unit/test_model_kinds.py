@@ -200,3 +200,26 @@ def test_an_edit_reaches_later_positions_of_a_recurrent_model_and_not_earlier(ki
     change = (after - before).abs().amax(-1)  # [batch, pos]
     assert (change[:, :10] == 0).all()
     assert (change[:, 10:] > 1e-6).all()  # position 10 and every later one, through the state
+
+
+def test_the_selective_scan_equals_mambapys_in_values_and_gradients():
+    pytest.importorskip("mambapy", reason="the mamba extra (mambapy) is not installed")
+    from mambapy.mamba import MambaBlock
+    from mambapy.mamba import MambaConfig as S6Config
+
+    from othello.model.mamba import S6Block
+
+    torch.manual_seed(0)
+    cfg = S6Config(d_model=8, n_layers=1, d_state=4, expand_factor=2, d_conv=3)
+    theirs = MambaBlock(cfg).double()
+    ours = S6Block(cfg).double()
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(3, 11, 8, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(3, 11, 8, dtype=torch.float64)
+    grads = []
+    for block in (theirs, ours):
+        out = block(x)
+        grads.append(torch.autograd.grad((out * weight).sum(), [x, *block.parameters()]))
+        grads[-1] = (out.detach(), *grads[-1])
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-9, rtol=1e-9)
