@@ -37,18 +37,21 @@ class CircuitSizes:
 @dataclass(frozen=True)
 class WorldModelSizes:
     """The world-model stage's sizes (WorldModelConfig's fields; ``nerode.*`` its trials):
-    test games the states come from, validation games, trials and continuations per trial."""
+    test games the states come from, validation games, trials and continuations per trial,
+    and the test prefixes the inductive-bias probes reorder."""
 
     game_samples: int
     val_games: int
     trials: int
     suffix_samples: int
+    inductive_anchors: int = 200
 
     def args(self, circuits: CircuitSizes) -> str:
         """``key=value`` words for scripts/world_model.py; the neuron simulation and the
         patching take the circuit laboratory's sizes."""
         words = [f"game_samples={self.game_samples}", f"val_games={self.val_games}"]
         words += [f"nerode.trials={self.trials}", f"nerode.suffix_samples={self.suffix_samples}"]
+        words.append(f"inductive.anchors={self.inductive_anchors}")
         for key in ("train_games", "val_games", "test_games", "tree_positions", "val_positions"):
             words.append(f"simulation.{key}={getattr(circuits, key)}")
         return " ".join([*words, f"patch_pairs={circuits.patch_pairs}"])
@@ -104,7 +107,9 @@ STAGE_SIZES: dict[str, StageSizes] = {
             ablation_games=50,
             patch_pairs=20,
         ),
-        world_model=WorldModelSizes(game_samples=150, val_games=100, trials=100, suffix_samples=10),
+        world_model=WorldModelSizes(
+            game_samples=150, val_games=100, trials=100, suffix_samples=10, inductive_anchors=100
+        ),
     ),
     "cpu": _CPU,
     "paper": _CPU,  # the same sizes: its figures compare with the cpu model's
