@@ -56,7 +56,7 @@ PROBE_DIR = $(RUN_DIR)/probes
 REPORT_DIR ?= reports/$(RUN)
 INTERVENTIONS = $(REPORT_DIR)/interventions
 
-.PHONY: install games train eval cache probes intervene report championship all analyze published explore sae sae-layers circuits worldmodel test test-fast test-all bench lint
+.PHONY: install games train eval cache probes intervene report championship all analyze published explore sae sae-layers circuits worldmodel compare test test-fast test-all bench lint
 
 # torch first, pinned, only when missing: an unpinned install may pull a multi-GB CUDA build.
 install:
@@ -166,6 +166,21 @@ worldmodel: $(WORLDMODEL_DIR)/metrics.json
 $(WORLDMODEL_DIR)/metrics.json: $(RUN_DIR)/model.pt $(PROBE_DIR)/metrics.json $(CONTROL)/probes/metrics.json | $(GAMES)
 	$(PYTHON) scripts/world_model.py --run $(RUN_DIR) --games $(GAMES) --probes $(PROBE_DIR) --control-probes $(CONTROL)/probes $(if $(wildcard $(INTERVENTIONS)/metrics.json),--interventions $(INTERVENTIONS)) --out $(WORLDMODEL_DIR) $(WORLDMODEL_SIZES) $(WORLDMODEL_ARGS)
 	@if [ -f $(REPORT_DIR)/summary.json ]; then $(PYTHON) scripts/report.py $(REPORT_ARGS); fi
+
+# Beyond the transformer: the GPT of PRESET, an LSTM and a Mamba trained on PRESET's corpus for
+# about the GPT's CPU time (presets lstm-PRESET, mamba-PRESET), every stage and the world-model
+# tests on each beside its random-init control, then one report (scripts/compare.py):
+# $(COMPARE_DIR)/compare.md. The Mamba needs the mamba extra (installed here when missing).
+COMPARE_KINDS ?= lstm mamba
+COMPARE_RUNS = $(PRESET) $(foreach k,$(COMPARE_KINDS),$(k)-$(PRESET))
+COMPARE_DIR ?= reports/compare-$(PRESET)
+compare:
+	@$(PYTHON) -c "import mambapy" 2>/dev/null || $(PYTHON) -m pip install -e ".[mamba]"
+	@for run in $(COMPARE_RUNS); do \
+		$(MAKE) --no-print-directory all PRESET=$(PRESET) TRAIN_PRESET=$$run RUN=$$run || exit 1; \
+		$(MAKE) --no-print-directory worldmodel PRESET=$(PRESET) TRAIN_PRESET=$$run RUN=$$run || exit 1; \
+	done
+	$(PYTHON) scripts/compare.py --reports $(foreach r,$(COMPARE_RUNS),reports/$(r)) --out $(COMPARE_DIR)
 
 # the explorer on a finished run: http://127.0.0.1:$(PORT)/
 PORT ?= 8050

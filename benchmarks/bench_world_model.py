@@ -5,8 +5,9 @@
 
 For each model (a run's, or a shape at random weights): states from ``--game-samples`` test
 games, ``--trials`` compression and distinction trials of ``--samples`` continuations each
-(their defaults: 10,000, 1,000, 30), every continuation drawn through the key/value cache and
-all trials batched (``probes.worldmodel``). The baseline, measured in the same run on
+(their defaults: 10,000, 1,000, 30), every continuation drawn and judged through the model's
+decoding cache (``probes.worldmodel.decoding``), timed apart from the boundaries of one and two
+moves enumerated on the same trials (ours, not theirs). The baseline, measured in the same run on
 ``--naive-trials`` trials, is the naive sampler a first version writes: a full forward over
 the whole sequence for every new token (``Acceptor.sample``); its seconds per trial are
 scaled to the same trial count. Targets on 2 cores: the cpu model <= 5 minutes, the published
@@ -20,6 +21,7 @@ import platform
 import time
 from dataclasses import replace
 
+import numpy as np
 import torch
 
 from othello.corpora.corpus import GamesFile, gather_rows
@@ -28,7 +30,13 @@ from othello.model.gpt import GPT, GPTConfig
 from othello.model.run_dir import read_record
 from probes.worldmodel.accept_rule import model_acceptor
 from probes.worldmodel.acceptors import Acceptor, ModelAcceptor
-from probes.worldmodel.nerode import NerodeSettings, nerode_scores
+from probes.worldmodel.nerode import (
+    NerodeSettings,
+    compression_trials,
+    distinction_trials,
+    exact_scores,
+    nerode_scores,
+)
 from probes.worldmodel.states import state_pool
 
 STATE = "board_and_mover"
@@ -48,26 +56,35 @@ class NaiveSampling(ModelAcceptor):
     sample_judged = Acceptor.sample_judged
 
 
-def timed(acceptor, pool, settings) -> tuple[float, dict]:
+def timed(acceptor, pool, settings) -> tuple[float, float, dict]:
+    """Seconds of Vafa et al.'s sampled tests, seconds of the enumerated boundaries on the same
+    trials (drawn again from the same seed), and the sampled figures."""
     start = time.perf_counter()
-    scores = nerode_scores(acceptor, pool, settings)
-    return time.perf_counter() - start, scores
+    scores = nerode_scores(acceptor, pool, replace(settings, exact=False))
+    sampled = time.perf_counter() - start
+    rng = np.random.default_rng(settings.seed)  # nerode_scores draws these first, in this order
+    comp = compression_trials(pool, settings.trials, rng)
+    dist = distinction_trials(pool, settings.trials, rng)
+    start = time.perf_counter()
+    exact_scores(acceptor, pool, comp, dist, settings.batch_trials)
+    return sampled, time.perf_counter() - start, scores
 
 
 def measure(name: str, acceptor: ModelAcceptor, pool, args) -> None:
     settings = NerodeSettings(trials=args.trials, suffix_samples=args.samples, progress=False)
-    seconds, scores = timed(acceptor, pool, settings)
+    seconds, exact_seconds, scores = timed(acceptor, pool, settings)
     naive = replace(settings, trials=args.naive_trials)
     baseline = NaiveSampling(acceptor.model, acceptor.rule, acceptor.cut)
-    naive_seconds, _ = timed(baseline, pool, naive)
-    scaled = naive_seconds * args.trials / args.naive_trials
+    naive_seconds, naive_exact, _ = timed(baseline, pool, naive)
+    scale = args.trials / args.naive_trials
     figures = " ".join(
         f"{k.split('_')[0][:4]}.{k.split('_')[1][:4]} {scores[k]['mean']:.3f}"
         for k in ("compression_precision", "distinction_precision", "distinction_recall")
     )
     print(
-        f"{name:<28} cached {seconds:8.1f} s   naive {scaled:8.1f} s (from {args.naive_trials}"
-        f" trials)   speed-up {scaled / seconds:5.1f}x   {figures}"
+        f"{name:<28} sampled (Vafa et al.) {seconds:7.1f} s, naive {naive_seconds * scale:8.1f} s"
+        f" ({naive_seconds * scale / seconds:5.1f}x)   enumerated {exact_seconds:6.1f} s, naive "
+        f"{naive_exact * scale:8.1f} s   (naive from {args.naive_trials} trials)   {figures}"
     )
 
 

@@ -154,8 +154,10 @@ class GPT(HookedModel):
             x = block(x, None if cache is None else cache.slot(layer, positions))
         return self.unembed(self.ln_final(x))
 
-    def new_cache(self, batch: int, device: torch.device | str = "cpu") -> KVCache:
-        return KVCache(self.cfg, batch, device)
+    def new_cache(
+        self, batch: int, device: torch.device | str = "cpu", n_ctx: int | None = None
+    ) -> KVCache:
+        return KVCache(self.cfg, batch, device, n_ctx=n_ctx)
 
     def cache_row_bytes(self) -> int:
         return 2 * self.cfg.n_layers * self.cfg.n_ctx * self.cfg.d_model * 4
@@ -185,7 +187,7 @@ class GPT(HookedModel):
         Inference only, like :meth:`prefill`; keys 0..positions[b] - 1 of each row must have
         been written by a prefill or earlier steps.
         """
-        check_positions(positions, cache.batch, self.cfg.n_ctx)
+        check_positions(positions, cache.batch, cache.n_ctx)
         if tokens.shape != positions.shape:
             raise ValueError(f"tokens {tuple(tokens.shape)} and positions differ in shape")
         pos_embed = self.pos_embed[positions][:, None]

@@ -10,7 +10,8 @@ Decoding (inference only, under ``torch.no_grad`` in eval mode): ``cache = new_c
 ``logits = prefill(tokens, cache, lengths)`` reads each row's prefix once and keeps what the
 next step needs (keys and values for a GPT, the recurrent state for the others), then
 ``step(tokens, positions, cache)`` reads one more token per row. ``cache.select(rows)`` copies
-rows of a cache (a row may repeat), so one prefix can be continued many ways.
+rows of a cache (a row may repeat), so one prefix can be continued many ways, and
+``cache.write(slots, source, rows)`` puts rows of another cache into some of its own.
 """
 
 from __future__ import annotations
@@ -65,8 +66,12 @@ class HookedModel(nn.Module):
             raise ValueError(f"sequence of {n_pos} tokens exceeds n_ctx={self.cfg.n_ctx}")
 
     # -- decoding protocol -------------------------------------------------------------------
-    def new_cache(self, batch: int, device: torch.device | str = "cpu") -> Any:
-        """An empty decoding cache for ``batch`` rows (it has ``select(rows)``)."""
+    def new_cache(
+        self, batch: int, device: torch.device | str = "cpu", n_ctx: int | None = None
+    ) -> Any:
+        """An empty decoding cache for ``batch`` rows that will reach at most ``n_ctx``
+        positions (None: the whole context); it has ``select(rows)`` and ``write(slots,
+        source, rows)``."""
         raise NotImplementedError
 
     def cache_row_bytes(self) -> int:

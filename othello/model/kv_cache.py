@@ -30,7 +30,8 @@ class KVCache:
     """Keys and values of every layer for a batch of sequences, each of its own length.
 
     ``keys[layer]`` and ``values[layer]`` are ``[batch, n_heads, n_ctx, d_head]``, allocated
-    to the full context once so that steps write in place.
+    once (to the model's context, or to the ``n_ctx`` positions a use will reach) so that steps
+    write in place.
     """
 
     def __init__(
@@ -39,8 +40,9 @@ class KVCache:
         batch: int,
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
+        n_ctx: int | None = None,
     ) -> None:
-        shape = (batch, cfg.n_heads, cfg.n_ctx, cfg.d_head)
+        shape = (batch, cfg.n_heads, min(n_ctx or cfg.n_ctx, cfg.n_ctx), cfg.d_head)
         self.keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.n_layers)]
         self.values = [torch.zeros_like(k) for k in self.keys]
 
@@ -65,6 +67,14 @@ class KVCache:
         if index.ndim != 1:
             raise ValueError(f"rows must be one-dimensional, got shape {tuple(index.shape)}")
         return KVCache._of([k[index] for k in self.keys], [v[index] for v in self.values])
+
+    def write(self, slots: torch.Tensor, source: KVCache, rows: torch.Tensor) -> None:
+        """Put rows ``rows`` of ``source`` into rows ``slots`` of this cache, in place (its
+        positions; a longer slot keeps what it held after them, which no step reads before
+        writing)."""
+        for mine, theirs in ((self.keys, source.keys), (self.values, source.values)):
+            for layer, tensor in enumerate(mine):
+                tensor[slots, :, : source.n_ctx] = theirs[layer][rows]
 
     def head(self, n: int) -> KVCache:
         """The first ``n`` rows as a view (steps on it write into this cache): with rows

@@ -37,6 +37,12 @@ class StateCache:
         index = torch.as_tensor(rows, dtype=torch.long, device=self.layers[0][0].device)
         return StateCache([[t[index] for t in layer] for layer in self.layers])
 
+    def write(self, slots: torch.Tensor, source: StateCache, rows: torch.Tensor) -> None:
+        """Put rows ``rows`` of ``source`` into rows ``slots`` of this cache, in place."""
+        for mine, theirs in zip(self.layers, source.layers, strict=True):
+            for tensor, other in zip(mine, theirs, strict=True):
+                tensor[slots] = other[rows]
+
 
 class ResidualBlock(nn.Module):
     """``x + mixer(norm(x))`` with hooks; a subclass sets ``norm`` and gives :meth:`mix`,
@@ -95,7 +101,9 @@ class RecurrentModel(HookedModel):
             x = block(x)
         return self.unembed(self.ln_final(x))
 
-    def new_cache(self, batch: int, device: torch.device | str = "cpu") -> StateCache:
+    def new_cache(
+        self, batch: int, device: torch.device | str = "cpu", n_ctx: int | None = None
+    ) -> StateCache:
         return StateCache([block.initial_state(batch, device) for block in self.blocks])
 
     def cache_row_bytes(self) -> int:

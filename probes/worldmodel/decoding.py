@@ -29,12 +29,13 @@ from othello.world.tokens import encode
 if TYPE_CHECKING:
     from probes.worldmodel.acceptors import ModelAcceptor
 
-CACHE_BYTES = 512 * 2**20  # one chunk's keys and values
-MAX_ROWS = 1024  # rows per chunk for a small model
+CACHE_BYTES = 2**30  # one batch's decoding cache
+MAX_ROWS = 1024  # rows of a batch for a small model
+PREFILL_ROWS = 64  # prefixes prefilled together, sorted by length (little padding)
 
 
-def chunk_rows(acceptor: ModelAcceptor, per_row: int = 1) -> int:
-    """How many rows (each holding ``per_row`` cache rows) one chunk takes."""
+def capacity(acceptor: ModelAcceptor, per_row: int = 1) -> int:
+    """How many rows (each holding ``per_row`` cache rows) decode together."""
     row_bytes = acceptor.model.cache_row_bytes()
     return max(1, min(MAX_ROWS, CACHE_BYTES // row_bytes) // per_row)
 
@@ -44,34 +45,90 @@ def chunks(n: int, size: int):
         yield slice(start, min(start + size, n))
 
 
-class Decoding:
-    """Rows read up to their lengths and then fed one move at a time.
+class Queue:
+    """Rows 0..n-1 waiting to decode, admitted in whole units (a trial's continuations) into
+    the free slots of a decoding, so its batch stays full while rows come and go."""
 
-    Row ``i`` starts as ``moves[i, :lengths[i]]`` (``lengths >= 1``); rows with equal prefixes
-    share one prefill. A row is *live* until the caller ends it or it holds 60 moves; ended rows
-    keep stepping (their output unread) until a quarter of the rows have ended, when the cache
-    is copied without them.
+    def __init__(self, n: int, unit: int) -> None:
+        self.n, self.unit, self.next = n, unit, 0
+
+    @property
+    def empty(self) -> bool:
+        return self.next >= self.n
+
+    def take(self, free: int) -> slice | None:
+        count = free // self.unit * self.unit
+        if self.empty or count == 0:
+            return None
+        rows = slice(self.next, min(self.next + count, self.n))
+        self.next = rows.stop
+        return rows
+
+
+class Decoding:
+    """Rows read up to their lengths and then fed one move at a time, in a cache of fixed slots.
+
+    :meth:`admit` puts rows (the caller's ids) into free slots as ``moves[i, :lengths[i]]``
+    (``lengths >= 1``); rows with equal prefixes share one prefill. A row is *live* until the
+    caller ends it or it holds 60 moves; its slot is then free for the next admitted row. Every
+    slot steps (free ones on padding, their output unread); once no more rows will come,
+    :meth:`shrink` copies the live rows to a smaller cache when a quarter of the slots are free.
     """
 
-    def __init__(self, acceptor: ModelAcceptor, moves: np.ndarray, lengths: np.ndarray):
-        self.acceptor, self.model = acceptor, acceptor.model
-        device = acceptor.device
+    def __init__(self, acceptor: ModelAcceptor, slots: int, n_ctx: int | None = None) -> None:
+        self.acceptor, self.model, self.device = acceptor, acceptor.model, acceptor.device
+        self.cache = self.model.new_cache(slots, self.device, n_ctx)
+        self.logits = torch.zeros(slots, self.model.cfg.vocab_size, device=self.device)
+        self.row = np.full(slots, -1, np.int64)  # the caller's row held in each slot
+        self.length = np.ones(slots, np.int64)  # moves read, per slot
+        self.alive = np.zeros(slots, bool)
+        self.last = np.zeros(slots, np.int64)  # the move each slot reads next
+
+    @property
+    def free(self) -> int:
+        return int((~self.alive).sum())
+
+    @property
+    def n_live(self) -> int:
+        return int(self.alive.sum())
+
+    def admit(self, moves: np.ndarray, lengths: np.ndarray, rows: np.ndarray) -> None:
         read = np.arange(MAX_MOVES)[None, :] < lengths[:, None]
+        masked = np.where(read, moves, -1)
         _, first, inverse = np.unique(
             np.where(read, moves, -2), axis=0, return_index=True, return_inverse=True
         )
-        width = min(int(lengths.max()), N_POSITIONS)
-        tokens = torch.as_tensor(encode(np.where(read, moves, -1)[first, :width])).to(device)
-        cache = self.model.new_cache(len(first), device)
-        logits = self.model.prefill(tokens, cache, torch.as_tensor(lengths[first], device=device))
-        last = torch.as_tensor(np.minimum(lengths[first], N_POSITIONS) - 1, device=device)
-        index = torch.as_tensor(inverse.reshape(-1), device=device)
-        self.cache = cache.select(index)
-        self.logits = logits[torch.arange(len(first), device=device), last][index]
-        self.row = np.arange(len(moves))  # the caller's row held in each cache row
-        self.length = lengths.astype(np.int64).copy()  # moves read, per cache row
-        self.alive = self.length < MAX_MOVES
-        self.last = np.zeros(len(moves), np.int64)  # the move each cache row reads next
+        inverse = inverse.reshape(-1)
+        slots = np.flatnonzero(~self.alive)[: len(rows)]
+        order = first[np.argsort(lengths[first], kind="stable")]  # prefixes by length
+        for start in range(0, len(order), PREFILL_ROWS):
+            group = order[start : start + PREFILL_ROWS]
+            n = lengths[group]
+            width = min(int(n.max()), N_POSITIONS)
+            tokens = torch.as_tensor(encode(masked[group, :width]))
+            cache = self.model.new_cache(len(group), self.device, width)
+            out = self.model.prefill(tokens.to(self.device), cache, torch.as_tensor(n))
+            last = torch.as_tensor(np.minimum(n, N_POSITIONS) - 1, device=self.device)
+            at = np.full(len(moves), -1, np.int64)  # each group prefix's row in this prefill
+            at[group] = np.arange(len(group))
+            mine = np.flatnonzero(at[first[inverse]] >= 0)  # the admitted rows it serves
+            source = torch.as_tensor(at[first[inverse[mine]]], device=self.device)
+            target = torch.as_tensor(slots[mine], device=self.device)
+            self.cache.write(target, cache, source)
+            self.logits[target] = out[torch.arange(len(group), device=self.device), last][source]
+        self.row[slots], self.length[slots] = rows, lengths
+        self.alive[slots], self.last[slots] = lengths < MAX_MOVES, 0
+
+    def shrink(self) -> None:
+        """Copy the live rows to a cache of their own size, once a quarter of the slots are free
+        (call it only when no more rows will be admitted)."""
+        if self.free * 4 < len(self.alive) or not self.alive.any():
+            return
+        keep = np.flatnonzero(self.alive)
+        self.cache = self.cache.select(torch.as_tensor(keep))
+        self.logits = self.logits[torch.as_tensor(keep, device=self.device)]
+        self.row, self.length = self.row[keep], self.length[keep]
+        self.alive, self.last = self.alive[keep], self.last[keep]
 
     def live(self) -> np.ndarray:
         """The caller's rows still live, in the order of :meth:`weights`."""
@@ -83,7 +140,7 @@ class Decoding:
 
     def weights(self) -> np.ndarray:
         """float32 [live, 64]: each live row's weights for its next move."""
-        mask = torch.as_tensor(self.alive, device=self.logits.device)
+        mask = torch.as_tensor(self.alive, device=self.device)
         return self.acceptor.weights_from_logits(self.logits[mask]).cpu().numpy()
 
     def advance(self, squares: np.ndarray, going: np.ndarray) -> None:
@@ -96,14 +153,8 @@ class Decoding:
         self.alive[moved[self.length[moved] >= MAX_MOVES]] = False  # nothing after move 60
         if not self.alive.any():
             return
-        if (~self.alive).sum() * 4 >= len(self.alive):
-            keep = np.flatnonzero(self.alive)
-            self.cache = self.cache.select(torch.as_tensor(keep))
-            self.row, self.length = self.row[keep], self.length[keep]
-            self.alive, self.last = self.alive[keep], self.last[keep]
-        device = self.logits.device
-        tokens = torch.as_tensor(encode(np.where(self.alive, self.last, -1)), device=device)
-        positions = torch.as_tensor(np.minimum(self.length, MAX_MOVES - 1) - 1, device=device)
+        tokens = torch.as_tensor(encode(np.where(self.alive, self.last, -1)), device=self.device)
+        positions = torch.as_tensor(np.minimum(self.length, MAX_MOVES - 1) - 1, device=self.device)
         self.logits = self.model.step(tokens, positions, self.cache)
 
 
@@ -120,31 +171,48 @@ def sample(acceptor, moves, lengths, n_samples, rng):
     """``n_samples`` continuations of every row (see :meth:`Acceptor.sample`)."""
     out_moves = np.repeat(moves, n_samples, 0).astype(np.int8)
     out_lengths = np.repeat(lengths, n_samples).astype(np.int64)
-    for rows in chunks(len(out_moves), chunk_rows(acceptor) // n_samples * n_samples or n_samples):
-        dec = Decoding(acceptor, out_moves[rows], out_lengths[rows])
-        while dec.alive.any():
-            live = rows.start + dec.live()
-            square, drawn = draw(dec.weights(), rng)
-            out_moves[live[drawn], out_lengths[live[drawn]]] = square[drawn]
-            out_lengths[live[drawn]] += 1
-            dec.advance(square, drawn)
+    queue = Queue(len(out_moves), n_samples)
+    dec = Decoding(acceptor, _slots(acceptor, len(out_moves), n_samples))
+    while _refill(queue, [(dec, out_moves)], out_lengths):
+        live = dec.live()
+        square, drawn = draw(dec.weights(), rng)
+        out_moves[live[drawn], out_lengths[live[drawn]]] = square[drawn]
+        out_lengths[live[drawn]] += 1
+        dec.advance(square, drawn)
     return out_moves, out_lengths
+
+
+def _slots(acceptor: ModelAcceptor, rows: int, unit: int, per_row: int = 1) -> int:
+    """A decoding's slots: the capacity (at least one unit), or fewer when there are fewer rows."""
+    return min(max(capacity(acceptor, per_row), unit), rows)
+
+
+def _refill(queue: Queue, feeds: list[tuple[Decoding, np.ndarray]], lengths: np.ndarray) -> bool:
+    """Admit waiting rows into the free slots of each decoding (the same rows, each from its
+    own moves; a row is admitted before anything is written to it), or shrink the decodings
+    once nothing waits; whether any row is live or waiting."""
+    rows = queue.take(feeds[0][0].free)
+    for dec, moves in feeds:
+        if rows is not None:
+            dec.admit(moves[rows], lengths[rows], np.arange(rows.start, rows.stop))
+        elif queue.empty:
+            dec.shrink()
+    return feeds[0][0].n_live > 0 or not queue.empty
 
 
 def first_rejected(acceptor, moves, lengths, start) -> np.ndarray:
     """Per row, the first move index in ``start..lengths-1`` the model rejects, or -1."""
     out = np.full(len(moves), -1, np.int64)
-    for rows in chunks(len(moves), chunk_rows(acceptor)):
-        m, n = moves[rows], lengths[rows]
-        dec = Decoding(acceptor, m, start[rows])
-        while dec.alive.any():
-            live, at = dec.live(), dec.lengths()
-            inside = at < n[live]
-            square = np.where(inside, m[live, np.minimum(at, MAX_MOVES - 1)], 0).astype(np.int64)
-            ok = inside & (dec.weights()[np.arange(len(live)), square] > 0)
-            rejected = inside & ~ok
-            out[rows.start + live[rejected]] = at[rejected]
-            dec.advance(square, ok & (at + 1 < n[live]))
+    queue = Queue(len(moves), 1)
+    dec = Decoding(acceptor, _slots(acceptor, len(moves), 1))
+    while _refill(queue, [(dec, moves)], start):
+        live, at = dec.live(), dec.lengths()
+        inside = at < lengths[live]
+        square = np.where(inside, moves[live, np.minimum(at, MAX_MOVES - 1)], 0).astype(np.int64)
+        ok = inside & (dec.weights()[np.arange(len(live)), square] > 0)
+        rejected = inside & ~ok
+        out[live[rejected]] = at[rejected]
+        dec.advance(square, ok & (at + 1 < lengths[live]))
     return out
 
 
@@ -152,10 +220,11 @@ def next_weights(acceptor, moves, lengths) -> np.ndarray:
     """float32 [B, 64]: the weights of the move after each whole row; rows that differ only in
     their last move (a prefix's one-move extensions) share the rest."""
     out = np.zeros((len(moves), N_SQUARES), np.float32)
-    for rows in chunks(len(moves), chunk_rows(acceptor)):
+    for rows in chunks(len(moves), capacity(acceptor)):
         m, n = moves[rows], lengths[rows]
         shared = np.maximum(n - 1, 1)
-        dec = Decoding(acceptor, m, shared)
+        dec = Decoding(acceptor, len(m), int(n.max()))  # positions up to the last move
+        dec.admit(m, shared, np.arange(len(m)))
         live, weights = dec.live(), dec.weights()
         read = shared[live] == n[live]  # a one-move row: its weights are the prefill's
         out[rows.start + live[read]] = weights[read]
@@ -170,26 +239,25 @@ def sample_judged(acceptor, first, second, lengths, n_samples, rng, whole_trial)
     (both of ``lengths``) in the same steps (see :meth:`Acceptor.sample_judged`)."""
     out_moves = np.repeat(first, n_samples, 0).astype(np.int8)
     out_lengths = np.repeat(lengths, n_samples).astype(np.int64)
-    seconds = np.repeat(second, n_samples, 0)
     cut = np.full(len(out_moves), -1, np.int64)
     trial = np.repeat(np.arange(len(first)), n_samples)
     trial_rejected = np.zeros(len(first), bool)
-    per_chunk = chunk_rows(acceptor, per_row=2) // n_samples * n_samples or n_samples
-    for rows in chunks(len(out_moves), per_chunk):
-        sampler = Decoding(acceptor, out_moves[rows], out_lengths[rows])
-        judge = Decoding(acceptor, seconds[rows], out_lengths[rows])
-        while sampler.alive.any():
-            live = rows.start + sampler.live()
-            at = out_lengths[live]
-            square, drawn = draw(sampler.weights(), rng)
-            rejected = drawn & (judge.weights()[np.arange(len(live)), square] == 0)
-            out_moves[live[drawn], at[drawn]] = square[drawn]
-            out_lengths[live[drawn]] += 1
-            cut[live[rejected]] = at[rejected]
-            going = drawn & ~rejected
-            if whole_trial:
-                trial_rejected[trial[live[rejected]]] = True
-                going &= ~trial_rejected[trial[live]]
-            sampler.advance(square, going)
-            judge.advance(square, going)
+    slots = _slots(acceptor, len(out_moves), n_samples, per_row=2)
+    sampler, judge = Decoding(acceptor, slots), Decoding(acceptor, slots)
+    queue = Queue(len(out_moves), n_samples)
+    feeds = [(sampler, out_moves), (judge, np.repeat(second, n_samples, 0))]
+    while _refill(queue, feeds, out_lengths):
+        live = sampler.live()
+        at = out_lengths[live]
+        square, drawn = draw(sampler.weights(), rng)
+        rejected = drawn & (judge.weights()[np.arange(len(live)), square] == 0)
+        out_moves[live[drawn], at[drawn]] = square[drawn]
+        out_lengths[live[drawn]] += 1
+        cut[live[rejected]] = at[rejected]
+        going = drawn & ~rejected
+        if whole_trial:
+            trial_rejected[trial[live[rejected]]] = True
+            going &= ~trial_rejected[trial[live]]
+        sampler.advance(square, going)
+        judge.advance(square, going)
     return out_moves, out_lengths, cut

@@ -32,6 +32,13 @@ def acceptor():
     return ModelAcceptor(model, "epsilon", 0.01)
 
 
+@pytest.fixture(params=[decoding.MAX_ROWS, 7], ids=["one-batch", "rows-join-mid-run"])
+def batch_rows(request, monkeypatch):
+    """Batches of every row at once, or of 7 rows, so rows are admitted while others decode."""
+    monkeypatch.setattr(decoding, "MAX_ROWS", request.param)
+    return request.param
+
+
 def full_forward(acceptor: ModelAcceptor, name: str):
     """The acceptor's method as the base class computes it: a full forward per question."""
     return getattr(Acceptor, name).__get__(acceptor)
@@ -44,7 +51,7 @@ def legal_continuations(pool, index, n, seed):
     return drawn, played, np.repeat(lengths, n)
 
 
-def test_first_rejections_equal_the_full_forwards(pool, acceptor):
+def test_first_rejections_equal_the_full_forwards(pool, acceptor, batch_rows):
     rows, n, start = legal_continuations(pool, np.arange(0, 400, 7), 5, 0)
     start = np.maximum(start - np.arange(len(start)) % 3, 1)  # starts inside the prefix too
     n[::11] = start[::11]  # rows with nothing to judge
@@ -53,7 +60,7 @@ def test_first_rejections_equal_the_full_forwards(pool, acceptor):
     assert (cached >= 0).mean() > 0.5 and (cached < 0).sum() >= len(n) // 11  # both kinds
 
 
-def test_next_weights_equal_the_full_forwards(pool, acceptor):
+def test_next_weights_equal_the_full_forwards(pool, acceptor, batch_rows):
     moves, lengths = pool.prefixes(np.arange(0, 600, 9))
     square = np.nonzero(EngineAcceptor().next_weights(moves[:20], lengths[:20]))
     extended = moves[square[0]].copy()  # one-move extensions share their prefix
@@ -70,7 +77,9 @@ def test_next_weights_equal_the_full_forwards(pool, acceptor):
 
 
 @pytest.mark.parametrize("whole_trial", [False, True])
-def test_lockstep_sampling_judges_as_judging_afterwards_would(pool, acceptor, whole_trial):
+def test_lockstep_sampling_judges_as_judging_afterwards_would(
+    pool, acceptor, whole_trial, batch_rows
+):
     first, lengths = pool.prefixes(np.arange(0, 300, 10))
     second, _ = pool.prefixes(np.arange(1, 301, 10))
     keep = lengths == pool.prefixes(np.arange(1, 301, 10))[1]
@@ -99,7 +108,19 @@ def test_lockstep_sampling_judges_as_judging_afterwards_would(pool, acceptor, wh
 
 def test_chunks_fit_the_cache_budget(acceptor):
     published = ModelAcceptor(GPT(GPTConfig(n_layers=8, d_model=512, n_heads=8)))
-    assert decoding.chunk_rows(acceptor) == decoding.MAX_ROWS
-    rows = decoding.chunk_rows(published)
+    assert decoding.capacity(acceptor) == decoding.MAX_ROWS
+    rows = decoding.capacity(published)
     assert rows * 2 * 8 * 59 * 512 * 4 <= decoding.CACHE_BYTES < (rows + 1) * 2 * 8 * 59 * 512 * 4
-    assert decoding.chunk_rows(published, per_row=2) == rows // 2
+    assert decoding.capacity(published, per_row=2) == rows // 2
+
+
+def test_sampled_continuations_are_what_the_full_forward_accepts(pool, acceptor, batch_rows):
+    moves, lengths = pool.prefixes(np.arange(0, 240, 12))
+    drawn, n = acceptor.sample(moves, lengths, 3, np.random.default_rng(5))
+    again = acceptor.sample(moves, lengths, 3, np.random.default_rng(5))
+    assert np.array_equal(drawn, again[0]) and np.array_equal(n, again[1])  # seeded
+    start = np.repeat(lengths, 3)
+    inside = (np.arange(60)[None] >= start[:, None]) & (np.arange(60)[None] < n[:, None])
+    assert (n > start).any() and full_forward(acceptor, "accepts")(drawn, n, start)[inside].all()
+    ended = (n == 60) | ~full_forward(acceptor, "next_weights")(drawn, n).any(1)
+    assert ended.all()  # each played until nothing is accepted

@@ -1,0 +1,92 @@
+"""make compare's report (probes.report.compare): each run's figures read from its report, each
+kind beside its random-init control, the notes on recurrent edits and on what was not run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from othello.common.errors import UserError
+from othello.model.config import GPTConfig, LSTMConfig
+from othello.model.kinds import build_model
+from probes.report.compare import COMPARE_JSON, COMPARE_MD, FIGURE, write_comparison
+
+
+def fake_summary(model_cfg, top1: float, probe: float, nerode: float, not_run: dict) -> dict:
+    """The parts of a report's summary.json that the comparison reads."""
+    layers = {str(k): probe - 0.01 * (3 - k) for k in range(3)}
+    board = {str(k): {"mean": v / 10} for k, v in layers.items()}
+    nerode_fig = {"mean": nerode, "stderr": 0.01, "trials": 10}
+    control_fig = {"mean": nerode / 2, "stderr": 0.01, "trials": 10}
+    return {
+        "config": {"model": model_cfg.to_dict(), "batch_size": 64},
+        "training": {"steps": 100, "seconds": 60.0, "tokens_per_s": 6000.0},
+        "eval": {"top1_legal_accuracy": top1, "games": 196},
+        "probes": {
+            "accuracy": {"mine_theirs": {"linear": layers}},
+            "control": {"mine_theirs": {"linear": {k: 0.6 for k in layers}}},
+            "whole_board": {"mine_theirs": {"linear": board}},
+            "control_whole_board": {"mine_theirs": {"linear": board}},
+            "best": {"mine_theirs/linear": {"layer": "2", "accuracy": probe, "whole_board": 0.1}},
+            "control_best": {"mine_theirs/linear": {"layer": "1", "accuracy": 0.6}},
+        },
+        "interventions": {"choice": {"headline": "linear"}},
+        "world_model": {
+            "top1_legal": {"model": top1, "random_init": 0.15},
+            "verdict": [{"figure": "edit: share of the gap closed", "model": 0.4}],
+            **{k: nerode_fig for k in ("compression_precision", "distinction_precision")},
+            "distinction_recall": nerode_fig,
+            "controls": {
+                "random_init": {"state": {"board_and_mover": {"distinction_recall": control_fig}}}
+            },
+            "inductive_bias": {"model": {"r_ib": 0.8, "d_ib": 0.9}, "random_init": {"r_ib": 0.7}},
+            "not_run": not_run,
+        },
+    }
+
+
+@pytest.fixture
+def reports(tmp_path):
+    gpt, lstm = GPTConfig(n_layers=2, d_model=16, n_heads=2), LSTMConfig(n_layers=2, d_model=16)
+    folders = []
+    for name, cfg, top1, not_run in (
+        ("gpt", gpt, 0.95, {}),
+        ("lstm", lstm, 0.9, {"neuron_simulation": "needs MLP neurons; a lstm model has none"}),
+    ):
+        folder = tmp_path / name
+        folder.mkdir()
+        summary = fake_summary(cfg, top1, 0.8, 0.5, not_run)
+        (folder / "summary.json").write_text(json.dumps(summary))
+        folders.append(folder)
+    return folders
+
+
+def test_the_comparison_reads_each_run_and_sets_it_beside_its_control(reports, tmp_path):
+    result = write_comparison(reports, tmp_path / "out")
+    gpt, lstm = result["runs"]
+    assert (gpt["kind"], lstm["kind"]) == ("gpt", "lstm")
+    assert lstm["parameters"] == build_model(LSTMConfig(n_layers=2, d_model=16)).n_params()
+    assert lstm["tokens_seen"] == 100 * 64 * 59 and lstm["training_seconds"] == 60.0
+    assert lstm["top1_legal"] == {"model": 0.9, "random_init": 0.15}
+    assert lstm["nerode"]["distinction_recall"] == {"model": 0.5, "random_init": 0.25}
+    assert lstm["probe_best"]["model"]["accuracy"] == 0.8
+    assert lstm["inductive_bias"]["d_ib"] == {"model": 0.9, "random_init": None}
+    assert any("reaches every later position" in n for n in result["notes"])
+    assert "lstm: neuron_simulation not run: needs MLP neurons" in " ".join(result["notes"])
+    text = (tmp_path / "out" / COMPARE_MD).read_text()
+    assert "| top-1 legal (test games) | 0.950 | 0.150 | 0.900 | 0.150 |" in text
+    assert "Mamba 9M: 98.77% per cell, 67% whole boards" in text  # othello_mamba, quoted once
+    assert json.loads((tmp_path / "out" / COMPARE_JSON).read_text())["runs"][1]["kind"] == "lstm"
+    assert (tmp_path / "out" / FIGURE).stat().st_size > 0
+
+
+def test_a_run_without_its_world_model_stage_or_a_single_run_is_refused(reports, tmp_path):
+    summary = json.loads((reports[1] / "summary.json").read_text())
+    del summary["world_model"]
+    (reports[1] / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(UserError, match="lstm/summary.json: no world-model stage"):
+        write_comparison(reports, tmp_path / "out")
+    with pytest.raises(UserError, match="at least two"):
+        write_comparison(reports[:1], tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # nothing written
