@@ -11,6 +11,7 @@ What a notebook imports (each one call; the scripts and stages call the same fun
     logits, cache = othello.run_with_cache(model, game)  # activations by hook name
     cache.resid(2)                                       # the residual stream at layer 2
     tl_model = othello.to_hooked(model)                  # in TransformerLens 4 (or 3), same logits
+    lstm = othello.build_model(othello.LSTMConfig(n_layers=4, d_model=128))  # other kinds
 
 Names are loaded on first use, so ``import othello`` stays cheap (no torch until asked).
 """
@@ -33,6 +34,10 @@ _EXPORTS = {
     "to_hooked": "othello.interop.tl_bridge",
     "GPT": "othello.model.gpt",
     "GPTConfig": "othello.model.config",
+    "LSTMConfig": "othello.model.config",
+    "MambaConfig": "othello.model.config",
+    "build_model": "othello.model.kinds",
+    "register_model_kind": "othello.model.kinds",
     "act_name": "othello.model.hooks",
     "resid_hook": "othello.model.hooks",
     "square_name": "othello.world.squares",

@@ -22,6 +22,7 @@ class Registry(dict):
         self.what = what
 
     def register(self, item: Any) -> Any:
+        """Add ``item`` under ``item.name`` (a name already taken is an error); returns it."""
         settings = getattr(item, "settings", None)
         if settings is not None and not dataclasses.is_dataclass(settings):
             raise TypeError(f"{self.what} {item.name!r}: settings must be a dataclass")

@@ -21,6 +21,7 @@ import torch
 from othello.common.errors import UserError
 from othello.model import checkpoint
 from othello.model.gpt import GPT
+from othello.model.hooked import HookedModel
 from othello.world.squares import N_POSITIONS
 
 AUTO = "auto"
@@ -49,10 +50,11 @@ def load_model(
     format: str = AUTO,
     device: str | torch.device = "cpu",
     n_heads: int | None = None,
-) -> GPT:
-    """The model at ``path`` in eval mode: a run directory, our ``model.pt``, or a published
-    checkpoint file (``format``: ``auto``, ``othello_gpt``, ``transformer_lens`` or
-    ``othello_world``; ``n_heads`` for the last, whose weights do not hold it: Li et al. 8)."""
+) -> HookedModel:
+    """The model at ``path`` in eval mode: a run directory or our ``model.pt`` (a model of any
+    kind: GPT, LSTM, Mamba), or a published GPT checkpoint file (``format``: ``auto``,
+    ``othello_gpt``, ``transformer_lens`` or ``othello_world``; ``n_heads`` for the last, whose
+    weights do not hold it: Li et al. 8)."""
     from othello.interop.formats import FORMATS, LI_ET_AL_HEADS, load_external
 
     path = Path(path)

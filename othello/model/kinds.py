@@ -38,6 +38,7 @@ class ModelKind:
     parts: frozenset[str] = field(default_factory=frozenset)
     extra: str | None = None
     description: str = ""
+    recurrent: bool = False  # a state carries each position to the next (an edit reaches on)
 
     def model_class(self) -> Callable[[Any], Any]:
         module, _, name = self.model.partition(":")
@@ -80,6 +81,27 @@ def missing_part(model: Any, part: str) -> str:
     return f"needs {PART_NAMES[part]}; a {kind_of(model).name} model has none"
 
 
+def not_run_notes(cfg: Any) -> list[str]:
+    """What the report says a model of ``cfg``'s kind does not run, and how its edits differ."""
+    kind = model_kind(cfg.kind)
+    missing = [PART_NAMES[p] for p in (HEADS, NEURONS) if p not in kind.parts]
+    notes = []
+    if missing:
+        notes.append(
+            f"a {kind.name} model has no {' or '.join(missing)}: the circuit laboratory (heads, "
+            "direct logit attribution, the neuron atlas) and the world-model stage's neuron "
+            "simulation are not run on it; its patching maps (residual layer x position) come "
+            "from the world-model stage's attribution patching"
+        )
+    if kind.recurrent:
+        notes.append(
+            f"an edit of a {kind.name} model's layer at a position also reaches every later "
+            "position through its recurrent state (a GPT's reaches them only through attention "
+            "to that position); the flip is read at the edited position, as for the GPT"
+        )
+    return notes
+
+
 def require(model: Any, part: str, what: str) -> None:
     """Refuse, in one line, a model without ``part`` for ``what``."""
     if part not in kind_of(model).parts:
@@ -101,6 +123,7 @@ register_model_kind(
         LSTMConfig,
         "othello.model.lstm:LSTM",
         description="PyTorch's LSTM layers on a residual stream",
+        recurrent=True,
     )
 )
 register_model_kind(
@@ -110,5 +133,6 @@ register_model_kind(
         "othello.model.mamba:Mamba",
         extra="mamba",
         description="Mamba (S6) blocks from mambapy on a residual stream",
+        recurrent=True,
     )
 )

@@ -33,10 +33,11 @@ from othello.common.device import DEVICES, pick_device
 from othello.common.errors import UserError
 from othello.common.hashing import file_sha256
 from othello.corpora.corpus import GamesFile
+from othello.model import kinds
 from othello.model.checkpoint import load_model, model_file
 from othello.model.gpt import GPT
 from othello.model.hooked import HookedModel
-from othello.model.kinds import build_model
+from othello.model.kinds import build_model, require
 from probes.circuits import plots
 from probes.circuits.ablation import ablation_check, legality_groups
 from probes.circuits.atlas import AtlasResult, AtlasSettings, run_atlas
@@ -55,6 +56,9 @@ ATTRIBUTION, LOGIT_LENS, HEADS = "attribution.json", "logit_lens.json", "heads.j
 ABLATION, PATCHING, METRICS = "ablation.json", "patching.json", "metrics.json"
 ATTRIBUTION_PATCHING = "attribution_patching.json"
 _SIZES = DEFAULTS.circuits
+# what the lab needs heads and neurons for; a model without them gets its patching maps from
+# the world-model stage (attribution_patching), which runs on every kind
+LAB = "the circuit laboratory (heads, direct logit attribution, the neuron atlas)"
 
 
 @dataclass
@@ -183,6 +187,8 @@ def check_inputs(
         )
     device = pick_device(cfg.device)
     model = load_model(path, device)
+    for part in (kinds.HEADS, kinds.NEURONS):  # its heads, attribution and atlas need both
+        require(model, part, LAB)
     sha = file_sha256(path)
     probes, _ = load_probes(probe_dir, model_sha256=sha)
     directions = probe_directions(probes)

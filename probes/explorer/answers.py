@@ -59,7 +59,8 @@ def info(run: ExplorerRun) -> dict:
     fitted = {key.fitted for key in run.probes}
     return {
         "layers": run.layers,
-        "heads": cfg.n_heads,
+        "kind": cfg.kind,
+        "heads": getattr(cfg, "n_heads", None),  # None: a model without attention heads
         "n_layers": cfg.n_layers,
         "d_model": cfg.d_model,
         "methods": run.edits.kinds(),
@@ -185,7 +186,7 @@ def attention(run: ExplorerRun, game: Game, ply: int, layer: int, head: int | No
     block."""
     check_ply(game, ply)
     check_block(run.model.cfg, layer)
-    check_head(run.model.cfg, head)
+    check_head(run.model, head)
     tokens = torch.as_tensor(encode(game.moves[None, : ply + 1]))
     hook = act_name("pattern", layer)
     with run.lock, torch.inference_mode():

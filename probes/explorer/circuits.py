@@ -21,6 +21,7 @@ import torch
 from othello.model.evaluate import square_scores
 from othello.model.gpt import GPT
 from othello.model.hooks import act_name
+from othello.model.kinds import HEADS, NEURONS
 from othello.world.game import Game
 from othello.world.labels import replay
 from othello.world.squares import square_name
@@ -31,7 +32,7 @@ from probes.circuits.neurons import logit_effects, promoted_and_suppressed, weig
 from probes.circuits.patching import corrupt_at, patch_maps, patch_task
 from probes.circuits.positions import GameBatch
 from probes.circuits.stage import CircuitsResults
-from probes.explorer.inputs import ExplorerError, check_block, check_ply
+from probes.explorer.inputs import ExplorerError, check_block, check_part, check_ply
 from probes.explorer.shape import nullable
 from probes.fit import Probes
 
@@ -90,6 +91,7 @@ class CircuitsView:
 
     def check_neuron(self, layer: int, neuron: int) -> None:
         cfg = self.model.cfg
+        check_part(self.model, NEURONS, "a neuron's view")
         check_block(cfg, layer)
         if not 0 <= neuron < cfg.mlp_width:
             raise ExplorerError(f"neuron {neuron} is out of range (0..{cfg.mlp_width - 1})")
@@ -144,6 +146,7 @@ class CircuitsView:
 
     def active(self, game: Game, ply: int, top: int = 12) -> dict:
         """The neurons most active at this position (every layer), with their rules."""
+        check_part(self.model, NEURONS, "the most active neurons")
         check_ply(game, ply)
         acts = self.activations(game)
         flat = [(float(a[ply, n]), layer, int(n)) for layer, a in acts.items()
@@ -160,6 +163,7 @@ class CircuitsView:
     def attribution(self, game: Game, ply: int) -> dict:
         """The current prediction's direct logit attribution: each part's share of the top
         move's logit (the parts sum to it)."""
+        check_part(self.model, HEADS, "direct logit attribution")
         check_ply(game, ply)
         tokens = torch.as_tensor(encode(game.moves[None, : ply + 1]))
         with torch.inference_mode():

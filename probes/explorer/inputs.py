@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from othello.common.errors import UserError
 from othello.corpora.corpus import CorpusError, GamesFile
-from othello.model.config import GPTConfig
+from othello.model.config import ModelConfig
+from othello.model.hooked import HookedModel
+from othello.model.kinds import HEADS, kind_of, missing_part
 from othello.world.game import Game, MoveListError
 from othello.world.squares import N_SQUARES
 
@@ -72,17 +74,24 @@ def check_layer(hooks: dict[int, str], layer: int) -> str:
     return hooks[layer]
 
 
-def check_block(cfg: GPTConfig, layer: int) -> None:
-    """A transformer block of the model (attention and neurons are per block, not per
-    residual layer)."""
+def check_block(cfg: ModelConfig, layer: int) -> None:
+    """A block of the model (attention and neurons are per block, not per residual layer)."""
     if not 0 <= layer < cfg.n_layers:
         raise ExplorerError(f"layer {layer} is out of range: blocks 0..{cfg.n_layers - 1}")
 
 
-def check_head(cfg: GPTConfig, head: int | None) -> None:
+def check_part(model: HookedModel, part: str, what: str) -> None:
+    """A model that has ``part`` (attention heads or MLP neurons) for ``what``."""
+    if part not in kind_of(model).parts:
+        raise ExplorerError(f"{what} {missing_part(model, part)}")
+
+
+def check_head(model: HookedModel, head: int | None) -> None:
     """An attention head of the model, or None for every head."""
-    if head is not None and not 0 <= head < cfg.n_heads:
-        raise ExplorerError(f"head {head} is out of range (0..{cfg.n_heads - 1})")
+    check_part(model, HEADS, "attention patterns")
+    n_heads = model.cfg.n_heads
+    if head is not None and not 0 <= head < n_heads:
+        raise ExplorerError(f"head {head} is out of range (0..{n_heads - 1})")
 
 
 def check_square(square: int) -> None:

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 from othello.common.atomic import write_text
 from othello.common.errors import UserError
 from othello.common.machine import describe_machine
-from othello.model.kinds import build_model, config_from_dict
+from othello.model.kinds import build_model, config_from_dict, model_kind, not_run_notes
 from probes.drawing import save_figure
 from probes.published import TORRES_BOARD_ACCURACY
 from probes.report.summary import read_json
@@ -27,11 +27,6 @@ SUMMARY, COMPARE_JSON, COMPARE_MD = "summary.json", "compare.json", "compare.md"
 FIGURE = "probe_by_layer.png"
 SIDES = ("model", "random_init")
 NERODE = ("compression_precision", "distinction_precision", "distinction_recall")
-RECURRENT_EDIT_NOTE = (
-    "an edit of a recurrent model's layer at the case's position also reaches every later "
-    "position through the recurrent state (a GPT's reaches them only through attention to "
-    "that position); the flip is read at the case's position for every kind"
-)
 
 
 def _verdict(world: dict, figure: str) -> dict:
@@ -109,9 +104,9 @@ def compare_runs(reports: list[Path]) -> dict:
     if len(reports) < 2:
         raise UserError("compare needs at least two report folders")
     runs = [run_entry(Path(r)) for r in reports]
-    recurrent = [r["kind"] for r in runs if r["kind"] != "gpt"]
-    notes = [RECURRENT_EDIT_NOTE] if recurrent else []
+    notes = []
     for r in runs:
+        notes += not_run_notes(model_kind(r["kind"]).config())
         notes += [f"{r['kind']}: {part} not run: {why}" for part, why in r["not_run"].items()]
     return {
         "runs": runs,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from othello.common.machine import machine_line
-from othello.model.kinds import config_from_dict
+from othello.model.kinds import config_from_dict, not_run_notes
 from probes.interventions.sweep import TUNE
 from probes.published import LI_INTERVENTIONS, TORRES_BOARD_ACCURACY
 from probes.report.summary import REPORTED
@@ -59,6 +59,7 @@ def _run_lines(summary: dict) -> list[str]:
                 else ""
             ),
         ]
+    lines += [f"- {note}" for note in not_run_notes(config_from_dict(model))]
     return lines + [
         f"- made on: {machine_line(summary['machine'])} (figures are bit-identical on one "
         "machine; another CPU's kernels change the last digits)",

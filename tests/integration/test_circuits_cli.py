@@ -100,3 +100,30 @@ def test_the_report_section_reads_the_circuits(circuits):
     assert lines[0].startswith("## Circuits (30 test games")
     assert sum(line.startswith("| 0 |") or line.startswith("| 1 |") for line in lines) == 2
     assert set(results.report_figures().values()) <= {results.figure(n) for n in FIGURES}
+
+
+def test_a_model_without_heads_or_neurons_is_refused_in_one_line(tiny_corpus, probes, tmp_path):
+    """The lab needs attention heads and MLP neurons: an LSTM's run gets one error line naming
+    what it lacks, and nothing is written; its explorer refuses the head and neuron views."""
+    import torch
+
+    from othello.model.checkpoint import save_model
+    from othello.model.config import LSTMConfig
+    from othello.model.kinds import build_model
+    from probes.explorer.inputs import ExplorerError, check_head, check_part
+
+    torch.manual_seed(0)
+    lstm = build_model(LSTMConfig(n_layers=2, d_model=64))
+    save_model(lstm, tmp_path / "run" / "model.pt")
+    out = tmp_path / "out"
+    done = run_in_process(
+        "circuits.py", "--run", tmp_path / "run", "--games", tiny_corpus, "--probes", probes,
+        "--out", out, "--no-progress",
+    )  # fmt: skip
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, done.stderr
+    assert "needs attention heads; a lstm model has none" in lines[0] and not out.exists()
+    with pytest.raises(ExplorerError, match="attention patterns needs attention heads"):
+        check_head(lstm, None)
+    with pytest.raises(ExplorerError, match="MLP neurons; a lstm model"):
+        check_part(lstm, "neurons", "a neuron's view")

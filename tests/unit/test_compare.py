@@ -72,7 +72,8 @@ def test_the_comparison_reads_each_run_and_sets_it_beside_its_control(reports, t
     assert lstm["nerode"]["distinction_recall"] == {"model": 0.5, "random_init": 0.25}
     assert lstm["probe_best"]["model"]["accuracy"] == 0.8
     assert lstm["inductive_bias"]["d_ib"] == {"model": 0.9, "random_init": None}
-    assert any("reaches every later position" in n for n in result["notes"])
+    assert any("lstm model's layer at a position also reaches" in n for n in result["notes"])
+    assert not any("a gpt model" in n for n in result["notes"])
     assert "lstm: neuron_simulation not run: needs MLP neurons" in " ".join(result["notes"])
     text = (tmp_path / "out" / COMPARE_MD).read_text()
     assert "| top-1 legal (test games) | 0.950 | 0.150 | 0.900 | 0.150 |" in text
