@@ -137,6 +137,14 @@ PRESETS["lstm-cpu"] = dataclasses.replace(
 PRESETS["mamba-cpu"] = dataclasses.replace(
     PRESETS["cpu"], model=MambaConfig(n_layers=4, d_model=64), max_steps=2_700
 )
+# On a GPU, the same tokens as the paper preset (its batch and steps) at its depth and width;
+# not compiled (torch.compile of the recurrences' per-position loops is not what was measured)
+PRESETS["lstm-paper"] = dataclasses.replace(
+    PRESETS["paper"], model=LSTMConfig(n_layers=8, d_model=512), compile=False
+)
+PRESETS["mamba-paper"] = dataclasses.replace(
+    PRESETS["paper"], model=MambaConfig(n_layers=8, d_model=512), compile=False
+)
 PRESETS["lstm-tiny"] = dataclasses.replace(
     PRESETS["tiny"], model=LSTMConfig(n_layers=2, d_model=64)
 )

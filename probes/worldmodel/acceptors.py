@@ -33,7 +33,7 @@ from othello.model.evaluate import square_scores
 from othello.model.gpt import GPT
 from othello.world.squares import MAX_MOVES, N_POSITIONS, N_SQUARES
 from othello.world.tokens import PLAYABLE_MASK, encode
-from probes.worldmodel import decoding
+from probes.worldmodel import cached, decoding
 
 EPSILON = 0.01  # Vafa et al.'s acceptance cut for softmax models
 CHUNK = 1024  # rows per forward pass
@@ -187,20 +187,20 @@ class ModelAcceptor(Acceptor):
             w = np.concatenate([w, np.zeros_like(w[:, :1])], 1)
         return w
 
-    # Through the key/value cache (:mod:`.decoding`); ``accepts`` and ``position_weights``
+    # Through the model's decoding cache (:mod:`.cached`); ``accepts`` and ``position_weights``
     # keep the full forward, against which the tests check these.
     @torch.no_grad()
     def sample(self, moves, lengths, n_samples, rng):
-        return decoding.sample(self, moves, lengths, n_samples, rng)
+        return cached.sample(self, moves, lengths, n_samples, rng)
 
     @torch.no_grad()
     def first_rejected(self, moves, lengths, start):
-        return decoding.first_rejected(self, moves, lengths, start)
+        return cached.first_rejected(self, moves, lengths, start)
 
     @torch.no_grad()
     def next_weights(self, moves, lengths):
-        return decoding.next_weights(self, moves, lengths)
+        return cached.next_weights(self, moves, lengths)
 
     @torch.no_grad()
     def sample_judged(self, first, second, lengths, n_samples, rng, whole_trial=False):
-        return decoding.sample_judged(self, first, second, lengths, n_samples, rng, whole_trial)
+        return cached.sample_judged(self, first, second, lengths, n_samples, rng, whole_trial)

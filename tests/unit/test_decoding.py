@@ -1,6 +1,6 @@
-"""The model's acceptor through its key/value cache (probes.worldmodel.decoding) answers what
-the full forward answers: the same first rejections, the same next-move weights, and lockstep
-sampling that judges each continuation as judging it afterwards would."""
+"""The model's acceptor through its decoding cache (probes.worldmodel.decoding and .cached)
+answers what the full forward answers: the same first rejections, the same next-move weights,
+and lockstep sampling that judges each continuation as judging it afterwards would."""
 
 from __future__ import annotations
 

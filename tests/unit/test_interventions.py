@@ -220,7 +220,12 @@ def test_resuming_from_the_unedited_run_equals_the_full_edited_run(setup, method
     model, hooks, linear, cases = setup
     cases = cases.take(slice(0, 40))
     edit = linear_editor(linear, 2.0) if method == "linear" else gradient_editor(linear, 30)
-    by_layer = hooks_by_layer(hooks)
+    check_resume(model, cases, hooks_by_layer(hooks), edit, atol=1e-4, moved=1e-2)
+
+
+def check_resume(model, cases, by_layer, edit, atol: float, moved: float) -> None:
+    """The shortcut from every start layer equals the full edited run (within ``atol``), and
+    the edit moves the logits (by more than ``moved``)."""
     run = clean_run(model, cases)
     torch.testing.assert_close(run.logits, intervene(model, cases, [], None), atol=1e-5, rtol=0)
     for layer in by_layer:
@@ -228,8 +233,8 @@ def test_resuming_from_the_unedited_run_equals_the_full_edited_run(setup, method
         full = intervene(model, cases, edited, edit)
         later = {k: h for k, h in by_layer.items() if h in edited}
         shortcut = resume(model, run, cases, layer, later, edit)
-        torch.testing.assert_close(shortcut, full, atol=1e-4, rtol=0)
-        assert (full - run.logits).abs().max() > 1e-2  # the edit did something
+        torch.testing.assert_close(shortcut, full, atol=atol, rtol=0)
+        assert (full - run.logits).abs().max() > moved  # the edit did something
 
 
 @pytest.mark.parametrize("kind", ["lstm", "mamba"])
@@ -247,14 +252,4 @@ def test_resuming_a_recurrent_model_equals_its_full_edited_run(setup, kind):
     def edit(x, hook, cases):
         return x + push
 
-    by_layer = hooks_by_layer(list(resid_hooks(2).values()))
-    run = clean_run(model, cases)
-    torch.testing.assert_close(run.logits, intervene(model, cases, [], None), atol=1e-5, rtol=0)
-    for layer in by_layer:
-        edited = edit_hooks(by_layer, layer, later_layers=True)
-        full = intervene(model, cases, edited, edit)
-        later = {k: h for k, h in by_layer.items() if h in edited}
-        torch.testing.assert_close(
-            resume(model, run, cases, layer, later, edit), full, atol=1e-5, rtol=0
-        )
-        assert (full - run.logits).abs().max() > 1e-3  # the edit did something
+    check_resume(model, cases, hooks_by_layer(list(resid_hooks(2).values())), edit, 1e-5, 1e-3)

@@ -156,3 +156,28 @@ def test_snapshots_keep_the_weights_along_training(games, tmp_path):
     final = checkpoint.load_model(tmp_path / "run").state_dict()
     assert all(torch.equal(last[k], final[k]) for k in final)
     assert not all(torch.equal(first[k], final[k]) for k in final)
+
+
+@pytest.mark.trains
+@pytest.mark.parametrize("kind", ["lstm", "mamba"])
+def test_each_kind_trains_and_its_run_records_its_kind(games, tmp_path, kind):
+    if kind == "mamba":
+        pytest.importorskip("mambapy", reason="the mamba extra (mambapy) is not installed")
+    cfg = preset(f"{kind}-tiny", ["max_steps=60", "eval_every=60", "warmup_steps=10"])
+    train(cfg, games, tmp_path / "run", progress=False)
+    losses = _losses(tmp_path / "run")
+    assert losses[-1]["loss"] < losses[0]["loss"] - 0.1  # it learns (the Mamba slowest at first)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["config"]["model"]["kind"] == kind
+    assert checkpoint.load_model(tmp_path / "run", kind=kind).cfg == cfg.model
+
+
+def test_the_kinds_presets_match_the_gpts_corpus_and_tokens():
+    for size in ("tiny", "cpu", "paper"):
+        gpt = preset(size)
+        for kind in ("lstm", "mamba"):
+            other = preset(f"{kind}-{size}")
+            assert other.model.kind == kind and other.n_games == gpt.n_games
+            assert (other.batch_size, other.target, other.seed) == (gpt.batch_size, gpt.target, 0)
+            if size == "paper":  # on a GPU: the same tokens
+                assert other.max_steps == gpt.max_steps
