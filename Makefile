@@ -30,7 +30,8 @@ $(error $(GAMES) is missing: make it with make championship PGN=../shared/data/c
 endif
 endif
 GAMES ?= data/games-$(PRESET)-seed$(SEED).h5
-RUN_DIR ?= data/runs/$(RUN)
+RUNS ?= data/runs
+RUN_DIR ?= $(RUNS)/$(RUN)
 TORCH_SPEC ?= torch==2.13.0
 TRAIN_ARGS ?=
 # the training preset: PRESET's own by default; make compare trains lstm-PRESET and
@@ -53,7 +54,8 @@ CASES ?= $(basename $(GAMES))-cases.h5
 ACTS = $(RUN_DIR)/acts.h5
 CONTROL = $(RUN_DIR)/control
 PROBE_DIR = $(RUN_DIR)/probes
-REPORT_DIR ?= reports/$(RUN)
+REPORTS ?= reports
+REPORT_DIR ?= $(REPORTS)/$(RUN)
 INTERVENTIONS = $(REPORT_DIR)/interventions
 
 .PHONY: install games train eval cache probes intervene report championship all analyze published explore sae sae-layers circuits worldmodel compare test test-fast test-all bench lint
@@ -173,14 +175,14 @@ $(WORLDMODEL_DIR)/metrics.json: $(RUN_DIR)/model.pt $(PROBE_DIR)/metrics.json $(
 # $(COMPARE_DIR)/compare.md. The Mamba needs the mamba extra (installed here when missing).
 COMPARE_KINDS ?= lstm mamba
 COMPARE_RUNS = $(PRESET) $(foreach k,$(COMPARE_KINDS),$(k)-$(PRESET))
-COMPARE_DIR ?= reports/compare-$(PRESET)
+COMPARE_DIR ?= $(REPORTS)/compare-$(PRESET)
 compare:
 	@$(PYTHON) -c "import mambapy" 2>/dev/null || $(PYTHON) -m pip install -e ".[mamba]"
 	@for run in $(COMPARE_RUNS); do \
 		$(MAKE) --no-print-directory all PRESET=$(PRESET) TRAIN_PRESET=$$run RUN=$$run || exit 1; \
 		$(MAKE) --no-print-directory worldmodel PRESET=$(PRESET) TRAIN_PRESET=$$run RUN=$$run || exit 1; \
 	done
-	$(PYTHON) scripts/compare.py --reports $(foreach r,$(COMPARE_RUNS),reports/$(r)) --out $(COMPARE_DIR)
+	$(PYTHON) scripts/compare.py --reports $(foreach r,$(COMPARE_RUNS),$(REPORTS)/$(r)) --out $(COMPARE_DIR)
 
 # the explorer on a finished run: http://127.0.0.1:$(PORT)/
 PORT ?= 8050
