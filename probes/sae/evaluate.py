@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from othello.model.evaluate import rank_legality
-from othello.model.gpt import GPT
+from othello.model.hooked import HookedModel
 from othello.training.objectives import legal_move_targets, next_move_loss
 from othello.world.labels import replay
 from othello.world.squares import N_SQUARES
@@ -71,7 +71,9 @@ def reconstruction(sae: SparseAutoencoder, source, hook: str, split: str = "test
 
 
 @torch.no_grad()
-def spliced(model: GPT, sae: SparseAutoencoder, source, hook: str, target: str, games: int = 300):
+def spliced(
+    model: HookedModel, sae: SparseAutoencoder, source, hook: str, target: str, games: int = 300
+):
     """The model's loss and top-1 legal accuracy on test games: clean, with the SAE's
     reconstruction at ``hook``, and with the hook zeroed or set to its mean."""
     rows = source.split_rows("test")[:games]

@@ -1,6 +1,6 @@
 """Sparse autoencoders: a known dictionary is recovered, the board metrics give hand-computed
-numbers, an identity SAE spliced in changes nothing, and a resumed run ends where an
-uninterrupted one does."""
+numbers, an identity SAE spliced in changes nothing (in a GPT, an LSTM and a Mamba), and a
+resumed run ends where an uninterrupted one does."""
 
 from __future__ import annotations
 
@@ -109,6 +109,30 @@ def test_an_identity_sae_spliced_in_leaves_the_model_unchanged(tiny_run, tiny_co
     assert result["loss_recovered"] == pytest.approx(1.0, abs=1e-4)
     assert result["loss_zero"] > result["loss_clean"]
     assert figures["explained_variance"] == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "mamba"])
+def test_an_identity_sae_spliced_into_a_recurrent_model_leaves_it_unchanged(
+    kind, tiny_corpus, tmp_path
+):
+    from othello.model.checkpoint import save_model
+    from othello.model.config import LSTMConfig, MambaConfig
+    from othello.model.kinds import build_model
+    from probes.acts.reader import ActsFile
+    from probes.acts.writer import write_cache
+
+    if kind == "mamba":
+        pytest.importorskip("mambapy", reason="the mamba extra (mambapy) is not installed")
+    torch.manual_seed(0)
+    cfg = {"lstm": LSTMConfig(n_layers=2, d_model=16), "mamba": MambaConfig(n_layers=2, d_model=16)}
+    model = build_model(cfg[kind]).eval()
+    save_model(model, tmp_path / "model.pt")
+    acts_path = write_cache(tmp_path / "model.pt", tiny_corpus, tmp_path / "a.h5", n_games=40,
+                            progress=False)  # fmt: skip
+    with ActsFile(acts_path) as acts:
+        result = spliced(model, identity_sae(acts.d_model), acts, acts.hooks[1], "legal_set", 4)
+    assert result["loss_sae"] == pytest.approx(result["loss_clean"], abs=1e-5)
+    assert result["loss_zero"] != pytest.approx(result["loss_clean"], abs=1e-4)
 
 
 def test_a_resumed_run_ends_with_the_same_weights(tmp_path):
