@@ -177,7 +177,7 @@ COMPARE_KINDS ?= lstm mamba
 COMPARE_RUNS = $(PRESET) $(foreach k,$(COMPARE_KINDS),$(k)-$(PRESET))
 COMPARE_DIR ?= $(REPORTS)/compare-$(PRESET)
 compare:
-	@$(PYTHON) -c "import mambapy" 2>/dev/null || $(PYTHON) -m pip install -e ".[mamba]"
+	@$(if $(filter mamba,$(COMPARE_KINDS)),$(PYTHON) -c "import mambapy" 2>/dev/null || $(PYTHON) -m pip install -e ".[mamba]")
 	@for run in $(COMPARE_RUNS); do \
 		$(MAKE) --no-print-directory all PRESET=$(PRESET) TRAIN_PRESET=$$run RUN=$$run || exit 1; \
 		$(MAKE) --no-print-directory worldmodel PRESET=$(PRESET) TRAIN_PRESET=$$run RUN=$$run || exit 1; \

@@ -53,10 +53,15 @@ def load_model(
     mode; with ``kind``, a file of another kind is refused."""
     path = model_file(path)
     payload = load(path, device)
-    cfg = config_from_dict(payload["config"])
-    if kind is not None and cfg.kind != kind:
-        raise UserError(f"{path}: a {cfg.kind} model, not a {kind} one")
-    model = build_model(cfg)
+    if not isinstance(payload, dict) or "config" not in payload or "model" not in payload:
+        raise UserError(f"{path}: not a model file of ours (no config and weights)")
+    try:
+        cfg = config_from_dict(payload["config"])
+        if kind is not None and cfg.kind != kind:
+            raise UserError(f"a {cfg.kind} model, not a {kind} one")
+        model = build_model(cfg)
+    except UserError as exc:  # an unknown kind, a bad config, a missing extra
+        raise UserError(f"{path}: {exc}") from exc
     try:
         model.load_state_dict(payload["model"])
     except RuntimeError as exc:  # weights of another shape than the config says

@@ -62,6 +62,10 @@ class LSTMConfig(_ModelConfig):
     vocab_size: int = VOCAB_SIZE
     dropout: float = 0.0
 
+    def __post_init__(self) -> None:
+        if min(self.n_layers, self.d_model, self.hidden) < 1:
+            raise UserError("n_layers, d_model and d_hidden must be at least 1")
+
     @property
     def hidden(self) -> int:
         return self.d_hidden or self.d_model
@@ -85,8 +89,10 @@ class MambaConfig(_ModelConfig):
     vocab_size: int = VOCAB_SIZE
 
     def __post_init__(self) -> None:
-        if self.d_conv < 1 or self.expand < 1 or self.d_state < 1:
-            raise UserError("d_conv, expand and d_state must be at least 1")
+        if self.n_layers < 1 or self.d_model < 1 or self.expand < 1 or self.d_state < 1:
+            raise UserError("n_layers, d_model, expand and d_state must be at least 1")
+        if self.d_conv < 2:  # mambapy's step keeps d_conv - 1 inputs: none would be wrong
+            raise UserError(f"d_conv must be at least 2, got {self.d_conv}")
 
     @property
     def d_inner(self) -> int:

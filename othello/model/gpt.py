@@ -160,7 +160,8 @@ class GPT(HookedModel):
         return KVCache(self.cfg, batch, device, n_ctx=n_ctx)
 
     def cache_row_bytes(self) -> int:
-        return 2 * self.cfg.n_layers * self.cfg.n_ctx * self.cfg.d_model * 4
+        itemsize = self.unembed.weight.dtype.itemsize  # keys and values in the model's dtype
+        return 2 * self.cfg.n_layers * self.cfg.n_ctx * self.cfg.d_model * itemsize
 
     def prefill(
         self, tokens: torch.Tensor, cache: KVCache, lengths: torch.Tensor | None = None

@@ -7,7 +7,7 @@ names per layer (:mod:`othello.model.hooks`), ``run_with_cache`` / ``run_with_ho
 decoding protocol. What differs is said by ``parts``: a stage that needs attention heads or MLP
 neurons asks :func:`require` and refuses any other kind with one line.
 
->>> register_model_kind(ModelKind("gru", GRUConfig, GRU, parts=frozenset()))
+>>> register_model_kind(ModelKind("gru", GRUConfig, "my_models.gru:GRU", recurrent=True))
 """
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ class ModelKind:
     description: str = ""
     recurrent: bool = False  # a state carries each position to the next (an edit reaches on)
 
+    def __post_init__(self) -> None:
+        if getattr(self.config, "kind", None) != self.name:
+            raise ValueError(f"model kind {self.name!r}: its config's kind must be {self.name!r}")
+
     def model_class(self) -> Callable[[Any], Any]:
         module, _, name = self.model.partition(":")
         try:
@@ -54,6 +58,7 @@ register_model_kind = MODEL_KINDS.register
 
 
 def model_kind(name: str) -> ModelKind:
+    """The registered kind of that name (an unknown one is refused, naming the choices)."""
     return MODEL_KINDS.lookup(name)
 
 
@@ -73,6 +78,7 @@ def build_model(cfg: Any) -> Any:
 
 
 def kind_of(model: Any) -> ModelKind:
+    """The registered kind of a built model (from its config)."""
     return model_kind(model.cfg.kind)
 
 
@@ -81,9 +87,9 @@ def missing_part(model: Any, part: str) -> str:
     return f"needs {PART_NAMES[part]}; a {kind_of(model).name} model has none"
 
 
-def not_run_notes(cfg: Any) -> list[str]:
-    """What the report says a model of ``cfg``'s kind does not run, and how its edits differ."""
-    kind = model_kind(cfg.kind)
+def not_run_notes(kind_name: str) -> list[str]:
+    """What the report says a model of that kind does not run, and how its edits differ."""
+    kind = model_kind(kind_name)
     missing = [PART_NAMES[p] for p in (HEADS, NEURONS) if p not in kind.parts]
     notes = []
     if missing:
@@ -110,7 +116,7 @@ def require(model: Any, part: str, what: str) -> None:
 
 register_model_kind(
     ModelKind(
-        "gpt",
+        GPTConfig.kind,
         GPTConfig,
         "othello.model.gpt:GPT",
         frozenset({HEADS, NEURONS}),
@@ -119,7 +125,7 @@ register_model_kind(
 )
 register_model_kind(
     ModelKind(
-        "lstm",
+        LSTMConfig.kind,
         LSTMConfig,
         "othello.model.lstm:LSTM",
         description="PyTorch's LSTM layers on a residual stream",
@@ -128,7 +134,7 @@ register_model_kind(
 )
 register_model_kind(
     ModelKind(
-        "mamba",
+        MambaConfig.kind,
         MambaConfig,
         "othello.model.mamba:Mamba",
         extra="mamba",

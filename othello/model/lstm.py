@@ -13,6 +13,8 @@ from othello.model.recurrent import RecurrentModel, ResidualBlock
 
 
 class LSTMBlock(ResidualBlock):
+    """``W_out LSTM(LayerNorm(x))``; its state per row is the LSTM's (h, c)."""
+
     def __init__(self, cfg: LSTMConfig) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(cfg.d_model)
@@ -21,18 +23,24 @@ class LSTMBlock(ResidualBlock):
         self.drop = nn.Dropout(cfg.dropout)
 
     def mix(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.out(self.lstm(x)[0]))
+        # cuDNN refuses an RNN's backward in eval mode, which attribution patching and the
+        # gradient editor need: on a GPU, such a pass takes PyTorch's own kernels
+        with torch.backends.cudnn.flags(enabled=self.training or not torch.is_grad_enabled()):
+            return self.drop(self.out(self.lstm(x)[0]))
 
-    def mix_step(self, x: torch.Tensor, state: list[torch.Tensor]):
+    def mix_step(
+        self, x: torch.Tensor, state: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         h, (hn, cn) = self.lstm(x[:, None], (state[0][None], state[1][None]))
         return self.out(h[:, 0]), [hn[0], cn[0]]
 
-    def initial_state(self, batch: int, device) -> list[torch.Tensor]:
-        zeros = torch.zeros(batch, self.lstm.hidden_size, device=device)
+    def initial_state(self, batch: int, device: torch.device | str) -> list[torch.Tensor]:
+        weight = self.out.weight
+        zeros = torch.zeros(batch, self.lstm.hidden_size, device=device, dtype=weight.dtype)
         return [zeros, zeros.clone()]
 
-    def state_bytes(self) -> int:
-        return 2 * self.lstm.hidden_size * 4
+    def state_numbers(self) -> int:
+        return 2 * self.lstm.hidden_size
 
 
 class LSTM(RecurrentModel):

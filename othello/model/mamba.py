@@ -70,13 +70,20 @@ class SelectiveScan(torch.autograd.Function):
 
 
 class S6Block(S6):
-    """mambapy's Mamba block with :class:`SelectiveScan` for its scan (the same function)."""
+    """mambapy's Mamba block with :class:`SelectiveScan` for its scan (the same function),
+    in float32 under mixed precision: the recurrence multiplies up to 59 decays, which bf16's
+    8-bit mantissa would round away, and its backward mixes the saved states with A."""
 
     def selective_scan(self, x, delta, A, B, C, D):  # noqa: N803 (mambapy's names)
-        return SelectiveScan.apply(x, delta, A, B, C) + D * x
+        with torch.autocast(x.device.type, enabled=False):
+            inputs = (t.float() for t in (x, delta, A, B, C))
+            y = SelectiveScan.apply(*inputs).to(x.dtype)
+        return y + D * x
 
 
 class MambaBlock(ResidualBlock):
+    """``Mamba(RMSNorm(x))``; its state per row is the SSM's h and the convolution's inputs."""
+
     def __init__(self, cfg: MambaConfig) -> None:
         super().__init__()
         self.s6 = S6Config(
@@ -92,19 +99,21 @@ class MambaBlock(ResidualBlock):
     def mix(self, x: torch.Tensor) -> torch.Tensor:
         return self.mixer(x)
 
-    def mix_step(self, x: torch.Tensor, state: list[torch.Tensor]):
+    def mix_step(
+        self, x: torch.Tensor, state: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         y, (h, inputs) = self.mixer.step(x, tuple(state))
         return y, [h, inputs]
 
-    def initial_state(self, batch: int, device) -> list[torch.Tensor]:
-        d_inner, n = self.s6.d_inner, self.s6.d_state
+    def initial_state(self, batch: int, device: torch.device | str) -> list[torch.Tensor]:
+        d_inner, n, dtype = self.s6.d_inner, self.s6.d_state, self.mixer.A_log.dtype
         return [
-            torch.zeros(batch, d_inner, n, device=device),
-            torch.zeros(batch, d_inner, self.s6.d_conv - 1, device=device),
+            torch.zeros(batch, d_inner, n, device=device, dtype=dtype),
+            torch.zeros(batch, d_inner, self.s6.d_conv - 1, device=device, dtype=dtype),
         ]
 
-    def state_bytes(self) -> int:
-        return self.s6.d_inner * (self.s6.d_state + self.s6.d_conv - 1) * 4
+    def state_numbers(self) -> int:
+        return self.s6.d_inner * (self.s6.d_state + self.s6.d_conv - 1)
 
 
 class Mamba(RecurrentModel):

@@ -15,11 +15,13 @@ runs the steps over the prefix, each row's state held still past its own length.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
 
 from othello.model.hooked import HookedModel, HookPoint
+from othello.model.kv_cache import check_positions
 
 
 class StateCache:
@@ -46,7 +48,9 @@ class StateCache:
 
 class ResidualBlock(nn.Module):
     """``x + mixer(norm(x))`` with hooks; a subclass sets ``norm`` and gives :meth:`mix`,
-    :meth:`mix_step`, :meth:`initial_state` and :meth:`state_bytes`."""
+    :meth:`mix_step`, :meth:`initial_state` and :meth:`state_numbers`."""
+
+    norm: nn.Module
 
     def __init__(self) -> None:
         super().__init__()
@@ -58,21 +62,27 @@ class ResidualBlock(nn.Module):
         """The mixer over a whole sequence: [batch, pos, d] -> [batch, pos, d]."""
         raise NotImplementedError
 
-    def mix_step(self, x: torch.Tensor, state: list[torch.Tensor]):
+    def mix_step(
+        self, x: torch.Tensor, state: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """One position: [batch, d] and the state -> [batch, d] and the new state."""
         raise NotImplementedError
 
-    def initial_state(self, batch: int, device) -> list[torch.Tensor]:
+    def initial_state(self, batch: int, device: torch.device | str) -> list[torch.Tensor]:
+        """The state before the first position (zeros, in the block's dtype)."""
         raise NotImplementedError
 
-    def state_bytes(self) -> int:
+    def state_numbers(self) -> int:
+        """How many numbers one row's state holds (for sizing decoding batches)."""
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.hook_resid_pre(x)
         return self.hook_resid_post(x + self.hook_mixer_out(self.mix(self.norm(x))))
 
-    def step(self, x: torch.Tensor, state: list[torch.Tensor]):
+    def step(
+        self, x: torch.Tensor, state: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """[batch, 1, d] through the block at one position, hooks included."""
         x = self.hook_resid_pre(x)
         y, state = self.mix_step(self.norm(x)[:, 0], state)
@@ -83,7 +93,9 @@ class RecurrentModel(HookedModel):
     """Embedding, ``cfg.n_layers`` residual blocks made by ``make_block``, ``ln_final`` and the
     unembedding."""
 
-    def __init__(self, cfg, make_block: Callable[[object], ResidualBlock], final_norm: nn.Module):
+    def __init__(
+        self, cfg: Any, make_block: Callable[[Any], ResidualBlock], final_norm: nn.Module
+    ) -> None:
         super().__init__()
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
@@ -107,17 +119,17 @@ class RecurrentModel(HookedModel):
         return StateCache([block.initial_state(batch, device) for block in self.blocks])
 
     def cache_row_bytes(self) -> int:
-        return sum(block.state_bytes() for block in self.blocks)
+        itemsize = self.unembed.weight.dtype.itemsize
+        return itemsize * sum(block.state_numbers() for block in self.blocks)
 
     def step(
         self, tokens: torch.Tensor, positions: torch.Tensor, cache: StateCache
     ) -> torch.Tensor:
         """Logits [batch, vocab] of one new token per row (``positions`` are checked, not
         needed: the state knows where each row is)."""
-        if tokens.shape != positions.shape or tokens.shape != (cache.batch,):
-            raise ValueError(f"tokens {tuple(tokens.shape)} and positions must be one per row")
-        if (positions < 0).any() or (positions >= self.cfg.n_ctx).any():
-            raise ValueError(f"a position is outside the context window 0..{self.cfg.n_ctx - 1}")
+        if tokens.shape != (cache.batch,):
+            raise ValueError(f"tokens {tuple(tokens.shape)} must be one per row")
+        check_positions(positions, cache.batch, self.cfg.n_ctx)
         x = self.hook_embed(self.embed(tokens[:, None]))
         for layer, block in enumerate(self.blocks):
             x, cache.layers[layer] = block.step(x, cache.layers[layer])
@@ -128,7 +140,9 @@ class RecurrentModel(HookedModel):
     ) -> torch.Tensor:
         """Logits [batch, T, vocab] of ``tokens`` step by step (equal to :meth:`forward`
         within rounding at each row's first ``lengths[b]`` positions; junk after them),
-        leaving each row's state after its ``lengths[b]`` tokens."""
+        leaving each row's state after its ``lengths[b]`` tokens. Unlike the GPT's prefill,
+        the hooks fire once per position, on [batch, 1, d]: a hook that edits a position
+        must act in :meth:`forward` (the stages do)."""
         batch, n_pos = tokens.shape
         self.check_length(n_pos)
         if cache.batch != batch:

@@ -27,7 +27,7 @@ import torch
 from othello.model.gpt import Block
 from othello.model.hooked import HookedModel
 from othello.model.hooks import resid_hooks
-from othello.model.recurrent import RecurrentModel
+from othello.model.kinds import kind_of
 from othello.world.squares import N_POSITIONS
 from othello.world.tokens import encode
 from probes.interventions.cases import Cases
@@ -57,7 +57,7 @@ def clean_run(model: HookedModel, cases: Cases) -> CleanRun:
     rows = torch.arange(len(cases), device=device)
     pos = torch.as_tensor(cases.position, device=device)
     resid = [cache[name][rows, pos] for name in names]
-    if isinstance(model, RecurrentModel):
+    if kind_of(model).recurrent:
         state = model.new_cache(len(cases), device)
         model.prefill(tokens, state, lengths=pos)  # each row's state after positions < t
         return CleanRun(resid, [], [], logits[rows, pos].float(), pos, state.layers)

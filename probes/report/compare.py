@@ -14,14 +14,16 @@ import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import torch
 
 from othello.common.atomic import write_text
 from othello.common.errors import UserError
 from othello.common.machine import describe_machine
-from othello.model.kinds import build_model, config_from_dict, model_kind, not_run_notes
+from othello.model.kinds import build_model, config_from_dict, not_run_notes
 from probes.drawing import save_figure
 from probes.published import TORRES_BOARD_ACCURACY
 from probes.report.summary import read_json
+from probes.worldmodel.states import STATE_DEFINITIONS
 
 SUMMARY, COMPARE_JSON, COMPARE_MD = "summary.json", "compare.json", "compare.md"
 FIGURE = "probe_by_layer.png"
@@ -43,9 +45,22 @@ def _by_layer(table: dict | None) -> dict | None:
 def run_entry(report: Path) -> dict:
     """One run's figures for the comparison, read from its report folder."""
     summary = read_json(report / SUMMARY)
-    world = summary.get("world_model")
-    if world is None:
+    if summary.get("world_model") is None:
         raise UserError(f"{report / SUMMARY}: no world-model stage; run make worldmodel first")
+    try:
+        return _entry(report, summary)
+    except (KeyError, TypeError) as exc:
+        raise UserError(f"{report / SUMMARY}: not a finished report (missing {exc})") from exc
+
+
+def _n_params(model_cfg) -> int:
+    """The parameter count of ``model_cfg``'s model, built without memory (meta tensors)."""
+    with torch.device("meta"):
+        return build_model(model_cfg).n_params()
+
+
+def _entry(report: Path, summary: dict) -> dict:
+    world = summary["world_model"]
     cfg, train = summary["config"], summary["training"] or {}
     model_cfg = config_from_dict(cfg["model"])
     probes = summary["probes"]
@@ -57,7 +72,7 @@ def run_entry(report: Path) -> dict:
         "report": str(report),
         "kind": model_cfg.kind,
         "model": model_cfg.describe(),
-        "parameters": build_model(model_cfg).n_params(),
+        "parameters": _n_params(model_cfg),
         "training_steps": steps,
         "tokens_seen": tokens,
         "training_seconds": train.get("seconds"),
@@ -86,7 +101,7 @@ def run_entry(report: Path) -> dict:
             key: {"model": world[key]["mean"], **_control_nerode(world, key)} for key in NERODE
         },
         "inductive_bias": {
-            key: {side: inductive.get(side, {}).get(key) for side in SIDES}
+            key: {side: (inductive.get(side, {}).get(key) or {}).get("mean") for side in SIDES}
             for key in ("r_ib", "d_ib")
         },
         "not_run": world.get("not_run", {}),
@@ -94,8 +109,9 @@ def run_entry(report: Path) -> dict:
 
 
 def _control_nerode(world: dict, key: str) -> dict:
+    """The random-init control's figure under the true state (the model's own is that one)."""
     control = world.get("controls", {}).get("random_init", {}).get("state", {})
-    true_state = next(iter(control.values()), {}) if control else {}
+    true_state = control.get(STATE_DEFINITIONS[0], {})
     return {"random_init": (true_state.get(key) or {}).get("mean")}
 
 
@@ -106,7 +122,7 @@ def compare_runs(reports: list[Path]) -> dict:
     runs = [run_entry(Path(r)) for r in reports]
     notes = []
     for r in runs:
-        notes += not_run_notes(model_kind(r["kind"]).config())
+        notes += not_run_notes(r["kind"])
         notes += [f"{r['kind']}: {part} not run: {why}" for part, why in r["not_run"].items()]
     return {
         "runs": runs,

@@ -59,7 +59,7 @@ def _run_lines(summary: dict) -> list[str]:
                 else ""
             ),
         ]
-    lines += [f"- {note}" for note in not_run_notes(config_from_dict(model))]
+    lines += [f"- {note}" for note in not_run_notes(config_from_dict(model).kind)]
     return lines + [
         f"- made on: {machine_line(summary['machine'])} (figures are bit-identical on one "
         "machine; another CPU's kernels change the last digits)",

@@ -5,12 +5,12 @@ Generative Model").
 An acceptor gives, after each prefix of a move sequence, a weight per square: zero where the
 move is not accepted, and otherwise the weight it is sampled with. Four kinds:
 
-* :class:`ModelAcceptor`: a GPT. A softmax-trained model ("sampled" / "legal" target) accepts a
-  move whose probability exceeds ``epsilon`` (Vafa et al.'s rule, 0.01) and samples from the
-  probabilities cut there, as their ``sample(..., epsilon_cutoff)`` does. A ``legal_set`` model
-  has a sigmoid per square and no distribution: it accepts a square whose sigmoid exceeds a
-  threshold chosen on validation games (:mod:`.accept_rule`) and samples the accepted squares
-  in proportion to their sigmoids.
+* :class:`ModelAcceptor`: a model of any kind. A softmax-trained model ("sampled" / "legal"
+  target) accepts a move whose probability exceeds ``epsilon`` (Vafa et al.'s rule, 0.01) and
+  samples from the probabilities cut there, as their ``sample(..., epsilon_cutoff)`` does. A
+  ``legal_set`` model has a sigmoid per square and no distribution: it accepts a square whose
+  sigmoid exceeds a threshold chosen on validation games (:mod:`.accept_rule`) and samples the
+  accepted squares in proportion to their sigmoids.
 * the engine (:mod:`.rule_acceptors`): the rules: accepts exactly the legal moves, uniformly
   (the process that generated the synthetic games, so its samples are the "true" suffixes).
 * :class:`UniformAcceptor`: ignores its input: the same distribution (uniform over the 60
@@ -30,7 +30,7 @@ import torch
 
 from othello.common.errors import UserError
 from othello.model.evaluate import square_scores
-from othello.model.gpt import GPT
+from othello.model.hooked import HookedModel
 from othello.world.squares import MAX_MOVES, N_POSITIONS, N_SQUARES
 from othello.world.tokens import PLAYABLE_MASK, encode
 from probes.worldmodel import cached, decoding
@@ -154,11 +154,11 @@ class UniformAcceptor(Acceptor):
 
 
 class ModelAcceptor(Acceptor):
-    """A GPT under an accept rule: ``epsilon`` (softmax probability > epsilon) or ``threshold``
-    (sigmoid of each square's logit > threshold, for ``legal_set`` models)."""
+    """A model of any kind under an accept rule: ``epsilon`` (softmax probability > epsilon)
+    or ``threshold`` (sigmoid of each square's logit > threshold, for ``legal_set`` models)."""
 
     def __init__(
-        self, model: GPT, rule: str = "epsilon", cut: float = EPSILON, name: str = "model"
+        self, model: HookedModel, rule: str = "epsilon", cut: float = EPSILON, name: str = "model"
     ):
         if rule not in ("epsilon", "threshold"):
             raise UserError(f"accept rule must be 'epsilon' or 'threshold', got {rule!r}")

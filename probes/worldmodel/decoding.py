@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from othello.world.squares import MAX_MOVES, N_POSITIONS, N_SQUARES
+from othello.world.squares import MAX_MOVES, N_SQUARES
 from othello.world.tokens import encode
 
 if TYPE_CHECKING:
@@ -88,20 +88,19 @@ class Decoding:
     def admit(self, moves: np.ndarray, lengths: np.ndarray, rows: np.ndarray) -> None:
         read = np.arange(MAX_MOVES)[None, :] < lengths[:, None]
         masked = np.where(read, moves, -1)
-        _, first, inverse = np.unique(
-            np.where(read, moves, -2), axis=0, return_index=True, return_inverse=True
-        )
+        _, first, inverse = np.unique(masked, axis=0, return_index=True, return_inverse=True)
         inverse = inverse.reshape(-1)
         slots = np.flatnonzero(~self.alive)[: len(rows)]
         order = first[np.argsort(lengths[first], kind="stable")]  # prefixes by length
+        n_ctx = self.model.cfg.n_ctx
         for start in range(0, len(order), PREFILL_ROWS):
             group = order[start : start + PREFILL_ROWS]
             n = lengths[group]
-            width = min(int(n.max()), N_POSITIONS)
+            width = min(int(n.max()), n_ctx)
             tokens = torch.as_tensor(encode(masked[group, :width]))
             cache = self.model.new_cache(len(group), self.device, width)
             out = self.model.prefill(tokens.to(self.device), cache, torch.as_tensor(n))
-            last = torch.as_tensor(np.minimum(n, N_POSITIONS) - 1, device=self.device)
+            last = torch.as_tensor(np.minimum(n, n_ctx) - 1, device=self.device)
             at = np.full(len(moves), -1, np.int64)  # each group prefix's row in this prefill
             at[group] = np.arange(len(group))
             mine = np.flatnonzero(at[first[inverse]] >= 0)  # the admitted rows it serves

@@ -40,7 +40,10 @@ def fake_summary(model_cfg, top1: float, probe: float, nerode: float, not_run: d
             "controls": {
                 "random_init": {"state": {"board_and_mover": {"distinction_recall": control_fig}}}
             },
-            "inductive_bias": {"model": {"r_ib": 0.8, "d_ib": 0.9}, "random_init": {"r_ib": 0.7}},
+            "inductive_bias": {
+                "model": {"r_ib": {"mean": 0.8, "stderr": 0.02}, "d_ib": {"mean": 0.9}},
+                "random_init": {"r_ib": {"mean": 0.7, "stderr": 0.05}},
+            },
             "not_run": not_run,
         },
     }
@@ -82,7 +85,7 @@ def test_the_comparison_reads_each_run_and_sets_it_beside_its_control(reports, t
     assert (tmp_path / "out" / FIGURE).stat().st_size > 0
 
 
-def test_a_run_without_its_world_model_stage_or_a_single_run_is_refused(reports, tmp_path):
+def test_an_unfinished_run_or_a_single_run_is_refused(reports, tmp_path):
     summary = json.loads((reports[1] / "summary.json").read_text())
     del summary["world_model"]
     (reports[1] / "summary.json").write_text(json.dumps(summary))
@@ -91,3 +94,8 @@ def test_a_run_without_its_world_model_stage_or_a_single_run_is_refused(reports,
     with pytest.raises(UserError, match="at least two"):
         write_comparison(reports[:1], tmp_path / "out")
     assert not (tmp_path / "out").exists()  # nothing written
+    summary = json.loads((reports[0] / "summary.json").read_text())
+    del summary["probes"]["control_best"]
+    (reports[0] / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(UserError, match="gpt/summary.json: not a finished report .*control_best"):
+        write_comparison(reports, tmp_path / "out")

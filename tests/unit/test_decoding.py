@@ -1,6 +1,7 @@
-"""The model's acceptor through its decoding cache (probes.worldmodel.decoding and .cached)
-answers what the full forward answers: the same first rejections, the same next-move weights,
-and lockstep sampling that judges each continuation as judging it afterwards would."""
+"""The model's acceptor through its decoding cache (probes.worldmodel.decoding and .cached),
+for every kind of model, answers what the full forward answers: the same first rejections,
+the same next-move weights, and lockstep sampling that judges each continuation as judging it
+afterwards would."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from othello.model.config import GPTConfig
+from othello.model.config import GPTConfig, LSTMConfig, MambaConfig
 from othello.model.gpt import GPT
+from othello.model.kinds import build_model
 from probes.worldmodel import decoding
 from probes.worldmodel.acceptors import Acceptor, ModelAcceptor, first_false, graft
 from probes.worldmodel.rule_acceptors import EngineAcceptor
@@ -22,13 +24,24 @@ def pool(random_games):
     return state_pool(moves[:200], length[:200], "board_and_mover")
 
 
-@pytest.fixture(scope="module")
-def acceptor():
-    """A small random GPT made choosy (large logits): it accepts a few squares per position."""
+SMALL = {  # each with the logit scale at which it rejects some trials and not others
+    "gpt": (GPTConfig(n_layers=2, d_model=32, n_heads=2), 60),
+    "lstm": (LSTMConfig(n_layers=2, d_model=32), 200),
+    "mamba": (MambaConfig(n_layers=2, d_model=32, d_state=4), 3),
+}
+
+
+@pytest.fixture(scope="module", params=list(SMALL))
+def acceptor(request):
+    """A small random model of each kind made choosy (large logits): it accepts a few squares
+    per position. The recurrent kinds decode through their states (prefill, step, write)."""
+    if request.param == "mamba":
+        pytest.importorskip("mambapy", reason="the mamba extra (mambapy) is not installed")
     torch.manual_seed(1)
-    model = GPT(GPTConfig(n_layers=2, d_model=32, n_heads=2)).eval()
+    cfg, scale = SMALL[request.param]
+    model = build_model(cfg).eval()
     with torch.no_grad():
-        model.unembed.weight.mul_(60)
+        model.unembed.weight.mul_(scale)
     return ModelAcceptor(model, "epsilon", 0.01)
 
 

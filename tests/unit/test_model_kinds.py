@@ -54,6 +54,12 @@ def test_the_registry_refuses_a_second_kind_of_a_name_and_names_the_choices():
     with pytest.raises(UserError, match="not a lstm config"):
         config_from_dict({"kind": "lstm", "n_heads": 4})
     assert {"gpt", "lstm", "mamba"} <= set(MODEL_KINDS)
+    with pytest.raises(ValueError, match="its config's kind must be 'gru'"):
+        ModelKind("gru", LSTMConfig, "othello.model.lstm:LSTM")  # a name its config disowns
+    with pytest.raises(UserError, match="d_conv must be at least 2"):
+        MambaConfig(d_conv=1)  # mambapy's step would keep no inputs
+    with pytest.raises(UserError, match="at least 1"):
+        LSTMConfig(n_layers=0)
 
 
 def test_parts_a_kind_lacks_are_refused_in_one_line():
@@ -157,6 +163,12 @@ def test_weights_of_another_shape_than_the_config_are_refused(tmp_path):
     torch.save(payload, tmp_path / "model.pt")
     with pytest.raises(UserError, match="do not fit its lstm config"):
         load_model(tmp_path)
+    torch.save({**payload, "config": {"kind": "gru"}}, tmp_path / "model.pt")
+    with pytest.raises(UserError, match=r"model\.pt: unknown model kind 'gru'"):
+        load_model(tmp_path)  # the file is named, and the kinds to choose from
+    torch.save({"weights": model.state_dict()}, tmp_path / "model.pt")
+    with pytest.raises(UserError, match=r"model\.pt: not a model file of ours"):
+        load_model(tmp_path)
 
 
 @pytest.mark.parametrize("kind", ["gpt", "lstm", "mamba"])
@@ -173,9 +185,19 @@ def test_every_kind_has_the_residual_hooks_and_decodes_as_it_runs(kind):
         torch.testing.assert_close(prefill[inside], logits[inside], atol=1e-5, rtol=0)
         state = state.select(torch.tensor([1, 1, 2]))  # rows repeat
         rows, at = torch.tensor([1, 1, 2]), torch.tensor([7, 7, 18])
-        step = model.step(tokens[rows, at], at, state)
-        torch.testing.assert_close(step, logits[rows, at], atol=1e-5, rtol=0)
-    assert model.cache_row_bytes() > 0
+        for _ in range(5):  # several steps on, each equal to the forward pass
+            step = model.step(tokens[rows, at], at, state)
+            torch.testing.assert_close(step, logits[rows, at], atol=1e-5, rtol=0)
+            at = at + 1
+        fresh = model.new_cache(1)  # row 0 of another prefill joins slot 1 by write
+        model.prefill(tokens[3:, :25], fresh)
+        state.write(torch.tensor([1]), fresh, torch.tensor([0]))
+        games, at = torch.tensor([1, 3, 2]), torch.tensor([12, 25, 23])
+        step = model.step(tokens[games, at], at, state)
+        torch.testing.assert_close(step, logits[games, at], atol=1e-5, rtol=0)
+    one_row = model.new_cache(1)
+    tensors = [*one_row.keys, *one_row.values] if kind == "gpt" else sum(one_row.layers, [])
+    assert model.cache_row_bytes() == sum(t.numel() * t.element_size() for t in tensors)
 
 
 @pytest.mark.parametrize("kind", ["lstm", "mamba"])
@@ -223,3 +245,20 @@ def test_the_selective_scan_equals_mambapys_in_values_and_gradients():
         grads[-1] = (out.detach(), *grads[-1])
     for a, b in zip(*grads, strict=True):
         torch.testing.assert_close(a, b, atol=1e-9, rtol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "mamba"])
+def test_each_recurrent_kind_trains_under_bf16_autocast_like_float32(kind):
+    """The paper presets train with bf16 autocast on a GPU; the CPU's autocast checks the same
+    path: Mamba's scan runs in float32 inside it, so its gradients follow float32's."""
+    tokens = torch.randint(1, 61, (4, 30))
+
+    def gradient(autocast: bool) -> torch.Tensor:
+        model = small(kind).train()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            model(tokens).float().logsumexp(-1).mean().backward()
+        return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+
+    exact, mixed = gradient(False), gradient(True)
+    assert torch.isfinite(mixed).all()
+    assert torch.nn.functional.cosine_similarity(exact, mixed, dim=0) > 0.99
