@@ -1,6 +1,6 @@
 """`make compare PRESET=tiny`: the GPT, an LSTM and a Mamba through every stage and the
 world-model tests on one corpus, then one report with each kind beside its control (slow: about
-ten minutes on 2 cores; `make test-all` runs it)."""
+three minutes on 2 cores; `make test-all` runs it)."""
 
 from __future__ import annotations
 
