@@ -95,8 +95,8 @@ def not_run_notes(kind_name: str) -> list[str]:
     if missing:
         notes.append(
             f"a {kind.name} model has no {' or '.join(missing)}: the circuit laboratory (heads, "
-            "direct logit attribution, the neuron atlas) and the world-model stage's neuron "
-            "simulation are not run on it; its patching maps (residual layer x position) come "
+            "direct logit attribution, the neuron atlas) is not run on it (the world-model "
+            "stage names what it skips); its patching maps (residual layer x position) come "
             "from the world-model stage's attribution patching"
         )
     if kind.recurrent:
