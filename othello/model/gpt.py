@@ -25,6 +25,7 @@ from torch import nn
 
 from othello.model.config import GPTConfig
 from othello.model.hooked import HookedModel, HookPoint
+from othello.model.init import INIT_STD, normal_init, residual_std
 from othello.model.kv_cache import KVCache, LayerSlot, check_positions, step_attention
 
 
@@ -119,19 +120,11 @@ class GPT(HookedModel):
         self.ln_final = LayerNorm(cfg.d_model)
         self.unembed = nn.Linear(cfg.d_model, cfg.vocab_size)
         self.name_hook_points()
-        self.apply(self._init_weights)
-        nn.init.normal_(self.pos_embed, std=0.02)
+        self.apply(normal_init)
+        nn.init.normal_(self.pos_embed, std=INIT_STD)
         for block in self.blocks:  # GPT-2's scaled init of the projections into the residual
             for proj in (block.attn.out, block.mlp.fc_out):
-                nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * cfg.n_layers))
-
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, std=0.02)
-            nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, std=0.02)
+                nn.init.normal_(proj.weight, std=residual_std(cfg.n_layers))
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """Logits [batch, pos, vocab] for token ids [batch, pos] (pos <= n_ctx)."""

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from othello.model.config import LSTMConfig
+from othello.model.init import INIT_STD
 from othello.model.recurrent import RecurrentModel, ResidualBlock
 
 
@@ -48,6 +49,6 @@ class LSTM(RecurrentModel):
 
     def __init__(self, cfg: LSTMConfig) -> None:
         super().__init__(cfg, LSTMBlock, nn.LayerNorm(cfg.d_model))
-        nn.init.normal_(self.embed.weight, std=0.02)
-        nn.init.normal_(self.unembed.weight, std=0.02)
+        nn.init.normal_(self.embed.weight, std=INIT_STD)
+        nn.init.normal_(self.unembed.weight, std=INIT_STD)
         nn.init.zeros_(self.unembed.bias)

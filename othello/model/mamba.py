@@ -1,7 +1,8 @@
 """The model kind ``mamba``: Mamba (S6) blocks from mambapy (pure PyTorch, by othello_mamba's
 author; ``pip install -e '.[mamba]'``) on a residual stream (:mod:`othello.model.recurrent`),
-initialised as mambapy's language model initialises them (llama2.c's scheme: normal 0.02,
-projections into the stream scaled by 1 / sqrt(2 n_layers)).
+initialised as mambapy's language model initialises them (:mod:`othello.model.init`, GPT-2's
+scheme; like mambapy's, it zeroes dt_proj's bias, so every channel starts at
+Delta = softplus(0) = 0.69 rather than Gu & Dao's 0.001-0.1).
 
 Decoding keeps mambapy's per-layer state: the SSM state h [batch, d_inner, d_state] and the
 last ``d_conv - 1`` inputs of the convolution.
@@ -13,8 +14,6 @@ on a CPU (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
-import math
-
 import torch
 from mambapy.mamba import MambaBlock as S6
 from mambapy.mamba import MambaConfig as S6Config
@@ -22,6 +21,7 @@ from mambapy.mamba import RMSNorm
 from torch import nn
 
 from othello.model.config import MambaConfig
+from othello.model.init import normal_init, residual_std
 from othello.model.recurrent import RecurrentModel, ResidualBlock
 
 
@@ -121,16 +121,7 @@ class Mamba(RecurrentModel):
 
     def __init__(self, cfg: MambaConfig) -> None:
         super().__init__(cfg, MambaBlock, RMSNorm(cfg.d_model))
-        self.apply(_init_weights)
+        self.apply(normal_init)  # dt_proj's bias too: every channel starts at softplus(0)
         for name, p in self.named_parameters():
             if name.endswith("mixer.out_proj.weight"):
-                nn.init.normal_(p, std=0.02 / math.sqrt(2 * cfg.n_layers))
-
-
-def _init_weights(module: nn.Module) -> None:
-    if isinstance(module, nn.Linear):
-        nn.init.normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.Embedding):
-        nn.init.normal_(module.weight, std=0.02)
+                nn.init.normal_(p, std=residual_std(cfg.n_layers))
