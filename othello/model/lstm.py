@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from othello.model.config import LSTMConfig
 from othello.model.init import INIT_STD
@@ -28,6 +29,17 @@ class LSTMBlock(ResidualBlock):
         # gradient editor need: on a GPU, such a pass takes PyTorch's own kernels
         with torch.backends.cudnn.flags(enabled=self.training or not torch.is_grad_enabled()):
             return self.drop(self.out(self.lstm(x)[0]))
+
+    def mix_prefill(
+        self, x: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        packed = pack_padded_sequence(
+            x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
+        )
+        out, (h, c) = self.lstm(packed)
+        out = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0]
+        empty = (lengths == 0)[:, None]  # no position read: the initial (zero) state
+        return self.drop(self.out(out)), [h[0].masked_fill(empty, 0), c[0].masked_fill(empty, 0)]
 
     def mix_step(
         self, x: torch.Tensor, state: list[torch.Tensor]

@@ -14,7 +14,10 @@ on a CPU (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
+import torch.nn.functional as F
 from mambapy.mamba import MambaBlock as S6
 from mambapy.mamba import MambaConfig as S6Config
 from mambapy.mamba import RMSNorm
@@ -37,15 +40,8 @@ class SelectiveScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, delta, a, b, c):
-        batch, length, d_inner = x.shape
-        h = x.new_zeros(batch, d_inner, a.shape[1])
-        hs = x.new_empty(batch, length, d_inner, a.shape[1])
-        y = torch.empty_like(x)
-        for t in range(length):
-            h = torch.exp(delta[:, t, :, None] * a) * h
-            h += (delta[:, t] * x[:, t])[:, :, None] * b[:, t, None, :]
-            hs[:, t] = h
-            y[:, t] = torch.einsum("ben,bn->be", h, c[:, t])
+        hs = x.new_empty(*x.shape, a.shape[1])
+        y = scan(x, delta, a, b, c, lambda t, h: hs[:, t].copy_(h))
         ctx.save_for_backward(x, delta, a, b, c, hs)
         return y
 
@@ -69,6 +65,20 @@ class SelectiveScan(torch.autograd.Function):
         return dx, ddelta, da, db, dc
 
 
+def scan(x, delta, a, b, c, each: Callable[[int, torch.Tensor], object]) -> torch.Tensor:
+    """y of :class:`SelectiveScan`'s recurrence; ``each(t, h)`` sees the state after position t
+    (h is not changed in place afterwards)."""
+    batch, length, d_inner = x.shape
+    h = x.new_zeros(batch, d_inner, a.shape[1])
+    y = torch.empty_like(x)
+    for t in range(length):
+        h = torch.exp(delta[:, t, :, None] * a) * h
+        h += (delta[:, t] * x[:, t])[:, :, None] * b[:, t, None, :]
+        each(t, h)
+        y[:, t] = torch.einsum("ben,bn->be", h, c[:, t])
+    return y
+
+
 class S6Block(S6):
     """mambapy's Mamba block with :class:`SelectiveScan` for its scan (the same function),
     in float32 under mixed precision: the recurrence multiplies up to 59 decays, which bf16's
@@ -79,6 +89,33 @@ class S6Block(S6):
             inputs = (t.float() for t in (x, delta, A, B, C))
             y = SelectiveScan.apply(*inputs).to(x.dtype)
         return y + D * x
+
+    def forward_with_state(
+        self, x: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """mambapy's forward (its PyTorch path, written out) and the decoding state of each row
+        after its first ``lengths[b]`` positions: h, and the last ``d_conv - 1`` inputs of the
+        convolution (zeros before the first), as mambapy's ``step`` keeps them."""
+        cfg, n_pos = self.config, x.shape[1]
+        u, z = self.in_proj(x).chunk(2, dim=-1)  # [batch, pos, d_inner]
+        conv = F.silu(self.conv1d(u.transpose(1, 2))[:, :, :n_pos].transpose(1, 2))
+        delta, b, c = torch.split(self.x_proj(conv), [cfg.dt_rank, cfg.d_state, cfg.d_state], -1)
+        delta, b, c = self._apply_layernorms(delta, b, c)
+        delta = F.softplus(self.dt_proj(delta))
+        a = -torch.exp(self.A_log.float())
+        h = conv.new_zeros(x.shape[0], cfg.d_inner, cfg.d_state)
+
+        def keep(t: int, state: torch.Tensor) -> None:
+            ends = lengths == t + 1
+            h[ends] = state[ends]
+
+        inputs = (t.float() for t in (conv, delta, a, b, c))
+        y = scan(*inputs, keep).to(x.dtype) + self.D * conv
+        out = self.out_proj(y * F.silu(z))
+        history = F.pad(u.transpose(1, 2), (cfg.d_conv - 1, 0))  # [batch, d_inner, K + pos]
+        at = lengths[:, None] + torch.arange(cfg.d_conv - 1, device=x.device)  # [batch, K]
+        last = history.gather(2, at[:, None, :].expand(-1, cfg.d_inner, -1))
+        return out, [h, last]
 
 
 class MambaBlock(ResidualBlock):
@@ -98,6 +135,11 @@ class MambaBlock(ResidualBlock):
 
     def mix(self, x: torch.Tensor) -> torch.Tensor:
         return self.mixer(x)
+
+    def mix_prefill(
+        self, x: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        return self.mixer.forward_with_state(x, lengths)
 
     def mix_step(
         self, x: torch.Tensor, state: list[torch.Tensor]

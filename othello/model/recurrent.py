@@ -9,7 +9,8 @@ the mixer adds) and ``hook_resid_post`` (its output); ``hook_embed`` is the stre
 reaches them only through attention to ``p``.
 
 Decoding keeps, per layer and row, the mixer's state (:class:`StateCache`); :meth:`prefill`
-runs the steps over the prefix, each row's state held still past its own length.
+runs the prefix as the forward pass does (hooks fire once, on the whole sequence) and keeps each
+row's state after its own length.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class StateCache:
 
 class ResidualBlock(nn.Module):
     """``x + mixer(norm(x))`` with hooks; a subclass sets ``norm`` and gives :meth:`mix`,
-    :meth:`mix_step`, :meth:`initial_state` and :meth:`state_numbers`."""
+    :meth:`mix_prefill`, :meth:`mix_step`, :meth:`initial_state` and :meth:`state_numbers`."""
 
     norm: nn.Module
 
@@ -60,6 +61,13 @@ class ResidualBlock(nn.Module):
 
     def mix(self, x: torch.Tensor) -> torch.Tensor:
         """The mixer over a whole sequence: [batch, pos, d] -> [batch, pos, d]."""
+        raise NotImplementedError
+
+    def mix_prefill(
+        self, x: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """:meth:`mix` from the initial state, and each row's state after its first
+        ``lengths[b]`` positions (0 <= lengths[b] <= pos; the output past them may differ)."""
         raise NotImplementedError
 
     def mix_step(
@@ -79,6 +87,14 @@ class ResidualBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.hook_resid_pre(x)
         return self.hook_resid_post(x + self.hook_mixer_out(self.mix(self.norm(x))))
+
+    def prefill(
+        self, x: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """:meth:`forward`, hooks included, and each row's state after ``lengths[b]``."""
+        x = self.hook_resid_pre(x)
+        y, state = self.mix_prefill(self.norm(x), lengths)
+        return self.hook_resid_post(x + self.hook_mixer_out(y)), state
 
     def step(
         self, x: torch.Tensor, state: list[torch.Tensor]
@@ -138,30 +154,17 @@ class RecurrentModel(HookedModel):
     def prefill(
         self, tokens: torch.Tensor, cache: StateCache, lengths: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Logits [batch, T, vocab] of ``tokens`` step by step (equal to :meth:`forward`
-        within rounding at each row's first ``lengths[b]`` positions; junk after them),
-        leaving each row's state after its ``lengths[b]`` tokens. Unlike the GPT's prefill,
-        the hooks fire once per position, on [batch, 1, d]: a hook that edits a position
-        must act in :meth:`forward` (the stages do)."""
+        """Logits [batch, T, vocab] of ``tokens`` as :meth:`forward` gives them (hooks fire as
+        there) at each row's first ``lengths[b]`` positions (junk after them), replacing the
+        cache's states by each row's state after its ``lengths[b]`` tokens."""
         batch, n_pos = tokens.shape
         self.check_length(n_pos)
         if cache.batch != batch:
             raise ValueError(f"cache holds {cache.batch} rows, tokens have {batch}")
-        out = []
-        for t in range(n_pos):
-            before = cache.layers
-            cache.layers = [list(layer) for layer in before]
-            positions = torch.full((batch,), t, dtype=torch.long, device=tokens.device)
-            out.append(self.step(tokens[:, t], positions, cache))
-            if lengths is not None and (lengths <= t).any():
-                done = (lengths <= t).to(tokens.device)
-                cache.layers = [
-                    [_where_rows(done, a, b) for a, b in zip(old, new, strict=True)]
-                    for old, new in zip(before, cache.layers, strict=True)
-                ]
-        return torch.stack(out, 1)
-
-
-def _where_rows(rows: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``a`` in the rows where ``rows`` is True, ``b`` elsewhere (rows first)."""
-    return torch.where(rows.view(-1, *[1] * (a.ndim - 1)), a, b)
+        if lengths is None:
+            lengths = torch.full((batch,), n_pos)
+        lengths = lengths.to(tokens.device).clamp(0, n_pos)
+        x = self.hook_embed(self.embed(tokens))
+        for layer, block in enumerate(self.blocks):
+            x, cache.layers[layer] = block.prefill(x, lengths)
+        return self.unembed(self.ln_final(x))

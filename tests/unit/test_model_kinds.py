@@ -183,6 +183,10 @@ def test_every_kind_has_the_residual_hooks_and_decodes_as_it_runs(kind):
         prefill = model.prefill(tokens, state, lengths)
         inside = torch.arange(30)[None] < lengths[:, None]
         torch.testing.assert_close(prefill[inside], logits[inside], atol=1e-5, rtol=0)
+        seen = []
+        with model.hooks([(act_name("resid_pre", 1), lambda x, _: seen.append(x.shape) or x)]):
+            model.prefill(tokens, model.new_cache(4), lengths)
+        assert seen == [torch.Size([4, 30, 16])]  # hooks fire as in the forward pass, once
         state = state.select(torch.tensor([1, 1, 2]))  # rows repeat
         rows, at = torch.tensor([1, 1, 2]), torch.tensor([7, 7, 18])
         for _ in range(5):  # several steps on, each equal to the forward pass
