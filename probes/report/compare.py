@@ -31,9 +31,10 @@ SIDES = ("model", "random_init")
 NERODE = ("compression_precision", "distinction_precision", "distinction_recall")
 
 
-def _verdict(world: dict, figure: str) -> dict:
+def _verdict(world: dict, figure: str) -> float | None:
+    """The trained model's figure in the world-model stage's verdict table."""
     row = next((r for r in world.get("verdict", []) if r["figure"] == figure), {})
-    return {side: row.get(side) for side in SIDES}
+    return row.get("model")
 
 
 def _by_layer(table: dict | None) -> dict | None:
@@ -94,7 +95,7 @@ def _entry(report: Path, summary: dict) -> dict:
             "random_init": probes["control_best"].get("mine_theirs/linear"),
         },
         "edit": {
-            "gap_closed": _verdict(world, "edit: share of the gap closed")["model"],
+            "gap_closed": _verdict(world, "edit: share of the gap closed"),
             "choice": interventions["choice"],
         },
         "nerode": {

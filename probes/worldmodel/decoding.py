@@ -89,7 +89,7 @@ class Decoding:
         read = np.arange(MAX_MOVES)[None, :] < lengths[:, None]
         masked = np.where(read, moves, -1)
         _, first, inverse = np.unique(masked, axis=0, return_index=True, return_inverse=True)
-        inverse = inverse.reshape(-1)
+        prefix_of = first[inverse.reshape(-1)]  # each admitted row's prefix, by its first row
         slots = np.flatnonzero(~self.alive)[: len(rows)]
         order = first[np.argsort(lengths[first], kind="stable")]  # prefixes by length
         n_ctx = self.model.cfg.n_ctx
@@ -103,8 +103,8 @@ class Decoding:
             last = torch.as_tensor(np.minimum(n, n_ctx) - 1, device=self.device)
             at = np.full(len(moves), -1, np.int64)  # each group prefix's row in this prefill
             at[group] = np.arange(len(group))
-            mine = np.flatnonzero(at[first[inverse]] >= 0)  # the admitted rows it serves
-            source = torch.as_tensor(at[first[inverse[mine]]], device=self.device)
+            mine = np.flatnonzero(at[prefix_of] >= 0)  # the admitted rows it serves
+            source = torch.as_tensor(at[prefix_of[mine]], device=self.device)
             target = torch.as_tensor(slots[mine], device=self.device)
             self.cache.write(target, cache, source)
             self.logits[target] = out[torch.arange(len(group), device=self.device), last][source]
