@@ -37,28 +37,28 @@ TRAIN_ARGS ?=
 # the training preset: PRESET's own by default; make compare trains lstm-PRESET and
 # mamba-PRESET on PRESET's corpus with PRESET's stage sizes
 TRAIN_PRESET ?= $(PRESET)
-FIT_ARGS ?=
-INTERVENE_ARGS ?=
-SAE_ARGS ?=
 IMPORT_ARGS ?=
 CACHE_ARGS ?=
 CASES_ARGS ?=
-# stage sizes of the preset (probes.stage_sizes); asking for more than a split holds fails
-SIZE = $(shell $(PYTHON) -c "from probes.stage_sizes import stage_sizes; print(stage_sizes('$(PRESET)').$(1))")
-PROBE_GAMES ?= $(call SIZE,probe_games)
-N_CASES ?= $(call SIZE,n_cases)
-TUNE_CASES ?= $(call SIZE,tune_cases)
-# the circuit laboratory's games, positions, ablation games and patching pairs (key=value words)
-CIRCUITS_SIZES ?= $(call SIZE,circuits.args)
+# a stage's setting at the preset's sizes (each stage's presets, probes.stages); asking for more
+# than a split holds fails
+SIZE = $(shell $(PYTHON) -m probes.stages size $(1) $(2) $(PRESET))
+PROBE_GAMES ?= $(call SIZE,probes,games)
+N_CASES ?= $(call SIZE,interventions,sweep.n_cases)
+TUNE_CASES ?= $(call SIZE,interventions,sweep.tune_cases)
 CASES ?= $(basename $(GAMES))-cases.h5
 ACTS = $(RUN_DIR)/acts.h5
 CONTROL = $(RUN_DIR)/control
 PROBE_DIR = $(RUN_DIR)/probes
 REPORTS ?= reports
 REPORT_DIR ?= $(REPORTS)/$(RUN)
-INTERVENTIONS = $(REPORT_DIR)/interventions
 
-.PHONY: install games train eval cache probes intervene report championship all analyze published explore sae sae-layers circuits worldmodel compare test test-fast test-all bench lint
+# every registered analysis stage (probes.stages), one row each: NAME:PLACE:READS:FILES:DONE:
+# IN_REPORT:ARGS:COMPARED (python -m probes.stages table); the generic rule makes each a target
+STAGE_TABLE := $(shell $(PYTHON) -m probes.stages table)
+STAGES := $(foreach row,$(STAGE_TABLE),$(firstword $(subst :, ,$(row))))
+
+.PHONY: install games train eval cache cases report championship all analyze published explore sae-layers compare test test-fast test-all bench lint $(STAGES)
 
 # torch first, pinned, only when missing: an unpinned install may pull a multi-GB CUDA build.
 install:
@@ -90,27 +90,40 @@ $(ACTS): $(RUN_DIR)/model.pt
 $(CONTROL)/acts.h5: $(RUN_DIR)/model.pt
 	$(PYTHON) scripts/cache.py --run $(RUN_DIR) --games $(GAMES) --out $@ --n-games $(PROBE_GAMES) --control $(CACHE_ARGS)
 
-probes: $(REPORT_DIR)/probes/figures.json
-$(PROBE_DIR)/metrics.json: $(ACTS)
-	$(PYTHON) scripts/fit_probes.py --acts $< --out $(PROBE_DIR) $(FIT_ARGS)
-$(CONTROL)/probes/metrics.json: $(CONTROL)/acts.h5
-	$(PYTHON) scripts/fit_probes.py --acts $< --out $(CONTROL)/probes $(FIT_ARGS)
-$(REPORT_DIR)/probes/figures.json: $(PROBE_DIR)/metrics.json $(CONTROL)/probes/metrics.json
-	$(PYTHON) scripts/probe_report.py --probes $(PROBE_DIR) --control $(CONTROL)/probes --out $(REPORT_DIR)/probes
-
-# Flip one disc in the model's board; does it follow? (benchmark cases, then the sweep)
-intervene: $(INTERVENTIONS)/metrics.json
+# intervention cases: natural (held-out games), unnatural (greedy-play games), tune (validation)
+cases: $(CASES)
 $(CASES): $(GAMES)
 	$(PYTHON) scripts/make_intervention_set.py --games $(GAMES) --out $@ --n-cases $(N_CASES) --tune-cases $(TUNE_CASES) --seed $(SEED) $(CASES_ARGS)
-$(INTERVENTIONS)/metrics.json: $(RUN_DIR)/model.pt $(PROBE_DIR)/metrics.json $(CASES)
-	$(PYTHON) scripts/intervene.py --run $(RUN_DIR) --probes $(PROBE_DIR) --games $(GAMES) --set $(CASES) --out $(INTERVENTIONS) $(INTERVENE_ARGS)
+
+# One rule for every registered stage: `make NAME` runs it on RUN (scripts/run_stage.py) once
+# the stages it reads and the files it needs are made; NAME_ARGS adds key=value settings (e.g.
+# PROBES_ARGS, INTERVENTIONS_ARGS, SAE_ARGS, CIRCUITS_ARGS, WORLDMODEL_ARGS). A stage the report
+# does not wait for refreshes the report when there is one.
+comma := ,
+stage_row = $(subst :, ,$(filter $(1):%,$(STAGE_TABLE)))
+stage_list = $(filter-out -,$(subst $(comma), ,$(word $(2),$(call stage_row,$(1)))))
+stage_dir = $(if $(filter run,$(word 2,$(call stage_row,$(1)))),$(RUN_DIR),$(REPORT_DIR))/$(1)
+stage_done = $(call stage_dir,$(1))/$(word 5,$(call stage_row,$(1)))
+REPORT_STAGES = $(foreach s,$(STAGES),$(if $(filter yes,$(word 6,$(call stage_row,$(s)))),$(s)))
+FILE_acts = $(ACTS)
+FILE_control_acts = $(CONTROL)/acts.h5
+FILE_cases = $(CASES)
+LAYOUT = --run $(RUN_DIR) --report $(REPORT_DIR) --games $(GAMES) --cases $(CASES) --preset $(PRESET)
+
+define STAGE_RULE
+$(1): $(call stage_done,$(1))
+$(call stage_done,$(1)): $(RUN_DIR)/model.pt $(foreach r,$(call stage_list,$(1),3),$(call stage_done,$(r))) $(foreach f,$(call stage_list,$(1),4),$(FILE_$(f))) | $(GAMES)
+	$(PYTHON) scripts/run_stage.py $(1) $(LAYOUT) $$($(word 7,$(call stage_row,$(1))))
+	$(if $(filter $(1),$(REPORT_STAGES)),,@if [ -f $(REPORT_DIR)/summary.json ]; then $(PYTHON) scripts/report.py $$(REPORT_ARGS); fi)
+endef
+$(foreach s,$(STAGES),$(eval $(call STAGE_RULE,$(s))))
 
 # report.md, self-contained report.html and summary.json, with the reproduction checks
 report: $(REPORT_DIR)/summary.json
-$(REPORT_DIR)/summary.json: $(RUN_DIR)/eval/eval.json $(REPORT_DIR)/probes/figures.json $(INTERVENTIONS)/metrics.json
+$(REPORT_DIR)/summary.json: $(RUN_DIR)/eval/eval.json $(foreach s,$(REPORT_STAGES),$(call stage_done,$(s)))
 	$(PYTHON) scripts/report.py $(REPORT_ARGS)
 
-REPORT_ARGS = --run $(RUN_DIR) --eval $(RUN_DIR)/eval --probes $(PROBE_DIR) --control-probes $(CONTROL)/probes --probe-figures $(REPORT_DIR)/probes --interventions $(INTERVENTIONS) --out $(REPORT_DIR) $$([ -f $(SAE_DIR)/sweep.json ] && echo --sae $(SAE_DIR))
+REPORT_ARGS = --run $(RUN_DIR) --out $(REPORT_DIR)
 
 # Real games: pass PGN=... (e.g. ../shared/data/championship-pgn/*.pgn)
 championship:
@@ -132,42 +145,10 @@ published:
 		CHECKPOINT="$$($(PYTHON) -c "import json; print(json.load(open('$(PUBLISHED_JSON)'))['path'])" 2>/dev/null)" \
 		IMPORT_ARGS="--source-json $(PUBLISHED_JSON)"
 
-# sparse autoencoders at the mine/theirs probe's best layer: the preset's sweep, and the first
-# setting on the random-init control (scripts/train_sae.py, probes/sae/stage.py)
-SAE_SWEEP ?= $(if $(filter tiny,$(PRESET)),tiny,cpu)
-SAE_DIR = $(REPORT_DIR)/sae
-sae: $(SAE_DIR)/sweep.json
-$(SAE_DIR)/sweep.json: $(ACTS) $(CONTROL)/acts.h5 $(PROBE_DIR)/metrics.json
-	$(PYTHON) scripts/train_sae.py --acts $(ACTS) --layer best --out $(SAE_DIR) --sweep $(SAE_SWEEP) --control $(CONTROL)/acts.h5 $(SAE_ARGS)
-	@if [ -f $(REPORT_DIR)/summary.json ]; then $(PYTHON) scripts/report.py $(REPORT_ARGS); fi
-
 # one TopK SAE (and its control) at every cached layer: the board metrics layer by layer
 sae-layers: $(REPORT_DIR)/sae-layers/sweep.json
 $(REPORT_DIR)/sae-layers/sweep.json: $(ACTS) $(CONTROL)/acts.h5
 	$(PYTHON) scripts/train_sae.py --acts $(ACTS) --layer all --out $(REPORT_DIR)/sae-layers --sweep layers --control $(CONTROL)/acts.h5 $(SAE_ARGS)
-
-# how the model computes its board and its move: direct logit attribution, logit lens, heads,
-# the neuron atlas (trees vs the true board, random-init and shuffled-label controls, causal
-# check) and activation patching (scripts/circuits.py, probes/circuits/); refreshes the report
-# when there is one (report.py reads $(REPORT_DIR)/circuits when it is finished)
-CIRCUITS_ARGS ?=
-CIRCUITS_DIR = $(REPORT_DIR)/circuits
-circuits: $(CIRCUITS_DIR)/metrics.json
-$(CIRCUITS_DIR)/metrics.json: $(RUN_DIR)/model.pt $(PROBE_DIR)/metrics.json | $(GAMES)
-	$(PYTHON) scripts/circuits.py --run $(RUN_DIR) --games $(GAMES) --probes $(PROBE_DIR) --out $(CIRCUITS_DIR) $(CIRCUITS_SIZES) $(CIRCUITS_ARGS)
-	@if [ -f $(REPORT_DIR)/summary.json ]; then $(PYTHON) scripts/report.py $(REPORT_ARGS); fi
-
-# Is it a world model? Myhill-Nerode compression and distinction (true and board-only state),
-# whole-board probe accuracy, inductive-bias probes, neuron simulation and attribution
-# patching, beside the random-init control, the engine and an input-ignoring model
-# (scripts/world_model.py, probes/worldmodel/); refreshes the report when there is one
-WORLDMODEL_ARGS ?=
-WORLDMODEL_SIZES ?= $(call SIZE,world_model_args)
-WORLDMODEL_DIR = $(REPORT_DIR)/worldmodel
-worldmodel: $(WORLDMODEL_DIR)/metrics.json
-$(WORLDMODEL_DIR)/metrics.json: $(RUN_DIR)/model.pt $(PROBE_DIR)/metrics.json $(CONTROL)/probes/metrics.json | $(GAMES)
-	$(PYTHON) scripts/world_model.py --run $(RUN_DIR) --games $(GAMES) --probes $(PROBE_DIR) --control-probes $(CONTROL)/probes $(if $(wildcard $(INTERVENTIONS)/metrics.json),--interventions $(INTERVENTIONS)) --out $(WORLDMODEL_DIR) $(WORLDMODEL_SIZES) $(WORLDMODEL_ARGS)
-	@if [ -f $(REPORT_DIR)/summary.json ]; then $(PYTHON) scripts/report.py $(REPORT_ARGS); fi
 
 # Beyond the transformer: the GPT of PRESET, an LSTM and a Mamba trained on PRESET's corpus for
 # about the GPT's CPU time (presets lstm-PRESET, mamba-PRESET), every stage and the world-model
@@ -176,18 +157,19 @@ $(WORLDMODEL_DIR)/metrics.json: $(RUN_DIR)/model.pt $(PROBE_DIR)/metrics.json $(
 COMPARE_KINDS ?= lstm mamba
 COMPARE_RUNS = $(PRESET) $(foreach k,$(COMPARE_KINDS),$(k)-$(PRESET))
 COMPARE_DIR ?= $(REPORTS)/compare-$(PRESET)
+COMPARE_STAGES = $(foreach s,$(STAGES),$(if $(filter yes,$(word 8,$(call stage_row,$(s)))),$(s)))
 compare:
 	@$(if $(filter mamba,$(COMPARE_KINDS)),$(PYTHON) -c "import mambapy" 2>/dev/null || $(PYTHON) -m pip install -e ".[mamba]")
 	@for run in $(COMPARE_RUNS); do \
-		$(MAKE) --no-print-directory all PRESET=$(PRESET) TRAIN_PRESET=$$run RUN=$$run || exit 1; \
-		$(MAKE) --no-print-directory worldmodel PRESET=$(PRESET) TRAIN_PRESET=$$run RUN=$$run || exit 1; \
+		$(MAKE) --no-print-directory all $(COMPARE_STAGES) PRESET=$(PRESET) TRAIN_PRESET=$$run RUN=$$run || exit 1; \
 	done
 	$(PYTHON) scripts/compare.py --reports $(foreach r,$(COMPARE_RUNS),$(REPORTS)/$(r)) --out $(COMPARE_DIR)
 
 # the explorer on a finished run: http://127.0.0.1:$(PORT)/
 PORT ?= 8050
-explore: $(PROBE_DIR)/metrics.json
-	$(PYTHON) scripts/explore.py --run $(RUN_DIR) --games $(GAMES) --probes $(PROBE_DIR) --port $(PORT) $(if $(wildcard $(INTERVENTIONS)/details.json),--interventions $(INTERVENTIONS)) $(if $(wildcard $(CIRCUITS_DIR)/metrics.json),--circuits $(CIRCUITS_DIR)) $(if $(wildcard $(WORLDMODEL_DIR)/metrics.json),--world-model $(WORLDMODEL_DIR))
+# (every registered stage that finished on the run is shown)
+explore: $(call stage_done,probes)
+	$(PYTHON) scripts/explore.py --run $(RUN_DIR) --games $(GAMES) --port $(PORT) $(foreach s,$(STAGES),$(if $(wildcard $(call stage_done,$(s))),--$(s) $(call stage_dir,$(s))))
 
 # the suite on TEST_WORKERS processes (pytest-xdist); test-fast: the unit tests that need no
 # trained model; test-all: every test, the slow ones included

@@ -29,8 +29,8 @@ from othello.corpora.corpus import GamesFile
 from othello.interop.formats import from_transformer_lens
 from othello.model.hooks import block_prefix
 from othello.world.tokens import encode
-from probes.interventions.stage import DETAILS as INTERVENTION_DETAILS
-from probes.stage_sizes import stage_sizes
+from othello.common.files import DETAILS as INTERVENTION_DETAILS
+from probes.stages.registry import stage
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,34 +70,29 @@ def forward_games_per_s(checkpoint: Path, games: Path, n: int = 512) -> float:
 
 
 def stages(tmp: Path, checkpoint: Path, games: Path, preset: str) -> list[tuple[str, list]]:
-    sizes = stage_sizes(preset)
+    games_n = stage("probes").configure(preset).games
+    sweep = stage("interventions").configure(preset).sweep
     run, report = tmp / "run", tmp / "report"
     cases = tmp / "cases.h5"
     return [
         ("import", ["scripts/convert_checkpoint.py", "import", "--kind", "transformer_lens",
                     "--in", checkpoint, "--out", run]),
         ("eval (10,000 test games)", ["scripts/evaluate.py", "--run", run, "--games", games]),
-        (f"cache ({sizes.probe_games:,} games)", ["scripts/cache.py", "--run", run, "--games",
-            games, "--out", run / "acts.h5", "--n-games", sizes.probe_games, "--no-progress"]),
+        (f"cache ({games_n:,} games)", ["scripts/cache.py", "--run", run, "--games",
+            games, "--out", run / "acts.h5", "--n-games", games_n, "--no-progress"]),
         ("cache, random-init control", ["scripts/cache.py", "--run", run, "--games", games,
-            "--out", run / "control" / "acts.h5", "--n-games", sizes.probe_games, "--control",
+            "--out", run / "control" / "acts.h5", "--n-games", games_n, "--control",
             "--no-progress"]),
-        ("probes", ["scripts/fit_probes.py", "--acts", run / "acts.h5", "--out",
-            run / "probes", "--no-progress"]),
-        ("probes, control", ["scripts/fit_probes.py", "--acts", run / "control" / "acts.h5",
-            "--out", run / "control" / "probes", "--no-progress"]),
-        ("probe figures", ["scripts/probe_report.py", "--probes", run / "probes",
-            "--control", run / "control" / "probes", "--out", report / "probes"]),
-        (f"intervention cases ({sizes.n_cases:,} + {sizes.tune_cases} tuning)",
+        ("probes, the model's and the control's, with figures", ["scripts/run_stage.py",
+            "probes", "--run", run, "--report", report, "--games", games, "--preset", preset,
+            "--no-progress"]),
+        (f"intervention cases ({sweep.n_cases:,} + {sweep.tune_cases} tuning)",
             ["scripts/make_intervention_set.py", "--games", games, "--out", cases,
-             "--n-cases", sizes.n_cases, "--tune-cases", sizes.tune_cases]),
-        ("interventions (linear + gradient, every layer)", ["scripts/intervene.py", "--run",
-            run, "--probes", run / "probes", "--games", games, "--set", cases, "--out",
-            report / "interventions", "--no-progress"]),
-        ("report", ["scripts/report.py", "--run", run, "--eval", run / "eval", "--probes",
-            run / "probes", "--control-probes", run / "control" / "probes",
-            "--probe-figures", report / "probes", "--interventions", report / "interventions",
-            "--out", report]),
+             "--n-cases", sweep.n_cases, "--tune-cases", sweep.tune_cases]),
+        ("interventions (linear + gradient, every layer)", ["scripts/run_stage.py",
+            "interventions", "--run", run, "--report", report, "--games", games, "--cases",
+            cases, "--preset", preset, "--no-progress"]),
+        ("report", ["scripts/report.py", "--run", run, "--out", report]),
     ]  # fmt: skip
 
 

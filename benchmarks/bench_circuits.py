@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 from bench_explore import median_ms, random_run
+from probes.circuits.stage import CircuitsConfig, atlas_settings, run_circuits, split_rows
 
 from othello.corpora.corpus import GamesFile
 from othello.corpora.generate import generate_corpus
@@ -35,8 +36,7 @@ from probes.circuits.atlas import run_atlas
 from probes.circuits.directions import MAPS
 from probes.circuits.passes import atlas_samples
 from probes.circuits.positions import batches
-from probes.circuits.stage import CircuitsConfig, atlas_settings, run_circuits, split_rows
-from probes.explorer.api import Explorer
+from probes.explorer.api import open_explorer
 from probes.explorer.server import create_app
 
 SHAPES = {
@@ -105,7 +105,7 @@ def random_cpu_run(tmp: Path, games: Path) -> tuple[Path, Path, Path]:
 
 def explorer_latency(run, games, probes, circuits) -> None:
     """Median latency of the circuit routes at one position of a test game."""
-    explorer = Explorer(run, [games], probes, circuits=circuits)
+    explorer = open_explorer(run, [games], probes, {"circuits": circuits})
     client = create_app(explorer).test_client()
     game, ply = int(explorer.test_rows[0][0]), 30
     routes = {

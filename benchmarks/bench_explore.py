@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from othello.common.files import METRICS as PROBE_METRICS
 from othello.common.hashing import file_sha256
 from othello.corpora.corpus import GamesFile
 from othello.model.checkpoint import load_model, save_model
@@ -33,10 +34,9 @@ from othello.model.run_dir import MODEL
 from othello.training.config import preset
 from othello.world.tokens import encode
 from probes.common import ProbeKey
-from probes.explorer.api import Explorer
+from probes.explorer.api import open_explorer
 from probes.explorer.server import create_app
 from probes.kinds import make_probe
-from probes.stage import METRICS as PROBE_METRICS
 from probes.store import save_probes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,7 +82,7 @@ def paper_shape_run(tmp: Path) -> tuple[Path, Path]:
 
 
 def measure(label: str, run, games, probes, interventions=None) -> None:
-    explorer = Explorer(run, [games], probes, interventions)
+    explorer = open_explorer(run, [games], probes, {"interventions": interventions})
     client = create_app(explorer).test_client()
     game = int(explorer.test_rows[0][0])
     ply = 30
@@ -118,7 +118,7 @@ def screenshot(run, games, probes, interventions, path: Path) -> None:
     sys.path.insert(0, str(ROOT / "tests" / "integration"))
     from test_explorer_browser import browser, serving, wait_for
 
-    app = create_app(Explorer(run, [games], probes, interventions))
+    app = create_app(open_explorer(run, [games], probes, {"interventions": interventions}))
     with serving(app) as url, tempfile.TemporaryDirectory() as profile, browser(profile) as d:
         d.get(url)
         wait_for(d, "return document.body.getAttribute('data-ready') === '1'")

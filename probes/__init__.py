@@ -20,6 +20,11 @@ Is it a world model? (each on held-out games, with what its one choice was made 
     probes.attribution_patching(model, games)               # gradient vs exact patching
     probes.whole_board_table("data/runs/cpu/probes")        # every square right, by layer
 
+Every stage, one registry (each with ``measure`` in memory and ``run`` on a run's files)::
+
+    probes.stages.names()                   # probes, interventions, sae, circuits, worldmodel
+    probes.stages.stage("circuits").measure(model, games, {"probes": fitted}, cfg)
+
 Names are loaded on first use.
 """
 
@@ -43,7 +48,8 @@ _EXPORTS = {
     "inductive_bias": "probes.worldmodel.api",
     "neuron_simulation": "probes.worldmodel.api",
     "attribution_patching": "probes.worldmodel.api",
-    "whole_board_table": "probes.stage",
+    "whole_board_table": "probes.probe_metrics",
+    "stages": "probes.stages",
 }
 __all__ = list(_EXPORTS)
 

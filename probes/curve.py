@@ -26,7 +26,7 @@ from probes.acts.writer import write_cache
 from probes.common import ProbeKey
 from probes.fit import FitConfig, fit_probes
 from probes.metrics import evaluate_probes, scheme_baselines
-from probes.stage import SPLITS, choose_on_val
+from probes.probe_stage import SPLITS, choose_on_val
 
 CURVE = "curve.json"
 

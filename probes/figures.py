@@ -14,13 +14,13 @@ import os
 from pathlib import Path
 
 from othello.common.atomic import write_text
+from othello.common.files import DETAILS, FIGURES_JSON
 from probes import plots
 from probes.common import ProbeKey
 from probes.kinds import KINDS
+from probes.probe_metrics import ProbeMetrics
 from probes.schemes import SCHEMES
-from probes.stage import DETAILS, ProbeMetrics
 
-FIGURES_JSON = "figures.json"
 # every figure this module draws: name in figures.json -> (its file, how it is drawn)
 FIGURES = {
     "accuracy_by_layer": ("accuracy_by_layer.png", plots.accuracy_by_layer),
@@ -28,6 +28,14 @@ FIGURES = {
     "accuracy_by_move": ("accuracy_by_move.png", plots.accuracy_by_move),
     "confusion": ("confusion.png", plots.confusions),
     "direction_cosines": ("direction_cosines.png", plots.direction_cosines),
+}
+CAPTIONS = {
+    "accuracy_by_layer": "Probe accuracy by layer (Nanda et al.: mine/theirs linear; Li et al.: "
+    "black/white)",
+    "square_heatmaps": "Per-square accuracy, best layer",
+    "accuracy_by_move": "Probe accuracy by move number",
+    "confusion": "Confusion per class",
+    "direction_cosines": "Cosine of probe directions across layers",
 }
 
 
@@ -145,17 +153,30 @@ def figures(metrics: ProbeMetrics, details: dict, control: ProbeMetrics | None) 
     return out
 
 
-def write_probe_figures(
-    probe_dir: str | os.PathLike, control_dir: str | os.PathLike | None, out: str | os.PathLike
+def draw_figures(
+    metrics: ProbeMetrics, details: dict, control: ProbeMetrics | None, out: Path
 ) -> dict:
-    """Draw every figure of ``probe_dir`` (beside its control's) into ``out``."""
-    metrics, details = ProbeMetrics.load(probe_dir), load_details(probe_dir)
-    control = ProbeMetrics.load(control_dir) if control_dir else None
+    """Draw every figure of a fit (beside its control's) into ``out``, with figures.json."""
     data = figures(metrics, details, control)
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for name, (file, draw) in FIGURES.items():
         if name in data:
             draw(data[name], out / file)
     write_text(out / FIGURES_JSON, json.dumps(data, indent=1) + "\n")
     return data
+
+
+def write_probe_figures(
+    probe_dir: str | os.PathLike, control_dir: str | os.PathLike | None, out: str | os.PathLike
+) -> dict:
+    """Draw every figure of ``probe_dir`` (beside its control's) into ``out``."""
+    metrics, details = ProbeMetrics.load(probe_dir), load_details(probe_dir)
+    control = ProbeMetrics.load(control_dir) if control_dir else None
+    return draw_figures(metrics, details, control, Path(out))
+
+
+def drawn(folder: Path) -> dict[str, Path]:
+    """``{caption: file}`` of the figures ``folder``'s figures.json says were drawn."""
+    path = folder / FIGURES_JSON
+    names = json.loads(path.read_text()) if path.exists() else {}
+    return {CAPTIONS[n]: folder / FIGURES[n][0] for n in FIGURES if n in names}

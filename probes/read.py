@@ -1,7 +1,7 @@
 """Probes in a notebook: fit one scheme's probes at every layer of an in-memory source (or a
 cache), read a board from activations with them, and take a square's probe direction.
 
-The probe stage (:func:`probes.stage.run_probe_stage`) fits and scores the same probes with
+The probe stage (:func:`probes.probe_stage.run_probe_stage`) fits and scores the same probes with
 the same :func:`probes.fit.fit_probes`; these calls skip its files and figures.
 
 >>> source = cache_activations(model, games, n_games=500)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 
 from othello.common import cli
+from othello.common.files import METRICS as PROBE_METRICS
 from othello.interop.bundle import join_bundle, make_bundle
 from othello.model.evaluate import EVAL_JSON
 from probes.report.write import SUMMARY
-from probes.stage import METRICS as PROBE_METRICS
 
 OUTPUTS = (f"eval/{EVAL_JSON}", f"probes/{PROBE_METRICS}")  # where gpu_run.sh writes them
 

@@ -14,7 +14,7 @@
 # (data/gpu), TRAIN_MINUTES (per train call, 9), BUDGET_MINUTES (all training; paper: 5),
 # CALIBRATE_STEPS (timed steps, 120), MAX_STEPS (a cap on the calibrated steps), CALL_STEPS
 # (training steps per train call: a fixed number of resumes, whatever the machine's speed),
-# WORKERS (corpus processes; all cores), TRAIN_ARGS, FIT_ARGS, INTERVENE_ARGS (key=value).
+# WORKERS (corpus processes; all cores), TRAIN_ARGS, PROBES_ARGS, INTERVENTIONS_ARGS (key=value).
 # docs/gpu.md gives the 15-minute plan, the expected time of each call and how to join the bundle.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,8 +36,8 @@ MAX_STEPS=${MAX_STEPS:-0}
 CALL_STEPS=${CALL_STEPS:-}
 WORKERS=${WORKERS:-$(nproc)}
 TRAIN_ARGS=${TRAIN_ARGS:-}
-FIT_ARGS=${FIT_ARGS:-}
-INTERVENE_ARGS=${INTERVENE_ARGS:-}
+PROBES_ARGS=${PROBES_ARGS:-}
+INTERVENTIONS_ARGS=${INTERVENTIONS_ARGS:-}
 if [ -z "${BUDGET_MINUTES:-}" ] && [ "$PRESET" = paper ]; then BUDGET_MINUTES=5; fi
 BUDGET_MINUTES=${BUDGET_MINUTES:-}
 
@@ -48,7 +48,8 @@ GAMES=$WORK/games-$PRESET.h5
 RUN=$WORK/runs/$PRESET
 REPORT=$WORK/reports/$PRESET
 OVERRIDES=$WORK/train-overrides-$PRESET.txt
-size() { $PY -c "from probes.stage_sizes import stage_sizes; print(stage_sizes('$PRESET').$1)"; }
+size() { $PY -m probes.stages size "$1" "$2" "$PRESET"; }
+stage() { $PY scripts/run_stage.py "$1" --run "$RUN" --report "$REPORT" --games "$GAMES" --cases "$WORK/cases-$PRESET.h5" --preset "$PRESET" --no-progress "${@:2}"; }
 say() { echo "== gpu_run $STEP: $*"; }
 
 setup() {
@@ -109,29 +110,23 @@ train() {
 probes() {
     [ -f "$RUN/finished" ] || { echo "error: training has not finished; run the train step" >&2; exit 1; }
     [ -f "$RUN/eval/eval.json" ] || $PY scripts/evaluate.py --run "$RUN" --games "$GAMES" --out "$RUN/eval"
-    n=$(size probe_games)
+    n=$(size probes games)
     [ -f "$RUN/acts.h5" ] || $PY scripts/cache.py --run "$RUN" --games "$GAMES" --out "$RUN/acts.h5" --n-games "$n" --no-progress
     [ -f "$RUN/control/acts.h5" ] || $PY scripts/cache.py --run "$RUN" --games "$GAMES" --out "$RUN/control/acts.h5" --n-games "$n" --control --no-progress
     # shellcheck disable=SC2086
-    [ -f "$RUN/probes/metrics.json" ] || $PY scripts/fit_probes.py --acts "$RUN/acts.h5" --out "$RUN/probes" --no-progress $FIT_ARGS
-    # shellcheck disable=SC2086
-    [ -f "$RUN/control/probes/metrics.json" ] || $PY scripts/fit_probes.py --acts "$RUN/control/acts.h5" --out "$RUN/control/probes" --no-progress $FIT_ARGS
-    [ -f "$REPORT/probes/figures.json" ] || $PY scripts/probe_report.py --probes "$RUN/probes" --control "$RUN/control/probes" --out "$REPORT/probes"
+    [ -f "$RUN/probes/metrics.json" ] || stage probes $PROBES_ARGS
     say "probes done"
 }
 
 interventions() {
-    [ -f "$REPORT/probes/figures.json" ] || { echo "error: run the probes step first" >&2; exit 1; }
+    [ -f "$RUN/probes/metrics.json" ] || { echo "error: run the probes step first" >&2; exit 1; }
     cases=$WORK/cases-$PRESET.h5
     [ -f "$cases" ] || $PY scripts/make_intervention_set.py --games "$GAMES" --out "$cases" \
-        --n-cases "$(size n_cases)" --tune-cases "$(size tune_cases)" --seed 0
+        --n-cases "$(size interventions sweep.n_cases)" \
+        --tune-cases "$(size interventions sweep.tune_cases)" --seed 0
     # shellcheck disable=SC2086
-    [ -f "$REPORT/interventions/metrics.json" ] || $PY scripts/intervene.py --run "$RUN" \
-        --probes "$RUN/probes" --games "$GAMES" --set "$cases" --out "$REPORT/interventions" \
-        --no-progress $INTERVENE_ARGS
-    $PY scripts/report.py --run "$RUN" --eval "$RUN/eval" --probes "$RUN/probes" \
-        --control-probes "$RUN/control/probes" --probe-figures "$REPORT/probes" \
-        --interventions "$REPORT/interventions" --out "$REPORT"
+    [ -f "$REPORT/interventions/metrics.json" ] || stage interventions $INTERVENTIONS_ARGS
+    $PY scripts/report.py --run "$RUN" --out "$REPORT"
 }
 
 bundle() {

@@ -15,44 +15,23 @@ tables.md, figures.json and the figures. Every input is checked before anything 
 
 from __future__ import annotations
 
-import argparse
-
-from othello.common import cli, settings
-from probes.interventions.editors import EDITORS
-from probes.interventions.stage import (
-    prepare,
-    run_intervention_stage,
-    summary_lines,
-    sweep_settings,
-)
-from probes.interventions.sweep import SweepConfig
+from othello.common import cli
+from probes.stages.cli import job_from_args, stage_parser
+from probes.stages.registry import stage
 
 
 def run(argv: list[str] | None) -> None:
-    editors = "\n".join(
-        f"{name}.* ({spec.summary}):\n{settings.describe(spec.settings())}"
-        for name, spec in EDITORS.items()
-    )
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        epilog=f"settings (key=value):\n{settings.describe(SweepConfig())}\n{editors}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = stage_parser("interventions", __doc__)
     parser.add_argument("--run", required=True, help="run directory (or model.pt)")
     parser.add_argument("--probes", required=True, help="probe directory from fit_probes.py")
     parser.add_argument("--games", required=True, help="games.h5 the cases are drawn from")
-    parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--set", help="cases file from make_intervention_set.py")
-    parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("settings", nargs="*", help="key=value settings")
     args = parser.parse_intermixed_args(argv)
-    cfg, editor_settings = sweep_settings(args.settings)
-    inputs = prepare(args.run, args.probes, args.games, args.set, cfg, editor_settings)
-    results = run_intervention_stage(
-        inputs, cfg, editor_settings, args.out, progress=not args.no_progress
-    )
-    print("\n".join(summary_lines(results)))
-    print(f"wrote {args.out}/metrics.json in {results.seconds:.1f} s")
+    inputs, files = {"probes": args.probes}, {"cases": args.set}
+    job = job_from_args("interventions", args, args.run, args.games, inputs, files)
+    result = stage("interventions").run(job)
+    print("\n".join(stage("interventions").printed(result)))
+    print(f"wrote {args.out}/metrics.json in {result.seconds:.1f} s")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from greedy games, which uniformly random play rarely reaches) and ``tune`` (nat
 from validation games, used only to choose an editor's settings). ``--case GAME:PLY:SQUARE``
 (repeatable) instead writes a ``natural`` set of exactly the named cases: flip SQUARE after
 move PLY (counted from 0) of game row GAME. Sizes default to the cpu preset's
-(probes/stage_sizes.py).
+(probes/interventions/stage.py; make takes each preset's from the intervention stage).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from othello.common import cli
 from othello.common.hashing import file_sha256
 from othello.world.squares import square_name
 from probes.interventions.cases import build_sets, named_cases, save_cases
-from probes.stage_sizes import DEFAULTS
+from probes.interventions.stage import DRAWN_CASES, DRAWN_TUNE_CASES
 
 
 def run(argv: list[str] | None) -> None:
@@ -30,9 +30,9 @@ def run(argv: list[str] | None) -> None:
     parser.add_argument("--games", required=True, help="games.h5 (cases from its test games)")
     parser.add_argument("--out", required=True, help="cases file to write (HDF5)")
     parser.add_argument(
-        "--n-cases", type=int, default=DEFAULTS.n_cases, help="cases per reported set"
+        "--n-cases", type=int, default=DRAWN_CASES, help="cases per reported set"
     )
-    parser.add_argument("--tune-cases", type=int, default=DEFAULTS.tune_cases)
+    parser.add_argument("--tune-cases", type=int, default=DRAWN_TUNE_CASES)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--case", action="append", default=[], metavar="GAME:PLY:SQUARE")
     parser.add_argument(

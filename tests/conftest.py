@@ -154,7 +154,7 @@ def tiny_probes(tiny_run, tiny_corpus, tmp_path_factory, worker_id) -> Path:
     """Linear mine/theirs and legal probes at every layer of the tiny model (150 games)."""
     from probes.acts.writer import write_cache
     from probes.fit import FitConfig
-    from probes.stage import run_probe_stage
+    from probes.probe_stage import run_probe_stage
 
     def make(folder: Path) -> Path:
         acts = write_cache(tiny_run, tiny_corpus, folder / "acts.h5", n_games=150, progress=False)

@@ -11,12 +11,15 @@ from collections.abc import Callable
 
 def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable, Callable]:
     """The ``__getattr__`` and ``__dir__`` of ``package`` for ``exports`` (public name ->
-    the module that defines it); a name is imported once, then cached in the package."""
+    the module that defines it; a subpackage exported under its own name, ``"stages":
+    "probes.stages"``, is the module itself); a name is imported once, then cached in the
+    package."""
 
     def __getattr__(name: str):
         if name not in exports:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(exports[name]), name)
+        module = importlib.import_module(exports[name])
+        value = module if exports[name] == f"{package}.{name}" else getattr(module, name)
         setattr(sys.modules[package], name, value)
         return value
 

@@ -77,6 +77,18 @@ def build_model(cfg: Any) -> Any:
     return model_kind(cfg.kind).model_class()(cfg)
 
 
+def random_init(model: Any, seed: int = 0) -> Any:
+    """``model``'s architecture at random initialisation, on its device in eval mode: the
+    weights :func:`othello.model.checkpoint.control_model` writes (the same seed), made without
+    writing. The control every stage sets beside a trained model."""
+    import torch  # the registry itself needs no torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        control = build_model(model.cfg)
+    return control.to(next(model.parameters()).device).eval()
+
+
 def kind_of(model: Any) -> ModelKind:
     """The registered kind of a built model (from its config)."""
     return model_kind(model.cfg.kind)

@@ -108,6 +108,21 @@ def read_record(run_dir: str | os.PathLike) -> RunRecord:
     return RunRecord.from_dict(data, path)
 
 
+def training_target(run_dir: str | os.PathLike) -> str:
+    """What the run's model was trained to predict (``sampled``, ``legal``, ``legal_set``:
+    what its outputs and loss mean): its config's, ``sampled`` for a model imported from
+    elsewhere (Li et al.'s and Nanda et al.'s were trained on the move played). A snapshot's
+    is its run's."""
+    folder = Path(run_dir)
+    if folder.is_file():
+        folder = folder.parent
+    if not (folder / CONFIG).exists() and folder.parent.name == SNAPSHOTS:
+        folder = folder.parent.parent
+    if not (folder / CONFIG).exists():
+        return "sampled"
+    return read_record(folder).config.get("target") or "sampled"
+
+
 def snapshot_dir(run_dir: str | os.PathLike, step: int) -> Path:
     """Where ``snapshot_every`` keeps the weights of ``step``: a directory later stages accept
     as a run (``cache.py --run``)."""

@@ -25,6 +25,7 @@ from othello.common.device import pick_device
 from othello.corpora.corpus import GamesFile
 from othello.model.gpt import GPT
 from othello.model.hooks import resid_hooks
+from probes.circuits.config import CircuitsConfig
 from probes.circuits.patching import (
     MAPS,
     PatchTask,
@@ -36,7 +37,6 @@ from probes.circuits.patching import (
     patch_maps,
 )
 from probes.circuits.positions import choose_rows
-from probes.stage_sizes import DEFAULTS
 
 METHOD = (
     "attribution patching: share restored by patching activation a from the corrupted run to "
@@ -129,7 +129,7 @@ def attribution_patching_on_games(
     n_pairs: int,
     follow: int,
     seed: int,
-    test_games: int = DEFAULTS.circuits.test_games,
+    test_games: int = CircuitsConfig.test_games,
     device: str | None = None,
 ) -> dict:
     """:func:`attribution_patching` on the pairs the circuit stage would draw from the first

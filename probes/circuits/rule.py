@@ -19,9 +19,9 @@ import torch
 from othello.common.errors import UserError
 from othello.corpora.corpus import GamesFile
 from othello.model.gpt import GPT
+from probes.circuits.config import CircuitsConfig, atlas_settings, split_rows
 from probes.circuits.neurons import collect, logit_effects, promoted_and_suppressed
 from probes.circuits.positions import feature_names, sample_positions
-from probes.circuits.stage import CircuitsConfig, atlas_settings, split_rows
 from probes.circuits.trees import TreeData, fit_tree
 
 

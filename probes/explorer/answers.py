@@ -12,7 +12,7 @@ import torch
 from othello.model.evaluate import square_probabilities
 from othello.model.hooks import act_name
 from othello.world.game import Game
-from othello.world.squares import N_SQUARES, bitboard_squares, square_name
+from othello.world.squares import N_SQUARES, bitboard_squares, parse_square, square_name
 from othello.world.tokens import encode
 from probes.common import ProbeKey
 from probes.explorer.inputs import (
@@ -24,6 +24,7 @@ from probes.explorer.inputs import (
     check_ply,
     check_someone_moves,
     check_square,
+    parse_moves,
     pick_file,
 )
 from probes.explorer.run import ExplorerRun
@@ -34,6 +35,15 @@ from probes.interventions.scoring import topn_errors
 from probes.schemes import scheme
 
 READ_SCHEMES = ("mine_theirs", "flipped", "legal")  # what the page shows per layer
+
+
+def warm_up(run: ExplorerRun) -> ExplorerRun:
+    """Compile the engine's kernels and run the model once, so the first request is as fast
+    as the rest."""
+    game = parse_moves("F5 D6 C3")
+    position(run, game, 2)
+    intervention(run, game, 2, parse_square("D5"), None, run.layers[-1], 1.0)
+    return run
 
 
 def games_list(run: ExplorerRun, file: int = 0, offset: int = 0, limit: int = 100) -> dict:
@@ -54,10 +64,11 @@ def games_list(run: ExplorerRun, file: int = 0, offset: int = 0, limit: int = 10
 
 def info(run: ExplorerRun) -> dict:
     """The run's shape, the probe kinds and editors it can use (from the registries), the
-    default edit, the games files and, when given, the world-model verdict."""
-    cfg, wm = run.model.cfg, run.world_model
+    default edit, the games files and what each loaded stage's view adds (the world-model
+    verdict, ...)."""
+    cfg = run.model.cfg
     fitted = {key.fitted for key in run.probes}
-    return {
+    answer = {
         "layers": run.layers,
         "kind": cfg.kind,
         "heads": getattr(cfg, "n_heads", None),  # None: a model without attention heads
@@ -68,10 +79,11 @@ def info(run: ExplorerRun) -> dict:
         "defaults": run.defaults,
         "files": [g.path.name for g in run.games],
         "schemes": [s for s in READ_SCHEMES if ProbeKey(s, "linear") in fitted],
-        "world_model": None
-        if wm is None
-        else {"subject": wm["subject"]["name"], "verdict": wm["verdict"]},
+        "stages": list(run.views),
     }
+    for view in run.views.values():
+        answer.update(view.info())
+    return answer
 
 
 def position(run: ExplorerRun, game: Game, ply: int, kind: str = "linear") -> dict:
@@ -94,8 +106,7 @@ def position(run: ExplorerRun, game: Game, ply: int, kind: str = "linear") -> di
         for layer, hook in run.hooks.items()
     }
     player = int(labels.next_player[0, ply])
-    return {
-        "sae_features": run.sae.features(cache, ply) if run.sae is not None else None,
+    answer = {
         "game": game.label,
         "ply": ply,
         "moves": [square_name(int(m)) for m in game.moves[: game.length]],
@@ -114,6 +125,9 @@ def position(run: ExplorerRun, game: Game, ply: int, kind: str = "linear") -> di
         "probe_readings": readings,
         "kind": kind,
     }
+    for view in run.views.values():
+        answer.update(view.at_position(cache, ply))
+    return answer
 
 
 def _readings(run: ExplorerRun, x: torch.Tensor, hook: str, truth: dict, kind: str) -> dict:

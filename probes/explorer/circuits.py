@@ -12,9 +12,6 @@ Route functions at the end take the explorer and a request's parameters, as
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
-
 import numpy as np
 import torch
 
@@ -31,62 +28,20 @@ from probes.circuits.directions import probe_directions
 from probes.circuits.neurons import logit_effects, promoted_and_suppressed, weight_maps
 from probes.circuits.patching import corrupt_at, patch_maps, patch_task
 from probes.circuits.positions import GameBatch
-from probes.circuits.stage import CircuitsResults
+from probes.circuits.view import CircuitsFolder
 from probes.explorer.inputs import ExplorerError, check_block, check_part, check_ply
 from probes.explorer.shape import nullable
 from probes.fit import Probes
-
-
-@dataclass
-class CircuitsFolder:
-    """What a finished circuits folder adds to a neuron's page: each neuron's record (rule,
-    R^2, depth, controls) and the atlas's top test positions; empty without a folder."""
-
-    records: dict[tuple[int, int], dict] = field(default_factory=dict)
-    top: dict[str, np.ndarray] = field(default_factory=dict)
-    layers: list[int] = field(default_factory=list)  # the atlas's layers
-    metrics: dict = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, folder: str | os.PathLike | None) -> CircuitsFolder:
-        if folder is None:
-            return cls()
-        results = CircuitsResults.load(folder)
-        atlas = results.atlas()
-        return cls(
-            records={(r["layer"], r["neuron"]): r for r in results.neurons},
-            top={k: atlas[k] for k in ("top_game", "top_position", "top_value")},
-            layers=[int(x) for x in atlas["layers"]],
-            metrics=results.metrics,
-        )
-
-    def same_games(self, games) -> bool:
-        """Whether an open games file is the one the circuits folder's top positions index
-        (its name and size; hashing a large corpus on every start would be slow)."""
-        m = self.metrics
-        return m.get("games_file") == games.path.name and m.get("games_count") == games.n_games
-
-    def top_positions(self, layer: int, neuron: int) -> list[dict]:
-        """The neuron's most active test positions (from atlas.npz)."""
-        if not self.top or layer not in self.layers:
-            return []
-        i = self.layers.index(layer)
-        rows = self.top["top_game"][i, neuron]
-        plies = self.top["top_position"][i, neuron].astype(np.int64)
-        return [
-            {"game": int(g), "ply": int(t), "activation": round(float(v), 4)}
-            for g, t, v in zip(rows, plies, self.top["top_value"][i, neuron], strict=True)
-        ]
 
 
 class CircuitsView:
     """A model, its probes' directions and (optionally) a circuits folder, answering one
     neuron, position or prediction at a time."""
 
-    def __init__(self, model: GPT, probes: Probes, folder: str | os.PathLike | None) -> None:
+    def __init__(self, model: GPT, probes: Probes, folder: CircuitsFolder | None) -> None:
         self.model = model
         self.directions = probe_directions(probes)
-        self.folder = CircuitsFolder.load(folder)
+        self.folder = folder or CircuitsFolder()
         self._maps: dict[int, tuple[dict, np.ndarray]] = {}
 
     def check_neuron(self, layer: int, neuron: int) -> None:

@@ -3,7 +3,6 @@ probes the run has, with defaults from the intervention sweep's choices."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from torch import nn
@@ -14,28 +13,21 @@ from probes.explorer.inputs import ExplorerError
 from probes.interventions.editors import EDITORS
 from probes.interventions.edits import Editor
 from probes.interventions.flip import BOARD, build_edit, editor_settings, mine_theirs_kinds
-from probes.interventions.stage import InterventionResults
-from probes.stage import ProbeMetrics
+from probes.interventions.view import InterventionView
+from probes.probe_metrics import ProbeMetrics
 
 DEFAULT_STRENGTH = 2.0  # a scale-like setting when no sweep chose one
 
 
-def default_edit(metrics: ProbeMetrics, interventions: str | os.PathLike | None) -> dict:
-    """The headline edit of an intervention sweep (method and start layer chosen on its tuning
-    cases, and the scale-like setting it chose there), else the first registered editor from
-    the mine/theirs probe's best layer."""
-    if interventions is None:
-        layer = int(metrics.best_of(BOARD).layer)
-        return {"method": next(iter(EDITORS)), "layer": layer, "scale": DEFAULT_STRENGTH,
-                "chosen_on": "default"}  # fmt: skip
-    results = InterventionResults.load(interventions)
-    scale = DEFAULT_STRENGTH
-    for name, spec in EDITORS.items():
-        if spec.strength and name in results.choice["by_method"]:
-            scale = results.setting(name)[spec.strength]
-            break
-    return {"method": results.headline["method"], "layer": int(results.headline["start_layer"]),
-            "scale": scale, "chosen_on": "the sweep's tuning cases"}  # fmt: skip
+def default_edit(metrics: ProbeMetrics, views: dict) -> dict:
+    """The headline edit of an intervention sweep when one is loaded (its view), else the
+    first registered editor from the mine/theirs probe's best layer."""
+    for view in views.values():
+        if isinstance(view, InterventionView):
+            return view.edit_default(DEFAULT_STRENGTH)
+    layer = int(metrics.best_of(BOARD).layer)
+    return {"method": next(iter(EDITORS)), "layer": layer, "scale": DEFAULT_STRENGTH,
+            "chosen_on": "default"}  # fmt: skip
 
 
 @dataclass

@@ -1,24 +1,26 @@
 """The explorer's web server: the page at ``/`` and the JSON API under ``/api``.
 
 Flask handles routing, query parsing and JSON responses (and gives the tests a client that
-needs no socket); every computation is :class:`probes.explorer.api.Explorer`'s. Bad input of any
-kind (an unknown game, an illegal typed move, an empty square to flip, a layer or head out of
-range, a malformed parameter) is answered with a 4xx JSON ``{"error": reason}``; the server
-keeps serving.
+needs no socket); every route is one entry of :data:`ROUTES`, an answer of
+:mod:`probes.explorer.answers` (or :mod:`probes.explorer.circuits`) on the loaded run. Bad
+input of any kind (an unknown game, an illegal typed move, an empty square to flip, a layer or
+head out of range, a malformed parameter) is answered with a 4xx JSON ``{"error": reason}``;
+the server keeps serving.
 
 API (GET with query parameters; ``intervene`` also takes POST with a JSON object). A game is
 ``game=I`` (row I of games file ``file=K``, default 0) or ``moves=F5,D6,...`` (typed, checked
 by the engine); a position is ``ply=T``, the board after move T (0-based):
 
-* ``/api/info``: layers, heads, editors, the default edit (from the tuned sweep), files.
+* ``/api/info``: layers, heads, editors, the default edit (from the tuned sweep), files, the
+  stages loaded (``stages``) and what their views add (``world_model``: the verdict).
 * ``/api/games?file=K&offset=0&limit=100``: the test-split games of a file.
 * ``/api/position?game=I&ply=T``: ``board`` (64: 0 empty, 1 black, 2 white),
   ``board_relative`` (0 empty, 1 mine, 2 theirs), ``to_move``, ``legal`` (squares),
   ``predictions`` (64 next-move probabilities), ``top_n_errors``, ``probes`` ({layer: 64
   mine/theirs readings}) and ``probe_readings`` ({layer: {scheme: reading, confidence, wrong,
-  accuracy}}; ``kind=K`` reads the probes of kind K, default linear), and with an SAE
-  ``sae_features`` (its strongest active features and the board
-  property each best matches).
+  accuracy}}; ``kind=K`` reads the probes of kind K, default linear), and what the loaded
+  stages' views add (with an SAE, ``sae_features``: its strongest active features and the
+  board property each best matches).
 * ``/api/intervene?game=I&ply=T&square=S[&method=linear|gradient&layer=L&scale=X]``: the
   edited board, its legal moves and the model's predictions before and after the edit.
 * ``/api/attention?game=I&ply=T&layer=L[&head=H]``: attention patterns of block L.
@@ -39,9 +41,9 @@ from importlib import resources
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from probes.explorer import circuits
-from probes.explorer.api import Explorer
-from probes.explorer.inputs import ExplorerError
+from probes.explorer import answers, circuits
+from probes.explorer.inputs import ExplorerError, pick_game
+from probes.explorer.run import ExplorerRun
 
 
 class Params:
@@ -67,8 +69,10 @@ class Params:
         except ValueError:
             raise ExplorerError(f"{name}={value!r} is not {kind.__name__}") from None
 
-    def game(self, explorer: Explorer):
-        return explorer.game(self.number("game"), self.number("file") or 0, self.text("moves"))
+    def game(self, run: ExplorerRun):
+        return pick_game(
+            run.games, self.number("game"), self.number("file") or 0, self.text("moves")
+        )
 
     def edit(self) -> tuple[str | None, int | None, float | None]:
         """The edit an intervention or a saliency map uses: method, start layer, scale
@@ -76,32 +80,33 @@ class Params:
         return self.text("method"), self.number("layer"), self.number("scale", float)
 
 
-def games(e: Explorer, p: Params) -> dict:
+def games(e: ExplorerRun, p: Params) -> dict:
     limit = min(p.number("limit") or 100, 1000)
-    return e.games_list(p.number("file") or 0, p.number("offset") or 0, limit)
+    return answers.games_list(e, p.number("file") or 0, p.number("offset") or 0, limit)
 
 
-def position(e: Explorer, p: Params) -> dict:
-    return e.position(p.game(e), p.number("ply", required=True), p.text("kind") or "linear")
+def position(e: ExplorerRun, p: Params) -> dict:
+    ply, kind = p.number("ply", required=True), p.text("kind") or "linear"
+    return answers.position(e, p.game(e), ply, kind)
 
 
-def intervene(e: Explorer, p: Params) -> dict:
+def intervene(e: ExplorerRun, p: Params) -> dict:
     square = p.number("square", required=True)
-    return e.intervene(p.game(e), p.number("ply", required=True), square, *p.edit())
+    return answers.intervention(e, p.game(e), p.number("ply", required=True), square, *p.edit())
 
 
-def attention(e: Explorer, p: Params) -> dict:
+def attention(e: ExplorerRun, p: Params) -> dict:
     layer = p.number("layer", required=True)
-    return e.attention(p.game(e), p.number("ply", required=True), layer, p.number("head"))
+    return answers.attention(e, p.game(e), p.number("ply", required=True), layer, p.number("head"))
 
 
-def saliency(e: Explorer, p: Params) -> dict:
-    return e.saliency(p.game(e), p.number("ply", required=True), *p.edit())
+def saliency(e: ExplorerRun, p: Params) -> dict:
+    return answers.saliency(e, p.game(e), p.number("ply", required=True), *p.edit())
 
 
-# path -> (what answers it, the HTTP methods it takes)
+# path -> (what answers it, the HTTP methods it takes): every route of the explorer
 ROUTES = {
-    "/api/info": (lambda e, p: e.info(), ["GET"]),
+    "/api/info": (lambda e, p: answers.info(e), ["GET"]),
     "/api/games": (games, ["GET"]),
     "/api/position": (position, ["GET"]),
     "/api/intervene": (intervene, ["GET", "POST"]),
@@ -114,7 +119,7 @@ ROUTES = {
 }
 
 
-def create_app(explorer: Explorer) -> Flask:
+def create_app(explorer: ExplorerRun) -> Flask:
     """The Flask app serving ``explorer``: the page, every route of :data:`ROUTES` as JSON,
     and a 4xx JSON ``{"error": reason}`` for any bad input."""
     app = Flask(__name__)
@@ -135,10 +140,10 @@ def create_app(explorer: Explorer) -> Flask:
     return app
 
 
-def _answer(explorer: Explorer, answer) -> Response:
+def _answer(explorer: ExplorerRun, answer) -> Response:
     return jsonify(answer(explorer, Params()))
 
 
-def serve(explorer: Explorer, host: str = "127.0.0.1", port: int = 8050) -> None:
+def serve(explorer: ExplorerRun, host: str = "127.0.0.1", port: int = 8050) -> None:
     """Serve until interrupted, one request at a time (the model is shared)."""
     create_app(explorer).run(host=host, port=port, threaded=False, use_reloader=False)

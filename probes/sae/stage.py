@@ -21,17 +21,19 @@ import torch
 
 from othello.common.atomic import write_text
 from othello.common.errors import UserError
+from othello.common.files import DETAILS, FEATURE_PAGES, METRICS, SWEEP_JSON, SWEEP_TABLE
+from othello.common.files import METRICS as PROBE_METRICS
+from othello.common.files import SAE_TRAINING as TRAINING
 from othello.common.hashing import file_sha256
 from othello.model.checkpoint import load_model, model_file
 from othello.model.hooks import layer_name
-from othello.model.run_dir import CONFIG, MODEL, read_record
+from othello.model.run_dir import MODEL, training_target
 from probes.acts.reader import ActsFile, flat_positions
+from probes.probe_metrics import ProbeMetrics
 from probes.sae.evaluate import BOARD_LABELS, board_metrics, features_of, reconstruction, spliced
 from probes.sae.model import SAEConfig, SparseAutoencoder, save_sae
 from probes.sae.plots import feature_pages, property_name
 from probes.sae.train import train_sae
-from probes.stage import METRICS as PROBE_METRICS
-from probes.stage import ProbeMetrics
 
 
 def topk(k: int, expansion: int) -> dict:
@@ -53,14 +55,6 @@ SWEEPS: dict[str, list[tuple[str, dict]]] = {
     "layers": [("topk-k32-x4", topk(32, 4))],
 }
 PAGES, TOP_POSITIONS = 6, 6  # features drawn, positions per feature
-# what an SAE folder and a sweep folder hold
-METRICS, DETAILS, TRAINING, FEATURE_PAGES = (
-    "metrics.json",
-    "details.json",
-    "training.json",
-    "feature_pages.png",
-)
-SWEEP_JSON, SWEEP_TABLE = "sweep.json", "sweep.md"
 
 
 def resolve_layer(acts: ActsFile, layer: str, probe_dir: Path | None) -> tuple[int, str]:
@@ -165,7 +159,7 @@ def run_sae(
         number, hook = resolve_layer(acts, str(layer), probe_dir or acts.path.parent / "probes")
         model = load_model(find_model(acts, run))
         cfg.check_width(acts.d_model)
-        target = _training_target(Path(acts_path).parent, run)
+        target = training_target(model_file(run).parent if run else Path(acts_path).parent)
         sae, record = train_sae(acts, hook, cfg, out, progress)
         board = board_metrics(sae, acts, hook)
         metrics = {
@@ -190,14 +184,6 @@ def run_sae(
     write_text(out / DETAILS, json.dumps({"board": board, "pages": pages}) + "\n")
     write_text(out / METRICS, json.dumps(metrics, indent=1) + "\n")  # last: done
     return metrics
-
-
-def _training_target(run_dir: Path, run) -> str:
-    """The run's training target (what its loss means), 'sampled' for imported models."""
-    folder = model_file(run).parent if run else run_dir
-    if (folder / CONFIG).exists():
-        return read_record(folder).config.get("target", "sampled")
-    return "sampled"
 
 
 def run_sae_sweep(

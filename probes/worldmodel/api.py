@@ -16,7 +16,7 @@ from othello.common.errors import UserError
 from othello.corpora.corpus import GamesFile
 from othello.model.gpt import GPT
 from probes.circuits.attribution_patching import attribution_patching_on_games
-from probes.circuits.stage import CircuitsConfig
+from probes.circuits.config import CircuitsConfig
 from probes.worldmodel import inductive as inductive_part
 from probes.worldmodel import simulation as simulation_part
 from probes.worldmodel.accept_rule import model_acceptor

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from othello.common.errors import UserError
-from probes.worldmodel.stage import METRICS
+from othello.common.files import METRICS
 from probes.worldmodel.verdict import COLUMNS
 
 HEADERS = ("figure", "model", "random-init", "engine", "input-ignoring", "published", "chosen on")

@@ -57,9 +57,9 @@ from othello.corpora.corpus import GamesFile
 from othello.model.evaluate import illegal_in_top_n, rank_legality
 from othello.model.gpt import GPT
 from othello.model.hooks import act_name
+from probes.circuits.config import CircuitsConfig, atlas_settings, split_rows
 from probes.circuits.neurons import Sample, collect
 from probes.circuits.positions import N_POSITIONS, batches, sample_positions
-from probes.circuits.stage import CircuitsConfig, atlas_settings, split_rows
 from probes.circuits.trees import CutTree, TreeData, fit_trees, grow_tree
 
 VARIANTS = ("simulated", "mean_ablation", "shuffled_trees")

@@ -12,7 +12,6 @@ a folder without it is not a finished run.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -20,20 +19,19 @@ from pathlib import Path
 
 import numpy as np
 
-from othello.common.atomic import write_text
 from othello.common.device import pick_device
 from othello.common.errors import UserError
 from othello.common.hashing import file_sha256
 from othello.corpora.corpus import GamesFile, gather_rows
-from othello.model.checkpoint import load_model, model_file
 from othello.model.evaluate import evaluate_games
 from othello.model.hooked import HookedModel
-from othello.model.kinds import NEURONS, kind_of, missing_part
-from othello.model.run_dir import CONFIG, read_record
+from othello.model.kinds import NEURONS, kind_of, missing_part, random_init
+from othello.model.run_dir import training_target
 from probes.circuits.attribution_patching import attribution_patching_on_games
-from probes.circuits.stage import CircuitsConfig, random_init
+from probes.circuits.config import CircuitsConfig
+from probes.probe_metrics import ProbeMetrics
 from probes.published import NOT_FOUND
-from probes.stage import ProbeMetrics, whole_board_table
+from probes.stage_spec import model_sha256
 from probes.worldmodel.accept_rule import model_acceptor
 from probes.worldmodel.acceptors import Acceptor, UniformAcceptor
 from probes.worldmodel.inductive import InductiveBiasSettings, inductive_bias
@@ -43,7 +41,6 @@ from probes.worldmodel.simulation import SimulationSettings, neuron_simulation
 from probes.worldmodel.states import STATE_DEFINITIONS, state_pool
 from probes.worldmodel.verdict import verdict_rows
 
-METRICS = "metrics.json"
 PARTS = ("nerode", "whole_board", "inductive_bias", "neuron_simulation", "attribution_patching")
 NERODE_KEYS = ("compression_precision", "distinction_precision", "distinction_recall")
 _LAB = CircuitsConfig()
@@ -66,6 +63,9 @@ class WorldModelConfig:
     patch_seed: int = _LAB.seed
     device: str = "auto"
     allow_fewer: bool = False
+    # the model's training target, which sets its accept rule (None: the run's, read from its
+    # config on files; ``sampled`` for a model given in memory)
+    target: str | None = None
 
     def __post_init__(self) -> None:
         for name, known in (("states", STATE_DEFINITIONS), ("parts", PARTS)):
@@ -74,12 +74,6 @@ class WorldModelConfig:
                 raise UserError(f"{name}: unknown {sorted(unknown)}; choose from {known}")
         if self.game_samples < 2 or self.val_games < 1:
             raise UserError("game_samples must be at least 2 and val_games at least 1")
-
-    def quiet(self) -> WorldModelConfig:
-        """The same settings with every part's progress bars off."""
-        for part in (self.nerode, self.inductive, self.simulation):
-            part.progress = False
-        return self
 
 
 @dataclass
@@ -93,25 +87,25 @@ class Subject:
     run: str | None = None
 
 
-def load_subject(run: str | os.PathLike | None, cfg: WorldModelConfig) -> Subject:
-    """The run's model (None: the engine), its training target and hash."""
-    if run is None:
+def model_subject(model: HookedModel | str, cfg: WorldModelConfig, run=None) -> Subject:
+    """What is tested: ``"engine"`` (the rules), or a model with its training target (the
+    setting's, else its run's) and the hash of the file it was loaded from."""
+    if isinstance(model, str):
+        if model != "engine":
+            raise UserError(f"model {model!r}: pass a model or 'engine'")
         return Subject("engine", None)
-    path = model_file(run)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such model; pass a run directory holding model.pt")
-    model = load_model(path, pick_device(cfg.device)).eval()
-    record = read_record(run) if (Path(run) / CONFIG).exists() else None
-    target = (record.config.get("target") if record else None) or "sampled"
-    return Subject(Path(run).name, model, target, file_sha256(path), str(run))
+    if run is None:
+        return Subject("model", model.eval(), cfg.target or "sampled", model_sha256(model))
+    target = cfg.target or training_target(run)
+    return Subject(Path(run).name, model.eval(), target, model_sha256(model), str(run))
 
 
-def check_probes(probe_dir: str | os.PathLike | None, subject: Subject) -> ProbeMetrics | None:
+def check_probes(metrics: ProbeMetrics | None, subject: Subject) -> ProbeMetrics | None:
     """The probe metrics, refused when they were fitted on another model."""
-    if probe_dir is None:
+    if metrics is None:
         return None
-    metrics = ProbeMetrics.load(probe_dir)
     if subject.sha256 and metrics.model_sha256 and metrics.model_sha256 != subject.sha256:
+        probe_dir = metrics.folder or "the probes"
         raise UserError(
             f"{probe_dir}: probes fitted on another model (model sha256 "
             f"{metrics.model_sha256[:12]}, this run's {subject.sha256[:12]}); fit them on this "
@@ -141,21 +135,14 @@ def nerode_part(acceptor: Acceptor, pools: dict, cfg: WorldModelConfig) -> dict:
     return out
 
 
-def run_world_model(
-    run: str | os.PathLike | None,
-    games: str | os.PathLike,
-    probe_dir: str | os.PathLike | None,
-    out: str | os.PathLike,
-    cfg: WorldModelConfig,
-    extra: dict | None = None,
+def measure_world_model(
+    subject: Subject, games: str | os.PathLike, probes, cfg: WorldModelConfig, extra: dict
 ) -> dict:
-    """Check every input, run the parts on the subject (and its control), write
-    ``out/metrics.json``; returns its content. ``extra``: figures of other stages for the
-    verdict (``{"edit_gap_closed": ..., "control_probes": ProbeMetrics}``)."""
-    if Path(out).exists() and not Path(out).is_dir():
-        raise UserError(f"{out}: exists and is not a folder")
-    subject = load_subject(run, cfg)
-    probes = check_probes(probe_dir, subject)
+    """Check every input, run the parts on the subject (and its control); returns
+    metrics.json's content, nothing written. ``probes``: the probe stage's result (None: the
+    parts that read probes are not run); ``extra``: figures of other stages for the verdict
+    (``{"edit_gap_closed": ...}``)."""
+    metrics = check_probes(None if probes is None else probes.metrics, subject)
     if not Path(games).exists():
         raise FileNotFoundError(f"{games}: no such games file")
     seconds: dict[str, float] = {}
@@ -164,24 +151,24 @@ def run_world_model(
         test = split_games(g, "test", cfg.game_samples, cfg.allow_fewer)
         val = split_games(g, "val", cfg.val_games, cfg.allow_fewer)
         pools = {d: state_pool(*test, d) for d in cfg.states}
-        result = _parts(subject, g, test, val, pools, probes, cfg, seconds)
+        result = _parts(subject, g, test, val, pools, metrics, cfg, seconds)
     seconds["total"] = round(time.perf_counter() - clock, 2)
     result["warnings"] = [
         f"only {len(rows[0]):,} {split} games, {asked:,} asked (allow_fewer)"
         for split, rows, asked in (("test", test, cfg.game_samples), ("val", val, cfg.val_games))
         if len(rows[0]) < asked
     ]
+    settings = {k: v for k, v in asdict(cfg).items() if k != "target"}
     result.update(
         subject={"kind": "engine" if subject.model is None else "model", "name": subject.name,
                  "run": subject.run, "model_sha256": subject.sha256, "target": subject.target},
         games={"path": str(games), "sha256": file_sha256(games), "test_games": len(test[0]),
                "val_games": len(val[0])},
-        settings=asdict(cfg), seconds=seconds,
+        settings=settings, seconds=seconds,
     )  # fmt: skip
-    result["verdict"] = verdict_rows(result, probes, extra or {})
+    control = None if probes is None else probes.control
+    result["verdict"] = verdict_rows(result, metrics, {**extra, "control_probes": control})
     result["published"] = {"notes": [NOT_FOUND[p] for p in ("myhill_nerode", "inductive_bias")]}
-    Path(out).mkdir(parents=True, exist_ok=True)
-    write_text(Path(out) / METRICS, json.dumps(result, indent=1, allow_nan=False) + "\n")
     return result
 
 
@@ -238,7 +225,7 @@ def model_results(subject: Subject, models: dict, g: GamesFile, test, probes, cf
     if "whole_board" in parts and probes is None:
         result["not_run"]["whole_board"] = "no --probes folder given"
     elif "whole_board" in parts:
-        result["whole_board_accuracy"] = whole_board_table(probes.folder)
+        result["whole_board_accuracy"] = probes.whole_board_table()
     if "inductive_bias" in parts:
         result["inductive_bias"] = {
             name: _timed(

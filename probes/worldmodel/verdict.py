@@ -9,8 +9,8 @@ a perfect distinction precision by the empty-boundary rule, and only its distinc
 
 from __future__ import annotations
 
+from probes.probe_metrics import ProbeMetrics
 from probes.published import NANDA_PROBE_ACCURACY
-from probes.stage import ProbeMetrics
 
 TRUE_STATE = "board_and_mover"
 COLUMNS = ("model", "random_init", "engine", "input_ignoring")

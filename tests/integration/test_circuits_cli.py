@@ -9,7 +9,7 @@ import pytest
 from conftest import REFUSALS, check_stage_refuses, run_in_process
 
 from probes.circuits.plots import FIGURES
-from probes.circuits.stage import CircuitsResults
+from probes.circuits.results import CircuitsResult
 
 SMALL = [
     "test_games=30", "val_games=20", "train_games=40", "tree_positions=600",
@@ -56,7 +56,7 @@ def test_circuits_writes_every_output(circuits):
     assert approx["pairs"] == patching["pairs"] and len(approx["approx"]["resid"]) == 3
     assert approx["approx"]["offsets"] == patching["offsets"] and "exact" not in approx
     assert approx["seconds"]["exact"] > 0 and approx["seconds"]["approx"] > 0
-    results = CircuitsResults.load(out)
+    results = CircuitsResult.load(out)
     assert results.attribution_patching == approx
     assert results.metrics["attribution_patching"]["correlation"] == approx["correlation"]
     assert set(results.layers) == {"0", "1"} and results.metrics["games"]["test"] == 30
@@ -74,10 +74,10 @@ def test_circuits_refuses_and_writes_nothing(case, tiny_run, tiny_corpus, probes
 
 
 def test_the_explorer_answers_from_the_circuits(tiny_run, tiny_corpus, probes, circuits):
-    from probes.explorer.api import Explorer
+    from probes.explorer.api import open_explorer
     from probes.explorer.server import create_app
 
-    explorer = Explorer(tiny_run, [tiny_corpus], probes, circuits=circuits[0])
+    explorer = open_explorer(tiny_run, [tiny_corpus], probes, {"circuits": circuits[0]})
     client = create_app(explorer).test_client()
     where = f"game={int(explorer.test_rows[0][0])}&ply=20"
     page = client.get(f"/api/neuron?{where}&layer=1&neuron=3").json
@@ -95,7 +95,7 @@ def test_the_explorer_answers_from_the_circuits(tiny_run, tiny_corpus, probes, c
 def test_the_report_section_reads_the_circuits(circuits):
     from probes.report.markdown import _circuits_lines
 
-    results = CircuitsResults.load(circuits[0])
+    results = CircuitsResult.load(circuits[0])
     lines = _circuits_lines(results.summary())
     assert lines[0].startswith("## Circuits (30 test games")
     assert sum(line.startswith("| 0 |") or line.startswith("| 1 |") for line in lines) == 2

@@ -13,10 +13,10 @@ from contextlib import contextmanager
 import pytest
 
 from probes.acts.writer import write_cache
-from probes.explorer.api import Explorer
+from probes.explorer.api import open_explorer
 from probes.explorer.server import create_app
 from probes.fit import FitConfig
-from probes.stage import run_probe_stage
+from probes.probe_stage import run_probe_stage
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 webdriver = pytest.importorskip(
@@ -70,7 +70,7 @@ def wait_for(driver, script: str, timeout: float = 20):
 def test_page_shows_what_the_api_answers(tiny_run, tiny_corpus, tmp_path):
     acts = write_cache(tiny_run, tiny_corpus, tmp_path / "acts.h5", n_games=150, progress=False)
     run_probe_stage(acts, tmp_path / "probes", FitConfig(probes=("mine_theirs/linear",)), False)
-    app = create_app(Explorer(tiny_run, [tiny_corpus], tmp_path / "probes"))
+    app = create_app(open_explorer(tiny_run, [tiny_corpus], tmp_path / "probes"))
     client = app.test_client()
     names = "ABCDEFGH"
 

@@ -45,8 +45,8 @@ def test_dry_run_of_the_whole_runbook(tmp_path):
         "PRESET=tiny", f"WORK={tmp_path}/work", f"OUT={out}", "BUDGET_MINUTES=30",
         "MAX_STEPS=30", "CALL_STEPS=12", "CALIBRATE_STEPS=30",
         f"TRAIN_ARGS={' '.join(PAPER_PATHS)}",
-        "FIT_ARGS=min_steps=30 probes=mine_theirs/linear",
-        "INTERVENE_ARGS=methods=linear linear.scales=1,2",
+        "PROBES_ARGS=min_steps=30 probes=mine_theirs/linear",
+        "INTERVENTIONS_ARGS=methods=linear linear.scales=1,2",
     ]  # fmt: skip
     done = gpu_run("all", *settings)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -281,8 +281,8 @@ def test_a_fresh_cache_downloads_from_a_stand_in_hub_and_the_model_is_analysed(
     from othello.model.evaluate import evaluate_run
     from probes.acts.writer import write_cache
     from probes.circuits.stage import CircuitsConfig, run_circuits
+    from probes.probe_stage import fit_settings, run_probe_stage
     from probes.report.markdown import _run_lines
-    from probes.stage import fit_settings, run_probe_stage
 
     data, record = published_bytes(), tmp_path / "published.json"
     fetch = ("scripts/fetch_published.py", "--model", "synthetic", "--json-out", record)
@@ -342,8 +342,8 @@ def test_make_published_downloads_from_a_stand_in_hub_and_reports(
                 "make", "published", "MODEL=synthetic", "PRESET=tiny", f"GAMES={tmp_path}/games.h5",
                 f"RUN_DIR={tmp_path}/runs/published", f"REPORT_DIR={tmp_path}/reports/published",
                 f"PUBLISHED_JSON={tmp_path}/published.json",
-                "FIT_ARGS=min_steps=30 probes=mine_theirs/linear --no-progress",
-                "INTERVENE_ARGS=methods=linear linear.scales=1,2 --no-progress",
+                "PROBES_ARGS=min_steps=30 probes=mine_theirs/linear --no-progress",
+                "INTERVENTIONS_ARGS=methods=linear linear.scales=1,2 --no-progress",
             ],
             capture_output=True, text=True, cwd=TESTS.parent, timeout=1800,
         )  # fmt: skip

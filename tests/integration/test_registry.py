@@ -16,18 +16,19 @@ from othello.model.checkpoint import control_model
 from othello.model.evaluate import evaluate_run
 from probes.acts.writer import write_cache
 from probes.common import ProbeKey
-from probes.explorer.api import Explorer
+from probes.explorer.api import open_explorer
 from probes.explorer.server import create_app
 from probes.figures import write_probe_figures
 from probes.interventions.editors import EDITORS, EditorSpec, register_editor
-from probes.interventions.stage import prepare, run_intervention_stage, sweep_settings
 from probes.kinds import KINDS, ProbeKind, register_kind
+from probes.probe_stage import fit_settings, run_probe_stage
 from probes.report.summary import ReportInputs
 from probes.report.write import write_report
 from probes.sae.architectures import ARCHITECTURES, SAEArchitecture, register_architecture
 from probes.sae.model import SAEConfig
 from probes.sae.stage import SWEEPS, run_sae_sweep
-from probes.stage import fit_settings, run_probe_stage
+from probes.stages.registry import stage
+from probes.stages.runner import explicit_job
 from probes.store import load_probes
 
 LINEAR_ONLY = ("mine_theirs/linear", "black_white/linear", "flipped/linear", "legal/linear")
@@ -158,12 +159,13 @@ def test_registered_kinds_and_editors_run_through_every_stage_and_the_report(
 
 def intervention_stage(run, games, tmp_path):
     """The sweep with the toy editor and the gradient edit following the toy kind."""
-    cfg, editors = sweep_settings(
-        ["methods=linear,noise,gradient", "n_cases=40", "tune_cases=40", "noise.sizes=0,50",
-         "saliency=1", "gradient.probe=lowrank", "gradient.steps=10"]
-    )  # fmt: skip
-    inputs = prepare(run, tmp_path / "probes", games, None, cfg, editors)
-    results = run_intervention_stage(inputs, cfg, editors, tmp_path / "interventions", False)
+    settings = ["methods=linear,noise,gradient", "n_cases=40", "tune_cases=40", "noise.sizes=0,50",
+                "saliency=1", "gradient.probe=lowrank", "gradient.steps=10"]  # fmt: skip
+    inputs = {"probes": tmp_path / "probes"}
+    out = tmp_path / "interventions"
+    job = explicit_job("interventions", out, run, games, inputs, overrides=settings, progress=False)
+    results = stage("interventions").run(job)
+    editors = job.cfg.editors
     assert set(results.scores["tune"]) == {"linear", "noise", "gradient"}
     assert results.setting("gradient", editors["gradient"])["probe"] == "lowrank"
     details = json.loads((results.folder / "details.json").read_text())
@@ -175,7 +177,8 @@ def intervention_stage(run, games, tmp_path):
 
 def assert_in_the_explorer(run, games, tmp_path, interventions, sae) -> None:
     """The toy kind, editor and architecture are what the explorer's API offers and answers."""
-    app = create_app(Explorer(run, [games], tmp_path / "probes", interventions, sae))
+    stages = {"interventions": interventions, "sae": sae}
+    app = create_app(open_explorer(run, [games], tmp_path / "probes", stages))
     client = app.test_client()
     info = client.get("/api/info").json
     assert "lowrank" in info["methods"] and "noise" in info["editors"]

@@ -37,10 +37,10 @@ def test_the_engine_scores_one(engine):
 
 
 def test_the_explorer_serves_the_verdict(tiny_run, tiny_corpus, tiny_probes, engine):
-    from probes.explorer.api import Explorer
+    from probes.explorer.api import open_explorer
     from probes.explorer.server import create_app
 
-    explorer = Explorer(tiny_run, [tiny_corpus], tiny_probes, world_model=engine[0])
+    explorer = open_explorer(tiny_run, [tiny_corpus], tiny_probes, {"worldmodel": engine[0]})
     info = create_app(explorer).test_client().get("/api/info").json
     assert info["world_model"]["subject"] == "engine"
     assert info["world_model"]["verdict"] == engine[1]["verdict"]

@@ -20,7 +20,8 @@ from othello.model.hooks import resid_hooks
 from probes.acts.reader import ActsFile
 from probes.acts.writer import write_cache
 from probes.circuits.directions import probe_directions
-from probes.explorer.api import Explorer
+from probes.explorer import answers
+from probes.explorer.api import open_explorer
 from probes.fit import FitConfig
 
 QUICK = FitConfig(epochs=1, min_steps=20)
@@ -144,15 +145,15 @@ def test_flip_disc_is_the_explorers_edit(tiny_run, tiny_corpus, tmp_path):
     assert int(flip.board_after[square]) == 3 - int(flip.board_before[square])
     assert not torch.equal(flip.logits_before, flip.logits_after)
     # the explorer answers the same edit from the same probes
-    from probes.stage import run_probe_stage
+    from probes.probe_stage import run_probe_stage
 
     acts = write_cache(tiny_run, tiny_corpus, tmp_path / "acts.h5", n_games=120, progress=False)
     run_probe_stage(acts, tmp_path / "probes", FitConfig(probes=("mine_theirs/linear",),
                     epochs=1, min_steps=20, allow_small=True), False)  # fmt: skip
-    explorer = Explorer(tiny_run, [tiny_corpus], tmp_path / "probes")
+    explorer = open_explorer(tiny_run, [tiny_corpus], tmp_path / "probes")
     stored, _ = probes.load_probes(tmp_path / "probes")
     again = probes.flip_disc(model, stored, game, 4, square, layer=1, scale=2.0)
-    answer = explorer.intervene(game, 4, square, "linear", 1, 2.0)
+    answer = answers.intervention(explorer, game, 4, square, "linear", 1, 2.0)
     assert answer["legal_after"] == np.flatnonzero(again.legal_after).tolist()
     from othello.model.evaluate import square_probabilities
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from othello.common.files import ABLATION, PATCHING
 from othello.common.settings import apply_overrides
 from othello.corpora.corpus import GamesFile
 from othello.model.config import GPTConfig
@@ -28,22 +29,17 @@ from probes.circuits.attribution import (
     logit_parts,
     part_names,
 )
+from probes.circuits.config import CircuitsConfig, atlas_settings
 from probes.circuits.heads import classify
+from probes.circuits.lab import shortfalls
 from probes.circuits.lens import LensCounts
 from probes.circuits.neurons import promoted_and_suppressed
 from probes.circuits.passes import atlas_samples, head_classes_pass
 from probes.circuits.patching import make_pairs, patch_maps, patch_task, restored
 from probes.circuits.positions import N_POSITIONS, choose_rows, feature_index, read_batch
-from probes.circuits.stage import (
-    ABLATION,
-    PATCHING,
-    CircuitsConfig,
-    atlas_settings,
-    best_explained,
-    shortfalls,
-)
+from probes.circuits.results import best_explained
 from probes.circuits.trees import TreeData, TreeResult, fit_tree, rule_text
-from probes.stage_sizes import stage_sizes
+from probes.stages.registry import stage
 
 C3, F6 = parse_square("C3"), parse_square("F6")
 ANCHOR = 10.0  # a large +-A pair in every embedding fixes the LayerNorm scale
@@ -274,8 +270,8 @@ def test_the_atlas_and_trees_take_the_labs_settings_and_the_presets_sizes():
     assert (atlas.trees.max_depth, atlas.trees.min_samples_leaf, atlas.trees.seed) == (4, 20, 0)
     assert (atlas.workers, atlas.margin, atlas.control_neurons) == (3, 0.05, 128)
     assert atlas_settings(CircuitsConfig()).workers == (os.cpu_count() or 1)  # 0: every core
-    # the lab's sizes are the default preset's; the Makefile's words for tiny set them all
-    cpu, tiny = stage_sizes("cpu").circuits, stage_sizes("tiny").circuits
-    assert {k: getattr(CircuitsConfig(), k) for k in asdict(cpu)} == asdict(cpu)
-    small = apply_overrides(CircuitsConfig(), tiny.args.split())
-    assert {k: getattr(small, k) for k in asdict(tiny)} == asdict(tiny)
+    # the lab's sizes are the default preset's (cpu); tiny's are the stage's preset
+    assert stage("circuits").configure("cpu") == CircuitsConfig()
+    small = stage("circuits").configure("tiny")
+    assert (small.test_games, small.patch_pairs, small.max_depth) == (100, 20, 8)
+    assert asdict(stage("circuits").configure("tiny", ["patch_pairs=5"]))["patch_pairs"] == 5

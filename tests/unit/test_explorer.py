@@ -14,16 +14,17 @@ from othello.world.squares import parse_square
 from othello.world.tokens import PLAYABLE_SQUARES, encode
 from probes.acts.writer import write_cache
 from probes.common import ProbeKey
-from probes.explorer.api import Explorer
-from probes.explorer.inputs import ExplorerError, parse_moves
+from probes.explorer import answers
+from probes.explorer.api import open_explorer
+from probes.explorer.inputs import ExplorerError, parse_moves, pick_game
 from probes.explorer.server import create_app
 from probes.fit import FitConfig
 from probes.interventions.cases import case_at, flip_disc, position_cases
 from probes.interventions.edits import linear_editor
 from probes.interventions.run import edit_hooks, intervene, latent_saliency
+from probes.probe_stage import run_probe_stage
 from probes.sae.model import SAEConfig, load_sae
 from probes.sae.stage import run_sae
-from probes.stage import run_probe_stage
 from probes.store import load_probes
 
 
@@ -35,7 +36,7 @@ def setup(tiny_run, tiny_corpus, tmp_path_factory):
     fit = FitConfig(probes=probes, epochs=1, min_steps=50)  # what they read, not how well
     run_probe_stage(acts, tmp / "probes", fit, False)
     before = snapshot(tiny_run)
-    explorer = Explorer(tiny_run, [tiny_corpus], tmp / "probes")
+    explorer = open_explorer(tiny_run, [tiny_corpus], tmp / "probes")
     with GamesFile(tiny_corpus) as games:
         game = int(games.split_indices("test")[0])
         moves, length = games.read(game, game + 1)
@@ -184,8 +185,10 @@ def test_sae_features_at_a_position(setup, tiny_run, tiny_corpus):
     folder = explorer.probe_dir.parent / "sae"
     cfg = SAEConfig(k=4, expansion=2, epochs=1)
     run_sae(acts, "1", folder, cfg, run=tiny_run, probe_dir=explorer.probe_dir, progress=False)
-    with_sae = Explorer(tiny_run, [tiny_corpus], explorer.probe_dir, sae=folder)
-    answer = with_sae.position(with_sae.game(game), 10)["sae_features"]
+    with_sae = open_explorer(tiny_run, [tiny_corpus], explorer.probe_dir, {"sae": folder})
+    answer = answers.position(with_sae, pick_game(with_sae.games, game, 0, None), 10)[
+        "sae_features"
+    ]
     sae, _ = load_sae(folder)
     model = load_model(tiny_run)
     hook = with_sae.hooks[1]

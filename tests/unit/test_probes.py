@@ -18,7 +18,8 @@ from probes.common import ProbeKey
 from probes.curve import layer_scores
 from probes.fit import FitConfig, fit_probes
 from probes.metrics import baselines, evaluate_probes, label_counts
-from probes.stage import choose_on_val, run_probe_stage, whole_board_table
+from probes.probe_metrics import whole_board_table
+from probes.probe_stage import choose_on_val, run_probe_stage
 from probes.store import ProbeMismatchError, load_probes, save_probes
 
 HOOK = "blocks.0.hook_resid_pre"

@@ -10,13 +10,15 @@ import pytest
 import torch
 
 from othello.common.errors import UserError
+from othello.common.files import METRICS
 from probes.acts.arrays import ArraySource
 from probes.common import ProbeKey
 from probes.fit import FitConfig
 from probes.metrics import ProbeCounts, evaluate_probes
 from probes.plots import accuracy_by_move
-from probes.report.markdown import _probe_lines
-from probes.stage import METRICS, ProbeMetrics, build_metrics, whole_board_table
+from probes.probe_metrics import ProbeMetrics, whole_board_table
+from probes.probe_section import probe_section
+from probes.probe_stage import build_metrics
 
 HOOKS = ("blocks.0.hook_resid_pre", "blocks.0.hook_resid_post")
 
@@ -138,12 +140,12 @@ def test_report_shows_whole_board_beside_per_square_and_draws_its_panel(tmp_path
         "baselines": {"mine_theirs": {"chance": 1 / 3, "majority": 0.5, "majority_by_move": 0.6}},
         "warnings": [],
     }  # fmt: skip
-    text = "\n".join(_probe_lines(probes))
+    text = "\n".join(probe_section(probes))
     assert "| mine_theirs | linear | 90.00 | **99.00** | 60.00 (0) |" in text
     assert "| mine_theirs | linear | 25.0 | **50.0 ± 2.0** | 0.0 ± 0.0 (0) |" in text
     probes["whole_board"] = None  # probes fitted before whole boards were counted
     assert "Whole-board accuracy: not in these probes' metrics.json" in "\n".join(
-        _probe_lines(probes)
+        probe_section(probes)
     )
     curve = [0.5] * 59
     data = {"series": {"a": curve}, "baselines": {"b": curve}, "whole_board": {"a": curve},

@@ -1,4 +1,5 @@
-"""An SAE read alongside the explorer's probes: the features active at a position."""
+"""The SAE stage's view in the explorer: an SAE read alongside the probes, the features active
+at a position."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from pathlib import Path
 import torch
 
 from othello.common.errors import UserError
+from othello.common.files import DETAILS
 from othello.model.hooks import resid_layer
 from probes.sae.model import load_sae
 from probes.sae.plots import property_name
-from probes.sae.stage import DETAILS
 
 
 class SAEView:
@@ -27,6 +28,18 @@ class SAEView:
         board = json.loads((Path(folder) / DETAILS).read_text())["board"]["mine_theirs"]
         self.match, self.match_f1 = board["feature_match"], board["feature_match_f1"]
         self.layer = resid_layer(self.hook)
+
+    @classmethod
+    def of(cls, result, hooks: dict[int, str]) -> SAEView:
+        """The view of the SAE stage's result: its one SAE, or a sweep's first."""
+        return cls(Path(result.folder) / next(iter(result.sweep)), hooks)
+
+    def info(self) -> dict:
+        return {}
+
+    def at_position(self, cache: dict, ply: int) -> dict:
+        """What the position answer gains: the SAE's active features (``sae_features``)."""
+        return {"sae_features": self.features(cache, ply)}
 
     def features(self, cache: dict, ply: int, top: int = 8) -> dict:
         with torch.inference_mode():

@@ -24,17 +24,18 @@ from othello.common import settings as settings_lib
 from othello.common.atomic import write_text
 from othello.common.device import pick_device
 from othello.common.errors import UserError
+from othello.common.files import DETAILS, METRICS
 from othello.model.hooks import layer_name
+from probes.acts.arrays import ArraySource
 from probes.acts.reader import ActsFile
-from probes.common import ProbeKey
-from probes.fit import FitConfig, fit_probes
+from probes.fit import FitConfig, Probes, fit_probes
 from probes.kinds import KINDS, default_settings
 from probes.metrics import ProbeCounts, direction_cosines, evaluate_probes, scheme_baselines
-from probes.schemes import SCHEMES
+from probes.probe_metrics import ProbeMetrics
 from probes.store import save_probes
 
+ActivationSource = ActsFile | ArraySource  # what probes are fitted on
 SPLITS = ("val", "test")  # the layer is chosen on the first, figures reported on the second
-METRICS, DETAILS = "metrics.json", "details.json"
 
 
 def choose_on_val(val: dict[str, float], test: dict[str, float]) -> dict:
@@ -44,10 +45,11 @@ def choose_on_val(val: dict[str, float], test: dict[str, float]) -> dict:
     return {"layer": layer, "accuracy": test[layer], "val_accuracy": val[layer], "chosen_on": "val"}
 
 
-def split_sizes(acts: ActsFile, cfg: FitConfig) -> tuple[dict[str, int], list[str]]:
+def split_sizes(acts: ActivationSource, cfg: FitConfig) -> tuple[dict[str, int], list[str]]:
     """Games per probe split, and warnings; raises ValueError when the training or validation
     games are too few to mean anything (unless ``cfg.allow_small``)."""
     sizes = {split: len(acts.split_rows(split)) for split in ("train", "val", "test")}
+    where = getattr(acts, "path", "the activations")
     warnings = []
     for split, least, advised in (
         ("train", cfg.min_train_games, cfg.advised_train_games),
@@ -56,7 +58,7 @@ def split_sizes(acts: ActsFile, cfg: FitConfig) -> tuple[dict[str, int], list[st
     ):
         if sizes[split] < least and not cfg.allow_small:
             raise UserError(
-                f"{acts.path}: the probe {split} split holds {sizes[split]} games, fewer than "
+                f"{where}: the probe {split} split holds {sizes[split]} games, fewer than "
                 f"the {least} a probe needs; cache more games (cache.py --n-games, a bigger "
                 "--split or corpus) or pass allow_small=true"
             )
@@ -130,34 +132,53 @@ def build_metrics(counts: dict, base: dict, cfg: FitConfig, hooks: list[str], **
     return metrics
 
 
-def run_probe_stage(
-    acts_path: str | os.PathLike,
-    out: str | os.PathLike,
+@dataclass
+class ProbeFit:
+    """One model's probes, fitted and scored: what a probe folder holds (``probes.pt``,
+    ``details.json``, ``metrics.json``)."""
+
+    probes: Probes
+    metrics: dict  # metrics.json's content
+    details: dict
+    meta: dict  # what probes.pt records beside the probes: hashes, hooks, settings
+    kinds: dict[str, Any]
+
+    def save(self, folder: str | os.PathLike) -> None:
+        """Write the folder, ``metrics.json`` last (its presence means the fit finished)."""
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        save_probes(self.probes, self.meta, out, self.kinds)
+        write_text(out / DETAILS, json.dumps(self.details, indent=1) + "\n")
+        write_text(out / METRICS, json.dumps(self.metrics, indent=1) + "\n")
+
+
+def fit_source(
+    source: ActivationSource,
     cfg: FitConfig,
-    progress: bool = True,
     kinds: dict[str, Any] | None = None,
-) -> ProbeMetrics:
-    """Fit, score and save; returns metrics.json, read back. Writes ``probes.pt``,
-    ``details.json`` and ``metrics.json`` (last: its presence means the stage finished).
-    ``kinds``: each probe kind's settings (defaults where not given)."""
+    progress: bool = True,
+    where: str | None = None,
+) -> ProbeFit:
+    """Fit every probe of ``cfg`` on ``source``'s training games (an acts.h5 or activations
+    held in memory), score it on the validation and test games and choose each probe's layer
+    on validation; nothing is written. ``where``: the cache file, recorded in probes.pt."""
     kinds = {**default_settings(), **(kinds or {})}
     began = time.perf_counter()
-    with ActsFile(acts_path) as acts:
-        hooks = cfg.hooks or acts.hooks
-        sizes, warnings = split_sizes(acts, cfg)
-        probes = fit_probes(acts, cfg, progress=progress, kinds=kinds)
-        fit_seconds = time.perf_counter() - began
-        device = pick_device(cfg.device)
-        counts = {split: evaluate_probes(acts, probes, split, device=device) for split in SPLITS}
-        base = {name: scheme_baselines(acts, name) for name in cfg.schemes}
-        meta = {
-            "acts": str(Path(acts_path).resolve()),
-            "model_sha256": acts.model_sha256,
-            "games_sha256": acts.games_sha256,
-            "hooks": hooks,
-            "fit": {k: v for k, v in asdict(cfg).items() if k != "specs"},
-            "kinds": {k: asdict(v) for k, v in kinds.items()},
-        }
+    hooks = cfg.hooks or source.hooks
+    sizes, warnings = split_sizes(source, cfg)
+    probes = fit_probes(source, cfg, progress=progress, kinds=kinds)
+    fit_seconds = time.perf_counter() - began
+    device = pick_device(cfg.device)
+    counts = {split: evaluate_probes(source, probes, split, device=device) for split in SPLITS}
+    base = {name: scheme_baselines(source, name) for name in cfg.schemes}
+    meta = {
+        "acts": where,
+        "model_sha256": source.model_sha256,
+        "games_sha256": source.games_sha256,
+        "hooks": hooks,
+        "fit": {k: v for k, v in asdict(cfg).items() if k != "specs"},
+        "kinds": {k: asdict(v) for k, v in kinds.items()},
+    }
     metrics = build_metrics(
         counts, base, cfg, hooks,
         train_games=sizes["train"], val_games=sizes["val"], test_games=sizes["test"],
@@ -171,11 +192,21 @@ def run_probe_stage(
     }
     if "mine_theirs" in cfg.schemes:
         details["direction_cosines"] = {"hooks": hooks, "cosine": direction_cosines(probes, hooks)}
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_probes(probes, meta, out, kinds)
-    write_text(out / DETAILS, json.dumps(details, indent=1) + "\n")
-    write_text(out / METRICS, json.dumps(metrics, indent=1) + "\n")  # last: the stage is done
+    return ProbeFit(probes, metrics, details, meta, kinds)
+
+
+def run_probe_stage(
+    acts_path: str | os.PathLike,
+    out: str | os.PathLike,
+    cfg: FitConfig,
+    progress: bool = True,
+    kinds: dict[str, Any] | None = None,
+) -> ProbeMetrics:
+    """Fit, score and save the probes of one cache; returns metrics.json, read back.
+    ``kinds``: each probe kind's settings (defaults where not given)."""
+    with ActsFile(acts_path) as acts:
+        fit = fit_source(acts, cfg, kinds, progress, str(Path(acts_path).resolve()))
+    fit.save(out)
     return ProbeMetrics.load(out)
 
 
@@ -191,85 +222,3 @@ def summary_lines(metrics: ProbeMetrics) -> list[str]:
             + ("" if best.whole_board is None else f", whole board {100 * best.whole_board:.1f}%")
         )
     return lines
-
-
-@dataclass(frozen=True)
-class BestLayer:
-    """A probe's layer chosen on validation games, with its test accuracy there."""
-
-    layer: str
-    accuracy: float
-    val_accuracy: float
-    chosen_on: str = "val"
-    whole_board: float | None = None  # None: fitted before whole boards were counted
-    whole_board_stderr: float | None = None
-
-
-@dataclass(frozen=True)
-class ProbeMetrics:
-    """The probe stage's metrics.json, read back: what later stages, the explorer and the
-    report take from it, so no other module spells its key paths."""
-
-    folder: Path
-    layers: dict[str, str]  # layer name -> hook
-    accuracy: dict[str, dict[str, dict[str, float]]]  # scheme -> kind -> layer -> test
-    val_accuracy: dict[str, dict[str, dict[str, float]]]
-    baselines: dict[str, dict[str, float]]
-    best: dict[ProbeKey, BestLayer]  # keyed scheme/kind
-    sizes: dict[str, int]  # games per probe split
-    warnings: list[str]
-    model_sha256: str | None
-    raw: dict
-    # scheme -> kind -> layer -> record (test); None: fitted before whole boards were counted
-    whole_board: dict | None = None
-    whole_board_by_move: dict[ProbeKey, dict] | None = None  # {"layer", "by_move"}
-
-    @classmethod
-    def load(cls, probe_dir: str | os.PathLike) -> ProbeMetrics:
-        path = Path(probe_dir) / METRICS
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: missing; run scripts/fit_probes.py first")
-        m = json.loads(path.read_text())
-        schemes = [s for s in SCHEMES if s in m]
-        by_move = m.get("whole_board_by_move")
-        return cls(
-            folder=Path(probe_dir),
-            layers=m["layers"],
-            accuracy={s: m[s] for s in schemes},
-            val_accuracy={s: m["val"][s] for s in schemes},
-            baselines=m["baselines"],
-            best={ProbeKey.parse(k): BestLayer(**v) for k, v in m["best"].items()},
-            sizes={s: m.get(f"{s}_games", 0) for s in ("train", "val", "test")},
-            warnings=m.get("warnings", []),
-            model_sha256=m.get("model_sha256"),
-            raw=m,
-            whole_board=m["whole_board"]["test"] if "whole_board" in m else None,
-            whole_board_by_move=None
-            if by_move is None
-            else {ProbeKey.parse(k): v for k, v in by_move.items()},
-        )
-
-    def best_of(self, scheme_name: str, kind: str = "linear") -> BestLayer:
-        key = ProbeKey(scheme_name, kind)
-        if key not in self.best:
-            raise UserError(f"{self.folder / METRICS} has no {key} probe; fit it first")
-        return self.best[key]
-
-    def hook(self, layer: str) -> str:
-        return self.layers[str(layer)]
-
-
-def whole_board_table(probe_dir: str | os.PathLike) -> dict:
-    """``{scheme: {kind: {layer: {"mean", "stderr", "positions", "games"}}}}``: every probe's
-    whole-board accuracy on the test games (stderr over games; None under two games), read
-    from ``probe_dir``'s metrics.json."""
-    path = Path(probe_dir) / METRICS
-    if not path.exists():
-        raise UserError(f"{path}: missing; run scripts/fit_probes.py first")
-    table = ProbeMetrics.load(probe_dir).whole_board
-    if table is None:
-        raise UserError(
-            f"{path} has no whole-board accuracy (the probes were fitted before it was "
-            "counted); refit them with scripts/fit_probes.py"
-        )
-    return table
