@@ -25,11 +25,11 @@ from pathlib import Path
 
 import torch
 
+from othello.common.files import DETAILS as INTERVENTION_DETAILS
 from othello.corpora.corpus import GamesFile
 from othello.interop.formats import from_transformer_lens
 from othello.model.hooks import block_prefix
 from othello.world.tokens import encode
-from othello.common.files import DETAILS as INTERVENTION_DETAILS
 from probes.stages.registry import stage
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,6 +20,10 @@ Is it a world model? (each on held-out games, with what its one choice was made 
     probes.attribution_patching(model, games)               # gradient vs exact patching
     probes.whole_board_table("data/runs/cpu/probes")        # every square right, by layer
 
+When does the world model form? Every measure at every snapshot of a run, and its phases::
+
+    probes.dynamics("data/runs/cpu", games)                # dynamics.json's content, in memory
+
 Every stage, one registry (each with ``measure`` in memory and ``run`` on a run's files)::
 
     probes.stages.names()                   # probes, interventions, sae, circuits, worldmodel
@@ -50,6 +54,7 @@ _EXPORTS = {
     "attribution_patching": "probes.worldmodel.api",
     "whole_board_table": "probes.probe_metrics",
     "stages": "probes.stages",
+    "dynamics": "probes.formation.spec",
 }
 __all__ = list(_EXPORTS)
 

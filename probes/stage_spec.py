@@ -147,6 +147,11 @@ class Stage:
         draws by residual layer (none by default)."""
         return {}
 
+    def compare_lines(self, parts: dict[str, dict]) -> list[str]:
+        """compare.md's lines about this stage across the compared runs (``parts``: each
+        run's part of summary.json, by its model kind); none by default."""
+        return []
+
     def view(self, result: StageResult, hooks: dict[int, str]) -> StageView | None:
         """The explorer's view of a finished result (None: the stage has none); ``hooks``:
         the residual layers the explorer's probes read."""

@@ -29,9 +29,7 @@ def run(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--games", required=True, help="games.h5 (cases from its test games)")
     parser.add_argument("--out", required=True, help="cases file to write (HDF5)")
-    parser.add_argument(
-        "--n-cases", type=int, default=DRAWN_CASES, help="cases per reported set"
-    )
+    parser.add_argument("--n-cases", type=int, default=DRAWN_CASES, help="cases per reported set")
     parser.add_argument("--tune-cases", type=int, default=DRAWN_TUNE_CASES)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--case", action="append", default=[], metavar="GAME:PLY:SQUARE")

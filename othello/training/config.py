@@ -46,6 +46,9 @@ class TrainConfig:
     # also keep the weights every N steps, RUN/snapshots/step-NNNNNN/model.pt, so probes can be
     # fitted along training (when does the board appear?); 0 keeps none
     snapshot_every: int = 0
+    # and at about this many steps evenly spaced in log(step), from step 0 (the initialisation)
+    # to the last (log_snapshot_steps): what the dynamics stage measures; 0 keeps none
+    snapshot_log: int = 0
     amp: bool = True  # bf16 autocast, on CUDA only (unless amp_on_cpu)
     # bf16 autocast on the CPU too: slower on CPUs without bf16 units, so only the GPU
     # runbook's dry run sets it, to take the GPU run's autocast path on a CPU
@@ -73,6 +76,30 @@ class TrainConfig:
 
 
 TARGETS = ("sampled", "legal", "legal_set")
+# log-spaced snapshots of the CPU presets: about 3 MB each for the cpu model (24: 80 MB); the GPU
+# presets keep none by default (the paper model's 24 would be 2.4 GB, too much for a lease's
+# bundle: docs/gpu.md), snapshot_log=24 asks for them
+CPU_SNAPSHOTS = 24
+
+
+def tokens_seen(config: dict, step: int) -> int | None:
+    """Tokens a run had trained on at ``step``: games per step times the positions of each
+    (the context); None for a run without a batch size (an imported model)."""
+    if "batch_size" not in config:
+        return None
+    return int(step) * int(config["batch_size"]) * int(config["model"]["n_ctx"])
+
+
+def log_snapshot_steps(max_steps: int, n: int) -> list[int]:
+    """Step 0 (the initialisation) and ``n - 1`` steps evenly spaced in log(step) from 1 to
+    ``max_steps``, rounded (fewer where rounding makes early steps coincide)."""
+    if n <= 0 or max_steps <= 0:
+        return []
+    if n == 1:
+        return [0]
+    spaced = [round(max_steps ** (i / max(n - 2, 1))) for i in range(n - 1)]
+    return sorted({0, *spaced, max_steps})
+
 
 PRESETS: dict[str, TrainConfig] = {
     # seconds on a laptop: for tests and smoke runs
@@ -88,6 +115,7 @@ PRESETS: dict[str, TrainConfig] = {
         eval_every=100,
         eval_games=200,
         checkpoint_every=100,
+        snapshot_log=CPU_SNAPSHOTS,
     ),
     # the default main job: about 19 minutes of training on 2 CPU cores. The per-square
     # "legal_set" target and small batches (more steps per second of CPU) are what reach 98.7%
@@ -104,6 +132,7 @@ PRESETS: dict[str, TrainConfig] = {
         eval_every=1000,
         eval_games=1000,
         checkpoint_every=500,
+        snapshot_log=CPU_SNAPSHOTS,
     ),
     # Li et al.'s shape (8 layers, d_model 512, 8 heads) sized for the 5 minutes of training a
     # 15-minute GPU lease leaves (docs/gpu.md): 154 MFLOP per token x 1.28 M tokens/s (25% of

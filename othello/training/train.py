@@ -46,7 +46,7 @@ from othello.model.run_dir import (
     snapshot_dir,
     write_record,
 )
-from othello.training.config import TrainConfig
+from othello.training.config import TrainConfig, log_snapshot_steps
 from othello.training.flops import flops_per_token, peak_flops
 from othello.training.game_stream import Batches, GameStream
 from othello.training.objectives import next_move_loss
@@ -280,6 +280,17 @@ def build(cfg: TrainConfig, games: Path, ckpt_path: Path, resume: bool, ddp: _Di
     return model, optimizer, stream, step
 
 
+def snapshot_steps(cfg: TrainConfig) -> frozenset[int]:
+    """The steps whose weights training keeps: every ``snapshot_every``-th and the
+    ``snapshot_log`` log-spaced ones (:func:`othello.training.config.log_snapshot_steps`)."""
+    every = (
+        range(cfg.snapshot_every, cfg.max_steps + 1, cfg.snapshot_every)
+        if cfg.snapshot_every
+        else []
+    )
+    return frozenset([*every, *log_snapshot_steps(cfg.max_steps, cfg.snapshot_log)])
+
+
 def due(step: int, every: int, cfg: TrainConfig) -> bool:
     return step % every == 0 or step == cfg.max_steps
 
@@ -334,6 +345,9 @@ def train(
     )  # fmt: skip
     stopped = late = False
     position, stop = stream.state_dict(), StopRule(max_minutes, call_steps, stop_after_steps, step)
+    snapshots = snapshot_steps(cfg)
+    if ddp.main and step == 0 and 0 in snapshots:  # the initialisation, before any update
+        save_weights(snapshot_dir(run_dir, 0) / MODEL, model, 0, record)
     model.train()
     try:
         while step < cfg.max_steps:
@@ -345,7 +359,7 @@ def train(
                 bar.set_postfix(loss=f"{line['loss']:.3f}", tok_s=f"{line['tokens_per_s']:,.0f}")
             if ddp.main and due(step, cfg.eval_every, cfg):
                 log.evaluation(step, evaluate_validation(model, val_games))
-            if ddp.main and cfg.snapshot_every and step % cfg.snapshot_every == 0:
+            if ddp.main and step in snapshots:
                 save_weights(snapshot_dir(run_dir, step) / MODEL, model, step, record)
             late = stop.late(step, log.began, ddp)
             stopped = late or stop.killed(step)

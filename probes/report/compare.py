@@ -22,6 +22,7 @@ from othello.common.errors import UserError
 from othello.common.files import COMPARE_JSON, COMPARE_MD, SUMMARY
 from othello.common.machine import describe_machine
 from othello.model.kinds import build_model, config_from_dict, not_run_notes
+from othello.training.config import tokens_seen
 from probes.drawing import save_figure
 from probes.published import TORRES_BOARD_ACCURACY
 from probes.report.summary import read_json
@@ -56,7 +57,7 @@ def _entry(report: Path, summary: dict) -> dict:
     cfg, train = summary["config"], summary["training"] or {}
     model_cfg = config_from_dict(cfg["model"])
     steps = train.get("steps")
-    tokens = steps * cfg["batch_size"] * model_cfg.n_ctx if steps and "batch_size" in cfg else None
+    tokens = tokens_seen(cfg, steps) if steps else None
     seconds = train.get("seconds")
     rows = {
         "parameters": {"model": _n_params(model_cfg)},
@@ -76,6 +77,7 @@ def _entry(report: Path, summary: dict) -> dict:
         "top1_legal_games": summary["eval"].get("games"),
         "trainer_tokens_per_s": train.get("tokens_per_s"),
         "rows": rows,
+        "parts": {s.name: summary[s.summary_key] for s in ordered() if s.compared},
         "series": {
             name: series
             for spec in ordered()
@@ -142,6 +144,9 @@ def markdown(result: dict) -> str:
                 by_layer = r["series"][name].get(side) or {}
                 cells = ", ".join(f"{k}: {100 * v:.1f}%" for k, v in by_layer.items())
                 lines.append(f"- {r['kind']} {side.replace('_', '-')}: {cells or '-'}")
+    for spec in ordered():
+        parts = {r["kind"]: r["parts"][spec.name] for r in runs if spec.name in r.get("parts", {})}
+        lines += spec.compare_lines(parts) if len(parts) == len(runs) else []
     pub = result["published"]
     lines += ["", f"Published, for reference ({pub['source']}; {pub['meaning']}):", ""]
     lines += [

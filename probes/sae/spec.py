@@ -82,9 +82,11 @@ class SAEStage(Stage):
     def finished(self, folder: str | os.PathLike) -> bool:
         """A finished sweep, or one finished SAE's folder (train_sae.py without --sweep)."""
         folder = Path(folder)
-        return (folder / SWEEP_JSON).exists() or (folder / METRICS).exists() and (
-            folder / SAE_CFG
-        ).exists()
+        return (
+            (folder / SWEEP_JSON).exists()
+            or (folder / METRICS).exists()
+            and (folder / SAE_CFG).exists()
+        )
 
     def load(self, folder: str | os.PathLike) -> SAEResult:
         folder = Path(folder)

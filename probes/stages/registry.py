@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from othello.common.registry import Registry
 from probes.circuits.spec import CircuitsStage
+from probes.formation.spec import DynamicsStage
 from probes.interventions.spec import InterventionStage
 from probes.probe_spec import ProbeStage
 from probes.sae.spec import SAEStage
 from probes.stage_spec import Stage
 from probes.worldmodel.spec import WorldModelStage
 
-BUILT_IN = (ProbeStage, InterventionStage, SAEStage, CircuitsStage, WorldModelStage)
+BUILT_IN = (ProbeStage, InterventionStage, SAEStage, CircuitsStage, WorldModelStage, DynamicsStage)
 STAGES = Registry("stage")
 for stage_class in BUILT_IN:
     STAGES.register(stage_class())

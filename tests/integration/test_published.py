@@ -280,9 +280,10 @@ def test_a_fresh_cache_downloads_from_a_stand_in_hub_and_the_model_is_analysed(
     from othello.common.machine import describe_machine
     from othello.model.evaluate import evaluate_run
     from probes.acts.writer import write_cache
-    from probes.circuits.stage import CircuitsConfig, run_circuits
     from probes.probe_stage import fit_settings, run_probe_stage
     from probes.report.markdown import _run_lines
+    from probes.stages.registry import stage
+    from probes.stages.runner import explicit_job
 
     data, record = published_bytes(), tmp_path / "published.json"
     fetch = ("scripts/fetch_published.py", "--model", "synthetic", "--json-out", record)
@@ -312,11 +313,13 @@ def test_a_fresh_cache_downloads_from_a_stand_in_hub_and_the_model_is_analysed(
     assert run_probe_stage(acts, run / "probes", cfg, False, kinds).layers == {
         str(layer): f"blocks.{layer}.hook_resid_pre" for layer in range(2)
     } | {"2": "blocks.1.hook_resid_post"}
-    small = CircuitsConfig(test_games=20, val_games=10, train_games=20, tree_positions=300,
-                           val_positions=150, test_positions=150, max_depth=3, control_neurons=4,
-                           patch_pairs=4, ablation_games=5, ablation_groups=1, pages=1,
-                           allow_fewer=True)  # fmt: skip
-    circuits = run_circuits(run, tiny_corpus, run / "probes", run / "circuits", small, False)
+    small = ["test_games=20", "val_games=10", "train_games=20", "tree_positions=300",
+             "val_positions=150", "test_positions=150", "max_depth=3", "control_neurons=4",
+             "patch_pairs=4", "ablation_games=5", "ablation_groups=1", "pages=1",
+             "allow_fewer=true"]  # fmt: skip
+    job = explicit_job("circuits", run / "circuits", run, tiny_corpus, {"probes": run / "probes"},
+                       overrides=small, progress=False)  # fmt: skip
+    circuits = stage("circuits").run(job).metrics
     assert circuits["model_sha256"] == file_sha256(run / "model.pt")  # the circuits take it too
     assert set(circuits["logit_lens"]) == {"0", "1", "2"}
     summary = {"config": config["config"], "eval": evaluation, "training": None,

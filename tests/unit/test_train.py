@@ -11,8 +11,9 @@ import torch
 from othello.common.errors import UserError
 from othello.corpora.generate import generate_corpus, make_chunk
 from othello.model import checkpoint
-from othello.model.run_dir import snapshot_dir
-from othello.training.config import preset
+from othello.model.kinds import random_init
+from othello.model.run_dir import snapshot_dir, snapshot_models
+from othello.training.config import log_snapshot_steps, preset
 from othello.training.objectives import legal_move_targets, next_move_loss
 from othello.training.train import learning_rate, train
 from othello.world.tokens import VOCAB_SIZE, encode
@@ -147,7 +148,7 @@ def test_legal_set_target_scores_every_square_on_its_own():
 
 @pytest.mark.trains
 def test_snapshots_keep_the_weights_along_training(games, tmp_path):
-    cfg = preset("tiny", ["max_steps=30", "snapshot_every=10", "eval_every=1000"])
+    cfg = preset("tiny", ["max_steps=30", "snapshot_every=10", "eval_every=1000", "snapshot_log=0"])
     train(cfg, games, tmp_path / "run", progress=False)
     kept = sorted(p.name for p in (tmp_path / "run" / "snapshots").iterdir())
     assert kept == ["step-000010", "step-000020", "step-000030"]
@@ -156,6 +157,43 @@ def test_snapshots_keep_the_weights_along_training(games, tmp_path):
     final = checkpoint.load_model(tmp_path / "run").state_dict()
     assert all(torch.equal(last[k], final[k]) for k in final)
     assert not all(torch.equal(first[k], final[k]) for k in final)
+
+
+@pytest.mark.trains
+def test_log_spaced_snapshots_start_at_the_initialisation_and_change_nothing(games, tmp_path):
+    """The tiny preset keeps its weights at log-spaced steps from step 0 (the random-init
+    control's weights) to the last; the trained weights are those of a run without them."""
+    steps = ["max_steps=60", "eval_every=1000", "checkpoint_every=1000"]
+    train(preset("tiny", steps), games, tmp_path / "log", progress=False)
+    train(preset("tiny", [*steps, "snapshot_log=0"]), games, tmp_path / "none", progress=False)
+    kept = sorted(snapshot_models(tmp_path / "log"))
+    assert kept == log_snapshot_steps(60, 24) and kept[0] == 0 and len(kept) >= 8
+    assert not (tmp_path / "none" / "snapshots").exists()
+    with_them = checkpoint.load_model(tmp_path / "log").state_dict()
+    without = checkpoint.load_model(tmp_path / "none").state_dict()
+    assert all(torch.equal(with_them[k], without[k]) for k in without)
+    first = checkpoint.load_model(snapshot_dir(tmp_path / "log", 0))
+    control = random_init(first)
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(first.state_dict().values(), control.state_dict().values(), strict=True)
+    )
+
+
+def test_log_snapshot_steps_are_spaced_in_log_step():
+    assert (
+        log_snapshot_steps(300, 24)[:6] == [0, 1, 2, 3, 4, 5]
+        and log_snapshot_steps(300, 24)[-1] == 300
+    )
+    steps = log_snapshot_steps(5800, 24)
+    # past the rounding of the small steps
+    ratios = [b / a for a, b in zip(steps[8:], steps[9:], strict=False)]
+    assert len(steps) == 23 and max(ratios) / min(ratios) < 1.05
+    assert log_snapshot_steps(100, 0) == [] and log_snapshot_steps(100, 1) == [0]
+    assert (
+        preset("paper").snapshot_log == 0
+        and preset("cpu").snapshot_log == preset("lstm-cpu").snapshot_log > 0
+    )
 
 
 @pytest.mark.trains
