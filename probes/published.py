@@ -148,12 +148,49 @@ VAFA_2025 = (
     "Vafa, Chang, Rambachan & Mullainathan (2025), 'What Has a Foundation Model Found? Using "
     "Inductive Bias to Probe for World Models', ICML"
 )
+VAFA_INDUCTIVE_BIAS = Published(
+    source=f"{VAFA_2025}, Table 2 (Othello columns; arXiv 2507.06952v3, read from a plain-text "
+    "copy of its PDF; the v4 HTML's Transformer cells agree)",
+    meaning="R-IB and D-IB (1 perfect, 0 an uninformative model), mean and standard error over "
+    "100 random-label tasks, for models trained on the tasks from scratch ('untrained') and "
+    "fine-tuned after next-token pretraining",
+    values={
+        # model: {"scratch": (R-IB, se, D-IB, se), "pretrained": (R-IB, se, D-IB, se)}
+        "RNN": {
+            "scratch": (0.228, 0.016, 0.990, 0.002),
+            "pretrained": (0.632, 0.023, 0.797, 0.023),
+        },
+        "LSTM": {
+            "scratch": (0.438, 0.030, 0.681, 0.031),
+            "pretrained": (0.563, 0.030, 0.610, 0.034),
+        },
+        "Transformer": {
+            "scratch": (0.708, 0.022, 0.843, 0.021),
+            "pretrained": (0.703, 0.025, 0.624, 0.033),
+        },
+        "Mamba": {
+            "scratch": (0.303, 0.016, 0.929, 0.009),
+            "pretrained": (0.682, 0.021, 0.728, 0.027),
+        },
+        "Mamba-2": {
+            "scratch": (0.468, 0.019, 0.896, 0.016),
+            "pretrained": (0.653, 0.022, 0.694, 0.029),
+        },
+    },
+)
+# their setting (the paper's Appendices A, B.2 and E, and their code at keyonvafa/inductive-bias-
+# probes 69d294f), to read beside ours (probes/worldmodel/inductive.py)
+VAFA_INDUCTIVE_SETTING = (
+    "theirs: 20M synthetic training games; transformer 12 layers x 768 (12 heads), RNN and LSTM "
+    "6 x 768, Mamba and Mamba-2 24 x 768; 100 tasks of 100 examples, a random bit per board "
+    "(the 8x8 board alone is the state), 100 fine-tuning steps of Adam at 6e-4 on the whole "
+    "model with a new two-way head; R-IB and D-IB over pairs of prefixes of 6 to 10 moves of "
+    "the 210 orderings of one depth-10 opening board; standard errors over the 100 tasks"
+)
 # Figures searched for and not found in a source this project could read: the report says so
 # rather than leaving a blank (and quotes nothing from memory or from third-party summaries).
 NOT_FOUND = {
     "myhill_nerode": f"{VAFA_2024}: their Othello compression and distinction figures (Table 3, "
     "Appendix D; Li et al.'s championship and synthetic models, 1,000 trials each) could not be "
     "found here: no copy of the table could be read, so none is set beside ours",
-    "inductive_bias": f"{VAFA_2025}: their Othello R-IB and D-IB figures could not be read from "
-    "the paper here (only third-party summaries quote them), so none is set beside ours",
 }

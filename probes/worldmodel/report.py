@@ -76,4 +76,36 @@ def section_lines(result: dict) -> list[str]:
     published = result.get("published", {})
     for note in published.get("notes", []):
         lines.append(note)
-    return lines + [""]
+    return lines + inductive_lines(result) + [""]
+
+
+def inductive_lines(result: dict) -> list[str]:
+    """Vafa et al.'s Othello R-IB and D-IB (their Table 2) beside ours, each setting stated."""
+    theirs = result.get("published", {}).get("inductive_bias")
+    ours = result.get("inductive_bias", {})
+    if not theirs or not ours:
+        return []
+    lines = ["", f"Inductive bias beside {theirs['source']} ({theirs['meaning']}):", "",
+             "| model | R-IB | D-IB |", "|---|---|---|"]  # fmt: skip
+    for side, v in ours.items():
+        lines.append(f"| ours: {side} | {_pm(v.get('r_ib'))} | {_pm(v.get('d_ib'))} |")
+    for model, rows in theirs["values"].items():
+        for when, (r, r_se, d, d_se) in rows.items():
+            lines.append(
+                f"| theirs: {model}, {when} | {r:.3f} ± {r_se:.3f} | {d:.3f} ± {d_se:.3f} |"
+            )
+    s = result.get("settings", {}).get("inductive", {})
+    lines += ["", f"Setting, {theirs['setting']}.", (
+        f"Ours: this model, {s.get('n_tasks')} tasks of {s.get('train_examples')} examples, "
+        f"{s.get('steps')} AdamW steps at {s.get('lr')}, state {s.get('state')}, prefixes of "
+        f"{s.get('min_moves')} to {s.get('max_moves')} moves reordered from {s.get('anchors')} "
+        "test anchors; standard errors over tasks."
+    )]  # fmt: skip
+    return lines
+
+
+def _pm(entry: dict | None) -> str:
+    if not entry or entry.get("mean") is None:
+        return "-"
+    se = entry.get("stderr")
+    return f"{entry['mean']:.3f}" + ("" if se is None else f" ± {se:.3f}")

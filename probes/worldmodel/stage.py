@@ -30,7 +30,7 @@ from othello.model.run_dir import training_target
 from probes.circuits.attribution_patching import attribution_patching_on_games
 from probes.circuits.config import CircuitsConfig
 from probes.probe_metrics import ProbeMetrics
-from probes.published import NOT_FOUND
+from probes.published import NOT_FOUND, VAFA_INDUCTIVE_BIAS, VAFA_INDUCTIVE_SETTING
 from probes.stage_spec import model_sha256
 from probes.worldmodel.accept_rule import model_acceptor
 from probes.worldmodel.acceptors import Acceptor, UniformAcceptor
@@ -167,8 +167,16 @@ def measure_world_model(
         settings=settings, seconds=seconds,
     )  # fmt: skip
     control = None if probes is None else probes.control
-    result["verdict"] = verdict_rows(result, metrics, {**extra, "control_probes": control})
-    result["published"] = {"notes": [NOT_FOUND[p] for p in ("myhill_nerode", "inductive_bias")]}
+    kind = None if subject.model is None else subject.model.cfg.kind
+    result["verdict"] = verdict_rows(result, metrics, {**extra, "control_probes": control,
+                                                       "kind": kind})  # fmt: skip
+    result["published"] = {
+        "notes": [NOT_FOUND["myhill_nerode"]],
+        "inductive_bias": {"source": VAFA_INDUCTIVE_BIAS.source,
+                           "meaning": VAFA_INDUCTIVE_BIAS.meaning,
+                           "values": VAFA_INDUCTIVE_BIAS.values,
+                           "setting": VAFA_INDUCTIVE_SETTING},
+    }  # fmt: skip
     return result
 
 

@@ -10,9 +10,11 @@ a perfect distinction precision by the empty-boundary rule, and only its distinc
 from __future__ import annotations
 
 from probes.probe_metrics import ProbeMetrics
-from probes.published import NANDA_PROBE_ACCURACY
+from probes.published import NANDA_PROBE_ACCURACY, VAFA_INDUCTIVE_BIAS
 
 TRUE_STATE = "board_and_mover"
+# our model kinds -> the row of Vafa et al.'s Table 2 of the same architecture
+VAFA_MODELS = {"gpt": "Transformer", "lstm": "LSTM", "mamba": "Mamba"}
 COLUMNS = ("model", "random_init", "engine", "input_ignoring")
 NERODE_ROWS = (
     ("compression_precision", "compression precision"),
@@ -96,15 +98,18 @@ def verdict_rows(result: dict, probes: ProbeMetrics | None, extra: dict) -> list
                          "method and layer on tune cases"))  # fmt: skip
     rows += nerode_rows(result)
     ib = result.get("inductive_bias", {})
-    for label, read in (
-        ("inductive bias R-IB", lambda v: v.get("r_ib")),
+    theirs = VAFA_INDUCTIVE_BIAS.values.get(VAFA_MODELS.get(extra.get("kind")), {})
+    pretrained = theirs.get("pretrained", (None,) * 4)
+    for label, read, published in (
+        ("inductive bias R-IB", lambda v: v.get("r_ib"), pretrained[0]),
         ("inductive bias R-IB, pairs ending on different moves",
-         lambda v: v.get("r_ib_pairs", {}).get("other_last_move")),
-        ("inductive bias D-IB", lambda v: v.get("d_ib")),
+         lambda v: v.get("r_ib_pairs", {}).get("other_last_move"), None),
+        ("inductive bias D-IB", lambda v: v.get("d_ib"), pretrained[2]),
     ):  # fmt: skip
         values = {n: _mean(read(v)) for n, v in ib.items()}
         if any(x is not None for x in values.values()):
-            rows.append(_row(label, values))
+            source = VAFA_INDUCTIVE_BIAS.source if published is not None else ""
+            rows.append(_row(label, values, published=published, source=source))
     sim = result.get("neuron_simulation")
     if sim:
         for layer, entry in sim["layers"].items():
