@@ -165,11 +165,13 @@ compare:
 	done
 	$(PYTHON) scripts/compare.py --reports $(foreach r,$(COMPARE_RUNS),$(REPORTS)/$(r)) --out $(COMPARE_DIR)
 
-# the explorer on a finished run: http://127.0.0.1:$(PORT)/
+# the explorer on a finished run: http://127.0.0.1:$(PORT)/ (every registered stage that finished
+# on the run is shown); SNAPSHOT=STEP: the run's weights at that training step, read by the
+# probes the dynamics stage fitted on them (make dynamics first)
 PORT ?= 8050
-# (every registered stage that finished on the run is shown)
-explore: $(call stage_done,probes)
-	$(PYTHON) scripts/explore.py --run $(RUN_DIR) --games $(GAMES) --port $(PORT) $(foreach s,$(STAGES),$(if $(wildcard $(call stage_done,$(s))),--$(s) $(call stage_dir,$(s))))
+SNAPSHOT ?=
+explore: $(if $(SNAPSHOT),$(call stage_done,dynamics),$(call stage_done,probes))
+	$(PYTHON) scripts/explore.py --run $(RUN_DIR) --games $(GAMES) --port $(PORT) $(if $(SNAPSHOT),--snapshot $(SNAPSHOT) --dynamics $(call stage_dir,dynamics),$(foreach s,$(STAGES),$(if $(wildcard $(call stage_done,$(s))),--$(s) $(call stage_dir,$(s)))))
 
 # the suite on TEST_WORKERS processes (pytest-xdist); test-fast: the unit tests that need no
 # trained model; test-all: every test, the slow ones included

@@ -152,6 +152,11 @@ class Stage:
         run's part of summary.json, by its model kind); none by default."""
         return []
 
+    def compare_figures(self, parts: dict[str, dict], out: Path) -> dict[str, str]:
+        """Draw this stage's figures across the compared runs into ``out``; ``{caption: file
+        name}`` of those drawn (none by default)."""
+        return {}
+
     def view(self, result: StageResult, hooks: dict[int, str]) -> StageView | None:
         """The explorer's view of a finished result (None: the stage has none); ``hooks``:
         the residual layers the explorer's probes read."""

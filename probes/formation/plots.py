@@ -92,3 +92,33 @@ def timeline(result, path: Path) -> None:
     ax.set_xlabel("tokens seen (log): o 50% of the rise (bar: interval), > 90%", fontsize=8)
     ax.grid(alpha=0.3)
     save_figure(fig, path)
+
+
+def across_kinds(parts: dict[str, dict], path: Path) -> None:
+    """One panel per measure every run has, each kind's curve against tokens seen."""
+    names = [n for n in next(iter(parts.values()))["phases"]
+             if all(n in p["phases"] for p in parts.values())]  # fmt: skip
+    cols = 4
+    rows = max(1, -(-len(names) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names, strict=False):
+        for kind, part in parts.items():
+            view = _View(part)
+            steps, means, _ = _series(view, name)
+            ax.plot(_x(view, steps), means, marker=".", lw=1, label=kind)
+        ax.set_xscale("log")
+        ax.set_title(name, fontsize=8)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle("Every measure along training, each kind (x: tokens seen, log)", fontsize=9)
+    save_figure(fig, path)
+
+
+class _View:
+    """A dynamics part of summary.json, read as the plots read a result."""
+
+    def __init__(self, part: dict) -> None:
+        self.snapshots, self.phases = part["snapshots"], part["phases"]
+        self.order, self.run = part["order"], part.get("run")

@@ -97,5 +97,7 @@ def _num(value) -> str:
 
 
 def compare_lines(parts: dict[str, dict]) -> list[str]:
+    if not parts:
+        return []
     verdict, lines = first_board(parts)
     return ["", f"When the board forms (the mine/theirs probe's 50% step): {verdict}.", "", *lines]

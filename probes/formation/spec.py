@@ -18,11 +18,13 @@ from typing import Any
 from othello.common import settings as settings_lib
 from othello.model.run_dir import training_target
 from probes.formation.measures import DynamicsConfig, measure_snapshot
+from probes.formation.plots import across_kinds
 from probes.formation.report import compare_lines, section_lines
 from probes.formation.results import DynamicsResult
 from probes.formation.run import measure_run, unit_arrays
 from probes.stage_spec import Stage, StageJob
 
+ACROSS_KINDS = "dynamics_by_kind.png"
 TINY = {
     "games": 100, "probe_games": 150, "val_games": 50, "cases": 40, "tune_cases": 30,
     "trials": 20, "suffix_samples": 4, "state_games": 150, "inductive_tasks": 1,
@@ -68,6 +70,10 @@ class DynamicsStage(Stage):
 
     def compare_lines(self, parts: dict[str, dict]) -> list[str]:
         return compare_lines(parts)
+
+    def compare_figures(self, parts: dict[str, dict], out: Path) -> dict[str, str]:
+        across_kinds(parts, out / ACROSS_KINDS)
+        return {"Every measure along training, each kind": ACROSS_KINDS}
 
 
 def dynamics(

@@ -145,8 +145,7 @@ def markdown(result: dict) -> str:
                 cells = ", ".join(f"{k}: {100 * v:.1f}%" for k, v in by_layer.items())
                 lines.append(f"- {r['kind']} {side.replace('_', '-')}: {cells or '-'}")
     for spec in ordered():
-        parts = {r["kind"]: r["parts"][spec.name] for r in runs if spec.name in r.get("parts", {})}
-        lines += spec.compare_lines(parts) if len(parts) == len(runs) else []
+        lines += spec.compare_lines(stage_parts(runs, spec.name))
     pub = result["published"]
     lines += ["", f"Published, for reference ({pub['source']}; {pub['meaning']}):", ""]
     lines += [
@@ -158,6 +157,7 @@ def markdown(result: dict) -> str:
     machine = result["machine"]
     lines += ["", f"Machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}"]
     lines += ["", f"![probes by layer]({FIGURE})", ""]
+    lines += [f"![{caption}]({file})\n" for caption, file in result.get("figures", {}).items()]
     return "\n".join(lines)
 
 
@@ -182,11 +182,22 @@ def by_layer_figure(runs: list[dict], path: Path) -> None:
     save_figure(fig, path)
 
 
+def stage_parts(runs: list[dict], name: str) -> dict[str, dict]:
+    """Each run's part of stage ``name`` by its kind, when every run has one (else none)."""
+    parts = {r["kind"]: r["parts"][name] for r in runs if name in r.get("parts", {})}
+    return parts if len(parts) == len(runs) else {}
+
+
 def write_comparison(reports: list[Path], out: Path) -> dict:
-    """compare.json, compare.md and the by-layer figure in ``out``."""
+    """compare.json, compare.md and the figures in ``out``: the by-layer series and each
+    compared stage's own across the runs."""
     result = compare_runs(reports)
     out.mkdir(parents=True, exist_ok=True)
     by_layer_figure(result["runs"], out / FIGURE)
+    result["figures"] = {}
+    for spec in ordered():
+        if parts := stage_parts(result["runs"], spec.name):
+            result["figures"].update(spec.compare_figures(parts, out))
     write_text(out / COMPARE_MD, markdown(result))
     write_text(out / COMPARE_JSON, json.dumps(result, indent=2) + "\n")
     return result

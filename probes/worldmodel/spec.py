@@ -16,6 +16,7 @@ from probes.stage_spec import Stage, StageJob, load_run_model
 from probes.worldmodel.report import load_result, section_lines, verdict_table
 from probes.worldmodel.stage import WorldModelConfig, measure_world_model, model_subject
 from probes.worldmodel.states import STATE_DEFINITIONS
+from probes.worldmodel.verdict import VAFA_MODELS
 
 NERODE = ("compression_precision", "distinction_precision", "distinction_recall")
 SIDES = ("model", "random_init")
@@ -53,6 +54,10 @@ class WorldModelView:
 
     def at_position(self, cache: dict, ply: int) -> dict:
         return {}
+
+
+def _mean(entry: dict | None) -> str:
+    return "-" if not entry or entry.get("mean") is None else f"{entry['mean']:.3f}"
 
 
 class WorldModelStage(Stage):
@@ -107,6 +112,24 @@ class WorldModelStage(Stage):
     def printed(self, result: WorldModelResult) -> list[str]:
         warnings = [f"WARNING: {w}" for w in result.result["warnings"]]
         return verdict_table(result.result) + warnings
+
+    def compare_lines(self, parts: dict[str, dict]) -> list[str]:
+        """Each kind's R-IB and D-IB beside Vafa et al.'s (Table 2) for the same architecture,
+        and both settings."""
+        published = next(iter(parts.values()), {}).get("published", {}).get("inductive_bias")
+        if not published:
+            return []
+        lines = ["", f"Inductive bias beside {published['source']}:", "",
+                 "| kind | ours R-IB | ours D-IB | theirs pretrained R-IB | D-IB | theirs from "
+                 "scratch R-IB | D-IB |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for kind, part in parts.items():
+            ours = part.get("inductive_bias", {}).get("model", {})
+            rows = published["values"].get(VAFA_MODELS.get(kind), {})
+            cells = [f"{v[i]:.3f} ± {v[i + 1]:.3f}" for v in (rows.get("pretrained"),
+                     rows.get("scratch")) if v for i in (0, 2)]  # fmt: skip
+            mine = [_mean(ours.get(k)) for k in ("r_ib", "d_ib")]
+            lines.append(f"| {kind} | {' | '.join(mine)} | {' | '.join(cells or ['-'] * 4)} |")
+        return lines + ["", f"Setting, {published['setting']}; ours: each run's report."]
 
     def compare_rows(self, part: dict) -> dict[str, dict[str, Any]]:
         """Top-1 legal of the control, the Myhill-Nerode figures and the inductive bias, for
