@@ -146,16 +146,10 @@ class ProbeStage(Stage):
     def measure(self, model, games, inputs: dict, cfg: ProbeStageConfig) -> ProbeResult:
         """Probes of ``model`` (and of its random-init control) on activations held in
         memory; nothing is written."""
-        fits = [self._fit_in_memory(model, games, cfg)]
+        fits = [fit_in_memory(model, games, cfg)[0]]
         if cfg.control:
-            fits.append(self._fit_in_memory(random_init(model), games, cfg))
+            fits.append(fit_in_memory(random_init(model), games, cfg)[0])
         return ProbeResult.held(*fits)
-
-    def _fit_in_memory(self, model, games, cfg: ProbeStageConfig) -> ProbeFit:
-        source = cache_activations(
-            model, games, cfg.games, cfg.split, dtype=cfg.dtype, progress=cfg.progress
-        )
-        return fit_source(source, cfg.fit, cfg.kinds, cfg.progress)
 
     def run(self, job: StageJob) -> ProbeResult:
         """Probes of the run's activation cache (and of its control's, when the job has one
@@ -191,6 +185,16 @@ class ProbeStage(Stage):
             if best is not None:
                 lines.append(f"random-init control, mine_theirs linear: {100 * best.accuracy:.2f}%")
         return lines
+
+
+def fit_in_memory(model, games, cfg: ProbeStageConfig):
+    """The probes of ``cfg`` fitted on ``model``'s activations of ``cfg.games`` games, held in
+    memory (rounded to ``cfg.dtype`` as the cache stores them); returns the fit and the
+    activations."""
+    source = cache_activations(
+        model, games, cfg.games, cfg.split, dtype=cfg.dtype, progress=cfg.progress
+    )
+    return fit_source(source, cfg.fit, cfg.kinds, cfg.progress), source
 
 
 def _fit_file(acts: Path, cfg: ProbeStageConfig) -> ProbeFit:

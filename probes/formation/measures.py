@@ -23,15 +23,12 @@ from othello.model.evaluate import illegal_in_top_n, rank_legality
 from othello.world.labels import placed_by, replay
 from othello.world.squares import N_POSITIONS
 from othello.world.tokens import encode
-from probes.acts.memory import cache_activations
 from probes.common import ProbeKey
 from probes.fit import FitConfig
 from probes.interventions.spec import InterventionConfig, InterventionStage
 from probes.interventions.sweep import SweepConfig
-from probes.kinds import default_settings
 from probes.metrics import flat_positions, game_numbers
-from probes.probe_spec import ProbeResult
-from probes.probe_stage import fit_source
+from probes.probe_spec import ProbeResult, ProbeStageConfig, fit_in_memory
 from probes.schemes import scheme
 from probes.worldmodel.inductive import InductiveBiasSettings
 from probes.worldmodel.nerode import NerodeSettings
@@ -155,8 +152,9 @@ def board(model, games_path, cfg: DynamicsConfig) -> tuple[dict[str, Figure], Pr
     validation games (the probe stage's fit), each at its layer chosen on validation; the
     figures per test game, the mine/theirs accuracy split between discs that still have their
     placer's colour and discs flipped since."""
-    source = cache_activations(model, games_path, cfg.probe_games, "val", progress=False)
-    fit = fit_source(source, cfg.probe_fit(), default_settings(), progress=False)
+    probe_cfg = ProbeStageConfig(games=cfg.probe_games, control=False, progress=False,
+                                 fit=cfg.probe_fit())  # fmt: skip
+    fit, source = fit_in_memory(model, games_path, probe_cfg)
     result = ProbeResult.held(fit)
     chosen = {}
     for name in BOARD_SCHEMES:

@@ -77,9 +77,8 @@ def test_step_zero_is_the_random_init_control_of_the_existing_stages(
         moves, length = split_games(g, "test", cfg.games, True)
     legal = evaluate_games(control, moves, length).summary()["top1_legal_accuracy"]
     assert step0["top1_legal"]["mean"] == pytest.approx(legal, abs=1e-12)
-    probes_cfg = stage("probes").configure(None, [f"games={cfg.probe_games}", "epochs=1",
-                                                  f"min_steps={cfg.probe_min_steps}"])  # fmt: skip
-    probes_cfg.fit = cfg.probe_fit()
+    probes_cfg = stage("probes").configure(None, [f"games={cfg.probe_games}", "progress=false"])
+    probes_cfg.fit = cfg.probe_fit()  # the probe stage, the dynamics' fit, the control beside
     result = stage("probes").measure(load_model(snap_run), tiny_corpus, {}, probes_cfg)
     assert step0["probe_mine_theirs"]["mean"] == pytest.approx(
         result.control.best_of("mine_theirs").accuracy, abs=1e-6
