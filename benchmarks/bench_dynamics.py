@@ -74,8 +74,9 @@ def main() -> None:
     print(f"# bench_dynamics {time.strftime('%Y-%m-%d')} run={run} snapshots={len(snapshots)}")
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        seconds, peak = timed(["scripts/dynamics.py", "--run", run, "--games", games, "--out",
-                               tmp / "dynamics", "--preset", args.preset, "--no-progress"])  # fmt: skip
+        command = ["scripts/dynamics.py", "--run", run, "--games", games, "--out",
+                   tmp / "dynamics", "--preset", args.preset, "--no-progress"]  # fmt: skip
+        seconds, peak = timed(command)
         print(f"dynamics stage, {len(snapshots)} snapshots: {seconds:8.1f} s "
               f"({seconds / 60:.1f} min), peak RSS {peak:.2f} GB")  # fmt: skip
         picked = sorted(snapshots)[-args.naive_snapshots :]
