@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from othello import __version__
 from othello.common.atomic import commit, partial_path, reopen_partial_h5
 from othello.common.device import pick_device
 from othello.common.errors import UserError
 from othello.common.hashing import file_sha256
+from othello.common.version import __version__
 from othello.corpora.corpus import SPLIT_NAMES, GamesFile, gather_rows
 from othello.model.checkpoint import load_model, model_file
 from othello.model.hooks import resid_hooks
