@@ -34,7 +34,7 @@ import torch
 from othello.common.atomic import write_text
 from othello.common.errors import UserError
 from othello.common.hashing import file_sha256
-from othello.model.checkpoint import MODEL, load_model, save, save_model
+from othello.model.checkpoint import MODEL, load_model_file, save, save_model
 from othello.model.gpt import GPT, GPTConfig
 from othello.model.hooks import BLOCKS, block_prefix
 from othello.model.run_dir import RunRecord, write_record
@@ -289,7 +289,7 @@ def load_external(
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint file")
     if kind == "othello_gpt":  # a model.pt of this project (e.g. joined from a GPU bundle)
-        model = load_model(path)
+        model = load_model_file(path)
     else:
         state = _read_state_dict(path)
         try:
@@ -373,7 +373,7 @@ def export_run(
 ) -> tuple[Path, Path]:
     """Write a run's model as ``PREFIX.pth`` (HookedTransformer state dict) and ``PREFIX.json``
     (its config keywords)."""
-    state, config = to_transformer_lens(load_model(run), attn_mask)
+    state, config = to_transformer_lens(load_model_file(run), attn_mask)
     prefix = Path(prefix)
     weights, keywords = (
         prefix.with_name(prefix.name + ".pth"),

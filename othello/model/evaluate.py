@@ -25,7 +25,7 @@ from othello.common.device import pick_device
 from othello.common.errors import UserError
 from othello.common.plotting import accuracy_by_move
 from othello.corpora.corpus import GamesFile
-from othello.model.checkpoint import load_model
+from othello.model.checkpoint import load_model_file
 from othello.model.gpt import GPT
 from othello.world.labels import replay
 from othello.world.squares import N_POSITIONS, N_SQUARES
@@ -154,7 +154,7 @@ def evaluate_run(
 ) -> dict:
     """Score a run's model on ``n_games`` games of ``split`` (None: every game, at most
     :data:`DEFAULT_GAMES`); write ``out/eval.json`` and a plot of accuracy by move number."""
-    model = load_model(run, pick_device())
+    model = load_model_file(run, pick_device())
     counts = LegalityCounts.zeros()
     with GamesFile(games_path) as games:
         index = games.select(split, n_games, allow_fewer)

@@ -34,7 +34,7 @@ from othello.common.errors import UserError
 from othello.common.hashing import file_sha256
 from othello.corpora.corpus import GamesFile
 from othello.model import kinds
-from othello.model.checkpoint import load_model, model_file
+from othello.model.checkpoint import load_model_file, model_file
 from othello.model.gpt import GPT
 from othello.model.hooked import HookedModel
 from othello.model.kinds import build_model, require
@@ -186,7 +186,7 @@ def check_inputs(
             f"{probe_dir}: no {PROBES}; fit probes on this model's cache (scripts/fit_probes.py)"
         )
     device = pick_device(cfg.device)
-    model = load_model(path, device)
+    model = load_model_file(path, device)
     for part in (kinds.HEADS, kinds.NEURONS):  # its heads, attribution and atlas need both
         require(model, part, LAB)
     sha = file_sha256(path)

@@ -13,7 +13,7 @@ import numpy as np
 
 from othello.common.hashing import file_sha256
 from othello.corpora.corpus import GamesFile
-from othello.model.checkpoint import load_model, model_file
+from othello.model.checkpoint import load_model_file, model_file
 from othello.model.gpt import GPT
 from othello.model.hooks import hooks_by_layer
 from probes.explorer.circuits import CircuitsView
@@ -62,7 +62,7 @@ class ExplorerRun:
         (``interventions``) when given, else the first registered editor at the mine/theirs
         probe's best layer (:func:`probes.explorer.edits.default_edit`)."""
         path = model_file(run)
-        model = load_model(path)
+        model = load_model_file(path)
         probes, meta = load_probes(probe_dir, model_sha256=file_sha256(path))
         hooks = hooks_by_layer(meta["hooks"])
         files = [GamesFile(p) for p in games]

@@ -26,7 +26,7 @@ from othello.common.atomic import write_text
 from othello.common.device import pick_device
 from othello.common.errors import UserError
 from othello.common.hashing import file_sha256
-from othello.model.checkpoint import load_model, model_file
+from othello.model.checkpoint import load_model_file, model_file
 from othello.model.gpt import GPT
 from othello.model.hooks import hooks_by_layer
 from probes.common import ProbeKey
@@ -113,7 +113,7 @@ def prepare(
     model_sha = file_sha256(path)
     all_probes, meta = load_probes(probe_dir, model_sha256=model_sha)
     device = pick_device(cfg.device)
-    model = load_model(path, device)
+    model = load_model_file(path, device)
     hooks = hooks_by_layer(meta["hooks"])
     probed = sorted(hooks)
     for layer in cfg.layers or []:

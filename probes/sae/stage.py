@@ -22,7 +22,7 @@ import torch
 from othello.common.atomic import write_text
 from othello.common.errors import UserError
 from othello.common.hashing import file_sha256
-from othello.model.checkpoint import load_model, model_file
+from othello.model.checkpoint import load_model_file, model_file
 from othello.model.hooks import layer_name
 from othello.model.run_dir import CONFIG, MODEL, read_record
 from probes.acts.reader import ActsFile, flat_positions
@@ -163,7 +163,7 @@ def run_sae(
     out, probe_dir = Path(out), Path(probe_dir) if probe_dir else None
     with ActsFile(acts_path) as acts:
         number, hook = resolve_layer(acts, str(layer), probe_dir or acts.path.parent / "probes")
-        model = load_model(find_model(acts, run))
+        model = load_model_file(find_model(acts, run))
         cfg.check_width(acts.d_model)
         target = _training_target(Path(acts_path).parent, run)
         sae, record = train_sae(acts, hook, cfg, out, progress)

@@ -25,7 +25,7 @@ from othello.common.device import pick_device
 from othello.common.errors import UserError
 from othello.common.hashing import file_sha256
 from othello.corpora.corpus import GamesFile, gather_rows
-from othello.model.checkpoint import load_model, model_file
+from othello.model.checkpoint import load_model_file, model_file
 from othello.model.evaluate import evaluate_games
 from othello.model.hooked import HookedModel
 from othello.model.kinds import NEURONS, kind_of, missing_part
@@ -100,7 +100,7 @@ def load_subject(run: str | os.PathLike | None, cfg: WorldModelConfig) -> Subjec
     path = model_file(run)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such model; pass a run directory holding model.pt")
-    model = load_model(path, pick_device(cfg.device)).eval()
+    model = load_model_file(path, pick_device(cfg.device)).eval()
     record = read_record(run) if (Path(run) / CONFIG).exists() else None
     target = (record.config.get("target") if record else None) or "sampled"
     return Subject(Path(run).name, model, target, file_sha256(path), str(run))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from othello.corpora.corpus import GamesFile
-from othello.model.checkpoint import load_model
+from othello.model.checkpoint import load_model_file
 from othello.world.labels import replay
 from othello.world.squares import parse_square
 from othello.world.tokens import PLAYABLE_SQUARES, encode
@@ -53,7 +53,7 @@ def test_position_is_the_engine_the_model_and_the_probes(setup, tiny_run):
     labels = replay(moves[None], np.array([length], np.int8))
     assert answer["board"] == labels.board_colour()[0, ply].tolist()
     assert answer["legal"] == np.flatnonzero(labels.legal_squares()[0, ply]).tolist()
-    model = load_model(tiny_run)
+    model = load_model_file(tiny_run)
     logits = model(torch.as_tensor(encode(moves[None, : ply + 1])))[0, ply]
     expected = np.zeros(64)
     expected[PLAYABLE_SQUARES] = logits.softmax(-1)[1:].detach().numpy()
@@ -92,7 +92,10 @@ def test_intervention_matches_the_engine_and_the_library(setup, tiny_run):
     hooks = explorer.hooks.values()
     probes = {h: explorer.probes[ProbeKey("mine_theirs", "linear", h)] for h in hooks}
     logits = intervene(
-        load_model(tiny_run), case, edit_hooks(explorer.hooks, 1, True), linear_editor(probes, 3.0)
+        load_model_file(tiny_run),
+        case,
+        edit_hooks(explorer.hooks, 1, True),
+        linear_editor(probes, 3.0),
     )[0]
     expected = np.zeros(64)
     expected[PLAYABLE_SQUARES] = logits.softmax(-1)[1:].numpy()
@@ -108,7 +111,7 @@ def test_typed_moves_attention_and_saliency(setup, tiny_run):
     answer = client.get("/api/position?moves=F5 D6 C3&ply=2").json
     assert answer["moves"] == ["F5", "D6", "C3"] and answer["to_move"] == "white"
     heads = client.get("/api/attention?moves=F5,D6,C3&ply=2&layer=1").json["heads"]
-    model = load_model(tiny_run)
+    model = load_model_file(tiny_run)
     moves = np.array([parse_square(s) for s in ("F5", "D6", "C3")] + [-1] * 57, np.int8)
     tokens = torch.as_tensor(encode(moves[None, :3]))
     _, cache = model.run_with_cache(tokens, ["blocks.1.attn.hook_pattern"])
@@ -187,7 +190,7 @@ def test_sae_features_at_a_position(setup, tiny_run, tiny_corpus):
     with_sae = Explorer(tiny_run, [tiny_corpus], explorer.probe_dir, sae=folder)
     answer = with_sae.position(with_sae.game(game), 10)["sae_features"]
     sae, _ = load_sae(folder)
-    model = load_model(tiny_run)
+    model = load_model_file(tiny_run)
     hook = with_sae.hooks[1]
     _, cache = model.run_with_cache(torch.as_tensor(encode(moves[None, :11])), [hook])
     features = sae.encode(cache[hook][0, 10])

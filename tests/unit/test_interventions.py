@@ -10,7 +10,7 @@ import reference
 import torch
 
 from othello.corpora.corpus import GamesFile
-from othello.model.checkpoint import load_model
+from othello.model.checkpoint import load_model_file
 from othello.model.config import LSTMConfig, MambaConfig
 from othello.model.hooks import hooks_by_layer, resid_hooks
 from othello.model.kinds import build_model
@@ -45,7 +45,7 @@ def setup(tiny_run, tiny_corpus, tmp_path_factory):
     )
     with ActsFile(acts_path) as acts:
         probes = fit_probes(acts, FitConfig(probes=("mine_theirs/linear",)), progress=False)
-    model = load_model(tiny_run)
+    model = load_model_file(tiny_run)
     hooks = list(resid_hooks(model.cfg.n_layers).values())
     linear = {h: probes[ProbeKey("mine_theirs", "linear", h)] for h in hooks}
     with GamesFile(tiny_corpus) as games:
