@@ -18,7 +18,7 @@ from probes.explorer.api import Explorer
 from probes.explorer.inputs import ExplorerError, parse_moves
 from probes.explorer.server import create_app
 from probes.fit import FitConfig
-from probes.interventions.cases import case_at, flip_disc, position_cases
+from probes.interventions.cases import case_at, legal_moves_on_flip, position_cases
 from probes.interventions.edits import linear_editor
 from probes.interventions.run import edit_hooks, intervene, latent_saliency
 from probes.sae.model import SAEConfig, load_sae
@@ -84,7 +84,7 @@ def test_intervention_matches_the_engine_and_the_library(setup, tiny_run):
     player = int(labels.next_player[0, ply])
     mine = int(labels.white[0, ply] if player else labels.black[0, ply])
     theirs = int(labels.black[0, ply] if player else labels.white[0, ply])
-    _, before, after = flip_disc(mine, theirs, square)
+    _, before, after = legal_moves_on_flip(mine, theirs, square)
     assert answer["legal_before"] == [s for s in range(64) if before >> s & 1]
     assert answer["legal_after"] == [s for s in range(64) if after >> s & 1]
     assert answer["edited_board_relative"][square] == 3 - board[square]
