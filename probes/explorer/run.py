@@ -14,7 +14,7 @@ import numpy as np
 from othello.common.hashing import file_sha256
 from othello.corpora.corpus import GamesFile
 from othello.model.checkpoint import load_model_file, model_file
-from othello.model.gpt import GPT
+from othello.model.hooked import HookedModel
 from othello.model.hooks import hooks_by_layer
 from probes.explorer.circuits import CircuitsView
 from probes.explorer.edits import EditMaker, default_edit
@@ -30,7 +30,7 @@ class ExplorerRun:
     """A loaded run. ``hooks`` maps each probed residual layer to its hook name; ``test_rows``
     holds each games file's test-split rows (what the game list offers)."""
 
-    model: GPT
+    model: HookedModel
     probes: Probes
     probe_dir: Path
     hooks: dict[int, str]

@@ -27,7 +27,7 @@ from othello.common.device import pick_device
 from othello.common.errors import UserError
 from othello.common.hashing import file_sha256
 from othello.model.checkpoint import load_model_file, model_file
-from othello.model.gpt import GPT
+from othello.model.hooked import HookedModel
 from othello.model.hooks import hooks_by_layer
 from probes.common import ProbeKey
 from probes.interventions import figures as stage_figures
@@ -55,7 +55,7 @@ def sweep_settings(overrides: list[str]) -> tuple[SweepConfig, dict[str, object]
 class Inputs:
     """Everything the stage needs, loaded and checked before anything is written."""
 
-    model: GPT
+    model: HookedModel
     model_sha256: str
     hooks: dict[int, str]  # residual-stream layer -> hook the probes read
     probes: dict[str, dict[str, nn.Module]]  # probe kind -> {hook: mine/theirs probe}
