@@ -111,7 +111,8 @@ def imported_modules(tree: ast.Module, package: str = "") -> list[tuple[int, str
     """(line, dotted name) of every import at any depth, ``if TYPE_CHECKING:`` ones included
     (they make a cycle for whoever reads the code, and for any tool that runs them). A relative
     import is resolved against ``package`` (the package that holds the module, or the package
-    an ``__init__`` is); ``from m import a`` gives ``m.a``, a module or a name in ``m``."""
+    an ``__init__`` is); ``from m import a`` gives ``m`` and ``m.a`` (a module or a name in
+    ``m``)."""
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -121,6 +122,7 @@ def imported_modules(tree: ast.Module, package: str = "") -> list[tuple[int, str
             if node.level:
                 parts = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(parts + ([base] if base else []))
+            found.append((node.lineno, base))
             found += [(node.lineno, f"{base}.{alias.name}") for alias in node.names]
     return found
 
@@ -154,11 +156,11 @@ def import_graph(
 ) -> dict[str, set[str]]:
     """{module: the modules importing it runs}, over the static imports of ``packages``.
 
-    An imported name counts as the longest module that prefixes it (``m.f`` -> ``m``), and as
-    every package above that module too (``import a.b.c`` runs ``a`` and ``a.b`` first) except
-    the importer's own packages, which ran before it did (counted, every module a package's
-    lazy-export table names would close a cycle with it). A package's lazy-export table counts
-    as imports; a name of a package itself (``from othello import __version__``) counts too."""
+    An imported name counts as the longest module that prefixes it (``m.f`` -> ``m``; ``from
+    a.b import c`` names ``a.b`` too), and as every package above that module (``import a.b.c``
+    runs ``a`` and ``a.b`` first) except the importer's own packages, which ran before it did
+    (counted, every module that a package's lazy-export table names would close a cycle with
+    it). A package's lazy-export table counts as imports."""
     modules = module_files(root, packages)
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
@@ -226,7 +228,8 @@ def test_the_import_graph_counts_relative_type_checking_parent_and_lazy_imports(
         "pkg/a.py": "if TYPE_CHECKING:\n    from .sub.b import B",
         "pkg/sub/__init__.py": "def f():\n    from pkg import f",
         "pkg/sub/b.py": "import pkg.sub.c",
-        "pkg/sub/c.py": "from pkg.sub import b",
+        "pkg/sub/c.py": "import pkg.sub.b",
+        "pkg/sub/d.py": "from pkg.sub import c",
     }
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -238,6 +241,7 @@ def test_the_import_graph_counts_relative_type_checking_parent_and_lazy_imports(
         "pkg.sub": {"pkg"},  # a name of the package itself
         "pkg.sub.b": {"pkg.sub.c"},  # pkg and pkg.sub ran before pkg.sub.b
         "pkg.sub.c": {"pkg.sub.b"},
+        "pkg.sub.d": {"pkg.sub", "pkg.sub.c"},  # a module named in a from-import counts
     }
     assert import_cycles(graph) == [["pkg", "pkg.a", "pkg.sub"], ["pkg.sub.b", "pkg.sub.c"]]
 
@@ -273,7 +277,7 @@ def test_the_room_finder_reads_every_import():
                      "def f():\n    from probes import interventions\n"
                      "from ..acts import memory")  # fmt: skip
     modules = [m for _, m in imported_modules(tree, "probes.explorer")]
-    assert sorted(room(m) for m in modules) == [
-        "probes.acts", "probes.interventions", "probes.report", "probes.sae"
+    assert sorted(set(room(m) for m in modules)) == [
+        "probes", "probes.acts", "probes.interventions", "probes.report", "probes.sae"
     ]  # fmt: skip
     assert room("probes.fit") == "probes" and room("othello.world.engine") == "othello.world"
