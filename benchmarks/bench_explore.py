@@ -27,7 +27,7 @@ import torch
 from othello.common.files import METRICS as PROBE_METRICS
 from othello.common.hashing import file_sha256
 from othello.corpora.corpus import GamesFile
-from othello.model.checkpoint import load_model, save_model
+from othello.model.checkpoint import load_model_file, save_model
 from othello.model.gpt import GPT
 from othello.model.hooks import resid_hooks
 from othello.model.run_dir import MODEL
@@ -88,7 +88,7 @@ def measure(label: str, run, games, probes, interventions=None) -> None:
     ply = 30
     position = client.get(f"/api/position?game={game}&ply={ply}").json
     square = next(s for s, c in enumerate(position["board"]) if c)
-    model = load_model(Path(run) / MODEL if Path(run).is_dir() else run)
+    model = load_model_file(Path(run) / MODEL if Path(run).is_dir() else run)
     with GamesFile(games) as corpus:
         tokens = torch.as_tensor(encode(corpus.moves[game : game + 1, : ply + 1]))
 

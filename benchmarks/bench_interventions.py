@@ -17,7 +17,7 @@ import time
 import torch
 
 from othello.common.hashing import file_sha256
-from othello.model.checkpoint import load_model, model_file
+from othello.model.checkpoint import load_model_file, model_file
 from othello.model.hooks import resid_layer
 from probes.common import ProbeKey
 from probes.interventions.cases import build_sets
@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--layer", type=int, default=1)
     args = parser.parse_args()
     path = model_file(args.run)
-    model = load_model(path)
+    model = load_model_file(path)
     probes, meta = load_probes(args.probes, model_sha256=file_sha256(path))
     hooks = {resid_layer(h): h for h in meta["hooks"]}
     linear = {h: probes[ProbeKey("mine_theirs", "linear", h)] for h in hooks.values()}

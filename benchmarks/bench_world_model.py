@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from othello.corpora.corpus import GamesFile, gather_rows
-from othello.model.checkpoint import load_model
+from othello.model.checkpoint import load_model_file
 from othello.model.gpt import GPT, GPTConfig
 from othello.model.run_dir import read_record
 from probes.worldmodel.accept_rule import model_acceptor
@@ -110,7 +110,7 @@ def main() -> None:
           f"{args.trials} trials x {args.samples} continuations per test")  # fmt: skip
     if args.run:  # its own accept rule (a legal_set model's threshold chosen on val games)
         target = read_record(args.run).config.get("target", "sampled")
-        acceptor, _ = model_acceptor(load_model(args.run).eval(), target, *val_games)
+        acceptor, _ = model_acceptor(load_model_file(args.run).eval(), target, *val_games)
         measure(f"run {args.run} ({target})", acceptor, pool, args)
     for shape in filter(None, args.shapes.split(",")):
         torch.manual_seed(0)

@@ -19,8 +19,7 @@ Names are loaded on first use, so ``import othello`` stays cheap (no torch until
 from __future__ import annotations
 
 from othello.common.exports import lazy_exports
-
-__version__ = "0.1.0"
+from othello.common.version import __version__ as __version__  # re-exported
 
 # public name -> the module that defines it
 _EXPORTS = {

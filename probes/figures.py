@@ -13,9 +13,9 @@ import json
 import os
 from pathlib import Path
 
+import probes.plots as plots
 from othello.common.atomic import write_text
 from othello.common.files import DETAILS, FIGURES_JSON
-from probes import plots
 from probes.common import ProbeKey
 from probes.kinds import KINDS
 from probes.probe_metrics import ProbeMetrics

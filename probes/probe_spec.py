@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import probes.figures as probe_figures
 from othello.common import settings as settings_lib
 from othello.common.errors import UserError
 from othello.common.files import CONTROL_DIR
 from othello.model.kinds import random_init
-from probes import figures as probe_figures
 from probes.acts.memory import cache_activations
 from probes.acts.reader import ActsFile
 from probes.fit import FitConfig, Probes

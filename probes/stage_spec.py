@@ -168,12 +168,12 @@ def load_run_model(run: str | os.PathLike, device: str = "auto") -> HookedModel:
     the checks that tie a stage's inputs to one model compare."""
     from othello.common.device import pick_device  # torch only when a model is loaded
     from othello.common.hashing import file_sha256
-    from othello.model.checkpoint import load_model, model_file
+    from othello.model.checkpoint import load_model_file, model_file
 
     path = model_file(run)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such model; pass a run directory holding model.pt")
-    model = load_model(path, pick_device(device)).eval()
+    model = load_model_file(path, pick_device(device)).eval()
     model.sha256 = file_sha256(path)
     return model
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from othello import __version__
 from othello.common.atomic import commit, partial_path, reopen_partial_h5
 from othello.common.errors import UserError
+from othello.common.version import __version__
 from othello.world.game import Game
 from othello.world.squares import MAX_MOVES
 

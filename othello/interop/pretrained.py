@@ -64,7 +64,7 @@ def load_model(
         raise FileNotFoundError(f"{path}: no such run directory or checkpoint file")
     format = detect_format(path) if format == AUTO else format
     if format == "othello_gpt":
-        return checkpoint.load_model(path, device)
+        return checkpoint.load_model_file(path, device)
     model = load_external(path, format, n_heads or LI_ET_AL_HEADS, n_ctx=N_POSITIONS)
     return model.to(device).eval()
 

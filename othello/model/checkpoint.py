@@ -46,11 +46,12 @@ def model_file(path: str | os.PathLike) -> Path:
     return path / MODEL if path.is_dir() else path
 
 
-def load_model(
+def load_model_file(
     path: str | os.PathLike, device: str | torch.device = "cpu", kind: str | None = None
 ) -> HookedModel:
     """A model of whichever kind ``model.pt`` (or a run directory holding one) records, in eval
-    mode; with ``kind``, a file of another kind is refused."""
+    mode; with ``kind``, a file of another kind is refused. Our file only:
+    :func:`othello.load_model` reads published checkpoints too."""
     path = model_file(path)
     payload = load(path, device)
     if not isinstance(payload, dict) or "config" not in payload or "model" not in payload:
@@ -74,7 +75,7 @@ def control_model(run_dir: str | os.PathLike, seed: int = 0) -> Path:
     once and kept, so probes on it are the control that says what an untrained model encodes.
     """
     path = Path(run_dir) / CONTROL_DIR / MODEL
-    trained = load_model(run_dir)
+    trained = load_model_file(run_dir)
     if not path.exists() or config_from_dict(load(path)["config"]) != trained.cfg:
         torch.manual_seed(seed)
         path.parent.mkdir(parents=True, exist_ok=True)

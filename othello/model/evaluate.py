@@ -25,8 +25,8 @@ from othello.common.device import pick_device
 from othello.common.errors import UserError
 from othello.common.plotting import accuracy_by_move
 from othello.corpora.corpus import GamesFile
-from othello.model.checkpoint import load_model
-from othello.model.gpt import GPT
+from othello.model.checkpoint import load_model_file
+from othello.model.hooked import HookedModel
 from othello.world.labels import replay
 from othello.world.squares import N_POSITIONS, N_SQUARES
 from othello.world.tokens import PLAYABLE_SQUARES, encode
@@ -122,7 +122,7 @@ def score_logits(logits: torch.Tensor, legal: np.ndarray, scored: np.ndarray) ->
 
 @torch.no_grad()
 def evaluate_games(
-    model: GPT, moves: np.ndarray, length: np.ndarray, batch_size: int = 256
+    model: HookedModel, moves: np.ndarray, length: np.ndarray, batch_size: int = 256
 ) -> LegalityCounts:
     """Legality counts of ``model`` on the given games (int8 [N, 60], lengths [N])."""
     device = next(model.parameters()).device
@@ -154,7 +154,7 @@ def evaluate_run(
 ) -> dict:
     """Score a run's model on ``n_games`` games of ``split`` (None: every game, at most
     :data:`DEFAULT_GAMES`); write ``out/eval.json`` and a plot of accuracy by move number."""
-    model = load_model(run, pick_device())
+    model = load_model_file(run, pick_device())
     counts = LegalityCounts.zeros()
     with GamesFile(games_path) as games:
         index = games.select(split, n_games, allow_fewer)

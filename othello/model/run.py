@@ -16,8 +16,7 @@ import numpy as np
 import torch
 
 from othello.common.errors import UserError
-from othello.model.gpt import GPT
-from othello.model.hooked import HookFn
+from othello.model.hooked import HookedModel, HookFn
 from othello.model.hooks import resid_hook
 from othello.world.game import Game
 
@@ -53,7 +52,9 @@ def as_tokens(game: Game | np.ndarray | torch.Tensor, device: torch.device) -> t
 
 @torch.no_grad()
 def run_with_hooks(
-    model: GPT, game: Game | np.ndarray | torch.Tensor, fwd_hooks: Iterable[tuple[str, HookFn]]
+    model: HookedModel,
+    game: Game | np.ndarray | torch.Tensor,
+    fwd_hooks: Iterable[tuple[str, HookFn]],
 ) -> torch.Tensor:
     """Logits of a forward pass in which each ``(hook name, fn)`` may replace its activation
     (``fn(x, hook)`` returns the new one, or None to leave it), for a game or token ids."""
@@ -62,7 +63,7 @@ def run_with_hooks(
 
 @torch.no_grad()
 def run_with_cache(
-    model: GPT, game: Game | np.ndarray | torch.Tensor, names: Iterable[str] | None = None
+    model: HookedModel, game: Game | np.ndarray | torch.Tensor, names: Iterable[str] | None = None
 ) -> tuple[torch.Tensor, ActivationCache]:
     """Logits [batch, positions, 61] and the activations at ``names`` (every hook point when
     None) for a :class:`Game` or token ids [positions] / [batch, positions]."""

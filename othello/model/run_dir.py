@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from othello import __version__
 from othello.common.atomic import write_text
 from othello.common.errors import UserError
+from othello.common.version import __version__
 
 MODEL = "model.pt"  # the trained weights and their config, for later stages
 CHECKPOINT = "checkpoint.pt"  # everything needed to resume training

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from othello.common.errors import UserError
 from othello.corpora.corpus import GamesFile, gather_rows
-from othello.model.gpt import GPT
+from othello.model.hooked import HookedModel
 from othello.model.hooks import resid_hooks
 from othello.world.labels import replay
 from othello.world.squares import N_POSITIONS
@@ -37,7 +37,7 @@ class IllegalGameError(UserError):
 
 @torch.inference_mode()
 def run_positions(
-    model: GPT, moves: np.ndarray, length: np.ndarray, hooks: list[str], where: str = "game"
+    model: HookedModel, moves: np.ndarray, length: np.ndarray, hooks: list[str], where: str = "game"
 ) -> tuple[dict[str, torch.Tensor], dict[str, np.ndarray]]:
     """The model's activations ``{hook: [games, 59, d]}`` and the engine's labels (per
     :func:`position_labels`) of a batch of games; an illegal game is refused naming its row
@@ -53,7 +53,7 @@ def run_positions(
 
 
 def cache_activations(
-    model: GPT,
+    model: HookedModel,
     games: str | os.PathLike,
     n_games: int = 1000,
     corpus_split: str = "val",

@@ -17,13 +17,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from othello import __version__
 from othello.common.atomic import commit, partial_path, reopen_partial_h5
 from othello.common.device import pick_device
 from othello.common.errors import UserError
 from othello.common.hashing import file_sha256
+from othello.common.version import __version__
 from othello.corpora.corpus import SPLIT_NAMES, GamesFile, gather_rows
-from othello.model.checkpoint import load_model, model_file
+from othello.model.checkpoint import load_model_file, model_file
 from othello.model.hooks import resid_hooks
 from probes.acts.format import (
     DTYPES,
@@ -99,7 +99,7 @@ def write_cache(
 def model_and_hooks(model_path: Path, hooks: list[str] | None) -> tuple:
     """The model (on the GPU when there is one) and the hooks to cache (default: every
     residual layer), each checked to exist."""
-    model = load_model(model_path, pick_device())
+    model = load_model_file(model_path, pick_device())
     hooks = hooks or list(resid_hooks(model.cfg.n_layers).values())
     unknown = [h for h in hooks if h not in model.hook_points]
     if unknown:

@@ -23,7 +23,7 @@ import torch
 
 from othello.common.device import pick_device
 from othello.corpora.corpus import GamesFile
-from othello.model.gpt import GPT
+from othello.model.hooked import HookedModel
 from othello.model.hooks import resid_hooks
 from probes.circuits.config import CircuitsConfig
 from probes.circuits.patching import (
@@ -46,7 +46,7 @@ METHOD = (
 )
 
 
-def attribution_maps(model: GPT, task: PatchTask, follow: int) -> dict:
+def attribution_maps(model: HookedModel, task: PatchTask, follow: int) -> dict:
     """The maps :func:`~probes.circuits.patching.patch_maps` returns (same keys and axes), each
     cell the first-order estimate of its share restored: all pairs in one batch, one backward."""
     cfg = model.cfg
@@ -93,7 +93,7 @@ def compare_maps(exact: dict, approx: dict) -> dict:
     return out
 
 
-def attribution_patching(model: GPT, task: PatchTask, follow: int) -> dict:
+def attribution_patching(model: HookedModel, task: PatchTask, follow: int) -> dict:
     """Both maps of the same pairs, how close they are and the seconds each took, measured
     one after the other in this run (the approximation first: neither finds kernels or
     caches the other warmed)."""
@@ -124,7 +124,7 @@ def file_record(result: dict | None, found: dict) -> dict:
 
 
 def attribution_patching_on_games(
-    model: GPT,
+    model: HookedModel,
     games: GamesFile,
     n_pairs: int,
     follow: int,

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from othello.corpora.corpus import GamesFile
 from othello.model.gpt import GPT
+from othello.model.hooked import HookedModel
 from othello.model.hooks import block_hooks, resid_hooks
 from probes.circuits.atlas import control_columns
 from probes.circuits.attribution import (
@@ -138,7 +139,7 @@ def atlas_samples(
 
 
 def patching_pass(
-    model: GPT, games: GamesFile, rows: np.ndarray, n_pairs: int, follow: int, seed: int
+    model: HookedModel, games: GamesFile, rows: np.ndarray, n_pairs: int, follow: int, seed: int
 ) -> tuple[dict, dict]:
     """patching.json (pairs from the test games, at most one per game; the exact maps) and
     attribution_patching.json (the same maps by the gradient approximation, both timed)."""

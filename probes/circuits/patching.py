@@ -27,7 +27,6 @@ import torch
 
 from othello.corpora.corpus import GamesFile
 from othello.model.evaluate import square_scores
-from othello.model.gpt import GPT
 from othello.model.hooked import HookedModel
 from othello.model.hooks import block_hooks, resid_hooks
 from othello.model.kinds import HEADS, kind_of
@@ -122,7 +121,9 @@ class PatchTask:
 
 
 @torch.no_grad()
-def patch_task(model: GPT, pairs: Pairs, limit: int | None = None) -> tuple[PatchTask, np.ndarray]:
+def patch_task(
+    model: HookedModel, pairs: Pairs, limit: int | None = None
+) -> tuple[PatchTask, np.ndarray]:
     """The task of the first ``limit`` pairs whose top moves at T differ, and which pairs
     have different top moves (all of them, not only the first ``limit``)."""
     device = next(model.parameters()).device
@@ -146,7 +147,7 @@ def patch_task(model: GPT, pairs: Pairs, limit: int | None = None) -> tuple[Patc
 
 
 def pairs_task(
-    model: GPT, games: GamesFile, rows: np.ndarray, n_pairs: int, follow: int, seed: int
+    model: HookedModel, games: GamesFile, rows: np.ndarray, n_pairs: int, follow: int, seed: int
 ) -> tuple[PatchTask, dict]:
     """The task of the first ``n_pairs`` pairs (at most one per game of ``rows``) whose top
     moves differ, and how many pairs there were before each cut."""
@@ -175,7 +176,7 @@ def replace_at(source: torch.Tensor, positions: np.ndarray | None, head: int | N
 
 @torch.no_grad()
 def restored(
-    model: GPT,
+    model: HookedModel,
     task: PatchTask,
     hook: str,
     positions=None,
@@ -193,7 +194,7 @@ def restored(
 
 
 def patched_share(
-    model: GPT,
+    model: HookedModel,
     task: PatchTask,
     target: torch.Tensor,
     hook: str,

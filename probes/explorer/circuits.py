@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from othello.model.evaluate import square_scores
-from othello.model.gpt import GPT
+from othello.model.hooked import HookedModel
 from othello.model.hooks import act_name
 from othello.model.kinds import HEADS, NEURONS
 from othello.world.game import Game
@@ -38,7 +38,7 @@ class CircuitsView:
     """A model, its probes' directions and (optionally) a circuits folder, answering one
     neuron, position or prediction at a time."""
 
-    def __init__(self, model: GPT, probes: Probes, folder: CircuitsFolder | None) -> None:
+    def __init__(self, model: HookedModel, probes: Probes, folder: CircuitsFolder | None) -> None:
         self.model = model
         self.directions = probe_directions(probes)
         self.folder = folder or CircuitsFolder()
@@ -163,7 +163,7 @@ class CircuitsView:
         }
 
 
-def find_pair(model: GPT, game: Game, ply: int, follow: int, seed: int, tries: int = 6):
+def find_pair(model: HookedModel, game: Game, ply: int, follow: int, seed: int, tries: int = 6):
     """The pair, among ``tries`` random other moves ``follow``, ``follow - 1``, ... 0
     moves back (all tried in one batch), that differs earliest and whose top moves at
     ``ply`` differ; None when there is none."""

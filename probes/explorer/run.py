@@ -15,7 +15,7 @@ import numpy as np
 
 from othello.common.hashing import file_sha256
 from othello.corpora.corpus import GamesFile
-from othello.model.checkpoint import load_model, model_file
+from othello.model.checkpoint import load_model_file, model_file
 from othello.model.hooked import HookedModel
 from othello.model.hooks import hooks_by_layer
 from probes.circuits.view import CircuitsFolder
@@ -61,7 +61,7 @@ class ExplorerRun:
         """Load everything; ``stages``: finished folders of registered stages (by name) whose
         views the page shows."""
         path = model_file(run)
-        model = load_model(path)
+        model = load_model_file(path)
         probes, meta = load_probes(probe_dir, model_sha256=file_sha256(path))
         hooks = hooks_by_layer(meta["hooks"])
         files = [GamesFile(p) for p in games]

@@ -24,7 +24,7 @@ from othello.common.atomic import commit, partial_path, write_text
 from othello.common.errors import UserError
 from othello.common.files import METRICS_LOG, SNAPSHOT_PREFIX
 from othello.common.hashing import file_sha256
-from othello.model.checkpoint import load, load_model
+from othello.model.checkpoint import load, load_model_file
 from othello.model.run_dir import read_record, snapshot_models
 from othello.training.config import tokens_seen
 from probes.formation.measures import DynamicsConfig, Figure, measure_snapshot
@@ -96,7 +96,7 @@ def measure_run(
         if done.get(step, {}).get("model_sha256") == sha:
             continue
         began = time.perf_counter()
-        measured = measure_snapshot(load_model(path).eval(), games, cfg, target)
+        measured = measure_snapshot(load_model_file(path).eval(), games, cfg, target)
         units[step] = unit_arrays(measured.figures)
         done[step] = {
             "step": step,

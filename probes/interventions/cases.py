@@ -58,7 +58,7 @@ class Cases:
         return Cases(*(getattr(self, f.name)[index] for f in fields(self)))
 
 
-def flip_disc(mine: int, theirs: int, square: int) -> tuple[int, int, int]:
+def legal_moves_on_flip(mine: int, theirs: int, square: int) -> tuple[int, int, int]:
     """The disc on ``square``'s class now (MINE or THEIRS) and the legal moves before and
     after it changes sides (engine truth)."""
     bit = np.uint64(1) << np.uint64(square)
@@ -97,7 +97,7 @@ def pick_cases(moves: np.ndarray, length: np.ndarray, n_cases: int, seed: int = 
         mine, theirs = int(mine_bb[game, t]), int(theirs_bb[game, t])
         occupied = bitboard_squares(mine | theirs)
         for square in rng.permutation(occupied):
-            current, before, after = flip_disc(mine, theirs, int(square))
+            current, before, after = legal_moves_on_flip(mine, theirs, int(square))
             if after != before and after != 0:
                 rows.append((int(game), t, int(square), current, before, after))
                 break
@@ -119,7 +119,7 @@ def case_at(moves: np.ndarray, length: np.ndarray, game: int, ply: int, square: 
         raise UserError(f"game {game} ply {ply}: nobody is to move")
     mine, theirs = int(mine_bb[0, ply]), int(theirs_bb[0, ply])
     try:
-        current, before, after = flip_disc(mine, theirs, square)
+        current, before, after = legal_moves_on_flip(mine, theirs, square)
     except ValueError as exc:
         raise UserError(f"game {game} ply {ply}: {exc}") from None
     return _from_rows([(game, ply, square, current, before, after)], moves, length)
@@ -157,7 +157,7 @@ def position_cases(moves: np.ndarray, length: int, position: int) -> Cases:
     mine_bb, theirs_bb, _ = _boards(moves, lengths)
     mine, theirs = int(mine_bb[0, position]), int(theirs_bb[0, position])
     rows = [
-        (0, position, square, *flip_disc(mine, theirs, square))
+        (0, position, square, *legal_moves_on_flip(mine, theirs, square))
         for square in bitboard_squares(mine | theirs)
     ]
     return _from_rows(rows, moves, lengths)
@@ -191,7 +191,7 @@ def verify(cases: Cases, source: str) -> None:
             raise UserError(f"{where}: square {square} is outside 0..63")
         mine, theirs = int(mine_bb[k, t]), int(theirs_bb[k, t])
         try:
-            truth = flip_disc(mine, theirs, square)
+            truth = legal_moves_on_flip(mine, theirs, square)
         except ValueError as exc:
             raise UserError(f"{where}: {exc}") from None
         if truth != (

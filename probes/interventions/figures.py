@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from othello.model.evaluate import top_squares
-from othello.model.gpt import GPT
+from othello.model.hooked import HookedModel
 from othello.world.labels import replay
 from othello.world.squares import bitboard_squares
 from probes.interventions import plots
@@ -36,7 +36,7 @@ def case_title(cases: Cases, k: int) -> str:
     return f"game {int(cases.game[k])}, after move {int(cases.position[k]) + 1}"
 
 
-def gallery_data(model: GPT, cases: Cases, hooks: list[str], edit, count: int) -> dict:
+def gallery_data(model: HookedModel, cases: Cases, hooks: list[str], edit, count: int) -> dict:
     """Boards before and after the edit with both legal sets and the model's top-N."""
     cases = cases.take(slice(0, count))
     plain = intervene(model, cases, [], None)
@@ -64,7 +64,7 @@ def gallery_data(model: GPT, cases: Cases, hooks: list[str], edit, count: int) -
     return {"cases": items}
 
 
-def saliency_data(model: GPT, cases: Cases, hooks: list[str], edit, count: int) -> dict:
+def saliency_data(model: HookedModel, cases: Cases, hooks: list[str], edit, count: int) -> dict:
     """Li et al.'s latent saliency maps for the first ``count`` cases' positions."""
     maps = []
     boards = relative_boards(cases.take(slice(0, count)))

@@ -21,7 +21,7 @@ from torch import nn
 
 from othello.common.errors import UserError
 from othello.model.evaluate import square_probabilities
-from othello.model.gpt import GPT
+from othello.model.hooked import HookedModel
 from othello.model.hooks import hooks_by_layer
 from othello.world.game import Game
 from othello.world.labels import other_side
@@ -98,7 +98,7 @@ def legal_mask(bitboard: int) -> torch.Tensor:
 
 
 def flip_disc(
-    model: GPT,
+    model: HookedModel,
     probes: dict[ProbeKey, nn.Module],
     game: Game,
     ply: int,

@@ -8,8 +8,7 @@ import torch
 from torch import nn
 
 from othello.model.evaluate import square_probabilities
-from othello.model.gpt import GPT
-from othello.model.hooked import HookPoint
+from othello.model.hooked import HookedModel, HookPoint
 from othello.world.squares import N_POSITIONS, N_SQUARES
 from othello.world.tokens import encode
 from probes.interventions.cases import Cases
@@ -23,7 +22,7 @@ def edit_hooks(hooks: dict[int, str], layer: int, later_layers: bool) -> list[st
 
 @torch.no_grad()
 def intervene(
-    model: GPT, cases: Cases, hooks: list[str], edit: Editor | None, batch: int = 1024
+    model: HookedModel, cases: Cases, hooks: list[str], edit: Editor | None, batch: int = 1024
 ) -> torch.Tensor:
     """Logits [K, 61] at each case's position, with ``edit`` applied at every hook in
     ``hooks`` (the start layer and, for a multi-layer edit, the ones after it)."""
@@ -35,7 +34,7 @@ def intervene(
     )
 
 
-def _edited_logits(model: GPT, cases: Cases, hooks: list[str], edit: Editor | None):
+def _edited_logits(model: HookedModel, cases: Cases, hooks: list[str], edit: Editor | None):
     device = next(model.parameters()).device
     # the model is causal: positions after the last one read cannot change it
     last = int(cases.position.max()) + 1 if len(cases) else 1
@@ -56,7 +55,9 @@ def _edited_logits(model: GPT, cases: Cases, hooks: list[str], edit: Editor | No
 
 
 @torch.no_grad()
-def readout_effect(model: GPT, cases: Cases, hook: str, edit: Editor, probe: nn.Module) -> dict:
+def readout_effect(
+    model: HookedModel, cases: Cases, hook: str, edit: Editor, probe: nn.Module
+) -> dict:
     """What an edit does to the probe it follows, at its start layer: the share of cases whose
     edited square now reads the target class, and the share of the other 63 squares whose
     reading changed (an edit that moved only one disc leaves them as they were)."""
@@ -85,7 +86,7 @@ def readout_counts(x: torch.Tensor, hook: str, cases: Cases, edit: Editor, probe
     return float((after[rows, square] == target).sum()), float(changed.sum()), len(cases)
 
 
-def latent_saliency(model: GPT, cases: Cases, hooks: list[str], edit: Editor) -> dict:
+def latent_saliency(model: HookedModel, cases: Cases, hooks: list[str], edit: Editor) -> dict:
     """Li et al.'s latent saliency for one position (``cases`` from
     :func:`probes.interventions.cases.position_cases`): for each disc, how much flipping it in
     the model's board lowers the probability of the move the unedited model predicts.

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from othello.common.device import DEVICES
 from othello.common.errors import UserError
-from othello.model.gpt import GPT
+from othello.model.hooked import HookedModel
 from othello.world.squares import N_SQUARES
 from probes.interventions.cases import Cases
 from probes.interventions.editors import editor
@@ -57,7 +57,7 @@ class SweepConfig:
 
 
 def run_intervention_sweep(
-    model: GPT,
+    model: HookedModel,
     sets: dict[str, Cases],
     hooks: dict[int, str],
     probes: dict[str, dict[str, nn.Module]],

@@ -25,7 +25,7 @@ from othello.common.files import DETAILS, FEATURE_PAGES, METRICS, SWEEP_JSON, SW
 from othello.common.files import METRICS as PROBE_METRICS
 from othello.common.files import SAE_TRAINING as TRAINING
 from othello.common.hashing import file_sha256
-from othello.model.checkpoint import load_model, model_file
+from othello.model.checkpoint import load_model_file, model_file
 from othello.model.hooks import layer_name
 from othello.model.run_dir import MODEL, training_target
 from probes.acts.reader import ActsFile, flat_positions
@@ -157,7 +157,7 @@ def run_sae(
     out, probe_dir = Path(out), Path(probe_dir) if probe_dir else None
     with ActsFile(acts_path) as acts:
         number, hook = resolve_layer(acts, str(layer), probe_dir or acts.path.parent / "probes")
-        model = load_model(find_model(acts, run))
+        model = load_model_file(find_model(acts, run))
         cfg.check_width(acts.d_model)
         target = training_target(model_file(run).parent if run else Path(acts_path).parent)
         sae, record = train_sae(acts, hook, cfg, out, progress)

@@ -191,16 +191,25 @@ class ModelAcceptor(Acceptor):
     # keep the full forward, against which the tests check these.
     @torch.no_grad()
     def sample(self, moves, lengths, n_samples, rng):
-        return cached.sample(self, moves, lengths, n_samples, rng)
+        return cached.sample(self.model, self.weights_from_logits, moves, lengths, n_samples, rng)
 
     @torch.no_grad()
     def first_rejected(self, moves, lengths, start):
-        return cached.first_rejected(self, moves, lengths, start)
+        return cached.first_rejected(self.model, self.weights_from_logits, moves, lengths, start)
 
     @torch.no_grad()
     def next_weights(self, moves, lengths):
-        return cached.next_weights(self, moves, lengths)
+        return cached.next_weights(self.model, self.weights_from_logits, moves, lengths)
 
     @torch.no_grad()
     def sample_judged(self, first, second, lengths, n_samples, rng, whole_trial=False):
-        return cached.sample_judged(self, first, second, lengths, n_samples, rng, whole_trial)
+        return cached.sample_judged(
+            self.model,
+            self.weights_from_logits,
+            first,
+            second,
+            lengths,
+            n_samples,
+            rng,
+            whole_trial,
+        )

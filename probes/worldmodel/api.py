@@ -15,6 +15,7 @@ import os
 from othello.common.errors import UserError
 from othello.corpora.corpus import GamesFile
 from othello.model.gpt import GPT
+from othello.model.hooked import HookedModel
 from probes.circuits.attribution_patching import attribution_patching_on_games
 from probes.circuits.config import CircuitsConfig
 from probes.worldmodel import inductive as inductive_part
@@ -27,7 +28,7 @@ from probes.worldmodel.states import state_pool
 
 
 def myhill_nerode(
-    model: GPT | str,
+    model: HookedModel | str,
     games: str | os.PathLike,
     target: str = "sampled",
     state: str = "board_and_mover",
@@ -53,7 +54,7 @@ def myhill_nerode(
     return {**nerode_scores(acceptor, pool, NerodeSettings(**settings)), "accept_rule": rule}
 
 
-def inductive_bias(model: GPT, games: str | os.PathLike, **settings) -> dict:
+def inductive_bias(model: HookedModel, games: str | os.PathLike, **settings) -> dict:
     """R-IB and D-IB (Vafa et al. 2025); ``settings``: InductiveBiasSettings fields."""
     with GamesFile(games) as g:
         cfg = inductive_part.InductiveBiasSettings(**settings)
@@ -69,7 +70,7 @@ def neuron_simulation(model: GPT, games: str | os.PathLike, **settings) -> dict:
 
 
 def attribution_patching(
-    model: GPT,
+    model: HookedModel,
     games: str | os.PathLike,
     n_pairs: int = CircuitsConfig.patch_pairs,
     follow: int = CircuitsConfig.patch_follow,

@@ -10,27 +10,33 @@
   the same step, so a continuation is drawn only as far as its judging needs: up to its first
   rejection, and with ``whole_trial`` only until any continuation of its trial is rejected (a
   compression trial then scores 0 whatever the rest would have drawn).
+
+Each takes the model and the acceptor's weights function (``weigh``: logits to next-move
+weights), so :class:`~.acceptors.ModelAcceptor` calls these without being imported here.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
+from othello.model.hooked import HookedModel
 from othello.world.squares import MAX_MOVES, N_SQUARES
-from probes.worldmodel.decoding import Decoding, Queue, capacity, chunks, draw
-
-if TYPE_CHECKING:
-    from probes.worldmodel.acceptors import ModelAcceptor
+from probes.worldmodel.decoding import Decoding, Queue, Weigh, capacity, chunks, draw
 
 
-def sample(acceptor, moves, lengths, n_samples, rng):
+def sample(
+    model: HookedModel,
+    weigh: Weigh,
+    moves: np.ndarray,
+    lengths: np.ndarray,
+    n_samples: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
     """``n_samples`` continuations of every row (see :meth:`Acceptor.sample`)."""
     out_moves = np.repeat(moves, n_samples, 0).astype(np.int8)
     out_lengths = np.repeat(lengths, n_samples).astype(np.int64)
     queue = Queue(len(out_moves), n_samples)
-    dec = Decoding(acceptor, _slots(acceptor, len(out_moves), n_samples))
+    dec = Decoding(model, weigh, _slots(model, len(out_moves), n_samples))
     while _refill(queue, [(dec, out_moves)], out_lengths):
         live = dec.live()
         square, drawn = draw(dec.weights(), rng)
@@ -40,9 +46,9 @@ def sample(acceptor, moves, lengths, n_samples, rng):
     return out_moves, out_lengths
 
 
-def _slots(acceptor: ModelAcceptor, rows: int, unit: int, per_row: int = 1) -> int:
+def _slots(model: HookedModel, rows: int, unit: int, per_row: int = 1) -> int:
     """A decoding's slots: the capacity (at least one unit), or fewer when there are fewer rows."""
-    return min(max(capacity(acceptor, per_row), unit), rows)
+    return min(max(capacity(model, per_row), unit), rows)
 
 
 def _refill(queue: Queue, feeds: list[tuple[Decoding, np.ndarray]], lengths: np.ndarray) -> bool:
@@ -58,11 +64,13 @@ def _refill(queue: Queue, feeds: list[tuple[Decoding, np.ndarray]], lengths: np.
     return feeds[0][0].n_live > 0 or not queue.empty
 
 
-def first_rejected(acceptor, moves, lengths, start) -> np.ndarray:
+def first_rejected(
+    model: HookedModel, weigh: Weigh, moves: np.ndarray, lengths: np.ndarray, start: np.ndarray
+) -> np.ndarray:
     """Per row, the first move index in ``start..lengths-1`` the model rejects, or -1."""
     out = np.full(len(moves), -1, np.int64)
     queue = Queue(len(moves), 1)
-    dec = Decoding(acceptor, _slots(acceptor, len(moves), 1))
+    dec = Decoding(model, weigh, _slots(model, len(moves), 1))
     while _refill(queue, [(dec, moves)], start):
         live, at = dec.live(), dec.lengths()
         inside = at < lengths[live]
@@ -74,14 +82,16 @@ def first_rejected(acceptor, moves, lengths, start) -> np.ndarray:
     return out
 
 
-def next_weights(acceptor, moves, lengths) -> np.ndarray:
+def next_weights(
+    model: HookedModel, weigh: Weigh, moves: np.ndarray, lengths: np.ndarray
+) -> np.ndarray:
     """float32 [B, 64]: the weights of the move after each whole row; rows that differ only in
     their last move (a prefix's one-move extensions) share the rest."""
     out = np.zeros((len(moves), N_SQUARES), np.float32)
-    for rows in chunks(len(moves), capacity(acceptor)):
+    for rows in chunks(len(moves), capacity(model)):
         m, n = moves[rows], lengths[rows]
         shared = np.maximum(n - 1, 1)
-        dec = Decoding(acceptor, len(m), int(n.max()))  # positions up to the last move
+        dec = Decoding(model, weigh, len(m), int(n.max()))  # positions up to the last move
         dec.admit(m, shared, np.arange(len(m)))
         live, weights = dec.live(), dec.weights()
         read = shared[live] == n[live]  # a one-move row: its weights are the prefill's
@@ -92,7 +102,16 @@ def next_weights(acceptor, moves, lengths) -> np.ndarray:
     return out
 
 
-def sample_judged(acceptor, first, second, lengths, n_samples, rng, whole_trial):
+def sample_judged(
+    model: HookedModel,
+    weigh: Weigh,
+    first: np.ndarray,
+    second: np.ndarray,
+    lengths: np.ndarray,
+    n_samples: int,
+    rng: np.random.Generator,
+    whole_trial: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Continuations sampled after each ``first`` prefix and judged after the ``second`` one
     (both of ``lengths``) in the same steps (see :meth:`Acceptor.sample_judged`)."""
     out_moves = np.repeat(first, n_samples, 0).astype(np.int8)
@@ -100,8 +119,8 @@ def sample_judged(acceptor, first, second, lengths, n_samples, rng, whole_trial)
     cut = np.full(len(out_moves), -1, np.int64)
     trial = np.repeat(np.arange(len(first)), n_samples)
     trial_rejected = np.zeros(len(first), bool)
-    slots = _slots(acceptor, len(out_moves), n_samples, per_row=2)
-    sampler, judge = Decoding(acceptor, slots), Decoding(acceptor, slots)
+    slots = _slots(model, len(out_moves), n_samples, per_row=2)
+    sampler, judge = Decoding(model, weigh, slots), Decoding(model, weigh, slots)
     queue = Queue(len(out_moves), n_samples)
     feeds = [(sampler, out_moves), (judge, np.repeat(second, n_samples, 0))]
     while _refill(queue, feeds, out_lengths):

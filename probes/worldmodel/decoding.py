@@ -1,6 +1,8 @@
 """Rows of move sequences decoded one token per row per step through a model's decoding cache
 (a GPT's keys and values, a recurrent model's state): the machinery under the model's acceptor
-(:mod:`.cached` asks it the tests' questions).
+(:mod:`.cached` asks it the tests' questions). It takes the model and the acceptor's weights
+function (logits to next-move weights), not the acceptor, so it depends on neither
+:mod:`.acceptors` nor :mod:`.cached`.
 
 A :class:`Decoding` holds a fixed number of slots whose cache fits :data:`CACHE_BYTES`, so
 memory does not grow with the number of trials; a :class:`Queue` admits waiting rows into the
@@ -11,29 +13,30 @@ written into each of their rows' slots.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 
+from othello.model.hooked import HookedModel
 from othello.world.squares import MAX_MOVES, N_SQUARES
 from othello.world.tokens import encode
-
-if TYPE_CHECKING:
-    from probes.worldmodel.acceptors import ModelAcceptor
 
 CACHE_BYTES = 2**30  # one batch's decoding cache
 MAX_ROWS = 1024  # rows of a batch for a small model
 PREFILL_ROWS = 64  # prefixes prefilled together, sorted by length (little padding)
 
+# an accept rule: float32 [..., 64] sampling weights (zero: not accepted) from logits [..., 61]
+Weigh = Callable[[torch.Tensor], torch.Tensor]
 
-def capacity(acceptor: ModelAcceptor, per_row: int = 1) -> int:
+
+def capacity(model: HookedModel, per_row: int = 1) -> int:
     """How many rows (each holding ``per_row`` cache rows) decode together."""
-    row_bytes = acceptor.model.cache_row_bytes()
+    row_bytes = model.cache_row_bytes()
     return max(1, min(MAX_ROWS, CACHE_BYTES // row_bytes) // per_row)
 
 
-def chunks(n: int, size: int):
+def chunks(n: int, size: int) -> Iterator[slice]:
     for start in range(0, n, size):
         yield slice(start, min(start + size, n))
 
@@ -66,10 +69,14 @@ class Decoding:
     caller ends it or it holds 60 moves; its slot is then free for the next admitted row. Every
     slot steps (free ones on padding, their output unread); once no more rows will come,
     :meth:`shrink` copies the live rows to a smaller cache when a quarter of the slots are free.
+    ``weigh`` (the acceptor's rule) turns the model's logits into the weights rows read.
     """
 
-    def __init__(self, acceptor: ModelAcceptor, slots: int, n_ctx: int | None = None) -> None:
-        self.acceptor, self.model, self.device = acceptor, acceptor.model, acceptor.device
+    def __init__(
+        self, model: HookedModel, weigh: Weigh, slots: int, n_ctx: int | None = None
+    ) -> None:
+        self.model, self.weigh = model, weigh
+        self.device = next(model.parameters()).device
         self.cache = self.model.new_cache(slots, self.device, n_ctx)
         self.logits = torch.zeros(slots, self.model.cfg.vocab_size, device=self.device)
         self.row = np.full(slots, -1, np.int64)  # the caller's row held in each slot
@@ -133,7 +140,7 @@ class Decoding:
     def weights(self) -> np.ndarray:
         """float32 [live, 64]: each live row's weights for its next move."""
         mask = torch.as_tensor(self.alive, device=self.device)
-        return self.acceptor.weights_from_logits(self.logits[mask]).cpu().numpy()
+        return self.weigh(self.logits[mask]).cpu().numpy()
 
     def advance(self, squares: np.ndarray, going: np.ndarray) -> None:
         """Live rows where ``going`` read their square (one per live row); the others end."""

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from othello.common.errors import UserError
 from othello.corpora.corpus import GamesFile
-from othello.model.gpt import GPT
+from othello.model.hooked import HookedModel
 from othello.training.config import TrainConfig
 from othello.training.train import make_optimizer
 from othello.world.labels import replay
@@ -268,7 +268,10 @@ def ib_scores(
 
 
 def inductive_bias(
-    model: GPT, games: GamesFile, settings: InductiveBiasSettings | None = None, device="cpu"
+    model: HookedModel,
+    games: GamesFile,
+    settings: InductiveBiasSettings | None = None,
+    device="cpu",
 ) -> dict:
     """R-IB and D-IB of ``model`` (any module whose forward ends in ``self.unembed``, which
     each task's copy replaces) over ``settings.n_tasks`` random-label tasks; JSON-able. The

@@ -10,7 +10,7 @@ import shutil
 import pytest
 from conftest import run_in_process
 
-from othello.model.checkpoint import load_model, save_model
+from othello.model.checkpoint import load_model_file, save_model
 from othello.model.config import GPTConfig
 from othello.model.kinds import build_model
 from othello.model.run_dir import snapshot_dir, snapshot_models
@@ -72,14 +72,14 @@ def test_step_zero_is_the_random_init_control_of_the_existing_stages(
 
     cfg = stage("dynamics").configure("tiny", SMALL)
     step0 = json.loads((measured / "dynamics.json").read_text())["snapshots"][0]["figures"]
-    control = random_init(load_model(snap_run))
+    control = random_init(load_model_file(snap_run))
     with GamesFile(tiny_corpus) as g:  # the world-model stage's control, same test games
         moves, length = split_games(g, "test", cfg.games, True)
     legal = evaluate_games(control, moves, length).summary()["top1_legal_accuracy"]
     assert step0["top1_legal"]["mean"] == pytest.approx(legal, abs=1e-12)
     probes_cfg = stage("probes").configure(None, [f"games={cfg.probe_games}", "progress=false"])
     probes_cfg.fit = cfg.probe_fit()  # the probe stage, the dynamics' fit, the control beside
-    result = stage("probes").measure(load_model(snap_run), tiny_corpus, {}, probes_cfg)
+    result = stage("probes").measure(load_model_file(snap_run), tiny_corpus, {}, probes_cfg)
     assert step0["probe_mine_theirs"]["mean"] == pytest.approx(
         result.control.best_of("mine_theirs").accuracy, abs=1e-6
     )

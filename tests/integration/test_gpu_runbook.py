@@ -13,7 +13,7 @@ import torch
 from conftest import TESTS
 
 from othello.interop.bundle import MAX_FILE_BYTES, MAX_FILES, BundleError, join_bundle
-from othello.model.checkpoint import load_model
+from othello.model.checkpoint import load_model_file
 from othello.model.evaluate import evaluate_run
 from othello.training.config import TrainConfig
 from othello.training.train import train
@@ -66,7 +66,7 @@ def test_dry_run_of_the_whole_runbook(tmp_path):
     )
     assert config.compile and config.amp_on_cpu and config.prefetch == 4  # the GPU's paths
     train(config, tmp_path / "work" / "games-tiny.h5", tmp_path / "straight", progress=False)
-    straight, joined = load_model(tmp_path / "straight"), load_model(run)
+    straight, joined = load_model_file(tmp_path / "straight"), load_model_file(run)
     for (name, a), b in zip(
         straight.state_dict().items(), joined.state_dict().values(), strict=True
     ):

@@ -11,7 +11,7 @@ import pytest
 from conftest import TESTS
 
 from othello.corpora.corpus import GamesFile
-from othello.model.checkpoint import load_model
+from othello.model.checkpoint import load_model_file
 from othello.model.evaluate import evaluate_games
 from probes.acts.reader import ActsFile
 from probes.circuits.plots import FIGURES
@@ -48,7 +48,7 @@ def test_make_all_runs_the_pipeline_and_writes_the_report(tmp_path):
     assert summary["training"]["steps"] == 150
 
     # the figures are what an independent recomputation gives
-    model = load_model(tmp_path / "run")
+    model = load_model_file(tmp_path / "run")
     with GamesFile(tmp_path / "games.h5") as games:
         index = games.split_indices("test")[: summary["eval"]["games"]]
         counts = evaluate_games(model, games.moves[index], games.length[index])

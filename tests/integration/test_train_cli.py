@@ -88,7 +88,7 @@ def test_torchrun_two_processes_train_with_ddp(games, tmp_path):
         tokens, targets, _ = Batches(stream, cfg, torch.device("cpu")).next()
         losses.append(next_move_loss(model, tokens, targets, cfg.target))
     optimiser_step_on((losses[0] + losses[1]) / 2, model, optimizer, cfg)
-    ddp_model = checkpoint.load_model(run)
+    ddp_model = checkpoint.load_model_file(run)
     for name, a in model.state_dict().items():
         torch.testing.assert_close(a, ddp_model.state_dict()[name], atol=1e-6, rtol=1e-5)
     assert (model.embed.weight - initial).abs().max() > 1e-4  # the step moved the weights

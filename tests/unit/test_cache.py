@@ -10,7 +10,7 @@ import torch
 from othello.common.atomic import partial_path
 from othello.common.hashing import file_sha256
 from othello.corpora.corpus import GamesFile
-from othello.model.checkpoint import MODEL, load_model
+from othello.model.checkpoint import MODEL, load_model_file
 from othello.model.hooks import resid_hooks
 from othello.world.labels import replay
 from othello.world.tokens import encode
@@ -29,7 +29,7 @@ def test_round_trip_equals_a_direct_forward_pass(tiny_run, tiny_corpus, tmp_path
         batch_games=32,
         progress=False,
     )
-    model = load_model(tiny_run)
+    model = load_model_file(tiny_run)
     hooks = list(resid_hooks(model.cfg.n_layers).values())
     assert hooks == [
         "blocks.0.hook_resid_pre",

@@ -121,10 +121,10 @@ def test_lockstep_sampling_judges_as_judging_afterwards_would(
 
 def test_chunks_fit_the_cache_budget(acceptor):
     published = ModelAcceptor(GPT(GPTConfig(n_layers=8, d_model=512, n_heads=8)))
-    assert decoding.capacity(acceptor) == decoding.MAX_ROWS
-    rows = decoding.capacity(published)
+    assert decoding.capacity(acceptor.model) == decoding.MAX_ROWS
+    rows = decoding.capacity(published.model)
     assert rows * 2 * 8 * 59 * 512 * 4 <= decoding.CACHE_BYTES < (rows + 1) * 2 * 8 * 59 * 512 * 4
-    assert decoding.capacity(published, per_row=2) == rows // 2
+    assert decoding.capacity(published.model, per_row=2) == rows // 2
 
 
 def test_sampled_continuations_are_what_the_full_forward_accepts(pool, acceptor, batch_rows):

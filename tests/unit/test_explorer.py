@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from othello.corpora.corpus import GamesFile
-from othello.model.checkpoint import load_model
+from othello.model.checkpoint import load_model_file
 from othello.world.labels import replay
 from othello.world.squares import parse_square
 from othello.world.tokens import PLAYABLE_SQUARES, encode
@@ -19,7 +19,7 @@ from probes.explorer.api import open_explorer
 from probes.explorer.inputs import ExplorerError, parse_moves, pick_game
 from probes.explorer.server import create_app
 from probes.fit import FitConfig
-from probes.interventions.cases import case_at, flip_disc, position_cases
+from probes.interventions.cases import case_at, legal_moves_on_flip, position_cases
 from probes.interventions.edits import linear_editor
 from probes.interventions.run import edit_hooks, intervene, latent_saliency
 from probes.probe_stage import run_probe_stage
@@ -54,7 +54,7 @@ def test_position_is_the_engine_the_model_and_the_probes(setup, tiny_run):
     labels = replay(moves[None], np.array([length], np.int8))
     assert answer["board"] == labels.board_colour()[0, ply].tolist()
     assert answer["legal"] == np.flatnonzero(labels.legal_squares()[0, ply]).tolist()
-    model = load_model(tiny_run)
+    model = load_model_file(tiny_run)
     logits = model(torch.as_tensor(encode(moves[None, : ply + 1])))[0, ply]
     expected = np.zeros(64)
     expected[PLAYABLE_SQUARES] = logits.softmax(-1)[1:].detach().numpy()
@@ -85,7 +85,7 @@ def test_intervention_matches_the_engine_and_the_library(setup, tiny_run):
     player = int(labels.next_player[0, ply])
     mine = int(labels.white[0, ply] if player else labels.black[0, ply])
     theirs = int(labels.black[0, ply] if player else labels.white[0, ply])
-    _, before, after = flip_disc(mine, theirs, square)
+    _, before, after = legal_moves_on_flip(mine, theirs, square)
     assert answer["legal_before"] == [s for s in range(64) if before >> s & 1]
     assert answer["legal_after"] == [s for s in range(64) if after >> s & 1]
     assert answer["edited_board_relative"][square] == 3 - board[square]
@@ -93,7 +93,10 @@ def test_intervention_matches_the_engine_and_the_library(setup, tiny_run):
     hooks = explorer.hooks.values()
     probes = {h: explorer.probes[ProbeKey("mine_theirs", "linear", h)] for h in hooks}
     logits = intervene(
-        load_model(tiny_run), case, edit_hooks(explorer.hooks, 1, True), linear_editor(probes, 3.0)
+        load_model_file(tiny_run),
+        case,
+        edit_hooks(explorer.hooks, 1, True),
+        linear_editor(probes, 3.0),
     )[0]
     expected = np.zeros(64)
     expected[PLAYABLE_SQUARES] = logits.softmax(-1)[1:].numpy()
@@ -109,7 +112,7 @@ def test_typed_moves_attention_and_saliency(setup, tiny_run):
     answer = client.get("/api/position?moves=F5 D6 C3&ply=2").json
     assert answer["moves"] == ["F5", "D6", "C3"] and answer["to_move"] == "white"
     heads = client.get("/api/attention?moves=F5,D6,C3&ply=2&layer=1").json["heads"]
-    model = load_model(tiny_run)
+    model = load_model_file(tiny_run)
     moves = np.array([parse_square(s) for s in ("F5", "D6", "C3")] + [-1] * 57, np.int8)
     tokens = torch.as_tensor(encode(moves[None, :3]))
     _, cache = model.run_with_cache(tokens, ["blocks.1.attn.hook_pattern"])
@@ -190,7 +193,7 @@ def test_sae_features_at_a_position(setup, tiny_run, tiny_corpus):
         "sae_features"
     ]
     sae, _ = load_sae(folder)
-    model = load_model(tiny_run)
+    model = load_model_file(tiny_run)
     hook = with_sae.hooks[1]
     _, cache = model.run_with_cache(torch.as_tensor(encode(moves[None, :11])), [hook])
     features = sae.encode(cache[hook][0, 10])

@@ -15,8 +15,11 @@ from othello.interop.formats import (
     from_othello_world,
     from_transformer_lens,
     load_external,
+    othello_world,
     to_transformer_lens,
+    transformer_lens,
 )
+from othello.interop.formats.table import from_ours, rows, to_ours
 from othello.model.gpt import GPT, GPTConfig
 
 
@@ -155,3 +158,15 @@ def test_bad_checkpoints_are_refused_naming_the_file(tmp_path):
         load_external(tmp_path / "missing.pth", "othello_world")
     with pytest.raises(ValueError, match="unknown checkpoint format"):
         load_external(path, "hf")
+
+
+@pytest.mark.parametrize("fmt", [transformer_lens, othello_world], ids=lambda m: m.__name__)
+def test_each_layout_holds_every_parameter_of_ours_and_gives_it_back(fmt):
+    """The table's rows are our GPT's parameters, and every format's layout writes each of
+    them into its own tensors and reads it back unchanged (a new format's check too)."""
+    cfg = GPTConfig(n_layers=2, d_model=32, n_heads=4)
+    ours = GPT(cfg).state_dict()
+    assert sorted(p + name for p, name in rows(cfg.n_layers)) == sorted(ours)
+    theirs = from_ours(ours, fmt.LAYOUT, cfg)
+    back = to_ours(dict(theirs), fmt.LAYOUT, cfg)  # every tensor read: none left over
+    assert back.keys() == ours.keys() and all(torch.equal(back[k], ours[k]) for k in ours)

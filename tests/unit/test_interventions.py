@@ -10,7 +10,7 @@ import reference
 import torch
 
 from othello.corpora.corpus import GamesFile
-from othello.model.checkpoint import load_model
+from othello.model.checkpoint import load_model_file
 from othello.model.config import LSTMConfig, MambaConfig
 from othello.model.hooks import hooks_by_layer, resid_hooks
 from othello.model.kinds import build_model
@@ -25,7 +25,7 @@ from probes.fit import FitConfig, fit_probes
 from probes.interventions.cases import (
     Cases,
     case_at,
-    flip_disc,
+    legal_moves_on_flip,
     load_cases,
     pick_cases,
     position_cases,
@@ -45,7 +45,7 @@ def setup(tiny_run, tiny_corpus, tmp_path_factory):
     )
     with ActsFile(acts_path) as acts:
         probes = fit_probes(acts, FitConfig(probes=("mine_theirs/linear",)), progress=False)
-    model = load_model(tiny_run)
+    model = load_model_file(tiny_run)
     hooks = list(resid_hooks(model.cfg.n_layers).values())
     linear = {h: probes[ProbeKey("mine_theirs", "linear", h)] for h in hooks}
     with GamesFile(tiny_corpus) as games:
@@ -148,7 +148,7 @@ def test_readout_effect_measures_what_the_edit_did_to_the_probe(setup):
 
 def test_flipping_an_empty_square_is_an_error():
     with pytest.raises(ValueError, match="empty"):
-        flip_disc(1 << 27, 1 << 28, 0)
+        legal_moves_on_flip(1 << 27, 1 << 28, 0)
     moves = np.full((1, 60), -1, np.int8)
     moves[0, :2] = [parse_square("D3"), parse_square("C3")]
     with pytest.raises(ValueError, match="game 0 ply 1: square A1 is empty"):

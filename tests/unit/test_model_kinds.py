@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from othello.common.errors import UserError
-from othello.model.checkpoint import load_model, save_model
+from othello.model.checkpoint import load_model_file, save_model
 from othello.model.config import GPTConfig, LSTMConfig, MambaConfig
 from othello.model.hooks import act_name, resid_hooks
 from othello.model.kinds import (
@@ -147,14 +147,14 @@ def test_a_planted_mamba_layer_outputs_the_hand_computed_values():
 def test_each_kind_saves_and_loads_and_refuses_another(kind, tmp_path):
     model = small(kind)
     save_model(model, tmp_path / "model.pt")
-    again = load_model(tmp_path, kind=kind)
+    again = load_model_file(tmp_path, kind=kind)
     assert type(again) is type(model) and again.cfg == model.cfg
     tokens = torch.randint(1, 61, (3, 20))
     with torch.no_grad():
         assert torch.equal(model(tokens), again(tokens))
     other = "lstm" if kind != "lstm" else "gpt"
     with pytest.raises(UserError, match=f"a {kind} model, not a {other} one"):
-        load_model(tmp_path, kind=other)
+        load_model_file(tmp_path, kind=other)
 
 
 def test_weights_of_another_shape_than_the_config_are_refused(tmp_path):
@@ -162,13 +162,13 @@ def test_weights_of_another_shape_than_the_config_are_refused(tmp_path):
     payload = {"config": LSTMConfig(n_layers=2, d_model=24).to_dict(), "model": model.state_dict()}
     torch.save(payload, tmp_path / "model.pt")
     with pytest.raises(UserError, match="do not fit its lstm config"):
-        load_model(tmp_path)
+        load_model_file(tmp_path)
     torch.save({**payload, "config": {"kind": "gru"}}, tmp_path / "model.pt")
     with pytest.raises(UserError, match=r"model\.pt: unknown model kind 'gru'"):
-        load_model(tmp_path)  # the file is named, and the kinds to choose from
+        load_model_file(tmp_path)  # the file is named, and the kinds to choose from
     torch.save({"weights": model.state_dict()}, tmp_path / "model.pt")
     with pytest.raises(UserError, match=r"model\.pt: not a model file of ours"):
-        load_model(tmp_path)
+        load_model_file(tmp_path)
 
 
 @pytest.mark.parametrize("kind", ["gpt", "lstm", "mamba"])

@@ -11,7 +11,7 @@ import pytest
 from othello.common.errors import UserError
 from othello.interop.bundle import join_bundle, make_bundle
 from othello.interop.formats import import_run
-from othello.model.checkpoint import load_model
+from othello.model.checkpoint import load_model_file
 from othello.model.run_dir import CONFIG, MODEL, RunRecord, read_record
 from probes.report.write import SUMMARY
 
@@ -23,7 +23,7 @@ def _saved(run_dir) -> dict:
 
 
 def test_trained_imported_and_joined_runs_write_one_schema(tiny_run, tmp_path):
-    model = load_model(tiny_run).cfg.to_dict()
+    model = load_model_file(tiny_run).cfg.to_dict()
     trained = _saved(tiny_run)
     assert sorted(trained) == KEYS and trained["kind"] == "trained"
     assert len(trained["games_sha256"]) == 64 and trained["code_version"]

@@ -94,12 +94,12 @@ def test_board_metrics_by_hand():
 
 
 def test_an_identity_sae_spliced_in_leaves_the_model_unchanged(tiny_run, tiny_corpus, tmp_path):
-    from othello.model.checkpoint import load_model
+    from othello.model.checkpoint import load_model_file
     from probes.acts.reader import ActsFile
     from probes.acts.writer import write_cache
 
     acts_path = write_cache(tiny_run, tiny_corpus, tmp_path / "a.h5", n_games=60, progress=False)
-    model = load_model(tiny_run)
+    model = load_model_file(tiny_run)
     with ActsFile(acts_path) as acts:
         hook = acts.hooks[1]
         result = spliced(model, identity_sae(acts.d_model), acts, hook, "legal_set", games=6)

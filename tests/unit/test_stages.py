@@ -142,14 +142,16 @@ def count_stage():
 def test_a_registered_stage_runs_on_a_layout_and_in_memory(
     count_stage, tiny_run, tiny_corpus, tiny_probes, tmp_path
 ):
-    from othello.model.checkpoint import load_model
+    from othello.model.checkpoint import load_model_file
 
     layout = Layout.of(tiny_run, tmp_path / "report", tiny_corpus)
     assert "count" in registry.names() and table_row("count").startswith("count:report:-:-:")
     job = stage_job("count", layout, "tiny")
     assert isinstance(job, StageJob) and job.cfg.games == 10 and job.out == layout.folder("count")
     on_files = run_stage("count", layout, "tiny")
-    in_memory = count_stage.measure(load_model(tiny_run), tiny_corpus, {}, CountConfig(games=10))
+    in_memory = count_stage.measure(
+        load_model_file(tiny_run), tiny_corpus, {}, CountConfig(games=10)
+    )
     assert on_files.top1 == in_memory.top1  # the same code, two routes
     again = count_stage.load(layout.folder("count"))
     assert count_stage.finished(layout.folder("count")) and again.top1 == on_files.top1

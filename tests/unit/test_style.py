@@ -1,5 +1,6 @@
 """House rules that keep the code readable, checked so they cannot drift: every library
-function at most 60 lines, every script at most 80, and the analysis package in named rooms."""
+function at most 60 lines, every script at most 80, the analysis package in named rooms, and
+no module that imports, through any chain, one that imports it back."""
 
 from __future__ import annotations
 
@@ -106,36 +107,155 @@ def room(module: str) -> str:
     return parts[0]
 
 
-def imported_modules(tree: ast.Module) -> list[tuple[int, str]]:
-    """(line, module) of every absolute import, at any depth, except under ``if
-    TYPE_CHECKING:`` (an annotation-only import does not run, so it makes no cycle)."""
-    found, todo = [], list(tree.body)
-    while todo:
-        node = todo.pop()
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            todo.extend(node.orelse)
-            continue
+def imported_modules(tree: ast.Module, package: str = "") -> list[tuple[int, str]]:
+    """(line, dotted name) of every import at any depth, ``if TYPE_CHECKING:`` ones included
+    (they make a cycle for whoever reads the code, and for any tool that runs them). A relative
+    import is resolved against ``package`` (the package that holds the module, or the package
+    an ``__init__`` is); ``from m import a`` gives ``m`` and ``m.a`` (a module or a name in
+    ``m``)."""
+    found = []
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            found.append((node.lineno, node.module))
-            if "." not in node.module:  # from probes import interventions
-                found += [(node.lineno, f"{node.module}.{a.name}") for a in node.names]
-        todo.extend(ast.iter_child_nodes(node))
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            found.append((node.lineno, base))
+            found += [(node.lineno, f"{base}.{alias.name}") for alias in node.names]
     return found
+
+
+def module_files(
+    root: Path = ROOT, packages: tuple[str, ...] = ("othello", "probes")
+) -> dict[str, Path]:
+    """{dotted module name: path} of every module under ``packages`` (a package by its
+    ``__init__.py``)."""
+    found = {}
+    for pkg in packages:
+        for path in sorted((root / pkg).rglob("*.py")):
+            parts = path.relative_to(root).with_suffix("").parts
+            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def package_of(name: str, path: Path) -> str:
+    """The package a module's relative imports start from."""
+    return name if path.name == "__init__.py" else name.rpartition(".")[0]
+
+
+def lazy_exports_of(tree: ast.Module, modules: dict) -> set[str]:
+    """The modules an ``__init__`` names in strings: its lazy-export table (PEP 562), whose
+    modules are imported when their name is first asked for."""
+    return {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value in modules}
+
+
+def import_graph(
+    root: Path = ROOT, packages: tuple[str, ...] = ("othello", "probes")
+) -> dict[str, set[str]]:
+    """{module: the modules importing it runs}, over the static imports of ``packages``.
+
+    An imported name counts as the longest module that prefixes it (``m.f`` -> ``m``; ``from
+    a.b import c`` names ``a.b`` too), and as every package above that module (``import a.b.c``
+    runs ``a`` and ``a.b`` first) except the importer's own packages, which ran before it did
+    (counted, every module that a package's lazy-export table names would close a cycle with
+    it). A package's lazy-export table counts as imports."""
+    modules = module_files(root, packages)
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text())
+        ours = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 2)}
+        targets = {m for _, n in imported_modules(tree, package_of(name, path))
+                   if (m := longest_module(n, modules))}  # fmt: skip
+        if path.name == "__init__.py":
+            targets |= lazy_exports_of(tree, modules)
+        above = {".".join(t.split(".")[:i]) for t in targets for i in range(1, t.count(".") + 1)}
+        graph[name] = (targets | (above - ours)) - {name}
+    return graph
+
+
+def longest_module(name: str, modules: dict) -> str | None:
+    """The module an imported name lives in (None: not one of ours)."""
+    while name and name not in modules:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted: every
+    module of one imports every other, directly or through the rest."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = stack[stack.index(v) :]
+            del stack[stack.index(v) :]
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(cycles)
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    cycles = import_cycles(import_graph())
+    assert not cycles, f"modules that import each other (directly or through others): {cycles}"
+
+
+def test_the_cycle_finder_finds_a_cycle_and_not_a_chain():
+    ring = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"e"}}
+    assert import_cycles(ring) == [["a", "b", "c"]]
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": set(), "d": {"a", "c"}}) == []
+
+
+def test_the_import_graph_counts_relative_type_checking_parent_and_lazy_imports(tmp_path):
+    files = {
+        "pkg/__init__.py": '_EXPORTS = {"f": "pkg.a"}',
+        "pkg/a.py": "if TYPE_CHECKING:\n    from .sub.b import B",
+        "pkg/sub/__init__.py": "def f():\n    from pkg import f",
+        "pkg/sub/b.py": "import pkg.sub.c",
+        "pkg/sub/c.py": "import pkg.sub.b",
+        "pkg/sub/d.py": "from pkg.sub import c",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    graph = import_graph(tmp_path, ("pkg",))
+    assert graph == {
+        "pkg": {"pkg.a"},  # the lazy-export table
+        "pkg.a": {"pkg.sub", "pkg.sub.b"},  # relative, type-checking, and pkg.sub's __init__
+        "pkg.sub": {"pkg"},  # a name of the package itself
+        "pkg.sub.b": {"pkg.sub.c"},  # pkg and pkg.sub ran before pkg.sub.b
+        "pkg.sub.c": {"pkg.sub.b"},
+        "pkg.sub.d": {"pkg.sub", "pkg.sub.c"},  # a module named in a from-import counts
+    }
+    assert import_cycles(graph) == [["pkg", "pkg.a", "pkg.sub"], ["pkg.sub.b", "pkg.sub.c"]]
 
 
 def room_imports() -> dict[tuple[str, str], list[str]]:
     """{(room A, room B): ["path:line module", ...]} for every import from A of a module in B,
     over othello/** and probes/**."""
     edges: dict[tuple[str, str], list[str]] = {}
-    for pkg in ("othello", "probes"):
-        for path in sorted((ROOT / pkg).rglob("*.py")):
-            name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
-            for line, module in imported_modules(ast.parse(path.read_text())):
-                a, b = room(name), room(module)
-                if module.split(".")[0] in ("othello", "probes") and a != b:
-                    edges.setdefault((a, b), []).append(f"{path.relative_to(ROOT)}:{line} {module}")
+    for name, path in module_files().items():
+        tree = ast.parse(path.read_text())
+        for line, module in imported_modules(tree, package_of(name, path)):
+            a, b = room(name), room(module)
+            if module.split(".")[0] in ("othello", "probes") and a != b:
+                edges.setdefault((a, b), []).append(f"{path.relative_to(ROOT)}:{line} {module}")
     return edges
 
 
@@ -152,9 +272,12 @@ def test_the_world_package_never_imports_the_analysis():
     assert not found, f"othello imports probes: {found}"
 
 
-def test_the_room_finder_reads_every_import_but_type_checking_ones():
+def test_the_room_finder_reads_every_import():
     tree = ast.parse("import probes.report.write\nif TYPE_CHECKING:\n    import probes.sae\n"
-                     "def f():\n    from probes import interventions")  # fmt: skip
-    modules = [m for _, m in imported_modules(tree)]
-    assert sorted(room(m) for m in modules) == ["probes", "probes.interventions", "probes.report"]
+                     "def f():\n    from probes import interventions\n"
+                     "from ..acts import memory")  # fmt: skip
+    modules = [m for _, m in imported_modules(tree, "probes.explorer")]
+    assert sorted(set(room(m) for m in modules)) == [
+        "probes", "probes.acts", "probes.interventions", "probes.report", "probes.sae"
+    ]  # fmt: skip
     assert room("probes.fit") == "probes" and room("othello.world.engine") == "othello.world"

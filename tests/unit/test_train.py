@@ -38,7 +38,7 @@ def test_tiny_preset_learns(games, tmp_path):
     assert result["val_top1_legal_accuracy"] > 0.4  # an untrained model scores about 0.13
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["config"]["model"]["n_layers"] == 2 and len(saved["games_sha256"]) == 64
-    model = checkpoint.load_model(tmp_path / "run")
+    model = checkpoint.load_model_file(tmp_path / "run")
     assert not model.training
 
 
@@ -56,8 +56,8 @@ def test_resume_after_a_kill_continues_exactly(games, tmp_path):
     assert sorted(cut) == list(range(1, 41))
     for step in range(24, 41):
         assert cut[step] == pytest.approx(full[step], rel=1e-6, abs=1e-7), step
-    a = checkpoint.load_model(tmp_path / "full").state_dict()
-    b = checkpoint.load_model(tmp_path / "cut").state_dict()
+    a = checkpoint.load_model_file(tmp_path / "full").state_dict()
+    b = checkpoint.load_model_file(tmp_path / "cut").state_dict()
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
 
@@ -152,9 +152,9 @@ def test_snapshots_keep_the_weights_along_training(games, tmp_path):
     train(cfg, games, tmp_path / "run", progress=False)
     kept = sorted(p.name for p in (tmp_path / "run" / "snapshots").iterdir())
     assert kept == ["step-000010", "step-000020", "step-000030"]
-    first = checkpoint.load_model(snapshot_dir(tmp_path / "run", 10)).state_dict()
-    last = checkpoint.load_model(snapshot_dir(tmp_path / "run", 30)).state_dict()
-    final = checkpoint.load_model(tmp_path / "run").state_dict()
+    first = checkpoint.load_model_file(snapshot_dir(tmp_path / "run", 10)).state_dict()
+    last = checkpoint.load_model_file(snapshot_dir(tmp_path / "run", 30)).state_dict()
+    final = checkpoint.load_model_file(tmp_path / "run").state_dict()
     assert all(torch.equal(last[k], final[k]) for k in final)
     assert not all(torch.equal(first[k], final[k]) for k in final)
 
@@ -169,10 +169,10 @@ def test_log_spaced_snapshots_start_at_the_initialisation_and_change_nothing(gam
     kept = sorted(snapshot_models(tmp_path / "log"))
     assert kept == log_snapshot_steps(60, 24) and kept[0] == 0 and len(kept) >= 8
     assert not (tmp_path / "none" / "snapshots").exists()
-    with_them = checkpoint.load_model(tmp_path / "log").state_dict()
-    without = checkpoint.load_model(tmp_path / "none").state_dict()
+    with_them = checkpoint.load_model_file(tmp_path / "log").state_dict()
+    without = checkpoint.load_model_file(tmp_path / "none").state_dict()
     assert all(torch.equal(with_them[k], without[k]) for k in without)
-    first = checkpoint.load_model(snapshot_dir(tmp_path / "log", 0))
+    first = checkpoint.load_model_file(snapshot_dir(tmp_path / "log", 0))
     control = random_init(first)
     assert all(
         torch.equal(a, b)
@@ -207,7 +207,7 @@ def test_each_kind_trains_and_its_run_records_its_kind(games, tmp_path, kind):
     assert losses[-1]["loss"] < losses[0]["loss"] - 0.1  # it learns (the Mamba slowest at first)
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["config"]["model"]["kind"] == kind
-    assert checkpoint.load_model(tmp_path / "run", kind=kind).cfg == cfg.model
+    assert checkpoint.load_model_file(tmp_path / "run", kind=kind).cfg == cfg.model
 
 
 def test_the_kinds_presets_match_the_gpts_corpus_and_tokens():
