@@ -89,7 +89,7 @@ class ProbeMetrics:
         if self.whole_board is None:
             where = "these probes" if self.folder is None else str(self.folder / METRICS)
             raise UserError(
-                f"{where} have no whole-board accuracy (the probes were fitted before it was "
+                f"{where} has no whole-board accuracy (the probes were fitted before it was "
                 "counted); refit them with scripts/fit_probes.py"
             )
         return self.whole_board
