@@ -70,13 +70,19 @@ class LayerNorm(nn.LayerNorm):
         """[..., 1]: what the input ``x`` [..., d] is divided by once centred."""
         return (x.var(-1, unbiased=False, keepdim=True) + self.eps).sqrt()
 
+    @staticmethod
+    def normalize(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """``x`` centred and divided by ``scale``: linear in ``x`` for a fixed scale (direct
+        logit attribution reads each part of the residual stream through it)."""
+        return (x - x.mean(-1, keepdim=True)) / scale
+
     def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
         normalized = None
         if scale is not None or self.hook_scale.fns:
             own = self.scale_of(x) if scale is None else scale
             used = self.hook_scale(own)
             if scale is not None or used is not own:  # frozen or replaced: divide by it
-                normalized = (x - x.mean(-1, keepdim=True)) / used
+                normalized = self.normalize(x, used)
         if normalized is None:
             normalized = F.layer_norm(x, self.normalized_shape, eps=self.eps)
         return self.hook_normalized(normalized) * self.weight + self.bias
