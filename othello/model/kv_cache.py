@@ -9,6 +9,10 @@ Rows are independent and may sit at different positions: row ``b``'s step at pos
 reads keys ``0..p`` of row ``b`` only. Keys past ``p`` are masked, so a right-padded prefill
 row of real length ``L`` leaves junk keys at ``L..T-1`` that do no harm: its next step writes
 position ``L``, the one after ``L + 1``, and so on over the junk.
+
+This module only keeps keys and values; the attention over them is the model's own
+(:meth:`othello.model.gpt.Attention.attend`, the same code as a forward pass whose pattern is
+written out).
 """
 
 from __future__ import annotations
