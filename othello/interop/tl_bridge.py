@@ -45,10 +45,12 @@ def to_tl_config(config: dict[str, Any], major: int, device: str = "cpu") -> dic
     its base, which refuses ``d_vocab_out``): the native architecture and no random init,
     since every weight is overwritten by the load that follows. ``device`` is explicit
     because both configs otherwise default to CUDA when it exists, away from our model.
+    Both: ``use_hook_mlp_in`` on, so that ``blocks.{l}.hook_mlp_in`` fires as ours does.
     """
+    config = {**config, "device": device, "use_hook_mlp_in": True}
     if major < 4:
-        return {**config, "device": device}
-    return {**config, "device": device, "architecture": NATIVE, "init_weights": False}
+        return config
+    return {**config, "architecture": NATIVE, "init_weights": False}
 
 
 def _bridge(config: dict[str, Any], state: dict[str, Tensor]):

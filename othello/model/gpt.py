@@ -8,6 +8,25 @@ named by its place in the module tree exactly as TransformerLens names it
 :meth:`GPT.run_with_cache` records chosen hooks, :meth:`GPT.run_with_hooks` runs functions that
 may replace them.
 
+Freezing, for a model made linear (attribution graphs, Ameisen et al. 2025; TransformerLens's
+direct logit attribution): every LayerNorm's divisor (``blocks.{l}.ln1.hook_scale``,
+``ln2.hook_scale``, ``ln_final.hook_scale``, each [batch, pos, 1] = sqrt(var + eps)) and every
+attention pattern can be held at given values, so that what remains nonlinear is the MLPs.
+Two ways, the same code underneath:
+
+* hooks, for the whole model: ``names = frozen_hooks(n_layers)``
+  (:mod:`othello.model.hooks`); ``_, values = model.run_with_cache(tokens, names)`` takes a
+  run's values, ``model.run_with_hooks(other, freeze(names, values))``
+  (:func:`~othello.model.hooked.freeze`) runs another input through them, and
+  ``with model.hooks(freeze(names)): model(tokens).backward()`` keeps each run's own values
+  but outside autograd, as circuit-tracer does, so gradients are the linearised model's;
+* arguments, for one block or LayerNorm: ``block(x, frozen=Frozen(ln1_scale, pattern,
+  ln2_scale))``, ``ln(x, scale)``, ``attn(x, pattern=pattern)``.
+
+Frozen at a run's own values, either computes that run (to float rounding). Reading a scale
+through its hook changes nothing: the fused LayerNorm runs unless a scale is given or a hook
+replaces it. The default forward pass, training's, is the fused kernels' alone.
+
 Sampling goes through :meth:`GPT.prefill` and :meth:`GPT.step` with a
 :class:`~othello.model.kv_cache.KVCache`: the prefix once, then one token per row per call.
 The hook points run there too, seeing one position per row: ``[batch, 1, ...]`` (and
@@ -18,6 +37,7 @@ step is ``[batch, head, 1, n_ctx]``, zero past each row's position.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -26,19 +46,45 @@ from torch import nn
 from othello.model.config import GPTConfig
 from othello.model.hooked import HookedModel, HookPoint
 from othello.model.init import INIT_STD, normal_init, residual_std
-from othello.model.kv_cache import KVCache, LayerSlot, check_positions, step_attention
+from othello.model.kv_cache import KVCache, LayerSlot, check_positions
 
 
 class LayerNorm(nn.LayerNorm):
-    """LayerNorm whose normalised input (before scale and shift) is a hook, as in
-    TransformerLens."""
+    """LayerNorm with TransformerLens's two hooks: ``hook_scale`` [..., 1], the divisor
+    sqrt(var + eps) of the centred input, and ``hook_normalized``, the input centred and
+    divided by it (before weight and bias).
+
+    A ``scale`` passed in (frozen: another run's, or this input's own taken out of autograd)
+    or a ``hook_scale`` function that returns a replacement makes the output
+    (x - mean) / scale * weight + bias, affine in x while the scale stays fixed. Otherwise
+    torch's fused ``layer_norm`` computes it, bit for bit as without the hooks: a hook that
+    only reads the scale changes nothing, so training pays nothing for it.
+    """
 
     def __init__(self, d: int) -> None:
         super().__init__(d)
-        self.hook_normalized = HookPoint()
+        self.hook_scale = HookPoint()  # [..., pos, 1]
+        self.hook_normalized = HookPoint()  # [..., pos, d]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        normalized = F.layer_norm(x, self.normalized_shape, eps=self.eps)
+    def scale_of(self, x: torch.Tensor) -> torch.Tensor:
+        """[..., 1]: what the input ``x`` [..., d] is divided by once centred."""
+        return (x.var(-1, unbiased=False, keepdim=True) + self.eps).sqrt()
+
+    @staticmethod
+    def normalize(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """``x`` centred and divided by ``scale``: linear in ``x`` for a fixed scale (direct
+        logit attribution reads each part of the residual stream through it)."""
+        return (x - x.mean(-1, keepdim=True)) / scale
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        normalized = None
+        if scale is not None or self.hook_scale.fns:
+            own = self.scale_of(x) if scale is None else scale
+            used = self.hook_scale(own)
+            if scale is not None or used is not own:  # frozen or replaced: divide by it
+                normalized = self.normalize(x, used)
+        if normalized is None:
+            normalized = F.layer_norm(x, self.normalized_shape, eps=self.eps)
         return self.hook_normalized(normalized) * self.weight + self.bias
 
 
@@ -52,26 +98,56 @@ class Attention(nn.Module):
         self.hook_pattern = HookPoint()  # [batch, head, query, key]
         self.hook_z = HookPoint()  # [batch, pos, head, d_head]: per-head outputs before W_O
 
-    def forward(self, x: torch.Tensor, slot: LayerSlot | None = None) -> torch.Tensor:
-        """Causal self-attention; with a ``slot`` (inference only) a prefill also stores its
-        keys and values, and a step (``slot.positions`` set) attends over the stored ones."""
+    def forward(
+        self,
+        x: torch.Tensor,
+        slot: LayerSlot | None = None,
+        pattern: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Causal self-attention of the normalised stream ``x`` [batch, pos, d_model].
+
+        ``pattern`` [batch, head, query, key] (frozen) replaces the softmax of the scores, so
+        the output is linear in ``x`` (through the values alone). With a ``slot`` (inference
+        only) a prefill also stores its keys and values, and a step (``slot.positions`` set)
+        writes its own and attends over the stored ones (its pattern is [batch, head, 1,
+        n_ctx]).
+        """
         batch, n_pos, d_model = x.shape
         q, k, v = self.qkv(x).split(d_model, dim=2)
         q, k, v = (t.view(batch, n_pos, self.n_heads, -1).transpose(1, 2) for t in (q, k, v))
-        dropout = self.dropout if self.training else 0.0
+        seen = None
         if slot is not None and slot.positions is not None:
-            z = step_attention(q, k, v, slot, self.hook_pattern)
-        elif self.hook_pattern.fns:  # someone reads or edits the pattern: materialise it
-            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-            causal = torch.ones(n_pos, n_pos, dtype=torch.bool, device=x.device).tril()
-            pattern = self.hook_pattern(scores.masked_fill(~causal, float("-inf")).softmax(-1))
-            z = F.dropout(pattern, dropout, self.training) @ v
-        else:
-            z = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
-        if slot is not None and slot.positions is None:
+            k, v, seen = slot.step(k, v)
+        elif slot is not None:
             slot.store_prefix(k, v)
+        if seen is None and pattern is None and not self.hook_pattern.fns:
+            dropout = self.dropout if self.training else 0.0
+            z = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
+        else:  # a step, a frozen pattern or a hook on it: the pattern written out
+            if seen is None:
+                seen = torch.ones(n_pos, n_pos, dtype=torch.bool, device=x.device).tril()
+            z = self.attend(q, k, v, seen, pattern)
         z = self.hook_z(z.transpose(1, 2))
         return self.out(z.reshape(batch, n_pos, d_model))
+
+    def attend(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        seen: torch.Tensor,
+        pattern: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Per-head outputs [batch, head, query, d_head] through the pattern (softmax of the
+        scaled scores over the keys ``seen`` [..., query, key] lets through, unless given),
+        which passes through ``hook_pattern``. For one query per row (a step) this is twice
+        as fast on a CPU as ``scaled_dot_product_attention``, whose flash kernel blocks over
+        queries."""
+        if pattern is None:
+            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+            pattern = scores.masked_fill(~seen, float("-inf")).softmax(-1)
+        pattern = self.hook_pattern(pattern)
+        return F.dropout(pattern, self.dropout, self.training) @ v
 
 
 class MLP(nn.Module):
@@ -85,7 +161,24 @@ class MLP(nn.Module):
         return self.fc_out(self.hook_post(F.gelu(self.fc_in(x))))
 
 
+@dataclass(frozen=True)
+class Frozen:
+    """What a block takes as given instead of computing it from its input (None: computed):
+    each LayerNorm's scale [batch, pos, 1] and the attention pattern [batch, head, query,
+    key]. Frozen at a run's own values (``blocks.{l}.ln1.hook_scale``, ``attn.hook_pattern``,
+    ``ln2.hook_scale`` of its cache) the block computes that run; on another input, the
+    attention sublayer is then affine in the block's input, the MLP the only nonlinearity."""
+
+    ln1_scale: torch.Tensor | None = None
+    pattern: torch.Tensor | None = None
+    ln2_scale: torch.Tensor | None = None
+
+
 class Block(nn.Module):
+    """Pre-LayerNorm: x + attn(ln1(x)), then + mlp(ln2(.)). ``hook_mlp_in`` is
+    TransformerLens's: the MLP's input before ``ln2`` (the middle residual stream); an edit
+    there reaches the MLP only, not the residual stream past it."""
+
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
         self.ln1 = LayerNorm(cfg.d_model)
@@ -96,13 +189,20 @@ class Block(nn.Module):
         self.hook_resid_pre = HookPoint()
         self.hook_attn_out = HookPoint()
         self.hook_resid_mid = HookPoint()
+        self.hook_mlp_in = HookPoint()
         self.hook_mlp_out = HookPoint()
         self.hook_resid_post = HookPoint()
 
-    def forward(self, x: torch.Tensor, slot: LayerSlot | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, slot: LayerSlot | None = None, frozen: Frozen = Frozen()
+    ) -> torch.Tensor:
+        """The block on ``x`` [batch, pos, d_model]: the model's forward pass, a prefill or a
+        step (``slot``, see :class:`Attention`), with any of ``frozen``'s values."""
         x = self.hook_resid_pre(x)
-        x = self.hook_resid_mid(x + self.hook_attn_out(self.drop(self.attn(self.ln1(x), slot))))
-        return self.hook_resid_post(x + self.hook_mlp_out(self.drop(self.mlp(self.ln2(x)))))
+        attn = self.attn(self.ln1(x, frozen.ln1_scale), slot, frozen.pattern)
+        x = self.hook_resid_mid(x + self.hook_attn_out(self.drop(attn)))
+        mlp = self.mlp(self.ln2(self.hook_mlp_in(x), frozen.ln2_scale))
+        return self.hook_resid_post(x + self.hook_mlp_out(self.drop(mlp)))
 
 
 class GPT(HookedModel):

@@ -17,7 +17,7 @@ rows of a cache (a row may repeat), so one prefix can be continued many ways, an
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -41,6 +41,18 @@ class HookPoint(nn.Module):
             if out is not None:
                 x = out
         return x
+
+
+def freeze(
+    names: Iterable[str], values: Mapping[str, torch.Tensor] | None = None
+) -> list[tuple[str, HookFn]]:
+    """``(name, fn)`` pairs for :meth:`HookedModel.hooks` that hold the activations ``names``
+    fixed: at ``values[name]`` (another run's cache, so this run goes through its scales and
+    patterns), or with ``values`` None at this run's own, detached from autograd (the forward
+    values unchanged, the gradients those of the model with these activations constant)."""
+    if values is None:
+        return [(name, lambda x, hook: x.detach()) for name in names]
+    return [(name, lambda x, hook: values[hook.name]) for name in names]
 
 
 class HookedModel(nn.Module):

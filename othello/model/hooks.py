@@ -16,17 +16,24 @@ from othello.common.errors import UserError
 BLOCKS = "blocks"
 EMBED = "hook_embed"
 POS_EMBED = "hook_pos_embed"
-# short name -> where the hook sits inside block l (TransformerLens's get_act_name names)
+FINAL_SCALE = "ln_final.hook_scale"  # [batch, pos, 1]: the final LayerNorm's divisor
+# short name -> where the hook sits inside block l (TransformerLens's get_act_name names; its
+# get_act_name("scale", l, "ln1") is our "ln1_scale")
 BLOCK_HOOKS = {
     "resid_pre": "hook_resid_pre",
     "resid_mid": "hook_resid_mid",
     "resid_post": "hook_resid_post",
     "attn_out": "hook_attn_out",
+    "mlp_in": "hook_mlp_in",  # TransformerLens's: resid_mid as the MLP reads it, before ln2
     "mlp_out": "hook_mlp_out",
     "pattern": "attn.hook_pattern",
     "z": "attn.hook_z",
     "post": "mlp.hook_post",
+    "ln1_scale": "ln1.hook_scale",  # [batch, pos, 1]: sqrt(var + eps) of the input to ln1
+    "ln2_scale": "ln2.hook_scale",
 }
+# per block, the hooks whose values a linearised forward pass freezes, in the block's order
+FROZEN = ("ln1_scale", "pattern", "ln2_scale")
 _RESID = ("hook_resid_pre", "hook_resid_post")
 
 
@@ -50,6 +57,15 @@ def act_name(name: str, layer: int | None = None) -> str:
 def block_hooks(name: str, n_layers: int) -> list[str]:
     """The hook ``name`` of every block, in order."""
     return [act_name(name, layer) for layer in range(n_layers)]
+
+
+def frozen_hooks(n_layers: int) -> list[str]:
+    """Every LayerNorm scale and attention pattern of a GPT of ``n_layers`` blocks, in forward
+    order, the final LayerNorm's scale last: the values an attribution graph's replacement
+    model takes from the real forward pass (Ameisen et al. 2025) so that, with the MLPs
+    replaced, the rest of the model is linear (see :mod:`othello.model.gpt`)."""
+    names = [act_name(name, layer) for layer in range(n_layers) for name in FROZEN]
+    return names + [FINAL_SCALE]
 
 
 def resid_hook(layer: int, n_layers: int) -> str:

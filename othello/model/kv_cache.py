@@ -9,21 +9,20 @@ Rows are independent and may sit at different positions: row ``b``'s step at pos
 reads keys ``0..p`` of row ``b`` only. Keys past ``p`` are masked, so a right-padded prefill
 row of real length ``L`` leaves junk keys at ``L..T-1`` that do no harm: its next step writes
 position ``L``, the one after ``L + 1``, and so on over the junk.
+
+This module only keeps keys and values; the attention over them is the model's own
+(:meth:`othello.model.gpt.Attention.attend`, the same code as a forward pass whose pattern is
+written out).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from othello.model.config import GPTConfig
-
-if TYPE_CHECKING:
-    from othello.model.hooked import HookPoint
 
 
 class KVCache:
@@ -103,28 +102,19 @@ class LayerSlot:
         self.keys[:, :, :n_pos] = k
         self.values[:, :, :n_pos] = v
 
-
-def step_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, slot: LayerSlot, pattern_hook: HookPoint
-) -> torch.Tensor:
-    """Per-head outputs [batch, head, 1, d_head] of one new query per row.
-
-    ``q``, ``k``, ``v`` are [batch, head, 1, d_head]; the new key and value go to
-    ``slot.positions[b]`` of row ``b``, which then attends to its keys ``0..positions[b]``.
-    The pattern [batch, head, 1, n_ctx], zero past each row's position, passes through
-    ``pattern_hook``.
-    """
-    rows = torch.arange(q.shape[0], device=q.device)
-    slot.keys[rows, :, slot.positions] = k[:, :, 0].to(slot.keys.dtype)
-    slot.values[rows, :, slot.positions] = v[:, :, 0].to(slot.values.dtype)
-    keys, values = slot.keys.to(q.dtype), slot.values.to(q.dtype)
-    seen = torch.arange(keys.shape[2], device=q.device) <= slot.positions[:, None]
-    seen = seen[:, None, None, :]  # [batch, 1, 1, n_ctx], broadcast over heads
-    # written out: for one query per row this is twice as fast as scaled_dot_product_attention
-    # on a CPU (its flash kernel blocks over queries), and the pattern is there for the hook
-    scores = q @ keys.transpose(-2, -1) / math.sqrt(q.shape[-1])
-    pattern = pattern_hook(scores.masked_fill(~seen, float("-inf")).softmax(-1))
-    return pattern @ values
+    def step(
+        self, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Write each row's new key and value [batch, head, 1, d_head] at ``positions[b]``
+        and give what its query attends over: every key and value [batch, head, n_ctx,
+        d_head] of its row (in the query's dtype) and which it sees [batch, 1, 1, n_ctx]:
+        keys 0..positions[b]. Whatever the slot held at ``positions[b]`` is replaced, so a
+        row may step again at the same position (a resumed edit does, once per edit)."""
+        rows = torch.arange(k.shape[0], device=k.device)
+        self.keys[rows, :, self.positions] = k[:, :, 0].to(self.keys.dtype)
+        self.values[rows, :, self.positions] = v[:, :, 0].to(self.values.dtype)
+        seen = torch.arange(self.keys.shape[2], device=k.device) <= self.positions[:, None]
+        return self.keys.to(k.dtype), self.values.to(k.dtype), seen[:, None, None, :]
 
 
 def check_positions(positions: torch.Tensor, batch: int, n_ctx: int) -> None:

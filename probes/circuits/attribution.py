@@ -3,9 +3,10 @@
 The final residual stream is a sum: token embedding + position embedding + for each block,
 each head's output (its ``hook_z`` through its slice of ``W_O``) + the attention output's bias
 + the MLP's output. The final LayerNorm is not linear, so, as TransformerLens does, its scale
-is frozen at the value it takes on the full stream: each part is centred, divided by that
-scale, multiplied by the LayerNorm weight and read through the unembedding; the LayerNorm bias
-and the unembedding bias are one constant part. The parts then sum to the logits exactly (the
+is frozen at the value it takes on the full stream (the model's own ``ln_final.hook_scale``,
+read from the run): each part is centred and divided by that scale (``ln_final.normalize``),
+multiplied by the LayerNorm weight and read through the unembedding; the LayerNorm bias and
+the unembedding bias are one constant part. The parts then sum to the logits exactly (the
 tests check 1e-4), so "head L1H2 contributes +3.1 to the predicted move" is a statement about
 the model's own arithmetic, not an approximation.
 """
@@ -19,7 +20,7 @@ import torch
 
 from othello.model.evaluate import square_scores
 from othello.model.gpt import GPT
-from othello.model.hooks import EMBED, POS_EMBED, act_name
+from othello.model.hooks import EMBED, FINAL_SCALE, POS_EMBED, act_name
 from othello.world.tokens import PLAYABLE_MASK
 from probes.circuits.positions import N_POSITIONS
 
@@ -34,8 +35,7 @@ def part_names(model: GPT) -> list[str]:
 
 
 def attribution_hooks(model: GPT) -> list[str]:
-    last = model.cfg.n_layers - 1
-    hooks = [EMBED, POS_EMBED, act_name("resid_post", last)]
+    hooks = [EMBED, POS_EMBED, FINAL_SCALE]
     for layer in range(model.cfg.n_layers):
         hooks += [act_name("z", layer), act_name("mlp_out", layer)]
     return hooks
@@ -53,16 +53,13 @@ def head_outputs(model: GPT, layer: int, z: torch.Tensor) -> torch.Tensor:
 def logit_parts(model: GPT, cache: dict[str, torch.Tensor]) -> torch.Tensor:
     """[batch, pos, parts, vocab]: each part's contribution to every logit, from a cache of
     :func:`attribution_hooks`; the parts (:func:`part_names`) sum to the model's logits."""
-    last = model.cfg.n_layers - 1
-    final = cache[act_name("resid_post", last)]
     ln = model.ln_final
-    scale = (final.var(-1, unbiased=False, keepdim=True) + ln.eps).sqrt()
+    scale = cache[FINAL_SCALE]  # [batch, pos, 1]
     w_u = model.unembed.weight  # [vocab, d_model]
 
     def through(part: torch.Tensor, extra: int = 0) -> torch.Tensor:
-        s = scale.view(*scale.shape, *([1] * extra))
-        centred = part - part.mean(-1, keepdim=True)
-        return (centred / s * ln.weight) @ w_u.T
+        frozen = scale.view(*scale.shape, *([1] * extra))
+        return (ln.normalize(part, frozen) * ln.weight) @ w_u.T
 
     embed = cache[EMBED]
     parts = [through(embed), through(cache[POS_EMBED].expand_as(embed))]

@@ -28,19 +28,23 @@ if tl_major() >= 4:  # its HookedTransformer attribute raises ImportError
 
 from othello.interop.formats import from_transformer_lens, to_transformer_lens  # noqa: E402
 from othello.model.gpt import GPT, GPTConfig  # noqa: E402
+from othello.model.hooks import FINAL_SCALE, block_hooks  # noqa: E402
 
 OTHELLO_GPT = dict(
     n_layers=8, d_model=512, d_head=64, n_heads=8, d_mlp=2048, d_vocab=61, n_ctx=59,
     act_fn="gelu",
 )  # fmt: skip
 TOLERANCE = 1e-4
-HOOKS = [f"blocks.{layer}.hook_resid_{x}" for layer in range(8) for x in ("pre", "post")]
+# the residual stream, each LayerNorm's scale and the MLP's input (use_hook_mlp_in on)
+NAMES = ("resid_pre", "resid_post", "ln1_scale", "ln2_scale", "mlp_in")
+HOOKS = [h for name in NAMES for h in block_hooks(name, 8)] + [FINAL_SCALE]
 
 
 def hooked_transformer(**cfg):
     with warnings.catch_warnings():  # 3.x announces HookedTransformer's removal in 4.0
         warnings.simplefilter("ignore", DeprecationWarning)
-        return transformer_lens.HookedTransformer(transformer_lens.HookedTransformerConfig(**cfg))
+        config = transformer_lens.HookedTransformerConfig(**cfg, use_hook_mlp_in=True)
+        return transformer_lens.HookedTransformer(config)
 
 
 def randomise(model: torch.nn.Module, seed: int) -> None:

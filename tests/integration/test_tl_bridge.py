@@ -24,7 +24,13 @@ from othello.interop.formats import from_transformer_lens, to_transformer_lens  
 from othello.interop.hub import PUBLISHED  # noqa: E402
 from othello.interop.tl_bridge import boot_published_tl, tl_major, to_hooked  # noqa: E402
 from othello.model.gpt import GPT, GPTConfig  # noqa: E402
-from othello.model.hooks import BLOCK_HOOKS, EMBED, POS_EMBED, block_hooks  # noqa: E402
+from othello.model.hooks import (  # noqa: E402
+    BLOCK_HOOKS,
+    EMBED,
+    FINAL_SCALE,
+    POS_EMBED,
+    block_hooks,
+)
 
 MAJOR = tl_major()
 TOLERANCE = 1e-4
@@ -52,7 +58,9 @@ def tokens(batch: int = 3) -> torch.Tensor:
 
 
 def all_hooks(n_layers: int) -> list[str]:
-    return [EMBED, POS_EMBED] + [h for name in BLOCK_HOOKS for h in block_hooks(name, n_layers)]
+    """Every hook of ours, each LayerNorm's ``hook_scale`` and ``hook_mlp_in`` included."""
+    blocks = [h for name in BLOCK_HOOKS for h in block_hooks(name, n_layers)]
+    return [EMBED, POS_EMBED, FINAL_SCALE] + blocks
 
 
 def assert_same(theirs, ours: GPT, hooks: list[str]) -> None:
@@ -114,17 +122,26 @@ def test_export_gives_equal_logits_and_activations():
     assert_same(theirs, ours, all_hooks(SMALL["n_layers"]))
 
 
-def test_hook_edits_change_both_models_alike():
+@pytest.mark.parametrize(
+    ("name", "edit"),
+    [
+        ("resid_pre", torch.zeros_like),
+        ("mlp_in", torch.zeros_like),  # the MLP's input alone
+        ("ln2_scale", lambda s: 2 * s),  # a replaced scale divides the centred input
+    ],
+)
+def test_hook_edits_change_both_models_alike(name, edit):
     ours = random_gpt(2, **SMALL)
     theirs = to_hooked(ours)
-    hook = block_hooks("resid_pre", 2)[1]
+    hook = block_hooks(name, 2)[1]
 
-    def ablate(x, hook):
-        return torch.zeros_like(x)
+    def edited(x, hook):
+        return edit(x)
 
     with torch.no_grad():
-        their_logits = theirs.run_with_hooks(tokens(), fwd_hooks=[(hook, ablate)])
-        our_logits = ours.run_with_hooks(tokens(), [(hook, ablate)])
+        their_logits = theirs.run_with_hooks(tokens(), fwd_hooks=[(hook, edited)])
+        our_logits = ours.run_with_hooks(tokens(), [(hook, edited)])
+        assert (our_logits - ours(tokens())).abs().max() > 100 * TOLERANCE  # a real edit
     assert (their_logits - our_logits).abs().max() <= TOLERANCE
 
 
@@ -172,6 +189,7 @@ def test_boot_tl_legacy_loads_a_legacy_layout_as_our_importer_does(tmp_path, mon
         warnings.simplefilter("error")  # the route is quiet; a new warning is news
         theirs = TransformerBridge.boot_tl_legacy(PUBLISHED["synthetic"].repo_id)
     assert theirs.cfg.normalization_type == "LNPre"
+    theirs.set_use_hook_mlp_in(True)  # off by default, as in HookedTransformer
     ours = from_transformer_lens(state)
     assert_same(theirs, ours, all_hooks(SMALL["n_layers"]))
 

@@ -119,6 +119,7 @@ def test_attribution_parts_sum_to_the_logits(games):
     with GamesFile(games) as g:
         batch = read_batch(g, choose_rows(g, "test", 8))
     logits, cache = model.run_with_cache(batch.tokens(), attribution_hooks(model))
+    assert torch.equal(logits, model(batch.tokens()))  # the final scale is read, not recomputed
     parts = logit_parts(model, cache)
     assert parts.shape == (8, N_POSITIONS, len(part_names(model)), 61)
     torch.testing.assert_close(parts.sum(2), logits, atol=1e-4, rtol=0)

@@ -12,9 +12,11 @@ from othello.model.gpt import GPT
 from othello.model.hooks import (
     BLOCK_HOOKS,
     EMBED,
+    FINAL_SCALE,
     POS_EMBED,
     act_name,
     block_hooks,
+    frozen_hooks,
     hooks_by_layer,
     layer_name,
     resid_hooks,
@@ -28,6 +30,12 @@ def test_every_name_is_a_hook_point_of_the_model():
     names = [EMBED, POS_EMBED] + [act_name(n, 2) for n in BLOCK_HOOKS]
     assert set(names) <= set(model.hook_points)
     assert block_hooks("pattern", 3) == [f"blocks.{i}.attn.hook_pattern" for i in range(3)]
+    assert act_name("ln2_scale", 1) == "blocks.1.ln2.hook_scale"  # TransformerLens's names
+    assert act_name("mlp_in", 1) == "blocks.1.hook_mlp_in"
+    frozen = frozen_hooks(3)
+    assert set(frozen) <= set(model.hook_points) and len(frozen) == 3 * 3 + 1
+    assert frozen[:3] == ["blocks.0.ln1.hook_scale", "blocks.0.attn.hook_pattern",
+                          "blocks.0.ln2.hook_scale"] and frozen[-1] == FINAL_SCALE  # fmt: skip
 
 
 def test_residual_layers_round_trip():

@@ -228,13 +228,19 @@ def check_resume(model, cases, by_layer, edit, atol: float, moved: float) -> Non
     the edit moves the logits (by more than ``moved``)."""
     run = clean_run(model, cases)
     torch.testing.assert_close(run.logits, intervene(model, cases, [], None), atol=1e-5, rtol=0)
+    shortcuts = {}
     for layer in by_layer:
         edited = edit_hooks(by_layer, layer, later_layers=True)
         full = intervene(model, cases, edited, edit)
         later = {k: h for k, h in by_layer.items() if h in edited}
-        shortcut = resume(model, run, cases, layer, later, edit)
-        torch.testing.assert_close(shortcut, full, atol=atol, rtol=0)
+        shortcuts[layer] = resume(model, run, cases, layer, later, edit)
+        torch.testing.assert_close(shortcuts[layer], full, atol=atol, rtol=0)
         assert (full - run.logits).abs().max() > moved  # the edit did something
+    first = min(by_layer)  # the clean run is reusable: every resume before left it as it was
+    again = resume(
+        model, run, cases, first, {k: h for k, h in by_layer.items() if k >= first}, edit
+    )
+    assert torch.equal(again, shortcuts[first])
 
 
 @pytest.mark.parametrize("kind", ["lstm", "mamba"])

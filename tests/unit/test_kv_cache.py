@@ -118,3 +118,17 @@ def test_hooks_run_and_edit_during_prefill_and_step(model):
     assert (step_pattern[..., length + 1 :] == 0).all()
     assert torch.allclose(logits, expected[:, length], atol=ATOL)  # the ablation took effect
     assert not torch.allclose(logits, model(full)[:, length], atol=1e-3)
+
+
+@torch.no_grad()
+def test_a_step_again_at_the_same_position_replaces_the_first(model):
+    """What the intervention resume relies on: a step writes its own key and value over
+    whatever the cache held at its position, so many edits can step from one unedited run."""
+    full, length = random_tokens(3, seed=6), 5
+    positions = torch.full((3,), length)
+    cache = KVCache(CFG, 3)
+    model.prefill(full[:, : length + 1], cache)  # holds the real key at ``length`` too
+    other = model.step(torch.tensor([7, 8, 9]), positions, cache)
+    logits = model.step(full[:, length], positions, cache)
+    assert torch.allclose(logits, model(full[:, : length + 1])[:, -1], atol=ATOL)
+    assert not torch.allclose(other, logits, atol=1e-3)
