@@ -1,7 +1,7 @@
 """Training throughput: our trainer on a preset beside a bare PyTorch loop of the same model.
 
     python benchmarks/bench_train.py [--preset cpu] [--steps 60] [--device cuda]
-        [--peak-tflops 989] [--cpu-bf16]
+        [--peak-tflops 989] [--cpu-bf16] [--snapshots 300]
 
 The bare loop is what a researcher would write first: the same model (any kind: ``--preset
 lstm-cpu``, ``mamba-cpu``), random token batches
@@ -11,12 +11,16 @@ trainer's share of time waiting for data is printed. Model FLOPs utilisation (MF
 against the device's dense peak (from the GPU's name, or --peak-tflops). --cpu-bf16 also
 times bf16 autocast against float32 on the CPU, for the preset's training step and for a
 forward pass of the paper shape (what the cache and interventions run), and says whether the
-CPU has native bf16 (AVX512-BF16 or AMX).
+CPU has native bf16 (AVX512-BF16 or AMX). --snapshots N times N trainer steps with the
+preset's log-spaced snapshots (snapshot_log) and without, alternating, in the same run: the
+snapshots' cost (their schedule over N steps is denser than over the preset's own, so this is
+an upper bound).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import tempfile
@@ -82,6 +86,23 @@ def forward_tokens_per_s(bf16: bool, steps: int = 10) -> float:
     return steps * tokens.numel() / (time.perf_counter() - began)
 
 
+def snapshot_cost(cfg, steps: int, games: Path, rounds: int = 3) -> tuple[float, float]:
+    """Median wall seconds of ``steps`` trainer steps with the preset's log-spaced snapshots
+    and without them, the two runs alternating."""
+    import statistics
+
+    seconds: dict[int, list[float]] = {cfg.snapshot_log or 24: [], 0: []}
+    for _ in range(rounds):
+        for n in seconds:
+            run_cfg = dataclasses.replace(cfg, max_steps=steps, snapshot_log=n)
+            with tempfile.TemporaryDirectory() as tmp:
+                began = time.perf_counter()
+                train(run_cfg, games, Path(tmp) / "run", progress=False)
+                seconds[n].append(time.perf_counter() - began)
+    with_them, without = (statistics.median(v) for v in seconds.values())
+    return with_them, without
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="cpu")
@@ -89,6 +110,8 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--peak-tflops", type=float, default=0.0, help="dense peak for MFU")
     parser.add_argument("--cpu-bf16", action="store_true", help="also time bf16 on the CPU")
+    parser.add_argument("--snapshots", type=int, default=0, help="also time N steps with and "
+                        "without log-spaced snapshots")  # fmt: skip
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -108,6 +131,10 @@ def main() -> None:
         )
         train(cfg, games, Path(tmp) / "run", progress=False)
         lines = [json.loads(x) for x in (Path(tmp) / "run" / "metrics.jsonl").open()]
+        if args.snapshots:
+            with_them, without = snapshot_cost(cfg, args.snapshots, games)
+            print(f"{args.snapshots} trainer steps: {with_them:.1f} s with log-spaced snapshots, "
+                  f"{without:.1f} s without ({100 * (with_them / without - 1):+.1f}%)")  # fmt: skip
     logged = [x for x in lines if "tokens_per_s" in x][1:]  # skip warm-up
     ours = sum(x["tokens_per_s"] for x in logged) / len(logged)
     wait = sum(x["data_wait_share"] for x in logged) / len(logged)

@@ -23,7 +23,7 @@ from probes.worldmodel import simulation as simulation_part
 from probes.worldmodel.accept_rule import model_acceptor
 from probes.worldmodel.nerode import NerodeSettings, nerode_scores
 from probes.worldmodel.rule_acceptors import EngineAcceptor
-from probes.worldmodel.stage import split_games
+from probes.worldmodel.stage import WorldModelConfig, split_games
 from probes.worldmodel.states import state_pool
 
 
@@ -32,8 +32,8 @@ def myhill_nerode(
     games: str | os.PathLike,
     target: str = "sampled",
     state: str = "board_and_mover",
-    game_samples: int = 10_000,
-    val_games: int = 1000,
+    game_samples: int = WorldModelConfig.game_samples,
+    val_games: int = WorldModelConfig.val_games,
     allow_fewer: bool = False,
     **settings,
 ) -> dict:
@@ -43,7 +43,7 @@ def myhill_nerode(
     games); asking for more games than a split holds is refused unless ``allow_fewer``;
     ``settings``: :class:`~probes.worldmodel.nerode.NerodeSettings` fields."""
     if isinstance(model, str) and model != "engine":
-        raise UserError(f"model {model!r}: pass a GPT or 'engine'")
+        raise UserError(f"model {model!r}: pass a model or 'engine'")
     with GamesFile(games) as g:
         pool = state_pool(*split_games(g, "test", game_samples, allow_fewer), state)
         if isinstance(model, str):
