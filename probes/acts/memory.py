@@ -122,8 +122,6 @@ def cache_activations(
             acts[hook][part] = batch[hook].float().cpu().numpy()
         for name, values in batch_labels.items():
             labels.setdefault(name, np.empty((n, *values.shape[1:]), values.dtype))[part] = values
-    job = cache_job(
-        model_sha256, file_sha256(games), hooks, corpus_split, n, fractions, dtype
-    )  # fmt: skip
+    job = cache_job(model_sha256, file_sha256(games), hooks, corpus_split, n, fractions, dtype)
     split = probe_split(n, fractions)
     return ArraySource(acts, labels, valid_positions(length), split, (moves, length), job)
