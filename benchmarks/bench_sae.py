@@ -73,7 +73,8 @@ def main() -> None:
     args = parser.parse_args()
     cfg = SAEConfig(epochs=2)
     with ActsFile(args.acts) as acts:
-        hook, d_in, n_games = acts.hooks[args.layer], acts.d_model, acts.n_games
+        hook = acts.hooks[args.layer]
+        d_in, n_games = acts.width(hook), acts.n_games
         with tempfile.TemporaryDirectory() as tmp:
             _, record = train_sae(acts, hook, cfg, tmp, progress=False)
     ours = record["positions"] / record["seconds"]

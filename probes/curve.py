@@ -1,10 +1,13 @@
 """Probe accuracy along training: when does the board appear, and how fast does it grow?
 
 A run trained with ``snapshot_every`` keeps its weights at intervals. Each of them (and the
-finished model) is cached over the same held-out games, probed with the same linear fit and
+finished model) is run over the same held-out games, probed with the same linear fit and
 scored on the same test games, so the curve moves only with training; each checkpoint's best
-layer is chosen on the validation games, as the probe stage chooses it. One checkpoint's
-activations are on disk at a time; its cache is deleted once its probes are scored.
+layer is chosen on the validation games, as the probe stage chooses it. A checkpoint's
+activations are held in memory (float16, the numbers a default ``acts.h5`` holds, so the
+figures are those of caching each checkpoint to a file) and freed once its probes are scored:
+memory is one checkpoint's activations, whatever the number of checkpoints, and nothing is
+written but ``curve.json``.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ from othello.common.hashing import file_sha256
 from othello.model import checkpoint
 from othello.model.hooks import layer_name
 from othello.model.run_dir import METRICS_LOG, MODEL, snapshot_models
-from probes.acts.reader import ActsFile
-from probes.acts.writer import write_cache
+from probes.acts.memory import cache_activations
+from probes.acts.source import ActivationSource
 from probes.common import ProbeKey
 from probes.fit import FitConfig, fit_probes
 from probes.metrics import evaluate_probes, scheme_baselines
@@ -57,18 +60,18 @@ def validation_by_step(run_dir: str | os.PathLike) -> dict[int, dict]:
 
 
 def probe_checkpoint(
-    model: Path, games: Path, acts: Path, n_games: int, scheme_name: str, progress: bool
+    model: Path, games: Path, n_games: int, scheme_name: str, progress: bool
 ) -> dict:
-    """Cache one checkpoint over ``n_games`` held-out games and score its layers."""
-    write_cache(model, games, acts, n_games=n_games, progress=progress)
-    with ActsFile(acts) as source:
-        return {**layer_scores(source, scheme_name, progress), "model_sha256": source.model_sha256}
+    """Run one checkpoint over ``n_games`` held-out games and score its layers; its
+    activations live only as long as this call."""
+    source = cache_activations(model, games, n_games, dtype="float16", progress=progress)
+    return {**layer_scores(source, scheme_name, progress), "model_sha256": source.model_sha256}
 
 
-def layer_scores(source, scheme_name: str, progress: bool = False) -> dict:
-    """Linear probes of ``scheme_name`` on every layer of ``source`` (an ActsFile or
-    ArraySource): test accuracy by layer, the layer chosen on the validation games (its test
-    accuracy is ``best``) and the baselines of the same test games."""
+def layer_scores(source: ActivationSource, scheme_name: str, progress: bool = False) -> dict:
+    """Linear probes of ``scheme_name`` on every layer of ``source``: test accuracy by layer,
+    the layer chosen on the validation games (its test accuracy is ``best``) and the
+    baselines of the same test games."""
     fitted = ProbeKey(scheme_name, "linear")
     probes = fit_probes(source, FitConfig(probes=(str(fitted),)), progress=progress)
     by_split = {
@@ -79,7 +82,7 @@ def layer_scores(source, scheme_name: str, progress: bool = False) -> dict:
         for split in SPLITS
     }
     best = choose_on_val(by_split["val"], by_split["test"])
-    base = scheme_baselines(source, scheme_name) if isinstance(source, ActsFile) else {}
+    base = scheme_baselines(source, scheme_name)
     return {
         "layers": by_split["test"],
         "val_layers": by_split["val"],
@@ -114,10 +117,8 @@ def probe_curve(
         point = data["points"].get(str(step))
         if point and point["model_sha256"] == sha:
             continue
-        acts = out / f"acts-step-{step}.h5"
         began = time.perf_counter()
-        point = probe_checkpoint(model, Path(games), acts, n_games, scheme_name, progress)
-        acts.unlink()
+        point = probe_checkpoint(model, Path(games), n_games, scheme_name, progress)
         val = validation.get(step, {})
         point.update(
             model=str(model),

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from othello.common.device import DEVICES, pick_device
 from othello.common.errors import UserError
 from probes.acts.reader import flat_positions
+from probes.acts.source import ActivationSource
 from probes.common import ProbeKey
 from probes.kinds import KINDS, default_settings, make_probe, probe_kind
 from probes.schemes import scheme
@@ -68,7 +69,7 @@ class FitConfig:
         return list(dict.fromkeys(spec.scheme for spec in self.specs))
 
 
-def count_positions(source, split: str, chunk_games: int = 1024) -> int:
+def count_positions(source: ActivationSource, split: str, chunk_games: int = 1024) -> int:
     return sum(
         int(chunk["valid"].sum())
         for chunk in source.iter_chunks(split, [], [], chunk_games=chunk_games)
@@ -79,9 +80,12 @@ Probes = dict[ProbeKey, nn.Module]  # keyed scheme/kind/hook
 
 
 def fit_probes(
-    source, cfg: FitConfig, progress: bool = True, kinds: dict[str, Any] | None = None
+    source: ActivationSource,
+    cfg: FitConfig,
+    progress: bool = True,
+    kinds: dict[str, Any] | None = None,
 ) -> Probes:
-    """Probes fitted on the training split of ``source`` (an ActsFile or ArraySource);
+    """Probes fitted on the training split of ``source`` (an acts.h5 or in-memory source);
     ``kinds`` maps a kind to its settings (defaults for those not given)."""
     kinds = {**default_settings(), **(kinds or {})}
     hooks = cfg.hooks or list(source.hooks)
@@ -124,7 +128,9 @@ def fit_probes(
     return {key: probe.eval().cpu() for key, probe in probes.items()}
 
 
-def new_probes(source, cfg: FitConfig, hooks: list[str], kinds: dict[str, Any]) -> Probes:
+def new_probes(
+    source: ActivationSource, cfg: FitConfig, hooks: list[str], kinds: dict[str, Any]
+) -> Probes:
     """Every probe to fit, unfitted, its input standardisation set from the first chunk of
     training games."""
     first = next(iter(source.iter_chunks("train", hooks, [], cfg.chunk_games)), None)
@@ -136,7 +142,7 @@ def new_probes(source, cfg: FitConfig, hooks: list[str], kinds: dict[str, Any]) 
         mean, scale = x.mean(0), x.std(0)
         for spec in cfg.specs:
             n_classes = scheme(spec.scheme).n_classes
-            probe = make_probe(spec.kind, source.d_model, n_classes, kinds[spec.kind])
+            probe = make_probe(spec.kind, x.shape[-1], n_classes, kinds[spec.kind])
             probe.set_standardisation(mean, scale)
             probes[spec.at(hook)] = probe
     return probes

@@ -22,7 +22,8 @@ import torch
 from othello.world.labels import placed_by, replay
 from othello.world.squares import N_SQUARES
 from probes.acts.format import N_POSITIONS
-from probes.acts.reader import ActsFile, flat_positions, move_numbers
+from probes.acts.reader import flat_positions, move_numbers
+from probes.acts.source import ActivationSource
 from probes.common import ProbeKey
 from probes.fit import Probes
 from probes.kinds import LinearProbe
@@ -130,7 +131,7 @@ def game_numbers(chunk: dict[str, np.ndarray]) -> np.ndarray:
 
 @torch.no_grad()
 def evaluate_probes(
-    source,
+    source: ActivationSource,
     probes: Probes,
     split: str = "test",
     chunk_games: int = 256,
@@ -155,7 +156,7 @@ def evaluate_probes(
     return counts
 
 
-def label_counts(source, split: str, label: str, n_classes: int) -> np.ndarray:
+def label_counts(source: ActivationSource, split: str, label: str, n_classes: int) -> np.ndarray:
     """int64 [59, 64, C]: how often each square holds each class at each move."""
     counts = np.zeros((N_POSITIONS, N_SQUARES, n_classes), np.int64)
     for chunk in source.iter_chunks(split, [], [label], chunk_games=1024):
@@ -188,7 +189,7 @@ def baselines(train: np.ndarray, test: np.ndarray) -> dict:
 PLACED_BY = {"board_relative": True, "board_colour": False}
 
 
-def placed_by_baseline(acts: ActsFile, split: str, label: str) -> dict:
+def placed_by_baseline(acts: ActivationSource, split: str, label: str) -> dict:
     """Accuracy of the placed-by board against ``label`` on ``split``, overall and by move."""
     correct = np.zeros(N_POSITIONS, np.int64)
     positions = np.zeros(N_POSITIONS, np.int64)
@@ -204,7 +205,7 @@ def placed_by_baseline(acts: ActsFile, split: str, label: str) -> dict:
     }
 
 
-def scheme_baselines(acts: ActsFile, scheme_name: str, split: str = "test") -> dict:
+def scheme_baselines(acts: ActivationSource, scheme_name: str, split: str = "test") -> dict:
     """Every baseline of one scheme on ``split``: chance and majorities learned from the
     training split, and the placed-by rule where the scheme is a board."""
     sch = scheme(scheme_name)

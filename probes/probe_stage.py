@@ -26,15 +26,14 @@ from othello.common.device import pick_device
 from othello.common.errors import UserError
 from othello.common.files import DETAILS, METRICS
 from othello.model.hooks import layer_name
-from probes.acts.arrays import ArraySource
 from probes.acts.reader import ActsFile
+from probes.acts.source import ActivationSource
 from probes.fit import FitConfig, Probes, fit_probes
 from probes.kinds import KINDS, default_settings
 from probes.metrics import ProbeCounts, direction_cosines, evaluate_probes, scheme_baselines
 from probes.probe_metrics import ProbeMetrics
 from probes.store import save_probes
 
-ActivationSource = ActsFile | ArraySource  # what probes are fitted on
 SPLITS = ("val", "test")  # the layer is chosen on the first, figures reported on the second
 
 

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from othello.common.errors import UserError
+from probes.acts.source import ActivationSource
 from probes.common import ProbeKey
 from probes.fit import FitConfig, Probes, fit_probes
 
@@ -32,7 +33,10 @@ DIRECTIONS = {
 
 
 def fit_probe(
-    source, scheme: str = "mine_theirs", kind: str = "linear", fit: FitConfig | None = None
+    source: ActivationSource,
+    scheme: str = "mine_theirs",
+    kind: str = "linear",
+    fit: FitConfig | None = None,
 ) -> Probes:
     """``scheme/kind`` probes at every hook of ``source`` (an in-memory source or an
     ``ActsFile``), fitted on its training games; ``fit`` sets epochs, steps, seed (its

@@ -4,7 +4,10 @@
         [--control] [--dtype float16|float32] [--compression gzip|lzf] [--hooks H1,H2]
 
 By default the games are the corpus's validation split (games the model never trained on) and
-the hooks are ``blocks.{l}.hook_resid_pre`` of every block plus the last ``hook_resid_post``.
+the hooks are ``blocks.{l}.hook_resid_pre`` of every block plus the last ``hook_resid_post``;
+``--hooks`` names any others that hold a vector per position (``blocks.0.attn.hook_z`` is
+stored flattened, heads x d_head; a transcoder's ``blocks.0.ln2.hook_normalized`` and
+``blocks.0.hook_mlp_out``), an attention pattern is refused.
 ``--control`` caches the same architecture at random initialisation (RUN_DIR/control/model.pt),
 the baseline that shows what probes find in a model that learned nothing. A killed run
 resumes when started again with the same arguments.

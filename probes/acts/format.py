@@ -3,7 +3,9 @@ are laid out. The writer (:mod:`probes.acts.writer`), the reader (:mod:`probes.a
 and the shard merge (:mod:`probes.acts.merge`) all take it from this module.
 
 ``acts.h5`` holds, for every cached game and sequence position (0..58), the activations at the
-chosen hook points (``acts/<hook name>``, ``[games, 59, d_model]``) and the engine's labels of
+chosen hook points (``acts/<hook name>``, ``[games, 59, width]``: the hook's activation at a
+position flattened to one vector, ``d_model`` for the residual stream, heads x ``d_head`` for
+``attn.hook_z``, the MLP's width for ``mlp.hook_post``) and the engine's labels of
 the board the model has seen at that position (``labels/*``, ``[games, 59, ...]``). Position
 ``t`` has read moves ``0..t``; its labels describe the board after move ``t``. Positions past a
 game's end hold the model's activations on padding and labels of -1 / False; ``length`` tells
@@ -72,6 +74,11 @@ def probe_split(n_games: int, fractions: tuple[float, float, float]) -> np.ndarr
     return split
 
 
+def valid_positions(length: np.ndarray) -> np.ndarray:
+    """bool [games, 59]: the positions of games of these lengths that hold a real board."""
+    return np.arange(N_POSITIONS)[None, :] < np.asarray(length).astype(np.int64)[:, None]
+
+
 def is_complete_cache(f: h5py.File) -> bool:
     return f.attrs.get("format") == FORMAT and bool(f.attrs.get("complete", False))
 
@@ -81,9 +88,33 @@ def dataset_names(hooks: list[str]) -> list[str]:
     return [*GAME_DATASETS, *(f"acts/{hook}" for hook in hooks), *(f"labels/{n}" for n in LABELS)]
 
 
-def create_datasets(f: h5py.File, job: dict, d_model: int, batch_games: int) -> None:
+def cache_job(
+    model_sha256: str | None,
+    games_sha256: str,
+    hooks: list[str],
+    corpus_split: str,
+    n_games: int,
+    fractions: tuple[float, float, float],
+    dtype: str = "float32",
+    compression: str | None = None,
+) -> dict:
+    """What a cache was made from and how (the ``job`` attribute of ``acts.h5``; an in-memory
+    source keeps the same record), so both routes describe the same job the same way."""
+    return {
+        "model_sha256": model_sha256,
+        "games_sha256": games_sha256,
+        "hooks": list(hooks),
+        "dtype": dtype,
+        "compression": compression,
+        "corpus_split": corpus_split,
+        "n_games": int(n_games),
+        "fractions": list(fractions),
+    }
+
+
+def create_datasets(f: h5py.File, job: dict, widths: dict[str, int], batch_games: int) -> None:
     """Every dataset of a cache for ``job`` (its ``n_games``, ``hooks``, ``dtype`` and
-    ``compression``), chunked by ``batch_games`` games."""
+    ``compression``), each hook ``widths[hook]`` wide, chunked by ``batch_games`` games."""
     n = job["n_games"]
     rows = min(batch_games, n)
     f.create_dataset("moves", (n, MAX_MOVES), dtype=np.int8)
@@ -94,9 +125,9 @@ def create_datasets(f: h5py.File, job: dict, d_model: int, batch_games: int) -> 
     for hook in job["hooks"]:
         f.create_dataset(
             f"acts/{hook}",
-            (n, N_POSITIONS, d_model),
+            (n, N_POSITIONS, widths[hook]),
             dtype=DTYPES[job["dtype"]],
-            chunks=(rows, N_POSITIONS, d_model),
+            chunks=(rows, N_POSITIONS, widths[hook]),
             compression=job["compression"],
         )
     for name, (dtype, shape) in LABELS.items():

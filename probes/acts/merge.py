@@ -76,12 +76,12 @@ def merge_caches(shards: list[str | os.PathLike], out: str | os.PathLike) -> Pat
         partial = partial_path(out)
         partial.parent.mkdir(parents=True, exist_ok=True)
         first = jobs[0][2]
-        sample = first[f"acts/{whole['hooks'][0]}"]
-        block = sample.chunks[0]
+        block = first[f"acts/{whole['hooks'][0]}"].chunks[0]
+        widths = {hook: first[f"acts/{hook}"].shape[-1] for hook in whole["hooks"]}
         with h5py.File(partial, "w") as merged:
             merged.attrs.update({k: v for k, v in first.attrs.items() if k not in SHARD_KEYS})
             merged.attrs.update(job=json.dumps(whole, sort_keys=True), n_games=whole["n_games"])
-            create_datasets(merged, whole, sample.shape[-1], block)
+            create_datasets(merged, whole, widths, block)
             row = 0
             for job, _, f in jobs:
                 for start in range(0, job["n_games"], block):

@@ -1,5 +1,6 @@
 """Read access to a finished activation cache (``acts.h5``, written by :mod:`probes.acts.writer`),
-for the probes: one split's games a chunk at a time, with their labels.
+for the probes and the SAEs: one split's games a chunk at a time, with their labels (an
+:class:`probes.acts.source.ActivationSource`, as an in-memory source is).
 
 A reader can demand the model's and corpus's hashes, so a cache of another model or corpus is
 refused rather than silently probed.
@@ -18,11 +19,12 @@ import numpy as np
 
 from othello.common.atomic import partial_path
 from othello.corpora.corpus import SPLIT_NAMES
-from probes.acts.format import LABELS, N_POSITIONS, CacheError, is_complete_cache
+from probes.acts.format import LABELS, CacheError, is_complete_cache, valid_positions
 
 
 class ActsFile:
-    """Read access to a finished ``acts.h5``; optionally insists on the model and corpus."""
+    """Read access to a finished ``acts.h5`` (an :class:`probes.acts.source.ActivationSource`);
+    optionally insists on the model and corpus."""
 
     def __init__(
         self,
@@ -54,8 +56,8 @@ class ActsFile:
                     f"{self.path} was made from another {what} (sha256 {have[:12]}..., "
                     f"expected {want[:12]}...): rebuild the cache for this one"
                 )
-        self.hooks: list[str] = list(json.loads(attrs["job"])["hooks"])
-        self.d_model = int(self.file[f"acts/{self.hooks[0]}"].shape[-1])
+        self.job: dict = json.loads(attrs["job"])
+        self.hooks: list[str] = list(self.job["hooks"])
 
     @property
     def n_games(self) -> int:
@@ -69,6 +71,10 @@ class ActsFile:
     def games_sha256(self) -> str:
         return str(self.file.attrs["games_sha256"])
 
+    def width(self, hook: str) -> int:
+        """The activation vector's length at ``hook``."""
+        return int(self.file[f"acts/{hook}"].shape[-1])
+
     def split_rows(self, split: str) -> np.ndarray:
         """Cached-game rows of one probe split ('train', 'val' or 'test')."""
         if split not in SPLIT_NAMES:
@@ -77,8 +83,7 @@ class ActsFile:
 
     def valid(self, rows: slice | np.ndarray) -> np.ndarray:
         """bool [games, 59]: positions that hold a real board (not padding)."""
-        length = self.file["length"][rows].astype(np.int64)
-        return np.arange(N_POSITIONS)[None, :] < length[:, None]
+        return valid_positions(self.file["length"][rows])
 
     def games(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Moves int8 [games, 60] and lengths [games] of cached-game ``rows``."""

@@ -1,5 +1,5 @@
-"""Write the activation cache: a model's residual stream over a set of games, with the board
-labels (the format: :mod:`probes.acts.format`).
+"""Write the activation cache: a model's activations at chosen hooks (the residual stream by
+default) over a set of games, with the board labels (the format: :mod:`probes.acts.format`).
 
 The file records the content hashes of the model and the corpus it was made from; readers can
 demand both, so a cache of another model or corpus is refused rather than silently probed.
@@ -30,10 +30,11 @@ from probes.acts.format import (
     FORMAT,
     FORMAT_VERSION,
     CacheError,
+    cache_job,
     create_datasets,
     probe_split,
 )
-from probes.acts.memory import IllegalGameError, run_positions
+from probes.acts.memory import IllegalGameError, hook_widths, run_positions
 
 
 def write_cache(
@@ -64,29 +65,22 @@ def write_cache(
     _check_options(dtype, compression, shard, n_shards)
     out = Path(out)
     model_path = model_file(model_path)
-    model, hooks = model_and_hooks(model_path, hooks)
+    model, widths = model_and_widths(model_path, hooks)
+    hooks = list(widths)
     with GamesFile(games_path) as games:
         index = games.select(corpus_split, n_games, allow_fewer)
         split = probe_split(len(index), fractions)
         first, stop = shard * len(index) // n_shards, (shard + 1) * len(index) // n_shards
         n_total, index, split = len(index), index[first:stop], split[first:stop]
-        job = {
-            "model_sha256": file_sha256(model_path),
-            "games_sha256": file_sha256(games_path),
-            "hooks": list(hooks),
-            "dtype": dtype,
-            "compression": compression,
-            "corpus_split": corpus_split,
-            "n_games": int(len(index)),
-            "fractions": list(fractions),
-        }
+        job = cache_job(
+            file_sha256(model_path), file_sha256(games_path), hooks, corpus_split, len(index),
+            fractions, dtype, compression,
+        )  # fmt: skip
         if n_shards > 1:
             job.update(shard=shard, n_shards=n_shards, first_row=first, n_total=n_total)
         partial, job_text = partial_path(out), json.dumps(job, sort_keys=True)
         f = reopen_partial_h5(partial, job_text, "prepared") if resume else None
-        f = f or _new_partial(
-            partial, job, job_text, games, index, split, model.cfg.d_model, batch_games
-        )
+        f = f or _new_partial(partial, job, job_text, games, index, split, widths, batch_games)
         try:
             _fill(f, model, hooks, dtype, batch_games, progress, out.name)
             f.attrs["complete"] = True
@@ -96,15 +90,16 @@ def write_cache(
     return out
 
 
-def model_and_hooks(model_path: Path, hooks: list[str] | None) -> tuple:
-    """The model (on the GPU when there is one) and the hooks to cache (default: every
-    residual layer), each checked to exist."""
+def model_and_widths(model_path: Path, hooks: list[str] | None) -> tuple:
+    """The model (on the GPU when there is one) and ``{hook: width}`` of the hooks to cache
+    (default: every residual layer), each checked to exist and to hold a vector per
+    position."""
     model = load_model_file(model_path, pick_device())
     hooks = hooks or list(resid_hooks(model.cfg.n_layers).values())
-    unknown = [h for h in hooks if h not in model.hook_points]
-    if unknown:
-        raise UserError(f"no hook point named {unknown[0]!r} in {model_path}")
-    return model, hooks
+    try:
+        return model, hook_widths(model, hooks)
+    except UserError as exc:
+        raise UserError(f"{model_path}: {exc}") from None
 
 
 def _check_options(dtype: str, compression: str | None, shard: int, n_shards: int) -> None:
@@ -123,7 +118,7 @@ def _new_partial(
     games: GamesFile,
     index: np.ndarray,
     split: np.ndarray,
-    d_model: int,
+    widths: dict[str, int],
     batch_games: int,
 ) -> h5py.File:
     """A fresh partial cache holding the chosen games and their splits, marked ``prepared``
@@ -141,7 +136,7 @@ def _new_partial(
         split_names=list(SPLIT_NAMES),
         **{k: v if v is not None else "none" for k, v in job.items() if k != "fractions"},
     )
-    create_datasets(f, job, d_model, batch_games)
+    create_datasets(f, job, widths, batch_games)
     for name, source in (
         ("moves", games.moves),
         ("length", games.length),

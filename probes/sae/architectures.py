@@ -9,9 +9,12 @@ arithmetic so ``sae_lens.SAE.load_from_disk`` reads what we write:
   (Anthropic, "Towards Monosemanticity").
 
 An architecture is one :func:`register_architecture` call: how pre-activations become
-features, what it adds to the reconstruction loss, what it does after an optimiser step, and
-the extra keys of its SAELens ``cfg.json``. The model, the trainer, saving and loading iterate
-over the registry.
+features, what it adds to the reconstruction loss, what it does after an optimiser step,
+whether ``b_dec`` is subtracted from the input (an SAE's reconstruction lives where its
+input does; a transcoder's, at another hook, does not: SAELens's transcoders set
+``apply_b_dec_to_input`` false), and the extra keys of its SAELens ``cfg.json``. The model,
+the trainer, saving and loading iterate over the registry, and every one of them takes an
+input and an output hook, so a transcoder is an entry here, not a fork.
 """
 
 from __future__ import annotations
@@ -28,14 +31,17 @@ from othello.common.registry import Registry
 @dataclass(frozen=True)
 class SAEArchitecture:
     """One architecture. ``activate(pre, k)``: features from pre-activations [..., d_sae].
-    ``penalty(sae, x, x_hat, pre, features, dead, cfg)``: what it adds to the loss.
-    ``after_step(sae, optimizer, x, dead, step, cfg)``: run after each optimiser step (None:
-    nothing). ``cfg_keys(sae)``: its extra SAELens ``cfg.json`` keys."""
+    ``penalty(sae, target, x_hat, pre, features, dead, cfg)``: what it adds to the loss
+    (``target``: what ``x_hat`` reconstructs, the input itself for an SAE).
+    ``after_step(sae, optimizer, x, target, dead, step, cfg)``: run after each optimiser step
+    (None: nothing). ``apply_b_dec_to_input``: encode ``x - b_dec`` (an SAE) or ``x`` (a
+    transcoder). ``cfg_keys(sae)``: its extra SAELens ``cfg.json`` keys."""
 
     name: str
     activate: Callable[[torch.Tensor, int], torch.Tensor]
     penalty: Callable[..., torch.Tensor]
     after_step: Callable[..., Any] | None = None
+    apply_b_dec_to_input: bool = True
     cfg_keys: Callable[[Any], dict] = lambda sae: {}
     summary: str = ""
 
@@ -50,12 +56,12 @@ def topk_activate(pre: torch.Tensor, k: int) -> torch.Tensor:
     return torch.zeros_like(pre).scatter_(-1, indices, values.relu())
 
 
-def aux_k_loss(sae, x, x_hat, pre, dead: torch.Tensor, aux_k: int) -> torch.Tensor:
+def aux_k_loss(sae, target, x_hat, pre, dead: torch.Tensor, aux_k: int) -> torch.Tensor:
     """Gao et al.'s auxiliary loss: the top ``aux_k`` dead features alone reconstruct the
     residual the live ones left, so dead features get gradient and come back."""
     if not dead.any():
-        return x.new_zeros(())
-    residual = (x - x_hat).detach()
+        return target.new_zeros(())
+    residual = (target - x_hat).detach()
     masked = pre.masked_fill(~dead, float("-inf"))
     k = min(aux_k, int(dead.sum()))
     values, indices = masked.topk(k, dim=-1)
@@ -65,28 +71,30 @@ def aux_k_loss(sae, x, x_hat, pre, dead: torch.Tensor, aux_k: int) -> torch.Tens
     ).mean().clamp(min=1e-8)
 
 
-def topk_penalty(sae, x, x_hat, pre, features, dead, cfg) -> torch.Tensor:
+def topk_penalty(sae, target, x_hat, pre, features, dead, cfg) -> torch.Tensor:
     if not cfg.aux_coefficient:
-        return x.new_zeros(())
-    return cfg.aux_coefficient * aux_k_loss(sae, x, x_hat, pre, dead, cfg.aux_k)
+        return target.new_zeros(())
+    return cfg.aux_coefficient * aux_k_loss(sae, target, x_hat, pre, dead, cfg.aux_k)
 
 
 @torch.no_grad()
-def resample_dead(sae, optimizer, x: torch.Tensor, dead: torch.Tensor) -> int:
-    """Point each dead feature at one of the batch's worst-reconstructed inputs (its residual,
-    normalised), with a small encoder; their optimiser moments restart at zero."""
+def resample_dead(sae, optimizer, x: torch.Tensor, target: torch.Tensor, dead: torch.Tensor) -> int:
+    """Point each dead feature at one of the batch's worst-reconstructed positions: its
+    decoder row at the target there, its encoder column (small) at the input there, each
+    centred and normalised; their optimiser moments restart at zero."""
     index = dead.nonzero().flatten()
     if len(index) == 0:
         return 0
-    errors = (sae(x) - x).pow(2).sum(-1)
+    errors = (sae(x) - target).pow(2).sum(-1)
     worst = errors.topk(min(len(index), len(x))).indices
     index = index[: len(worst)]
-    direction = x[worst] - sae.b_dec
-    direction = direction / direction.norm(dim=-1, keepdim=True).clamp(min=1e-8)
+    direction = _unit(target[worst] - sae.b_dec)
+    centred = x[worst] - sae.b_dec if sae.apply_b_dec_to_input else x[worst]
+    reads = direction if target is x else _unit(centred)
     alive = ~dead
     scale = 0.2 * (sae.W_enc[:, alive].norm(dim=0).mean() if alive.any() else 1.0)
     sae.W_dec[index] = direction
-    sae.W_enc[:, index] = direction.T * scale
+    sae.W_enc[:, index] = reads.T * scale
     sae.b_enc[index] = 0.0
     for param, rows in (
         (sae.W_dec, (index,)),
@@ -100,9 +108,13 @@ def resample_dead(sae, optimizer, x: torch.Tensor, dead: torch.Tensor) -> int:
     return len(index)
 
 
-def resample_every(sae, optimizer, x, dead, step: int, cfg) -> None:
+def _unit(v: torch.Tensor) -> torch.Tensor:
+    return v / v.norm(dim=-1, keepdim=True).clamp(min=1e-8)
+
+
+def resample_every(sae, optimizer, x, target, dead, step: int, cfg) -> None:
     if step % cfg.resample_every == 0:
-        resample_dead(sae, optimizer, x, dead)
+        resample_dead(sae, optimizer, x, target, dead)
 
 
 register_architecture(
@@ -118,7 +130,7 @@ register_architecture(
     SAEArchitecture(
         name="standard",
         activate=lambda pre, k: pre.relu(),
-        penalty=lambda sae, x, x_hat, pre, features, dead, cfg: (
+        penalty=lambda sae, target, x_hat, pre, features, dead, cfg: (
             cfg.l1_coefficient * features.sum(-1).mean()
         ),
         after_step=resample_every,

@@ -5,8 +5,10 @@ true board.
   (1 - FVU), mean L0, dead features (never active on the test positions) and dense ones
   (active on more than 10% of them);
 * spliced into the model: the model's own training loss and top-1 legal accuracy when the
-  SAE's reconstruction replaces the residual stream at its hook, beside the clean model and
-  zero and mean ablation; ``loss_recovered`` = (L_zero - L_sae) / (L_zero - L_clean);
+  SAE's reconstruction (of its input hook's activation) replaces the activation at its output
+  hook (the same hook for an SAE, another for a transcoder), beside the clean model and zero
+  and mean ablation of the output hook; ``loss_recovered`` = (L_zero - L_sae) / (L_zero -
+  L_clean);
 * board (Karvonen et al. 2024): each board property (a square holding mine/theirs/empty, a
   legal move, a flipped disc) gets the single feature and threshold (a share of the feature's
   largest training activation) with the best F1 on the *training* games; ``coverage`` is the
@@ -20,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from othello.common.errors import UserError
 from othello.model.evaluate import rank_legality
 from othello.model.hooked import HookedModel
 from othello.training.objectives import legal_move_targets, next_move_loss
@@ -27,6 +30,7 @@ from othello.world.labels import replay
 from othello.world.squares import N_SQUARES
 from othello.world.tokens import encode
 from probes.acts.reader import flat_positions
+from probes.acts.source import ActivationSource
 from probes.sae.model import SparseAutoencoder
 from probes.schemes import scheme
 
@@ -37,31 +41,50 @@ BOARD_LABELS = {"mine_theirs": "board_relative", "legal": "legal", "flipped": "f
 
 
 @torch.no_grad()
-def features_of(sae: SparseAutoencoder, source, hook: str, split: str, labels=(), chunk_games=128):
-    """Yield (x, features, chunk with ``labels``) for one split, a chunk at a time."""
+def features_of(
+    sae: SparseAutoencoder,
+    source: ActivationSource,
+    hook: str,
+    split: str,
+    labels=(),
+    chunk_games: int = 128,
+):
+    """Yield (x, features, chunk with ``labels``) for one split, a chunk at a time (``hook``:
+    the SAE's input)."""
     for chunk in source.iter_chunks(split, [hook], list(labels), chunk_games):
         x = torch.from_numpy(flat_positions(chunk, hook))
         yield x, sae.encode(x), chunk
 
 
 @torch.no_grad()
-def reconstruction(sae: SparseAutoencoder, source, hook: str, split: str = "test") -> dict:
-    """Reconstruction figures on one split (the test games by default)."""
+def reconstruction(
+    sae: SparseAutoencoder,
+    source: ActivationSource,
+    hook: str,
+    split: str = "test",
+    hook_out: str | None = None,
+) -> dict:
+    """Reconstruction figures on one split (the test games by default) of ``hook_out``'s
+    activations (None: ``hook``'s) from ``hook``'s."""
+    hook_out = hook if hook_out is None else hook_out
     sq_err = total = n = l0 = 0.0
     sums, sq_sums = None, None
     fires = torch.zeros(sae.d_sae, dtype=torch.long)
-    for x, f, _ in features_of(sae, source, hook, split):
-        x_hat = sae.decode(f)
-        sq_err += float((x_hat - x).pow(2).sum())
-        sums = x.sum(0) if sums is None else sums + x.sum(0)
-        sq_sums = x.pow(2).sum(0) if sq_sums is None else sq_sums + x.pow(2).sum(0)
+    for chunk in source.iter_chunks(split, list(dict.fromkeys((hook, hook_out))), [], 128):
+        x = torch.from_numpy(flat_positions(chunk, hook))
+        y = x if hook_out == hook else torch.from_numpy(flat_positions(chunk, hook_out))
+        f = sae.encode(x)
+        y_hat = sae.decode(f)
+        sq_err += float((y_hat - y).pow(2).sum())
+        sums = y.sum(0) if sums is None else sums + y.sum(0)
+        sq_sums = y.pow(2).sum(0) if sq_sums is None else sq_sums + y.pow(2).sum(0)
         n += len(x)
         active = f > 0
         l0 += float(active.sum())
         fires += active.sum(0)
     total = float((sq_sums - sums.pow(2) / n).sum())  # squared deviation from the mean
     return {
-        "mse": sq_err / (n * sae.d_in),
+        "mse": sq_err / (n * sae.d_out),
         "explained_variance": 1 - sq_err / total,
         "l0": l0 / n,
         "dead_features": float((fires == 0).float().mean()),
@@ -72,28 +95,32 @@ def reconstruction(sae: SparseAutoencoder, source, hook: str, split: str = "test
 
 @torch.no_grad()
 def spliced(
-    model: HookedModel, sae: SparseAutoencoder, source, hook: str, target: str, games: int = 300
-):
-    """The model's loss and top-1 legal accuracy on test games: clean, with the SAE's
-    reconstruction at ``hook``, and with the hook zeroed or set to its mean."""
+    model: HookedModel,
+    sae: SparseAutoencoder,
+    source: ActivationSource,
+    hook: str,
+    target: str,
+    games: int = 300,
+    hook_out: str | None = None,
+) -> dict:
+    """The model's loss and top-1 legal accuracy on test games: clean, with the activation at
+    ``hook_out`` (None: ``hook``) replaced by the SAE's reconstruction of ``hook``'s, and with
+    ``hook_out`` zeroed or set to its mean."""
+    hook_out = hook if hook_out is None else hook_out
     rows = source.split_rows("test")[:games]
     moves, lengths = source.games(rows)
     tokens = torch.as_tensor(encode(moves))
     targets = legal_move_targets(moves) if target != "sampled" else None
-    mean = _hook_mean(source, hook)
-
-    def replace(fn):
-        return [(hook, lambda x, _: fn(x))] if fn else []
-
+    mean = _hook_mean(source, hook_out)
     variants = {
-        "clean": None,
-        "sae": lambda x: sae(x.float()).to(x.dtype),
-        "zero": torch.zeros_like,
-        "mean": lambda x: mean.expand_as(x).to(x.dtype),
+        "clean": [],
+        "sae": splice_hooks(sae, hook, hook_out),
+        "zero": [(hook_out, lambda x, _: torch.zeros_like(x))],
+        "mean": [(hook_out, lambda x, _: mean.view(x.shape[2:]).expand_as(x).to(x.dtype))],
     }
     out = {}
-    for name, fn in variants.items():
-        with model.hooks(replace(fn)):
+    for name, fns in variants.items():
+        with model.hooks(fns):
             loss = float(next_move_loss(model, tokens, targets, target))
             logits = model(tokens[:, :-1])
         out[f"loss_{name}"] = loss
@@ -108,7 +135,25 @@ def spliced(
     return out
 
 
-def _hook_mean(source, hook: str) -> torch.Tensor:
+def splice_hooks(sae: SparseAutoencoder, hook: str, hook_out: str) -> list:
+    """Hook functions that keep the activation at ``hook`` (each position's flattened, as
+    the cache holds it) and replace the one at ``hook_out`` by the SAE's reconstruction of
+    it; the same hook for an SAE (read, then replaced), which is why reading comes first."""
+    read: dict[str, torch.Tensor] = {}
+
+    def keep(x: torch.Tensor, _) -> None:
+        read["x"] = x
+
+    def replace(x: torch.Tensor, _) -> torch.Tensor:
+        if "x" not in read:
+            raise UserError(f"{hook_out} runs before {hook}: a transcoder must write downstream")
+        x_in = read.pop("x")
+        return sae(x_in.flatten(2).float()).view(x.shape).to(x.dtype)
+
+    return [(hook, keep), (hook_out, replace)]
+
+
+def _hook_mean(source: ActivationSource, hook: str) -> torch.Tensor:
     total, n = 0, 0
     for chunk in source.iter_chunks("train", [hook], [], 512):
         x = flat_positions(chunk, hook)
@@ -159,7 +204,9 @@ class PropertyCounts:
         return self.tp / np.maximum(self.predicted[:, :, None], 1)
 
 
-def board_metrics(sae: SparseAutoencoder, source, hook: str, names=tuple(BOARD_LABELS)) -> dict:
+def board_metrics(
+    sae: SparseAutoencoder, source: ActivationSource, hook: str, names=tuple(BOARD_LABELS)
+) -> dict:
     """Coverage and board reconstruction per scheme (rules from training, scores on test)."""
     peak = torch.zeros(sae.d_sae)
     for _, f, _ in features_of(sae, source, hook, "train"):

@@ -1,15 +1,21 @@
-"""Sparse autoencoders on one layer of the residual stream, in SAELens's on-disk layout.
+"""Sparse autoencoders (and transcoders) on one hook of a model, in SAELens's on-disk layout.
 
-Every architecture (:mod:`probes.sae.architectures`: TopK and ReLU + L1 built in) encodes
-``(x - b_dec) @ W_enc + b_enc`` through its own activation and decodes as
-``features @ W_dec + b_dec``, with SAELens's names and arithmetic so
-``sae_lens.SAE.load_from_disk`` reads what we write and computes the same features.
-Training sees the activations scaled to a mean squared norm of ``d_in`` (so one learning rate
-and L1 coefficient suit every layer and model), with ``W_dec``'s rows (one per feature) kept at
-unit norm, so a feature's activation is its contribution's length and the L1 penalty cannot be
-dodged by shrinking the encoder while growing the decoder. The saved SAE has that scale folded
-into its weights: it reads raw activations and computes the same features (its decoder rows
-then all have norm 1/scale).
+An SAE reads the activation at an input hook and reconstructs the activation at an output
+hook: the same hook for a sparse autoencoder, two for a transcoder (which reads, say, the
+MLP's normalised input and reconstructs its output). Every architecture
+(:mod:`probes.sae.architectures`: TopK and ReLU + L1 built in) encodes
+``(x - b_dec) @ W_enc + b_enc`` through its own activation (``x @ W_enc + b_enc`` where the
+architecture does not apply ``b_dec`` to its input, as SAELens's transcoders do not) and
+decodes as ``features @ W_dec + b_dec``, with SAELens's names and arithmetic so
+``sae_lens.SAE.load_from_disk`` reads what we write and computes the same features; a
+transcoder's ``cfg.json`` also holds ``d_out`` and its output hook as ``metadata.hook_name_out``.
+Training sees the input and the target each scaled to a mean squared norm of its width (so
+one learning rate and L1 coefficient suit every layer and model; one scale for both where
+``b_dec`` is applied to the input), with ``W_dec``'s rows (one per feature) kept at unit norm,
+so a feature's activation is its contribution's length and the L1 penalty cannot be dodged by
+shrinking the encoder while growing the decoder. The saved SAE has those scales folded into
+its weights: it reads raw activations and computes the same features (its decoder rows then
+all have norm 1/scale of the target).
 """
 
 from __future__ import annotations
@@ -66,25 +72,47 @@ class SAEConfig:
 
 
 class SparseAutoencoder(nn.Module):
-    def __init__(self, d_in: int, d_sae: int, architecture: str = "topk", k: int = 16) -> None:
+    """``d_in`` wide input, ``d_sae`` features, ``d_out`` wide reconstruction (``d_in`` unless
+    it is a transcoder's output of another width)."""
+
+    def __init__(
+        self,
+        d_in: int,
+        d_sae: int,
+        architecture: str = "topk",
+        k: int = 16,
+        d_out: int | None = None,
+    ) -> None:
         super().__init__()
         self.d_in, self.d_sae, self.architecture, self.k = d_in, d_sae, architecture, k
+        self.d_out = d_in if d_out is None else d_out
+        self.apply_b_dec_to_input = ARCHITECTURES[architecture].apply_b_dec_to_input
+        if self.apply_b_dec_to_input and self.d_out != d_in:
+            raise UserError(
+                f"a {architecture} SAE subtracts b_dec from its input, so it cannot read "
+                f"{d_in} dimensions and write {self.d_out}"
+            )
         self.W_enc = nn.Parameter(torch.empty(d_in, d_sae))
         self.b_enc = nn.Parameter(torch.zeros(d_sae))
-        self.W_dec = nn.Parameter(torch.empty(d_sae, d_in))
-        self.b_dec = nn.Parameter(torch.zeros(d_in))
+        self.W_dec = nn.Parameter(torch.empty(d_sae, self.d_out))
+        self.b_dec = nn.Parameter(torch.zeros(self.d_out))
 
     def initialise(self, generator: torch.Generator, data_mean: torch.Tensor) -> None:
-        """Random unit-norm decoder rows, the encoder their transpose, ``b_dec`` the data's
-        mean (so the first reconstructions start at the centre of the data)."""
+        """Random unit-norm decoder rows, the encoder their transpose (its own random unit
+        columns where the widths differ), ``b_dec`` the target's mean (so the first
+        reconstructions start at the centre of the data)."""
         with torch.no_grad():
-            w = torch.randn(self.d_sae, self.d_in, generator=generator)
+            w = torch.randn(self.d_sae, self.d_out, generator=generator)
             self.W_dec.copy_(w / w.norm(dim=1, keepdim=True))
-            self.W_enc.copy_(self.W_dec.T)
+            if self.d_out == self.d_in:
+                self.W_enc.copy_(self.W_dec.T)
+            else:
+                w = torch.randn(self.d_sae, self.d_in, generator=generator)
+                self.W_enc.copy_((w / w.norm(dim=1, keepdim=True)).T)
             self.b_dec.copy_(data_mean)
 
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.b_dec) @ self.W_enc + self.b_enc
+        return (x - self.b_dec if self.apply_b_dec_to_input else x) @ self.W_enc + self.b_enc
 
     def activate(self, pre: torch.Tensor) -> torch.Tensor:
         return architecture(self.architecture).activate(pre, self.k)
@@ -103,29 +131,36 @@ class SparseAutoencoder(nn.Module):
         self.W_dec.div_(self.W_dec.norm(dim=1, keepdim=True).clamp(min=1e-8))
 
     @torch.no_grad()
-    def fold_input_scale(self, scale: float) -> None:
-        """An SAE trained on ``x * scale`` made to read and write ``x`` itself, with the same
-        features: ``(x s - b) W = (x - b/s)(s W)`` and ``(f W + b)/s = f (W/s) + b/s``."""
-        self.W_enc.mul_(scale)
-        self.W_dec.div_(scale)
-        self.b_dec.div_(scale)
+    def fold_scales(self, scale_in: float, scale_out: float) -> None:
+        """An SAE trained to map ``x * scale_in`` to ``y * scale_out`` made to read ``x`` and
+        write ``y`` themselves, with the same features: ``(x s) W = x (s W)``,
+        ``(f W + b)/t = f (W/t) + b/t``, and where ``b_dec`` is applied to the input (then
+        ``s = t``) ``(x s - b) W = (x - b/s)(s W)``."""
+        self.W_enc.mul_(scale_in)
+        self.W_dec.div_(scale_out)
+        self.b_dec.div_(scale_out)
 
 
 def save_sae(sae: SparseAutoencoder, out: str | os.PathLike, metadata: dict) -> Path:
     """``cfg.json`` + ``sae_weights.safetensors`` in SAELens's layout (``metadata``: what the
-    SAE was trained on: hook, layer, model and cache hashes)."""
+    SAE was trained on: ``hook`` (its input), ``hook_out`` where it is a transcoder's other
+    output hook, layer, model and cache hashes)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    hooks = {"hook_name": metadata.get("hook")}
+    if metadata.get("hook_out", hooks["hook_name"]) != hooks["hook_name"]:
+        hooks["hook_name_out"] = metadata["hook_out"]
     cfg = {
         "architecture": sae.architecture,
         "d_in": sae.d_in,
         "d_sae": sae.d_sae,
+        **({"d_out": sae.d_out} if "hook_name_out" in hooks else {}),
         "dtype": "float32",
         "device": "cpu",
-        "apply_b_dec_to_input": True,
+        "apply_b_dec_to_input": sae.apply_b_dec_to_input,
         "normalize_activations": "none",
         "reshape_activations": "none",
-        "metadata": {"hook_name": metadata.get("hook"), "model_name": "othello-gpt", **metadata},
+        "metadata": {**hooks, "model_name": "othello-gpt", **metadata},
     }
     cfg.update(architecture(sae.architecture).cfg_keys(sae))
     state = {k: v.detach().contiguous().cpu() for k, v in sae.state_dict().items()}
@@ -136,8 +171,15 @@ def save_sae(sae: SparseAutoencoder, out: str | os.PathLike, metadata: dict) -> 
     return out
 
 
+def sae_hooks(cfg: dict) -> tuple[str, str]:
+    """(input hook, output hook) of a saved SAE's ``cfg.json``: the same hook for an SAE."""
+    hook = cfg["metadata"]["hook_name"]
+    return hook, cfg["metadata"].get("hook_name_out", hook)
+
+
 def load_sae(folder: str | os.PathLike) -> tuple[SparseAutoencoder, dict]:
-    """An SAE saved by :func:`save_sae` (or by SAELens, for these two architectures)."""
+    """An SAE saved by :func:`save_sae` (or by SAELens, for these two architectures); its
+    hooks are :func:`sae_hooks` of the cfg returned."""
     folder = Path(folder)
     for name in (CFG_FILE, WEIGHTS_FILE):
         if not (folder / name).exists():
@@ -147,7 +189,9 @@ def load_sae(folder: str | os.PathLike) -> tuple[SparseAutoencoder, dict]:
         raise UserError(
             f"{folder}: architecture {cfg['architecture']!r} is not one of {sorted(ARCHITECTURES)}"
         )
-    sae = SparseAutoencoder(cfg["d_in"], cfg["d_sae"], cfg["architecture"], cfg.get("k", 0))
+    sae = SparseAutoencoder(
+        cfg["d_in"], cfg["d_sae"], cfg["architecture"], cfg.get("k", 0), cfg.get("d_out")
+    )
     sae.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
     return sae.eval(), cfg
 

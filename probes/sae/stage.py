@@ -29,6 +29,7 @@ from othello.model.checkpoint import load_model_file, model_file
 from othello.model.hooks import layer_name
 from othello.model.run_dir import MODEL, training_target
 from probes.acts.reader import ActsFile, flat_positions
+from probes.acts.source import ActivationSource
 from probes.probe_metrics import ProbeMetrics
 from probes.sae.evaluate import BOARD_LABELS, board_metrics, features_of, reconstruction, spliced
 from probes.sae.model import SAEConfig, SparseAutoencoder, save_sae
@@ -105,7 +106,7 @@ def probe_accuracy(probe_dir: Path | None, layer: int, model_sha256: str) -> dic
 
 
 @torch.no_grad()
-def page_data(sae: SparseAutoencoder, acts: ActsFile, hook: str, board: dict) -> dict:
+def page_data(sae: SparseAutoencoder, acts: ActivationSource, hook: str, board: dict) -> dict:
     """The features of the best-covered mine/theirs properties, with their top positions."""
     f1 = np.array(board["mine_theirs"]["test_f1_per_property"])
     chosen, features = [], board["mine_theirs"]["feature_per_property"]
@@ -158,7 +159,7 @@ def run_sae(
     with ActsFile(acts_path) as acts:
         number, hook = resolve_layer(acts, str(layer), probe_dir or acts.path.parent / "probes")
         model = load_model_file(find_model(acts, run))
-        cfg.check_width(acts.d_model)
+        cfg.check_width(acts.width(hook))
         target = training_target(model_file(run).parent if run else Path(acts_path).parent)
         sae, record = train_sae(acts, hook, cfg, out, progress)
         board = board_metrics(sae, acts, hook)

@@ -1,4 +1,6 @@
-"""Train a sparse autoencoder on one hook of an activation cache, streamed a chunk at a time.
+"""Train a sparse autoencoder on one hook of an activation source (an ``acts.h5`` or one in
+memory), streamed a chunk at a time; or a transcoder, reading one hook and reconstructing
+another (``hook_out``).
 
 Memory is one chunk of games (``chunk_games``), whatever the cache's size. Chunks come in a
 seeded order each epoch and positions are shuffled within a chunk by a seed of (seed, epoch,
@@ -24,48 +26,74 @@ from othello.common.device import pick_device
 from othello.common.errors import UserError
 from othello.model import checkpoint
 from probes.acts.reader import flat_positions
+from probes.acts.source import ActivationSource
 from probes.sae.architectures import architecture
 from probes.sae.model import SAEConfig, SparseAutoencoder
 
 STATE = "sae_checkpoint.pt"
 
 
-def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-    """Squared error summed over the residual dimensions, mean over positions."""
-    return (x_hat - x).pow(2).sum(-1).mean()
+def reconstruction_loss(target: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """Squared error summed over the target's dimensions, mean over positions."""
+    return (x_hat - target).pow(2).sum(-1).mean()
 
 
-def training_loss(sae: SparseAutoencoder, x: torch.Tensor, cfg: SAEConfig, dead: torch.Tensor):
-    """(loss, features) of one batch: the reconstruction and the architecture's penalty."""
+def training_loss(
+    sae: SparseAutoencoder, x: torch.Tensor, target: torch.Tensor, cfg: SAEConfig, dead
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, features) of one batch: the reconstruction of ``target`` from ``x`` and the
+    architecture's penalty."""
     pre = sae.pre_activations(x)
     features = sae.activate(pre)
     x_hat = sae.decode(features)
-    penalty = architecture(cfg.architecture).penalty(sae, x, x_hat, pre, features, dead, cfg)
-    return reconstruction_loss(x, x_hat) + penalty, features
+    penalty = architecture(cfg.architecture).penalty(sae, target, x_hat, pre, features, dead, cfg)
+    return reconstruction_loss(target, x_hat) + penalty, features
 
 
-def _first_chunk(source, hook: str, cfg: SAEConfig) -> torch.Tensor:
-    chunk = next(iter(source.iter_chunks("train", [hook], [], cfg.chunk_games, cfg.seed)), None)
+def read_hooks(hook: str, hook_out: str) -> list[str]:
+    """The hooks a chunk must hold: the input, and the output where it is another."""
+    return list(dict.fromkeys((hook, hook_out)))
+
+
+def _first_chunk(source: ActivationSource, hooks: list[str], cfg: SAEConfig) -> dict:
+    chunk = next(iter(source.iter_chunks("train", hooks, [], cfg.chunk_games, cfg.seed)), None)
     if chunk is None or not chunk["valid"].any():
         raise UserError("the cache has no training positions")
-    return torch.from_numpy(flat_positions(chunk, hook))
+    return {h: torch.from_numpy(flat_positions(chunk, h)) for h in hooks}
+
+
+def mean_square_scale(x: torch.Tensor) -> float:
+    """The factor that gives ``x`` a mean squared norm of its width."""
+    return float((x.shape[-1] / x.pow(2).sum(-1).mean()).sqrt())
 
 
 class SAETrainer:
     """One SAE's training state: the SAE, its optimiser, each feature's positions since it
     last fired, and where in the stream it stands (epoch, chunk, step), all checkpointed."""
 
-    def __init__(self, source, hook: str, cfg: SAEConfig, out: Path) -> None:
-        if hook not in source.hooks:
-            raise UserError(f"the cache holds no activations for {hook!r}; it has {source.hooks}")
-        self.source, self.hook, self.cfg, self.out = source, hook, cfg, out
+    def __init__(
+        self, source: ActivationSource, hook: str, cfg: SAEConfig, out: Path, hook_out: str
+    ) -> None:
+        for name in (hook, hook_out):
+            if name not in source.hooks:
+                raise UserError(
+                    f"the cache holds no activations for {name!r}; it has {source.hooks}"
+                )
+        self.source, self.hook, self.hook_out, self.cfg, self.out = source, hook, hook_out, cfg, out
+        self.hooks = read_hooks(hook, hook_out)
         self.device = pick_device(cfg.device)
-        d_sae = cfg.check_width(source.d_model)
-        first = _first_chunk(source, hook, cfg)
-        # training sees x * scale, of mean squared norm d_in; the saved SAE has it folded in
-        self.scale = float((source.d_model / first.pow(2).sum(-1).mean()).sqrt())
-        sae = SparseAutoencoder(source.d_model, d_sae, cfg.architecture, cfg.k)
-        sae.initialise(torch.Generator().manual_seed(cfg.seed), first.mean(0) * self.scale)
+        d_in, d_out = source.width(hook), source.width(hook_out)
+        d_sae = cfg.check_width(d_in)
+        first = _first_chunk(source, self.hooks, cfg)
+        sae = SparseAutoencoder(d_in, d_sae, cfg.architecture, cfg.k, d_out)
+        # training sees x * scale and target * scale_out, each of mean squared norm its width
+        # (one scale where b_dec is applied to the input); the saved SAE has them folded in
+        self.scale = mean_square_scale(first[hook])
+        same = hook == hook_out or sae.apply_b_dec_to_input
+        self.scale_out = self.scale if same else mean_square_scale(first[hook_out])
+        sae.initialise(
+            torch.Generator().manual_seed(cfg.seed), first[hook_out].mean(0) * self.scale_out
+        )
         self.sae = sae.to(self.device)
         self.optimizer = torch.optim.Adam(sae.parameters(), lr=cfg.lr)
         self.since_fired = torch.zeros(d_sae, dtype=torch.long, device=self.device)
@@ -82,8 +110,8 @@ class SAETrainer:
     def dead(self) -> torch.Tensor:
         return self.since_fired > self.cfg.dead_after
 
-    def step(self, x: torch.Tensor) -> float:
-        loss, features = training_loss(self.sae, x, self.cfg, self.dead)
+    def step(self, x: torch.Tensor, target: torch.Tensor) -> float:
+        loss, features = training_loss(self.sae, x, target, self.cfg, self.dead)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -94,17 +122,23 @@ class SAETrainer:
         self.position["positions"] += len(x)
         after = architecture(self.cfg.architecture).after_step
         if after is not None:
-            after(self.sae, self.optimizer, x, self.dead, self.position["step"], self.cfg)
+            after(self.sae, self.optimizer, x, target, self.dead, self.position["step"], self.cfg)
         return float(loss.detach())
 
     def chunk(self, chunk: dict) -> float:
         """Train on one chunk's positions, in an order seeded by (seed, epoch, chunk)."""
         x_all = torch.from_numpy(flat_positions(chunk, self.hook)).to(self.device) * self.scale
+        y_all = x_all
+        if self.hook_out != self.hook:
+            y_all = torch.from_numpy(flat_positions(chunk, self.hook_out)).to(self.device)
+            y_all = y_all * self.scale_out
         seed = [self.cfg.seed, self.position["epoch"], self.position["chunk"]]
         order = torch.from_numpy(np.random.default_rng(seed).permutation(len(x_all)))
         loss = 0.0
         for batch in order.split(self.cfg.batch_positions):
-            loss = self.step(x_all[batch.to(self.device)])
+            rows = batch.to(self.device)
+            x = x_all[rows]
+            loss = self.step(x, x if y_all is x_all else y_all[rows])
         self.position["chunk"] += 1
         return loss
 
@@ -116,17 +150,20 @@ class SAETrainer:
 
 
 def train_sae(
-    source,
+    source: ActivationSource,
     hook: str,
     cfg: SAEConfig,
     out: str | os.PathLike,
     progress: bool = True,
     stop_after_steps: int | None = None,
+    hook_out: str | None = None,
 ) -> tuple[SparseAutoencoder, dict]:
-    """Train (or resume from ``out/sae_checkpoint.pt``) an SAE on ``hook`` of ``source`` (an
-    ActsFile or ArraySource); returns it and its training record. ``stop_after_steps`` stops
-    as a kill would, after a checkpoint at the end of a chunk (to test resumption)."""
-    trainer = SAETrainer(source, hook, cfg, Path(out))
+    """Train (or resume from ``out/sae_checkpoint.pt``) an SAE reading ``hook`` of ``source``
+    and reconstructing ``hook_out`` (None: ``hook`` itself, a sparse autoencoder; another
+    hook: a transcoder); returns it and its training record. ``stop_after_steps`` stops as a
+    kill would, after a checkpoint at the end of a chunk (to test resumption)."""
+    hook_out = hook if hook_out is None else hook_out
+    trainer = SAETrainer(source, hook, cfg, Path(out), hook_out)
     position = trainer.position
     per_epoch = -(-len(source.split_rows("train")) // cfg.chunk_games)
     done = position["epoch"] * per_epoch + position["chunk"]
@@ -141,7 +178,7 @@ def train_sae(
     while position["epoch"] < cfg.epochs and not stopped:
         seed = cfg.seed + position["epoch"]
         for chunk in source.iter_chunks(
-            "train", [hook], [], cfg.chunk_games, seed, position["chunk"]
+            "train", trainer.hooks, [], cfg.chunk_games, seed, position["chunk"]
         ):
             loss = trainer.chunk(chunk)
             bar.update(1)
@@ -165,5 +202,8 @@ def train_sae(
         "finished": not stopped,
     }
     sae = trainer.sae.cpu().eval()
-    sae.fold_input_scale(trainer.scale)
-    return sae, {**record, "input_scale": trainer.scale}
+    sae.fold_scales(trainer.scale, trainer.scale_out)
+    scales = {"input_scale": trainer.scale}
+    if hook_out != hook:
+        scales["output_scale"] = trainer.scale_out
+    return sae, {**record, **scales}

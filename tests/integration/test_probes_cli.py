@@ -86,7 +86,7 @@ def test_probe_curve_probes_every_snapshot_once(tiny_corpus, tmp_path):
     first, last = curve["points"].values()
     assert first["baselines"] == last["baselines"]  # the same held-out games for every step
     assert first["model_sha256"] != last["model_sha256"]
-    assert not list((tmp_path / "curve").glob("*.h5"))  # each cache deleted once scored
+    assert not list((tmp_path / "curve").glob("*.h5"))  # activations held in memory, not written
     assert (tmp_path / "curve" / "curve.png").stat().st_size > 5000
     again = run_in_process(*command)  # a second run finds every point done and redoes none
     assert again.returncode == 0, again.stderr

@@ -11,10 +11,11 @@ from othello.common.atomic import partial_path
 from othello.common.hashing import file_sha256
 from othello.corpora.corpus import GamesFile
 from othello.model.checkpoint import MODEL, load_model_file
-from othello.model.hooks import resid_hooks
+from othello.model.hooks import act_name, resid_hooks
 from othello.world.labels import replay
 from othello.world.tokens import encode
 from probes.acts import memory as cache_module
+from probes.acts.memory import cache_activations
 from probes.acts.reader import ActsFile
 from probes.acts.writer import CacheError, probe_split, write_cache
 
@@ -143,6 +144,31 @@ def test_bad_arguments_are_clear_errors(tiny_run, tiny_corpus, tmp_path):
     with pytest.raises(ValueError, match="dtype"):
         write_cache(tiny_run, tiny_corpus, tmp_path / "x.h5", dtype="int8", progress=False)
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_any_hook_is_cached_as_one_vector_per_position(tiny_run, tiny_corpus, tmp_path):
+    """Per-head outputs [heads, d_head] are flattened to one vector, the MLP's hidden layer
+    is its own width; an attention pattern (no vector per position) is refused."""
+    model = load_model_file(tiny_run)
+    hooks = [act_name("z", 0), act_name("post", 1), act_name("mlp_out", 0)]
+    out = write_cache(tiny_run, tiny_corpus, tmp_path / "a.h5", n_games=20, hooks=hooks,
+                      dtype="float32", progress=False)  # fmt: skip
+    memory = cache_activations(model, tiny_corpus, n_games=20, hooks=hooks, progress=False)
+    with GamesFile(tiny_corpus) as games:
+        moves = games.moves[games.split_indices("val")[:20]]
+    with torch.no_grad():
+        _, direct = model.run_with_cache(torch.as_tensor(encode(moves[:, :59])), hooks)
+    with ActsFile(out) as acts:
+        assert acts.hooks == hooks
+        assert [acts.width(h) for h in hooks] == [64, model.cfg.mlp_width, 64]
+        for hook in hooks:
+            cached = acts.file[f"acts/{hook}"][:]
+            np.testing.assert_allclose(cached, direct[hook].flatten(2).numpy(), atol=1e-5)
+            np.testing.assert_array_equal(memory.acts[hook], cached)
+    with pytest.raises(ValueError, match="not one vector per position"):
+        write_cache(tiny_run, tiny_corpus, tmp_path / "p.h5", hooks=[act_name("pattern", 0)],
+                    progress=False)  # fmt: skip
+    assert not (tmp_path / "p.h5").exists()
 
 
 def test_probe_split_is_by_contiguous_games():

@@ -9,9 +9,11 @@ import pytest
 import torch
 from sklearn_crosscheck import crosscheck, sklearn_accuracy, take_slice, torch_accuracy
 
+from othello.corpora.generate import make_chunk
 from othello.world.labels import placed_by, replay
 from othello.world.squares import parse_square
 from probes.acts.arrays import ArraySource
+from probes.acts.format import position_labels, probe_split, valid_positions
 from probes.acts.reader import ActsFile
 from probes.acts.writer import write_cache
 from probes.common import ProbeKey
@@ -178,19 +180,34 @@ def test_saved_probes_load_and_refuse_another_model(tmp_path):
         load_probes(tmp_path, model_sha256="b" * 64)
 
 
+def planted_games(n_games: int, d: int, noise: float, seed: int) -> ArraySource:
+    """Random games whose boards are planted in their activations (each square's mine /
+    theirs / empty class as a sum of random directions, plus noise): a source with games, so
+    every baseline (the placed-by rule reads the moves) is computed on it."""
+    moves, length, _ = make_chunk(seed, 0, n_games, 0.0, 0.0)
+    labels = position_labels(replay(moves, length))
+    rng = np.random.default_rng(seed)
+    embed = rng.normal(size=(64 * 3, d)).astype(np.float32)
+    onehot = np.eye(3, dtype=np.float32)[labels["board_relative"]].reshape(n_games, 59, -1)
+    acts = onehot @ embed + noise * 8 * rng.normal(size=(n_games, 59, d)).astype(np.float32)
+    split = probe_split(n_games, (0.8, 0.1, 0.1))
+    return ArraySource({HOOK: acts}, labels, valid_positions(length), split, (moves, length))
+
+
 def test_probe_curve_chooses_its_layer_on_validation_not_test():
     """Layer "1" reads the board well on every split; layer "2" reads it even better on the
     training and test games but not at all on the validation games. Choosing on test would
     take layer 2; the curve must take layer 1 and report layer 1's test accuracy."""
-    data = planted(n_games=200, d=96, noise=0.6, seed=5)
-    base = data.acts[HOOK]
+    data = planted_games(n_games=200, d=96, noise=0.6, seed=5)
     rng = np.random.default_rng(6)
-    sharp = planted(n_games=200, d=96, noise=0.05, seed=5).acts[HOOK].copy()
+    sharp = planted_games(n_games=200, d=96, noise=0.05, seed=5).acts[HOOK].copy()
     val = data.split == 1
     sharp[val] = rng.normal(size=sharp[val].shape).astype(np.float32) * sharp.std()
-    hooks = {"blocks.1.hook_resid_pre": base, "blocks.2.hook_resid_pre": sharp}
-    source = ArraySource(hooks, data.labels, data.valid_mask, data.split)
+    hooks = {"blocks.1.hook_resid_pre": data.acts[HOOK], "blocks.2.hook_resid_pre": sharp}
+    source = ArraySource(hooks, data.labels, data.valid_mask, data.split, (data.moves, data.length))
     scores = layer_scores(source, "mine_theirs")
     assert scores["layers"]["2"] > scores["layers"]["1"]  # best on test ...
     assert scores["val_layers"]["2"] < scores["val_layers"]["1"]  # ... worse on validation
     assert scores["best_layer"] == "1" and scores["best"] == scores["layers"]["1"]
+    base = scores["baselines"]  # the test games' baselines, from an in-memory source too
+    assert 0.5 < base["placed_by"] < 1 and base["chance"] < base["majority_by_move"] < 1

@@ -1,6 +1,8 @@
 """Sparse autoencoders: a known dictionary is recovered, the board metrics give hand-computed
 numbers, an identity SAE spliced in changes nothing (in a GPT, an LSTM and a Mamba), and a
-resumed run ends where an uninterrupted one does."""
+resumed run ends where an uninterrupted one does. Transcoders (an input hook and another
+output hook): a planted exact map spliced in changes nothing, a sparse map between two hooks
+is learned, and the saved cfg.json carries both hooks as SAELens does."""
 
 from __future__ import annotations
 
@@ -8,9 +10,18 @@ import numpy as np
 import pytest
 import torch
 
+from othello.model.hooks import act_name
 from probes.acts.arrays import ArraySource
+from probes.sae.architectures import (
+    ARCHITECTURES,
+    SAEArchitecture,
+    register_architecture,
+    resample_dead,
+    topk_activate,
+    topk_penalty,
+)
 from probes.sae.evaluate import board_metrics, reconstruction, spliced
-from probes.sae.model import SAEConfig, SparseAutoencoder, load_sae, save_sae
+from probes.sae.model import SAEConfig, SparseAutoencoder, load_sae, sae_hooks, save_sae
 from probes.sae.train import train_sae
 
 HOOK = "blocks.0.hook_resid_pre"
@@ -26,14 +37,20 @@ def source_of(acts: np.ndarray, labels: dict | None = None, seed: int = 0) -> Ar
     return ArraySource({HOOK: acts.astype(np.float32)}, labels or {}, valid, split)
 
 
+def sparse_codes(rng: np.random.Generator, n: int, atoms: int, active: int) -> np.ndarray:
+    """[n, atoms]: ``active`` atoms of each row on, at 0.5 to 2."""
+    codes = np.zeros((n, atoms))
+    for row in range(len(codes)):
+        chosen = rng.choice(atoms, active, replace=False)
+        codes[row, chosen] = rng.uniform(0.5, 2.0, active)
+    return codes
+
+
 def sparse_dictionary_data(n_games=400, d=32, atoms=48, active=3, seed=0):
     rng = np.random.default_rng(seed)
     dictionary = rng.normal(size=(atoms, d))
     dictionary /= np.linalg.norm(dictionary, axis=1, keepdims=True)
-    codes = np.zeros((n_games * 59, atoms))
-    for row in range(len(codes)):
-        chosen = rng.choice(atoms, active, replace=False)
-        codes[row, chosen] = rng.uniform(0.5, 2.0, active)
+    codes = sparse_codes(rng, n_games * 59, atoms, active)
     return (codes @ dictionary).reshape(n_games, 59, d), dictionary
 
 
@@ -102,8 +119,8 @@ def test_an_identity_sae_spliced_in_leaves_the_model_unchanged(tiny_run, tiny_co
     model = load_model_file(tiny_run)
     with ActsFile(acts_path) as acts:
         hook = acts.hooks[1]
-        result = spliced(model, identity_sae(acts.d_model), acts, hook, "legal_set", games=6)
-        figures = reconstruction(identity_sae(acts.d_model), acts, hook)
+        result = spliced(model, identity_sae(acts.width(hook)), acts, hook, "legal_set", games=6)
+        figures = reconstruction(identity_sae(acts.width(hook)), acts, hook)
     assert result["loss_sae"] == pytest.approx(result["loss_clean"], abs=1e-5)
     assert result["top1_legal_sae"] == result["top1_legal_clean"]
     assert result["loss_recovered"] == pytest.approx(1.0, abs=1e-4)
@@ -130,7 +147,8 @@ def test_an_identity_sae_spliced_into_a_recurrent_model_leaves_it_unchanged(
     acts_path = write_cache(tmp_path / "model.pt", tiny_corpus, tmp_path / "a.h5", n_games=40,
                             progress=False)  # fmt: skip
     with ActsFile(acts_path) as acts:
-        result = spliced(model, identity_sae(acts.d_model), acts, acts.hooks[1], "legal_set", 4)
+        hook = acts.hooks[1]
+        result = spliced(model, identity_sae(acts.width(hook)), acts, hook, "legal_set", 4)
     assert result["loss_sae"] == pytest.approx(result["loss_clean"], abs=1e-5)
     assert result["loss_zero"] != pytest.approx(result["loss_clean"], abs=1e-4)
 
@@ -158,3 +176,104 @@ def test_saelens_layout_round_trips(tmp_path):
     torch.testing.assert_close(loaded(x), sae(x))
     with pytest.raises(ValueError, match="k=40 is larger than the SAE's width 32"):
         SAEConfig(k=40, expansion=4).check_width(8)
+
+
+@pytest.fixture
+def transcoder() -> str:
+    """A TopK architecture that, like SAELens's transcoders, does not subtract ``b_dec``
+    from its input (registered for one test, as a plugin would be)."""
+    name = "test-transcoder"
+    register_architecture(
+        SAEArchitecture(name=name, activate=topk_activate, penalty=topk_penalty,
+                        cfg_keys=lambda sae: {"k": sae.k}, apply_b_dec_to_input=False)
+    )  # fmt: skip
+    yield name
+    del ARCHITECTURES[name]
+
+
+def linear_map(layer: torch.nn.Linear, architecture: str) -> SparseAutoencoder:
+    """A transcoder computing ``layer`` exactly: features are the positive and negative
+    parts of its input, decoded through the layer's weight, ``b_dec`` its bias."""
+    d_out, d_in = layer.weight.shape
+    sae = SparseAutoencoder(d_in, 2 * d_in, architecture, k=2 * d_in, d_out=d_out)
+    with torch.no_grad():
+        sae.W_enc.copy_(torch.cat([torch.eye(d_in), -torch.eye(d_in)], 1))
+        sae.W_dec.copy_(torch.cat([layer.weight.T, -layer.weight.T], 0))
+        sae.b_enc.zero_()
+        sae.b_dec.copy_(layer.bias)
+    return sae.eval()
+
+
+def test_a_planted_transcoder_spliced_in_leaves_the_model_unchanged(
+    tiny_run, tiny_corpus, transcoder
+):
+    """Block 0's attention output is W_O of its per-head outputs (hook_z) plus a bias: the
+    transcoder from hook_z to hook_attn_out that computes it reproduces the output hook, so
+    the loss is the clean one, while zeroing that hook changes it. Block 0's output and block
+    1's input are the same vector: an identity SAE from one to the other changes nothing."""
+    from othello.model.checkpoint import load_model_file
+    from probes.acts.memory import cache_activations
+
+    model = load_model_file(tiny_run)
+    z, attn_out = act_name("z", 0), act_name("attn_out", 0)
+    post, pre = act_name("resid_post", 0), act_name("resid_pre", 1)
+    hooks = [z, attn_out, post, pre]
+    source = cache_activations(model, tiny_corpus, n_games=40, hooks=hooks, progress=False)
+    sae = linear_map(model.blocks[0].attn.out, transcoder)
+    result = spliced(model, sae, source, z, "legal_set", games=6, hook_out=attn_out)
+    assert result["loss_sae"] == pytest.approx(result["loss_clean"], abs=1e-5)
+    assert result["top1_legal_sae"] == result["top1_legal_clean"]
+    assert result["loss_zero"] != pytest.approx(result["loss_clean"], abs=1e-3)
+    figures = reconstruction(sae, source, z, hook_out=attn_out)
+    assert figures["explained_variance"] == pytest.approx(1.0, abs=1e-5)
+    d = model.cfg.d_model
+    across = spliced(model, identity_sae(d), source, post, "legal_set", 6, hook_out=pre)
+    assert across["loss_sae"] == pytest.approx(across["loss_clean"], abs=1e-5)
+    assert across["loss_zero"] != pytest.approx(across["loss_clean"], abs=1e-3)
+    with pytest.raises(ValueError, match="runs before"):  # the output must come downstream
+        spliced(model, identity_sae(d), source, pre, "legal_set", 6, hook_out=post)
+
+
+def test_a_transcoder_learns_a_sparse_map_between_hooks_and_saves_both(tmp_path, transcoder):
+    """The input (32 wide) and the target (24 wide, offset) are two views of one sparse code."""
+    rng = np.random.default_rng(0)
+    codes = sparse_codes(rng, 400 * 59, atoms=48, active=3)
+    reads = rng.normal(size=(48, 32))
+    reads /= np.linalg.norm(reads, axis=1, keepdims=True)
+    x = (codes @ reads).reshape(400, 59, 32)
+    target = (codes @ rng.normal(size=(48, 24)) + 0.5).reshape(400, 59, 24)
+    hook_in, hook_out = act_name("resid_mid", 0), act_name("mlp_out", 0)
+    planted = source_of(x)
+    source = ArraySource({hook_in: planted.acts[HOOK], hook_out: target.astype(np.float32)}, {},
+                         planted.valid_mask, planted.split)  # fmt: skip
+    cfg = SAEConfig(architecture=transcoder, k=3, expansion=4, epochs=8, lr=1e-2,
+                    chunk_games=64, dead_after=20_000)  # fmt: skip
+    sae, record = train_sae(source, hook_in, cfg, tmp_path, progress=False, hook_out=hook_out)
+    assert (sae.d_in, sae.d_sae, sae.d_out) == (32, 128, 24)
+    norms = np.linalg.norm(sae.W_dec.detach().numpy(), axis=1)
+    assert np.allclose(norms, 1 / record["output_scale"], rtol=1e-4)
+    assert record["output_scale"] != pytest.approx(record["input_scale"], rel=0.05)
+    figures = reconstruction(sae, source, hook_in, hook_out=hook_out)
+    assert figures["explained_variance"] > 0.9 and figures["l0"] <= 3
+    save_sae(sae, tmp_path / "saved", {"hook": hook_in, "hook_out": hook_out, "layer": 0})
+    loaded, cfg_json = load_sae(tmp_path / "saved")
+    assert sae_hooks(cfg_json) == (hook_in, hook_out)
+    assert cfg_json["metadata"]["hook_name_out"] == hook_out and cfg_json["d_out"] == 24
+    assert cfg_json["apply_b_dec_to_input"] is False
+    x = torch.randn(10, 32)
+    torch.testing.assert_close(loaded(x), sae(x))
+
+
+def test_resampling_points_a_transcoders_dead_features_at_its_worst_positions(transcoder):
+    torch.manual_seed(0)
+    sae = SparseAutoencoder(6, 8, transcoder, k=8, d_out=4)
+    sae.initialise(torch.Generator().manual_seed(0), torch.zeros(4))
+    x, target = torch.randn(16, 6), torch.randn(16, 4) * 5
+    dead = torch.arange(8) < 3
+    optimizer = torch.optim.Adam(sae.parameters())
+    worst = (sae(x) - target).pow(2).sum(-1).topk(3).indices
+    assert resample_dead(sae, optimizer, x, target, dead) == 3
+    unit = torch.nn.functional.normalize
+    torch.testing.assert_close(sae.W_dec[:3].detach(), unit(target[worst] - sae.b_dec.detach()))
+    cosine = unit(sae.W_enc[:, :3].detach().T) @ unit(x[worst]).T
+    torch.testing.assert_close(cosine.diagonal(), torch.ones(3))
