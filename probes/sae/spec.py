@@ -12,12 +12,24 @@ from pathlib import Path
 
 from othello.common import settings as settings_lib
 from othello.common.files import FEATURE_PAGES, METRICS, SAE_CFG, SWEEP_JSON
+from othello.model.hooks import resid_hook
+from othello.model.kinds import random_init
+from probes.acts.memory import cache_activations
 from probes.sae.model import SAEConfig
-from probes.sae.stage import load_sweep, run_sae_sweep, sweep_table
+from probes.sae.stage import (
+    SAEFit,
+    load_sweep,
+    measure_sae,
+    probe_accuracy_of,
+    run_sae_sweep,
+    sweep_settings,
+    sweep_table,
+    write_sweep,
+)
 from probes.sae.view import SAEView
 from probes.stage_spec import Stage, StageJob
 
-OWN = ("sweep", "layer", "control", "progress")  # SAEStageConfig's own keys
+OWN = ("sweep", "layer", "games", "control", "progress", "target")  # SAEStageConfig's own keys
 
 
 @dataclass
@@ -28,21 +40,31 @@ class SAEStageConfig:
 
     sweep: str = "cpu"
     layer: str = "best"
+    games: int = 3000  # in memory: games whose activations the SAEs read (as the probes')
     control: bool = True
     progress: bool = True
+    target: str | None = None  # the model's training target (None: the run's; in memory sampled)
     sae: SAEConfig = field(default_factory=SAEConfig)
 
 
 @dataclass
 class SAEResult:
-    """A sweep's results: ``{SAE folder name: its metrics}`` (sweep.json)."""
+    """A sweep's results: ``{SAE folder name: its metrics}`` (sweep.json); with the SAEs
+    themselves while they are held in memory (before :meth:`save`)."""
 
     sweep: dict
     folder: Path | None = None
+    fits: dict[str, SAEFit] = field(default_factory=dict, repr=False)
 
     def save(self, folder: str | os.PathLike) -> None:
-        """The sweep trains into its folder as it goes (a killed run resumes there)."""
-        self.folder = Path(folder)
+        """Each SAE's folder, then sweep.json (a sweep trained on files wrote them as it
+        went: a killed run resumes there)."""
+        out = Path(folder)
+        for name, fit in self.fits.items():
+            fit.save(out / name)
+        if self.fits:
+            write_sweep(out, self.sweep)
+        self.folder = out
 
     def summary(self) -> dict:
         return self.sweep
@@ -56,11 +78,33 @@ class SAEStage(Stage):
     name = "sae"
     question = "Do sparse autoencoders find the board's squares as features?"
     config = SAEStageConfig
-    presets = {"tiny": {"sweep": "tiny"}}
+    presets = {"tiny": {"sweep": "tiny", "games": 150}}
     reads = ("probes",)
     files = ("acts", "control_acts")
     order = 30
     done = SWEEP_JSON
+
+    def measure(self, model, games, inputs: dict, cfg: SAEStageConfig) -> SAEResult:
+        """The sweep at the mine/theirs probe's layer (``layer=best``, the probe stage's
+        result) or at ``cfg.layer``, on activations of ``cfg.games`` games held in memory,
+        and its first setting on the random-init control; nothing is written."""
+        probes = inputs.get("probes")
+        layer = int(probes.metrics.best_of("mine_theirs").layer if cfg.layer == "best"
+                    else cfg.layer)  # fmt: skip
+        hook = resid_hook(layer, model.cfg.n_layers)
+        target = cfg.target or "sampled"
+        settings = sweep_settings(cfg.sweep, cfg.sae)
+        fits = {}
+        for who, subject in (("", model), ("control-", random_init(model))):
+            if who and not cfg.control:
+                break
+            source = cache_activations(subject, games, cfg.games, hooks=[hook], dtype="float16",
+                                       progress=cfg.progress)  # fmt: skip
+            accuracy = probe_accuracy_of(probes.metrics, layer) if probes and not who else {}
+            for name, sae_cfg in settings[:1] if who else settings:
+                fits[who + name] = measure_sae(source, layer, subject, sae_cfg, target, accuracy,
+                                               progress=cfg.progress)  # fmt: skip
+        return SAEResult({n: f.metrics for n, f in fits.items()}, fits=fits)
 
     def parse(self, words: list[str]) -> SAEStageConfig:
         own = [w for w in words if w.partition("=")[0] in OWN]

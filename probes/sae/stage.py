@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ from othello.common.files import METRICS as PROBE_METRICS
 from othello.common.files import SAE_TRAINING as TRAINING
 from othello.common.hashing import file_sha256
 from othello.model.checkpoint import load_model_file, model_file
-from othello.model.hooks import layer_name
+from othello.model.hooks import layer_name, resid_hook
 from othello.model.run_dir import MODEL, training_target
 from probes.acts.reader import ActsFile, flat_positions
 from probes.acts.source import ActivationSource
@@ -98,6 +98,11 @@ def probe_accuracy(probe_dir: Path | None, layer: int, model_sha256: str) -> dic
     metrics = ProbeMetrics.load(probe_dir)
     if metrics.model_sha256 != model_sha256:
         return {}
+    return probe_accuracy_of(metrics, layer)
+
+
+def probe_accuracy_of(metrics: ProbeMetrics, layer: int) -> dict:
+    """The linear probes' test accuracy at ``layer``, by scheme."""
     return {
         f"probe_{s}": metrics.accuracy[s]["linear"][str(layer)]
         for s in BOARD_LABELS
@@ -145,6 +150,65 @@ def page_data(sae: SparseAutoencoder, acts: ActivationSource, hook: str, board: 
     return {"features": pages}
 
 
+@dataclass
+class SAEFit:
+    """One trained SAE and its measures: what an SAE folder holds."""
+
+    sae: SparseAutoencoder
+    metrics: dict  # metrics.json
+    board: dict
+    pages: dict
+    cfg: SAEConfig
+    record: dict
+
+    def save(self, out: str | os.PathLike) -> None:
+        """The SAE (SAELens's layout), its feature pages, training record and details, then
+        metrics.json last (its presence means the SAE is done)."""
+        out = Path(out)
+        meta = {"hook": self.metrics["hook"], "layer": self.metrics["layer"],
+                "model_sha256": self.metrics["model_sha256"]}  # fmt: skip
+        save_sae(self.sae, out, meta)
+        feature_pages(self.pages, out / FEATURE_PAGES)
+        training = json.dumps({"config": asdict(self.cfg), **self.record}, indent=1)
+        write_text(out / TRAINING, training + "\n")
+        write_text(out / DETAILS, json.dumps({"board": self.board, "pages": self.pages}) + "\n")
+        write_text(out / METRICS, json.dumps(self.metrics, indent=1) + "\n")
+
+
+def measure_sae(
+    source: ActivationSource,
+    layer: int,
+    model,
+    cfg: SAEConfig,
+    target: str,
+    probes: dict,
+    out: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> SAEFit:
+    """Train one SAE on ``layer`` of ``source`` (checkpointed in ``out`` when given) and
+    measure it: reconstruction, the model with it spliced in, the board; ``probes``: the
+    linear probes' test accuracy at the layer, set beside it."""
+    hook = resid_hook(layer, model.cfg.n_layers)
+    cfg.check_width(source.width(hook))
+    sae, record = train_sae(source, hook, cfg, out, progress)
+    board = board_metrics(sae, source, hook)
+    metrics = {
+        "layer": layer,
+        "hook": hook,
+        "architecture": cfg.architecture,
+        "d_sae": sae.d_sae,
+        **reconstruction(sae, source, hook),
+        **spliced(model, sae, source, hook, target),
+        **{f"coverage_{s}": board[s]["coverage"] for s in board},
+        **{f"board_reconstruction_{s}": board[s]["board_reconstruction"] for s in board},
+        **probes,
+        "model_sha256": source.model_sha256,
+        "games_sha256": source.games_sha256,
+        "training": record,
+    }
+    return SAEFit(sae, metrics, board, page_data(sae, source, hook, board), cfg, record)
+
+
 def run_sae(
     acts_path: str | os.PathLike,
     layer: str,
@@ -154,37 +218,17 @@ def run_sae(
     probe_dir: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> dict:
-    """Train (or resume) one SAE and write its folder; returns metrics.json's content."""
+    """Train (or resume) one SAE on a cache and write its folder; returns metrics.json's
+    content."""
     out, probe_dir = Path(out), Path(probe_dir) if probe_dir else None
     with ActsFile(acts_path) as acts:
-        number, hook = resolve_layer(acts, str(layer), probe_dir or acts.path.parent / "probes")
+        number, _ = resolve_layer(acts, str(layer), probe_dir or acts.path.parent / "probes")
         model = load_model_file(find_model(acts, run))
-        cfg.check_width(acts.width(hook))
         target = training_target(model_file(run).parent if run else Path(acts_path).parent)
-        sae, record = train_sae(acts, hook, cfg, out, progress)
-        board = board_metrics(sae, acts, hook)
-        metrics = {
-            "layer": number,
-            "hook": hook,
-            "architecture": cfg.architecture,
-            "d_sae": sae.d_sae,
-            **reconstruction(sae, acts, hook),
-            **spliced(model, sae, acts, hook, target),
-            **{f"coverage_{s}": board[s]["coverage"] for s in board},
-            **{f"board_reconstruction_{s}": board[s]["board_reconstruction"] for s in board},
-            **probe_accuracy(probe_dir or acts.path.parent / "probes", number, acts.model_sha256),
-            "model_sha256": acts.model_sha256,
-            "games_sha256": acts.games_sha256,
-            "training": record,
-        }
-        pages = page_data(sae, acts, hook, board)
-    meta = {"hook": hook, "layer": number, "model_sha256": metrics["model_sha256"]}
-    save_sae(sae, out, meta)
-    feature_pages(pages, out / FEATURE_PAGES)
-    write_text(out / TRAINING, json.dumps({"config": asdict(cfg), **record}, indent=1) + "\n")
-    write_text(out / DETAILS, json.dumps({"board": board, "pages": pages}) + "\n")
-    write_text(out / METRICS, json.dumps(metrics, indent=1) + "\n")  # last: done
-    return metrics
+        probes = probe_accuracy(probe_dir or acts.path.parent / "probes", number, acts.model_sha256)
+        fit = measure_sae(acts, number, model, cfg, target, probes, out, progress)
+    fit.save(out)
+    return fit.metrics
 
 
 def run_sae_sweep(
@@ -201,28 +245,37 @@ def run_sae_sweep(
     """Every setting of ``SWEEPS[sweep]`` (over ``base``), and the first on the control's
     cache, at one layer (``3``, ``best``) or several (``0,2,4``, ``all``: folder names then end
     in ``-L<layer>``); writes sweep.json and sweep.md under ``out``."""
-    if sweep not in SWEEPS:
-        raise UserError(f"unknown sweep {sweep!r}; choose from {sorted(SWEEPS)}")
+    settings = sweep_settings(sweep, base)
     out = Path(out)
     layers = sweep_layers(acts_path, layer)
     results = {}
     for at in layers:
         suffix = f"-L{at}" if len(layers) > 1 else ""
-        for name, settings in SWEEPS[sweep]:
-            cfg = replace(base, **settings)
+        for name, cfg in settings:
             folder = out / f"{name}{suffix}"
             results[folder.name] = run_sae(acts_path, at, folder, cfg, run, probe_dir, progress)
         if control is not None:
-            name, settings = SWEEPS[sweep][0]
+            name, cfg = settings[0]
             number = str(results[f"{name}{suffix}"]["layer"])
             folder = out / f"control-{name}{suffix}"
-            cfg = replace(base, **settings)
             results[folder.name] = run_sae(
                 control, number, folder, cfg, Path(control).parent, None, progress
             )
-    write_text(out / SWEEP_JSON, json.dumps(results, indent=1) + "\n")
-    write_text(out / SWEEP_TABLE, sweep_table(results))
+    write_sweep(out, results)
     return results
+
+
+def sweep_settings(sweep: str, base: SAEConfig) -> list[tuple[str, SAEConfig]]:
+    """Each SAE of a named sweep: its folder name and settings (over ``base``)."""
+    if sweep not in SWEEPS:
+        raise UserError(f"unknown sweep {sweep!r}; choose from {sorted(SWEEPS)}")
+    return [(name, replace(base, **settings)) for name, settings in SWEEPS[sweep]]
+
+
+def write_sweep(out: Path, results: dict) -> None:
+    """sweep.json and sweep.md: every SAE's metrics (written last: the sweep is done)."""
+    write_text(out / SWEEP_TABLE, sweep_table(results))
+    write_text(out / SWEEP_JSON, json.dumps(results, indent=1) + "\n")
 
 
 def sweep_table(results: dict) -> str:

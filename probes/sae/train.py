@@ -72,7 +72,7 @@ class SAETrainer:
     last fired, and where in the stream it stands (epoch, chunk, step), all checkpointed."""
 
     def __init__(
-        self, source: ActivationSource, hook: str, cfg: SAEConfig, out: Path, hook_out: str
+        self, source: ActivationSource, hook: str, cfg: SAEConfig, out: Path | None, hook_out: str
     ) -> None:
         for name in (hook, hook_out):
             if name not in source.hooks:
@@ -98,7 +98,7 @@ class SAETrainer:
         self.optimizer = torch.optim.Adam(sae.parameters(), lr=cfg.lr)
         self.since_fired = torch.zeros(d_sae, dtype=torch.long, device=self.device)
         self.position = {"epoch": 0, "chunk": 0, "step": 0, "seconds": 0.0, "positions": 0}
-        if (out / STATE).exists():
+        if out is not None and (out / STATE).exists():
             state = checkpoint.load(out / STATE, self.device)
             self.sae.load_state_dict(state["sae"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -143,6 +143,9 @@ class SAETrainer:
         return loss
 
     def save(self) -> None:
+        """Checkpoint into ``out`` (None: trained in memory, nothing kept)."""
+        if self.out is None:
+            return
         position = {**self.position, "seconds": time.perf_counter() - self.began}
         state = {"sae": self.sae.state_dict(), "optimizer": self.optimizer.state_dict()}
         state.update(since_fired=self.since_fired.cpu(), position=position)
@@ -153,17 +156,18 @@ def train_sae(
     source: ActivationSource,
     hook: str,
     cfg: SAEConfig,
-    out: str | os.PathLike,
+    out: str | os.PathLike | None,
     progress: bool = True,
     stop_after_steps: int | None = None,
     hook_out: str | None = None,
 ) -> tuple[SparseAutoencoder, dict]:
-    """Train (or resume from ``out/sae_checkpoint.pt``) an SAE reading ``hook`` of ``source``
+    """Train (or resume from ``out/sae_checkpoint.pt``; ``out`` None: in memory, no
+    checkpoint) an SAE reading ``hook`` of ``source``
     and reconstructing ``hook_out`` (None: ``hook`` itself, a sparse autoencoder; another
     hook: a transcoder); returns it and its training record. ``stop_after_steps`` stops as a
     kill would, after a checkpoint at the end of a chunk (to test resumption)."""
     hook_out = hook if hook_out is None else hook_out
-    trainer = SAETrainer(source, hook, cfg, Path(out), hook_out)
+    trainer = SAETrainer(source, hook, cfg, None if out is None else Path(out), hook_out)
     position = trainer.position
     per_epoch = -(-len(source.split_rows("train")) // cfg.chunk_games)
     done = position["epoch"] * per_epoch + position["chunk"]
