@@ -210,8 +210,8 @@ def goal_cases(
     empty, 1 mine, 2 theirs for the side to move; read at the masked squares only), with the
     engine's legal sets before and after. A case whose mask is empty is refused (an edit of
     nothing), as is one where nobody is to move or whose goal empties a centre square."""
-    game, ply = np.asarray(game, np.int64), np.asarray(ply, np.int64)
-    goal, mask = np.asarray(goal, np.int8), np.asarray(mask, bool)
+    game, ply = np.array(game, np.int64), np.array(ply, np.int64)  # copies: the set owns them
+    goal, mask = np.asarray(goal, np.int8), np.array(mask, bool)
     k = len(game)
     if ply.shape != (k,) or goal.shape != (k, N_SQUARES) or mask.shape != (k, N_SQUARES):
         raise UserError(
