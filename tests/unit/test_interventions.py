@@ -272,19 +272,23 @@ def test_a_two_square_edit_moves_both_readings_on_the_trained_model(setup):
 
 
 def test_an_empty_mask_is_refused_by_goal_cases_and_left_alone_by_the_editors(setup):
-    _, hooks, linear, cases = setup
+    cases = setup[3]
     board, game = cases.board[:2], np.arange(2)
     mask = np.zeros((2, 64), bool)
     mask[0, int(cases.square[0])] = True
     with pytest.raises(ValueError, match="case 1 .*the mask holds no square"):
         goal_cases(cases.moves, cases.length, game, cases.position[:2], 3 - board, mask)
-    # hand-built anyway: both editors leave the empty case's vector as it was
+    # hand-built anyway: both editors leave the empty case's vector as it was (and move the
+    # other's: the hand-made probe reads each true board, so the flip has work to do)
     empty = cases.take(slice(0, 2))
     empty.mask = mask
     empty.goal = np.where(mask, 3 - board, board).astype(np.int8)
-    x = torch.randn(2, linear[hooks[1]].mean.shape[0])
-    for edit in (linear_editor(linear, 2.0), gradient_editor(linear, 50)):
-        edited = edit(x, hooks[1], empty)
+    probe = {"h": hand_made_probe()}
+    x = torch.ones(2, 192)
+    for i in range(2):
+        x[i, np.arange(64) * 3 + board[i]] = 3.0
+    for edit in (linear_editor(probe, 2.0), gradient_editor(probe, 50)):
+        edited = edit(x, "h", empty)
         assert torch.equal(edited[1], x[1]) and not torch.equal(edited[0], x[0])
 
 
