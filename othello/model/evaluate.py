@@ -2,12 +2,14 @@
 
 At sequence position t the model has read moves 0..t and predicts move t + 1; the truth is
 the legal-move set of the side that moves next after move t, from the rules engine (passes
-included). Positions after a game's last move are not scored.
+included). Positions after a game's last move are not scored. What counts as an illegal
+proposal is :mod:`othello.model.legality`'s, read here under two of its criteria:
 
-* top-1 legal accuracy: the highest-scoring square is a legal move.
-* top-N set errors (Li et al.): with N the size of the legal set, the model's N best squares
-  are compared with it; errors = false positives + false negatives (each equal to the number
-  of illegal squares among the N, so errors is twice that count).
+* top-1 legal accuracy: the share of positions where the highest-scoring square is legal
+  (no :data:`~othello.model.legality.TOP1` illegal proposal);
+* top-N set errors (Li et al., :data:`~othello.model.legality.TOPN`): false positives plus
+  false negatives of the model's N best squares against the legal set, twice the number of
+  illegal squares among them; an exact match is a position with none.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from othello.common.plotting import accuracy_by_move
 from othello.corpora.corpus import GamesFile
 from othello.model.checkpoint import load_model_file
 from othello.model.hooked import HookedModel
+from othello.model.legality import rank_legality, square_scores, top1_illegal, topn_illegal
 from othello.world.labels import replay
-from othello.world.squares import N_POSITIONS, N_SQUARES
-from othello.world.tokens import PLAYABLE_SQUARES, encode
+from othello.world.squares import N_POSITIONS
+from othello.world.tokens import encode
 
 DEFAULT_GAMES = 10_000  # games scored when no number is asked
 EVAL_JSON, EVAL_FIGURE = "eval.json", "accuracy_by_move.png"  # what evaluate_run writes
@@ -66,18 +69,6 @@ class LegalityCounts:
         }
 
 
-_PLAYABLE = torch.as_tensor(PLAYABLE_SQUARES)
-
-
-def square_scores(values: torch.Tensor, fill: float) -> torch.Tensor:
-    """[..., 64] from per-token values [..., 61] (logits or probabilities): each square's
-    token value, ``fill`` on the four centre squares, which are never moves (token 0, the
-    padding, has no square). The one place the model's output is read by square."""
-    out = values.new_full((*values.shape[:-1], N_SQUARES), fill)
-    out[..., _PLAYABLE.to(values.device)] = values[..., 1:]
-    return out
-
-
 def square_probabilities(logits: torch.Tensor) -> torch.Tensor:
     """[..., 64] next-move probabilities (softmax over the 61 tokens; 0 on the centre)."""
     return square_scores(logits.float().softmax(-1), 0.0)
@@ -88,29 +79,12 @@ def top_squares(logits: torch.Tensor, n: int) -> list[int]:
     return [int(s) for s in square_scores(logits.float(), -torch.inf).argsort(descending=True)[:n]]
 
 
-def rank_legality(logits: torch.Tensor, legal: np.ndarray) -> torch.Tensor:
-    """bool [..., 60]: whether the model's k-th best square is legal, for logits [..., 61]
-    and legal-move bitboards uint64 [...]."""
-    legal_bits = torch.as_tensor(legal.view(np.int64))
-    ranked = square_scores(logits.float(), -torch.inf).argsort(dim=-1, descending=True)
-    ranked_squares = ranked[..., : len(PLAYABLE_SQUARES)].cpu()  # the centre ranks last
-    return (legal_bits.unsqueeze(-1) >> ranked_squares) & 1 == 1
-
-
-def illegal_in_top_n(is_legal: torch.Tensor) -> torch.Tensor:
-    """Illegal squares among the N best, N = the size of the legal set (rank_legality's
-    output); Li et al.'s top-N set errors are twice this (false positives + negatives)."""
-    n_legal = is_legal.sum(-1, keepdim=True)
-    in_top = torch.arange(is_legal.shape[-1]) < n_legal
-    return (~is_legal & in_top).sum(-1)
-
-
 def score_logits(logits: torch.Tensor, legal: np.ndarray, scored: np.ndarray) -> LegalityCounts:
     """Count metrics for logits [B, 59, 61], legal bitboards uint64 [B, 59] and a bool mask
     [B, 59] of the positions to score."""
     is_legal = rank_legality(logits, legal)  # [B, 59, 60] by rank
-    top1 = is_legal[..., 0]
-    illegal_in_top = illegal_in_top_n(is_legal)
+    top1 = ~top1_illegal(is_legal)
+    illegal_in_top = topn_illegal(is_legal)
     mask = torch.as_tensor(scored)
     counts = LegalityCounts.zeros()
     counts.positions += mask.sum(0).numpy()

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from othello.model.evaluate import rank_legality
 from othello.model.gpt import GPT
 from othello.model.hooks import resid_hooks
+from othello.model.legality import TOP1, proposes_illegal
 
 
 class LensCounts:
@@ -28,7 +28,7 @@ class LensCounts:
         mask = torch.as_tensor(scored)
         for layer, hook in resid_hooks(model.cfg.n_layers).items():
             logits = model.unembed(model.ln_final(cache[hook]))
-            top1 = rank_legality(logits.cpu(), legal_bits)[..., 0]
+            top1 = ~proposes_illegal(logits.cpu(), legal_bits, TOP1)
             self.correct[layer] += int((top1 & mask).sum())
         self.positions += int(mask.sum())
 

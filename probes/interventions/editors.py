@@ -1,12 +1,13 @@
 """The registry of intervention editors: each declared once, with its settings and how they
 are tuned, so the sweep, the stage, the scripts, the report and the explorer iterate over it.
 
-An editor edits the residual stream at a case's position so that one square's probe reading
-flips (the math: :mod:`probes.interventions.edits`). Its :class:`EditorSpec` says which probe
-kind it edits along, which candidate settings the sweep tries on the tuning cases (one
-candidate: nothing is tuned), and how to build the edit function for one candidate. Adding a
-method is one :func:`register_editor` call, in any module (a test registers a toy one in its
-own file).
+An editor edits the residual stream at a case's position so that the probe reads the case's
+goal board at its masked squares (one flipped disc, or several squares at once) and the
+others as before (the math: :mod:`probes.interventions.edits`). Its :class:`EditorSpec` says
+which probe kind it edits along, which candidate settings the sweep tries on the tuning cases
+(one candidate: nothing is tuned), and how to build the edit function for one candidate.
+Adding a method is one :func:`register_editor` call, in any module (a test registers a toy
+one in its own file).
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class GradientEditSettings:
     probe: str = "mlp"  # Li et al. edit along the nonlinear probe; any differentiable kind works
     steps: int = 200
     step_size: float = 0.25  # standardised units per step
-    confidence: float = 0.9  # stop a case once the probe reads its target so surely
+    confidence: float = 0.9  # stop a case once the probe reads every goal class so surely
 
     def __post_init__(self) -> None:
         if self.probe not in differentiable_kinds():

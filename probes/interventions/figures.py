@@ -7,7 +7,6 @@ import numpy as np
 
 from othello.model.evaluate import top_squares
 from othello.model.hooked import HookedModel
-from othello.world.labels import replay
 from othello.world.squares import bitboard_squares
 from probes.interventions import plots
 from probes.interventions.cases import Cases, position_cases
@@ -26,12 +25,6 @@ FIGURES = {
 FIGURES_JSON = "figures.json"
 
 
-def relative_boards(cases: Cases) -> np.ndarray:
-    """int8 [K, 64]: each case's board (0 empty, 1 mine, 2 theirs) at its position."""
-    boards = replay(cases.moves, cases.length).board_relative()
-    return boards[np.arange(len(cases)), cases.position]
-
-
 def case_title(cases: Cases, k: int) -> str:
     return f"game {int(cases.game[k])}, after move {int(cases.position[k]) + 1}"
 
@@ -41,7 +34,7 @@ def gallery_data(model: HookedModel, cases: Cases, hooks: list[str], edit, count
     cases = cases.take(slice(0, count))
     plain = intervene(model, cases, [], None)
     edited = intervene(model, cases, hooks, edit)
-    boards = relative_boards(cases)
+    squares = cases.square  # the gallery shows single flips
     errors_before = topn_errors(plain, cases.legal_before)
     errors_after = topn_errors(edited, cases.legal_after)
     items = []
@@ -50,8 +43,8 @@ def gallery_data(model: HookedModel, cases: Cases, hooks: list[str], edit, count
         after = bitboard_squares(cases.legal_after[k])
         items.append(
             {
-                "board": boards[k].tolist(),
-                "square": int(cases.square[k]),
+                "board": cases.board[k].tolist(),
+                "square": int(squares[k]),
                 "legal_before": before,
                 "legal_after": after,
                 "top_before": top_squares(plain[k], len(before)),
@@ -67,12 +60,11 @@ def gallery_data(model: HookedModel, cases: Cases, hooks: list[str], edit, count
 def saliency_data(model: HookedModel, cases: Cases, hooks: list[str], edit, count: int) -> dict:
     """Li et al.'s latent saliency maps for the first ``count`` cases' positions."""
     maps = []
-    boards = relative_boards(cases.take(slice(0, count)))
     for k in range(min(count, len(cases))):
         flips = position_cases(cases.moves[k], int(cases.length[k]), int(cases.position[k]))
         item = latent_saliency(model, flips, hooks, edit)
         item["saliency"] = [None if np.isnan(v) else round(v, 5) for v in item["saliency"]]
-        item.update(board=boards[k].tolist(), title=case_title(cases, k))
+        item.update(board=cases.board[k].tolist(), title=case_title(cases, k))
         maps.append(item)
     return {"maps": maps}
 

@@ -1,6 +1,6 @@
-"""Flip one disc in the model's board and see what it predicts: the one-position edit a
-notebook, the explorer and a test make, with the logits and the engine's legal sets before
-and after as tensors.
+"""Flip one disc in the model's board, or set several squares to a goal board, and see what
+it predicts: the one-position edit a notebook, the explorer and a test make, with the logits
+and the engine's legal sets before and after as tensors.
 
 The edit is any registered editor (:data:`probes.interventions.editors.EDITORS`) along the
 mine/theirs probes at hand, applied at the position from a start layer on (and, by default,
@@ -24,10 +24,9 @@ from othello.model.evaluate import square_probabilities
 from othello.model.hooked import HookedModel
 from othello.model.hooks import hooks_by_layer
 from othello.world.game import Game
-from othello.world.labels import other_side
 from othello.world.squares import N_SQUARES, bitboard_squares
 from probes.common import ProbeKey
-from probes.interventions.cases import Cases, case_at
+from probes.interventions.cases import Cases, case_at, goal_cases
 from probes.interventions.editors import EDITORS, EditorSpec
 from probes.interventions.edits import Editor
 from probes.interventions.run import edit_hooks, intervene
@@ -38,8 +37,9 @@ BOARD = "mine_theirs"  # the probes an edit follows
 
 @dataclass
 class FlipResult:
-    """Logits [61] and the engine's legal moves (bool [64]) before and after the flip, the
-    boards (int8 [64]: 0 empty, 1 mine, 2 theirs) and the edit that was made;
+    """Logits [61] and the engine's legal moves (bool [64]) before and after the edit (a
+    flip, or any goal board), the boards (int8 [64]: 0 empty, 1 mine, 2 theirs; after: the
+    goal board) and the edit that was made;
     ``probabilities(after)`` is the model's next-move distribution by square [64]."""
 
     logits_before: torch.Tensor
@@ -109,26 +109,60 @@ def flip_disc(
     later_layers: bool = True,
 ) -> FlipResult:
     """Flip the disc on ``square`` after move ``ply`` of ``game`` in the model's board, from
-    residual ``layer`` on (default: the middle layer the probes cover), with ``method``."""
+    residual ``layer`` on (default: the middle layer the probes cover), with ``method``: the
+    goal-board edit (:func:`edit_board`) of one square."""
+    game.check_position(ply)
+    try:
+        case = case_at(game.moves[None], np.array([game.length], np.int8), 0, ply, square)
+    except ValueError as exc:
+        raise UserError(str(exc).replace("game 0", game.label)) from None
+    return _edited(model, probes, case, method, layer, scale, later_layers)
+
+
+def edit_board(
+    model: HookedModel,
+    probes: dict[ProbeKey, nn.Module],
+    game: Game,
+    ply: int,
+    goal: np.ndarray,
+    mask: np.ndarray,
+    method: str = "linear",
+    layer: int | None = None,
+    scale: float | None = None,
+    later_layers: bool = True,
+) -> FlipResult:
+    """Set the ``mask`` squares (bool [64]) of the model's board after move ``ply`` of
+    ``game`` to ``goal`` (int8 [64]: 0 empty, 1 mine, 2 theirs for the side to move), keeping
+    the others as the model reads them; the legal sets after are the rules applied to the
+    edited board, the same side to move (:func:`probes.interventions.cases.goal_cases`)."""
+    game.check_position(ply)
+    goal, mask = np.asarray(goal), np.asarray(mask)
+    if goal.shape != (N_SQUARES,) or mask.shape != (N_SQUARES,):
+        raise UserError(
+            f"goal and mask are one value a square, [64]: got {goal.shape}, {mask.shape}"
+        )
+    moves, length = game.moves[None], np.array([game.length], np.int8)
+    try:
+        case = goal_cases(moves, length, [0], [ply], goal[None], mask[None])
+    except ValueError as exc:
+        raise UserError(f"{game.label} ply {ply}: {str(exc).split(': ', 1)[-1]}") from None
+    return _edited(model, probes, case, method, layer, scale, later_layers)
+
+
+def _edited(model, probes, case: Cases, method, layer, scale, later_layers) -> FlipResult:
+    """One case's logits and legal sets before and after its edit from ``layer`` on."""
     hooks = hooks_by_layer(sorted({k.hook for k in probes if k.scheme == BOARD and k.hook}))
     if not hooks:
         raise UserError(f"no {BOARD} probes: fit them first (probes.fit_probe)")
     layer = list(hooks)[len(hooks) // 2] if layer is None else layer
     if layer not in hooks:
         raise UserError(f"layer {layer} is out of range: the probes cover layers {list(hooks)}")
-    game.check_position(ply)
-    try:
-        case = case_at(game.moves[None], np.array([game.length], np.int8), 0, ply, square)
-    except ValueError as exc:
-        raise UserError(str(exc).replace("game 0", game.label)) from None
     touched = edit_hooks(hooks, layer, later_layers)
     edit, setting = build_edit(method, probes, touched, scale)
     before = intervene(model, case, [], None)[0]
     after = intervene(model, case, touched, edit)[0]
-    board = torch.as_tensor(game.board(ply))
-    edited = board.clone()
-    edited[square] = other_side(board[square])
     return FlipResult(
         before, after, legal_mask(int(case.legal_before[0])), legal_mask(int(case.legal_after[0])),
-        board, edited, method, layer, setting, case,
+        torch.as_tensor(case.board[0]), torch.as_tensor(case.goal[0]), method, layer, setting,
+        case,
     )  # fmt: skip

@@ -58,39 +58,44 @@ def _edited_logits(model: HookedModel, cases: Cases, hooks: list[str], edit: Edi
 def readout_effect(
     model: HookedModel, cases: Cases, hook: str, edit: Editor, probe: nn.Module
 ) -> dict:
-    """What an edit does to the probe it follows, at its start layer: the share of cases whose
-    edited square now reads the target class, and the share of the other 63 squares whose
-    reading changed (an edit that moved only one disc leaves them as they were)."""
+    """What an edit does to the probe it follows, at its start layer: the share of masked
+    squares that now read their goal class, and the share of the other squares whose reading
+    changed (an edit that moved only the masked squares leaves them as they were)."""
     device = next(model.parameters()).device
     tokens = torch.as_tensor(encode(cases.moves[:, :N_POSITIONS]), device=device)
     _, cache = model.run_with_cache(tokens, [hook])
     rows = torch.arange(len(cases), device=device)
     x = cache[hook][rows, torch.as_tensor(cases.position, device=device)].float()
-    reached, changed, n = readout_counts(x, hook, cases, edit, probe)
-    return {
-        "probe_target_reached": reached / n,
-        "probe_others_changed": changed / (n * (N_SQUARES - 1)),
-    }
+    return readout_shares(readout_counts(x, hook, cases, edit, probe))
 
 
 @torch.no_grad()
-def readout_counts(x: torch.Tensor, hook: str, cases: Cases, edit: Editor, probe: nn.Module):
-    """(cases whose edited square reads the target after the edit, other squares whose
-    reading the edit changed, cases) for residual vectors x [K, d] at ``hook``."""
+def readout_counts(
+    x: torch.Tensor, hook: str, cases: Cases, edit: Editor, probe: nn.Module
+) -> tuple[float, int, float, int]:
+    """(masked squares that read their goal after the edit, masked squares, other squares
+    whose reading the edit changed, other squares) for residual vectors x [K, d] at
+    ``hook``; sums over batches add up."""
     before, after = probe(x).argmax(-1), probe(edit(x, hook, cases)).argmax(-1)
-    rows = torch.arange(len(x), device=x.device)
-    square = torch.as_tensor(cases.square, device=x.device)
-    changed = after != before
-    changed[rows, square] = False
-    target = torch.as_tensor(cases.target, device=x.device)
-    return float((after[rows, square] == target).sum()), float(changed.sum()), len(cases)
+    mask = torch.as_tensor(cases.mask, device=x.device)
+    goal = torch.as_tensor(cases.goal, device=x.device)
+    reached = float(((after == goal) & mask).sum())
+    changed = float(((after != before) & ~mask).sum())
+    masked = int(mask.sum())
+    return reached, masked, changed, mask.numel() - masked
+
+
+def readout_shares(counts: tuple[float, int, float, int]) -> dict:
+    """:func:`readout_counts`' sums as the shares the sweep and the report give."""
+    reached, masked, changed, others = counts
+    return {"probe_target_reached": reached / masked, "probe_others_changed": changed / others}
 
 
 def latent_saliency(model: HookedModel, cases: Cases, hooks: list[str], edit: Editor) -> dict:
     """Li et al.'s latent saliency for one position (``cases`` from
-    :func:`probes.interventions.cases.position_cases`): for each disc, how much flipping it in
-    the model's board lowers the probability of the move the unedited model predicts.
-    Returns the predicted square and 64 values (NaN where the square is empty)."""
+    :func:`probes.interventions.cases.position_cases`, one disc each): for each disc, how much
+    flipping it in the model's board lowers the probability of the move the unedited model
+    predicts. Returns the predicted square and 64 values (NaN where the square is empty)."""
     plain = square_probabilities(intervene(model, cases.take(slice(0, 1)), [], None)[0])
     predicted = int(plain.argmax())
     edited = square_probabilities(intervene(model, cases, hooks, edit))

@@ -1,26 +1,27 @@
 """How an intervention is scored, after Li et al.: with N the size of a legal set, the errors
-of the model's N best squares against it (false positives plus false negatives), against the
-edited board and, as the null baseline, the original one."""
+of the model's N best squares against it (false positives plus false negatives: twice the
+top-N illegal count of :mod:`othello.model.legality`), against the edited board's legal set
+and, as the null baseline, the original one."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from othello.model.evaluate import illegal_in_top_n, rank_legality
+from othello.model.legality import rank_legality, topn_illegal
 from probes.interventions.cases import Cases
 
 
 def topn_errors(logits: torch.Tensor, legal: np.ndarray) -> np.ndarray:
     """Li et al.'s error count per case: with N = |legal set|, false positives plus false
     negatives of the model's N best squares against the set."""
-    return 2 * illegal_in_top_n(rank_legality(logits.cpu(), legal)).numpy()
+    return 2 * topn_illegal(rank_legality(logits.cpu(), legal)).numpy()
 
 
 def score(logits: torch.Tensor, cases: Cases) -> dict:
     """Mean errors against the edited and the original legal sets, F1 and exact matches."""
     is_legal_after = rank_legality(logits.cpu(), cases.legal_after)
-    vs_edited = 2 * illegal_in_top_n(is_legal_after).numpy()
+    vs_edited = 2 * topn_illegal(is_legal_after).numpy()
     vs_original = topn_errors(logits, cases.legal_before)
     n_after = is_legal_after.sum(-1).numpy()
     true_pos = n_after - vs_edited // 2

@@ -18,11 +18,10 @@ from tqdm import tqdm
 from othello.common.device import DEVICES
 from othello.common.errors import UserError
 from othello.model.hooked import HookedModel
-from othello.world.squares import N_SQUARES
 from probes.interventions.cases import Cases
 from probes.interventions.editors import editor
 from probes.interventions.resume import clean_run, resume
-from probes.interventions.run import readout_counts
+from probes.interventions.run import readout_counts, readout_shares
 from probes.interventions.scoring import gap_closed, score
 
 TUNE = "tune"  # the set settings, layers and methods are chosen on
@@ -164,7 +163,7 @@ class SweepPlan:
         hook = self.hooks[layer]
         counts = readout_counts(run.resid[layer].float(), hook, batch, self.edits[method, i],
                                 self.probes[method][hook])  # fmt: skip
-        total = self.effects.setdefault((method, layer), [0.0, 0.0, 0])
+        total = self.effects.setdefault((method, layer), [0.0, 0, 0.0, 0])
         for j, value in enumerate(counts):
             total[j] += value
 
@@ -196,9 +195,7 @@ class SweepPlan:
             "setting": self.specs[method].describe(chosen),
         }
         if natural:
-            reached, changed, n = self.effects[method, layer]
-            entry.update(probe_target_reached=reached / n,
-                         probe_others_changed=changed / (n * (N_SQUARES - 1)))  # fmt: skip
+            entry.update(readout_shares(self.effects[method, layer]))
         entry.update(edit_layers=edited, edit_hooks=[self.hooks[k] for k in edited])
         return entry
 

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from othello.common.errors import UserError
-from othello.model.evaluate import rank_legality
 from othello.model.hooked import HookedModel
+from othello.model.legality import TOP1, proposes_illegal
 from othello.training.objectives import legal_move_targets, next_move_loss
 from othello.world.labels import replay
 from othello.world.squares import N_SQUARES
@@ -165,7 +165,7 @@ def _top1_legal(logits: torch.Tensor, moves: np.ndarray, lengths: np.ndarray) ->
     """Share of positions (someone to move) where the model's first choice is legal."""
     labels = replay(moves, lengths)
     n = logits.shape[1]
-    top1 = rank_legality(logits, np.ascontiguousarray(labels.legal[:, :n]))[..., 0].numpy()
+    top1 = ~proposes_illegal(logits, np.ascontiguousarray(labels.legal[:, :n]), TOP1).numpy()
     return float(top1[labels.next_player[:, :n] >= 0].mean())
 
 

@@ -1,5 +1,6 @@
-"""Which moves a trained model accepts: the rule follows its training target, and any cut that
-is not Vafa et al.'s is chosen on validation games.
+"""Which moves a trained model accepts: the rule follows its training target
+(:class:`othello.model.legality.AcceptRule`, the one definition), and any cut that is not
+Vafa et al.'s is chosen here, on validation games.
 
 * Softmax targets ("sampled", "legal"): probability > epsilon = 0.01 (Vafa et al.'s rule).
 * ``legal_set`` (a sigmoid per square, no distribution over moves): sigmoid > threshold, the
@@ -13,12 +14,12 @@ import numpy as np
 import torch
 
 from othello.model.gpt import GPT
+from othello.model.legality import EPSILON, AcceptRule
 from othello.world.labels import replay, unpack_bitboards
 from othello.world.squares import N_POSITIONS
 from othello.world.tokens import encode
-from probes.worldmodel.acceptors import EPSILON, ModelAcceptor
+from probes.worldmodel.acceptors import ModelAcceptor
 
-SOFTMAX_TARGETS = ("sampled", "legal")
 THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(1, 20))  # 0.05 .. 0.95
 
 
@@ -33,10 +34,9 @@ def exact_set_share(
     tokens = torch.as_tensor(encode(moves[:, :N_POSITIONS])).to(acceptor.device)
     hits = dict.fromkeys(cuts, 0)
     for start in range(0, len(moves), 256):
-        logits = acceptor.model(tokens[start : start + 256])
+        scores = acceptor.accept.scores(acceptor.model(tokens[start : start + 256]))
         for cut in cuts:
-            rule = ModelAcceptor(acceptor.model, acceptor.rule, cut)
-            accepted = rule.weights_from_logits(logits).cpu().numpy() > 0
+            accepted = AcceptRule(acceptor.rule, cut).accepts(scores).cpu().numpy()
             same = (accepted == legal[start : start + 256]).all(-1)
             hits[cut] += int((same & scored[start : start + 256]).sum())
     total = max(int(scored.sum()), 1)
@@ -47,7 +47,7 @@ def model_acceptor(
     model: GPT, target: str, val_moves: np.ndarray, val_lengths: np.ndarray, name: str = "model"
 ) -> tuple[ModelAcceptor, dict]:
     """The model's acceptor for its training target, and how its rule was chosen."""
-    if target in SOFTMAX_TARGETS:
+    if AcceptRule.kind_for(target) == "epsilon":
         acceptor = ModelAcceptor(model, "epsilon", EPSILON, name)
         share = exact_set_share(acceptor, val_moves, val_lengths, (EPSILON,))[EPSILON]
         return acceptor, {

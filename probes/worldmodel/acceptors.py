@@ -28,14 +28,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from othello.common.errors import UserError
-from othello.model.evaluate import square_scores
 from othello.model.hooked import HookedModel
+from othello.model.legality import EPSILON, AcceptRule
 from othello.world.squares import MAX_MOVES, N_POSITIONS, N_SQUARES
 from othello.world.tokens import PLAYABLE_MASK, encode
 from probes.worldmodel import cached, decoding
 
-EPSILON = 0.01  # Vafa et al.'s acceptance cut for softmax models
 CHUNK = 1024  # rows per forward pass
 
 
@@ -154,14 +152,14 @@ class UniformAcceptor(Acceptor):
 
 
 class ModelAcceptor(Acceptor):
-    """A model of any kind under an accept rule: ``epsilon`` (softmax probability > epsilon)
-    or ``threshold`` (sigmoid of each square's logit > threshold, for ``legal_set`` models)."""
+    """A model of any kind under an accept rule (:class:`othello.model.legality.AcceptRule`):
+    ``epsilon`` (softmax probability > epsilon) or ``threshold`` (sigmoid of each square's
+    logit > threshold, for ``legal_set`` models)."""
 
     def __init__(
         self, model: HookedModel, rule: str = "epsilon", cut: float = EPSILON, name: str = "model"
     ):
-        if rule not in ("epsilon", "threshold"):
-            raise UserError(f"accept rule must be 'epsilon' or 'threshold', got {rule!r}")
+        self.accept = AcceptRule(rule, float(cut))
         self.model, self.rule, self.cut, self.name = model, rule, float(cut), name
         self.device = next(model.parameters()).device
 
@@ -170,12 +168,8 @@ class ModelAcceptor(Acceptor):
 
     def weights_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
         """[..., 64] sampling weights, zero where not accepted, from logits [..., 61]."""
-        logits = logits.float()
-        if self.rule == "epsilon":
-            p = square_scores(logits.softmax(-1), 0.0)
-        else:
-            p = square_scores(logits.sigmoid(), 0.0)
-        return torch.where(p > self.cut, p, torch.zeros_like(p))
+        p = self.accept.scores(logits)
+        return torch.where(self.accept.accepts(p), p, torch.zeros_like(p))
 
     @torch.no_grad()
     def position_weights(self, moves, lengths):

@@ -21,9 +21,10 @@ Figures, each a mean over the test games' scored positions with a standard error
 (:func:`game_mean`): ``kl``, KL(original || modified) of the next-move distribution (his
 direction; softmax over the 60 move logits, token 0 being padding here and his "pass" there;
 the ``legal_set`` models, trained with a sigmoid per square, are read through the same
-softmax), ``top1_legal`` (the argmax move is legal, as :mod:`othello.model.evaluate`) and
-``topn_legal``, his "legal move accuracy": the share of legal moves among the model's N best,
-N the size of the legal set, pooled over legal moves. ``original_top1_legal`` and
+softmax), ``top1_legal`` (the argmax move is legal: no top-1 illegal proposal,
+:mod:`othello.model.legality`) and ``topn_legal``, his "legal move accuracy": the share of
+legal moves among the model's N best, N the size of the legal set, pooled over legal moves
+(the legal set less the top-N illegal count). ``original_top1_legal`` and
 ``original_topn_legal`` are the unmodified model's.
 
 Where we deviate from his code, and why:
@@ -54,9 +55,9 @@ from tqdm import tqdm
 
 from othello.common.errors import UserError
 from othello.corpora.corpus import GamesFile
-from othello.model.evaluate import illegal_in_top_n, rank_legality
 from othello.model.gpt import GPT
 from othello.model.hooks import act_name
+from othello.model.legality import rank_legality, top1_illegal, topn_illegal
 from probes.circuits.config import CircuitsConfig, atlas_settings, split_rows
 from probes.circuits.neurons import Sample, collect
 from probes.circuits.positions import N_POSITIONS, batches, sample_positions
@@ -172,8 +173,8 @@ def game_sums(clean: torch.Tensor, logits: torch.Tensor, legal: np.ndarray, scor
     n_legal = is_legal.sum(-1)
     figures = {
         "kl": next_move_kl(clean, logits).cpu().double() * mask,
-        "top1_legal": is_legal[..., 0] & mask,
-        "topn_legal": (n_legal - illegal_in_top_n(is_legal)) * mask,
+        "top1_legal": ~top1_illegal(is_legal) & mask,
+        "topn_legal": (n_legal - topn_illegal(is_legal)) * mask,
         "positions": mask,
         "legal_moves": n_legal * mask,
     }
