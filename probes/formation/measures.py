@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from othello.corpora.corpus import GamesFile, gather_rows
-from othello.model.evaluate import illegal_in_top_n, rank_legality
+from othello.model.legality import rank_legality, top1_illegal, topn_illegal
 from othello.world.labels import placed_by, replay
 from othello.world.squares import N_POSITIONS
 from othello.world.tokens import encode
@@ -138,8 +138,8 @@ def behaviour(model, games: GamesFile, n: int) -> dict[str, Figure]:
         tokens = torch.as_tensor(encode(moves[part, :N_POSITIONS]), device=device)
         is_legal = rank_legality(model(tokens).float().cpu(), legal[part])
         mask = torch.as_tensor(scored[part])
-        top1.append((is_legal[..., 0] & mask).sum(1).numpy())
-        errors.append((2 * illegal_in_top_n(is_legal) * mask).sum(1).numpy())
+        top1.append((~top1_illegal(is_legal) & mask).sum(1).numpy())
+        errors.append((2 * topn_illegal(is_legal) * mask).sum(1).numpy())
     positions = scored.sum(1)
     return {
         "top1_legal": Figure.of_ratio(np.concatenate(top1), positions),

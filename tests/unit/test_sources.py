@@ -13,7 +13,6 @@ import weakref
 import numpy as np
 import pytest
 import torch
-from probes.stage import SPLITS, build_metrics
 
 from othello.model.checkpoint import MODEL, load_model_file
 from othello.model.run_dir import snapshot_dir
@@ -25,6 +24,7 @@ from probes.acts.source import ActivationSource
 from probes.acts.writer import write_cache
 from probes.fit import FitConfig, fit_probes
 from probes.metrics import evaluate_probes, scheme_baselines
+from probes.probe_stage import SPLITS, build_metrics
 from probes.sae.evaluate import board_metrics, reconstruction, spliced
 from probes.sae.model import SAEConfig
 from probes.sae.train import train_sae
