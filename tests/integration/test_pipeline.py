@@ -1,5 +1,6 @@
 """`make all` on the tiny preset, end to end, and the report it writes; then the targets
-`make all` leaves out (circuits, sae, sae-layers) on the same run, at the preset's sizes."""
+`make all` leaves out (circuits, sae, sae-layers, worldmodel): planned on the same run in the
+default suite, run at the preset's sizes in the slow one."""
 
 from __future__ import annotations
 
@@ -84,18 +85,32 @@ def test_make_all_runs_the_pipeline_and_writes_the_report(tmp_path):
     # a second run with nothing changed does no work
     again = make_all(tmp_path)
     assert again.returncode == 0 and "scripts/" not in again.stdout, again.stdout
-    check_other_targets(tmp_path)
+    # the targets `make all` leaves out are planned on this run through the same stage rule
+    # (each runs on its own in its CLI test; all of them through make: the slow test below)
+    plan = make_all(tmp_path, "-n", targets=OTHER_TARGETS).stdout
+    stage = f"--run {tmp_path}/run --report {tmp_path}/report --games {tmp_path}/games.h5"
+    for name in ("circuits", "sae", "worldmodel"):
+        assert f"scripts/run_stage.py {name} {stage}" in plan, plan
+    assert f"--out {tmp_path}/report/sae-layers --sweep layers" in plan
+    assert plan.count("scripts/report.py") == 3  # the report refreshed after each stage
 
 
-def check_other_targets(tmp: Path) -> None:
+OTHER_TARGETS = ("circuits", "sae", "sae-layers", "worldmodel")
+
+
+@pytest.mark.slow
+@pytest.mark.trains
+def test_the_targets_make_all_leaves_out_write_their_outputs(tmp_path):
     """`make circuits sae sae-layers worldmodel` after `make all` (the README's smoke run),
     each at the tiny preset's sizes, write their outputs and refresh the report."""
+    assert make_all(tmp_path).returncode == 0
+    tmp = tmp_path
     done = make_all(
         tmp,
         "CIRCUITS_ARGS=max_depth=4 control_neurons=32 --no-progress",  # a third of the trees
         "SAE_ARGS=epochs=1 --no-progress",
         f"WORLDMODEL_ARGS={' '.join(WORLD_MODEL_ARGS)}",
-        targets=("circuits", "sae", "sae-layers", "worldmodel"),
+        targets=OTHER_TARGETS,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = tmp / "report"
