@@ -267,13 +267,17 @@ def _quiet(hf) -> Iterator[None]:
 
 
 def _why(exc: BaseException) -> str:
-    """Why the hub could not be had, in one line: the innermost error (refused, DNS, 404)."""
+    """Why the hub could not be had, in one line: the innermost error (refused, DNS, 404),
+    after the hub's own answer when it gave one (``RepositoryNotFoundError``, a gated repo)."""
     cause = exc
     while cause.__cause__ is not None:
         cause = cause.__cause__
     text = " ".join(str(cause).split())
     errno = _ERRNO.search(text)  # requests (0.x) buries it in a long repr
     why = f"{type(cause).__name__}: {errno.group(0) if errno else text[:300]}"
+    answer = type(exc).__name__  # the hub's error code, as huggingface_hub names it
+    if cause is not exc and answer.endswith(("NotFoundError", "RepoError")):
+        why = f"{answer}; {why}"
     return "HF_HUB_OFFLINE is set" if _offline() else why
 
 

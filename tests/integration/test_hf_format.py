@@ -13,10 +13,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import subprocess
+import sys
 
 import pytest
 import torch
-from conftest import TESTS, run_script
+from conftest import TESTS, run_in_process, run_script
 from hub_server import stand_in_hub
 
 import othello
@@ -178,7 +179,8 @@ def test_the_mamba_is_refused_for_its_unembedding_bias_alone(tmp_path):
 
 
 def hub_env(monkeypatch, tmp_path, address: str, offline: bool = False) -> None:
-    """The hub settings a fresh interpreter reads: the stand-in's address, a cache of its own."""
+    """The hub settings (read at call time by othello.interop.hub): the stand-in's address, a
+    cache of its own."""
     for name, value in (("HF_ENDPOINT", address), ("HF_HOME", str(tmp_path / "hf-home")),
                         ("HF_TOKEN", "hf_stand_in"), ("NO_PROXY", "127.0.0.1,localhost"),
                         ("HF_HUB_DISABLE_TELEMETRY", "1")):  # fmt: skip
@@ -190,75 +192,74 @@ def hub_env(monkeypatch, tmp_path, address: str, offline: bool = False) -> None:
         monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
 
 
-LOAD = (
-    "import sys, torch, othello; from othello.common import cli; "
-    "x = torch.load(sys.argv[2]); cli.main(lambda argv: print('diff', "
-    "(othello.from_pretrained(sys.argv[1])(x) - othello.load_model(sys.argv[3])(x))"
-    ".abs().max().item()))"
-)
+def gap(repo: str, ours: torch.nn.Module) -> float:
+    """The largest logit difference between ``repo`` loaded from the hub and ``ours``."""
+    x = torch.randint(1, 61, (4, N_POSITIONS), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        return (othello.from_pretrained(repo)(x) - ours(x)).abs().max().item()
 
 
-def one_error_line(done: subprocess.CompletedProcess) -> str:
-    lines = done.stderr.strip().splitlines()
-    assert done.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: "), done.stderr
-    return lines[0]
+def refusal(repo: str) -> str:
+    with pytest.raises(othello.UserError) as refused:
+        othello.from_pretrained(repo)
+    assert "\n" not in str(refused.value)
+    return str(refused.value)
 
 
 @NEEDS_HUB
 def test_push_then_from_pretrained_through_a_stand_in_hub(tmp_path, monkeypatch, tiny_run):
-    repo, out, x = "someone/othello-tiny", tmp_path / "tiny-hf", tmp_path / "x.pt"
-    torch.save(torch.randint(1, 61, (4, N_POSITIONS)), x)
+    repo, out, ours = "someone/othello-tiny", tmp_path / "tiny-hf", othello.load_model(tiny_run)
     with stand_in_hub() as hub:
         hub_env(monkeypatch, tmp_path, hub.address)
-        done = run_script("scripts/convert_checkpoint.py", "export", "--format", "hf",
-                          "--run", tiny_run, "--out", out, "--push", repo)  # fmt: skip
+        done = run_in_process("convert_checkpoint.py", "export", "--format", "hf",
+                              "--run", tiny_run, "--out", out, "--push", repo)  # fmt: skip
         assert done.returncode == 0, done.stderr
         commit = hub.repos[repo].commit
         assert done.stdout.splitlines()[-1] == f"pushed to {hub.address}/{repo}/commit/{commit}"
-        assert hub.seen[0] == "POST /api/repos/create"
+        assert [s for s in hub.seen if s.startswith("POST")][0] == "POST /api/repos/create"
         assert f"POST /api/models/{repo}/commit/main" in hub.seen
         assert hub.repos[repo].files == {p.name: p.read_bytes() for p in out.iterdir()}
         assert f'from_pretrained("{repo}")' in (out / "README.md").read_text()
-        loaded = run_script("-c", LOAD, repo, x, tiny_run)
-        assert loaded.returncode == 0, loaded.stderr
-        assert float(loaded.stdout.split()[-1]) <= TOLERANCE
-        missing = run_script("-c", LOAD, "someone/nothing", x, tiny_run)
-    line = one_error_line(missing)
+        assert gap(repo, ours) <= TOLERANCE
+        line = refusal("someone/nothing")
     assert "someone/nothing" in line and "RepositoryNotFoundError" in line
     assert "othello.load_model(DIR)" in line and "FORMAT=hf" in line
     hub_env(monkeypatch, tmp_path, "http://127.0.0.1:9", offline=True)  # from the cache alone
-    again = run_script("-c", LOAD, repo, x, tiny_run)
-    assert again.returncode == 0 and float(again.stdout.split()[-1]) <= TOLERANCE, again.stderr
-    line = one_error_line(run_script("-c", LOAD, "someone/other", x, tiny_run))
+    assert gap(repo, ours) <= TOLERANCE
+    line = refusal("someone/other")
     assert "HF_HUB_OFFLINE is set" in line and "https://huggingface.co/someone/other/tree" in line
 
 
-def test_without_the_hub_client_from_pretrained_says_the_manual_route(tmp_path):
-    blocked = (
-        "import sys; sys.modules['huggingface_hub'] = None; import othello; "
-        "from othello.common import cli; cli.main(lambda argv: othello.from_pretrained('a/b'))"
-    )
-    line = one_error_line(run_script("-c", blocked))
-    assert 'loading a/b needs huggingface_hub: pip install -e ".[hub]"' in line
+def test_without_the_hub_client_from_pretrained_says_the_manual_route(monkeypatch):
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # import fails as if missing
+    with pytest.raises(othello.UserError) as refused:
+        othello.from_pretrained("a/b")
+    line = str(refused.value)
+    assert "\n" not in line and 'loading a/b needs huggingface_hub: pip install -e ".[hub]"' in line
     assert "https://huggingface.co/a/b/tree/main" in line and "FORMAT=hf" in line
 
 
 def test_make_converts_a_folder_with_format_hf(tmp_path, tiny_run):
-    """``make analyze CHECKPOINT=DIR FORMAT=hf``'s first step, the run named after the folder
+    """``make analyze CHECKPOINT=DIR/ FORMAT=hf``'s first step: the run named after the folder
+    (a rule for ``runs/tiny-hf/model.pt`` exists only then), its command run here in-process
     (the rest of the chain is every other analysed run's: test_analyze.py)."""
     folder = othello.save_pretrained(othello.load_model(tiny_run), tmp_path / "tiny-hf")
     games = tmp_path / "games.h5"
     games.write_bytes(b"")  # only needs to exist: the conversion does not read it
-    make = ["make", f"CHECKPOINT={folder}/", "FORMAT=hf", "PRESET=tiny", f"GAMES={games}",
-            f"RUNS={tmp_path}/runs"]  # fmt: skip
-    plan = subprocess.run([*make, "-n", "analyze"], capture_output=True, text=True,
-                          cwd=TESTS.parent, timeout=120)  # fmt: skip
-    assert "RUN=tiny-hf" in plan.stdout, plan.stdout + plan.stderr
-    target = f"{tmp_path}/runs/tiny-hf/model.pt"
-    done = subprocess.run([*make, target], capture_output=True, text=True, cwd=TESTS.parent,
-                          timeout=300)  # fmt: skip
-    assert done.returncode == 0 and "import --kind hf" in done.stdout, done.stderr
-    record = json.loads((tmp_path / "runs" / "tiny-hf" / "config.json").read_text())
+    target = tmp_path / "runs" / "tiny-hf" / "model.pt"
+    plan = subprocess.run(
+        ["make", "-n", f"CHECKPOINT={folder}/", "FORMAT=hf", "PRESET=tiny", f"GAMES={games}",
+         f"RUNS={tmp_path}/runs", str(target)],
+        capture_output=True, text=True, cwd=TESTS.parent, timeout=120,
+    )  # fmt: skip
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    command = plan.stdout.strip().splitlines()[-1].split()  # PYTHON scripts/... import ...
+    args = command[command.index("scripts/convert_checkpoint.py") + 1 :]
+    assert args[:5] == ["import", "--kind", "hf", "--in", f"{folder}/"], command
+    assert args[args.index("--out") + 1] == str(target.parent)
+    done = run_in_process("convert_checkpoint.py", *args)
+    assert done.returncode == 0, done.stderr
+    record = json.loads((target.parent / "config.json").read_text())
     assert record["kind"] == "imported" and record["imported"]["format"] == "hf"
     x = torch.randint(1, 61, (3, N_POSITIONS))
     with torch.no_grad():
