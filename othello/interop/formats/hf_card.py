@@ -33,7 +33,7 @@ def model_card(
         "playable squares `A1` ... `H8` ascending in standard notation (letter = column), so "
         f'`tokenizer("{EXAMPLE}")` gives `{_example_ids()}`; a game is at most 59 moves read, '
         "padded on the right. GPT-2's head has no bias: ours moved into `ln_f`'s bias, exactly "
-        "(the same logits).",
+        "(the same logits up to float32 rounding).",
         "## Training",
         _table(_training_rows(record)),
         "## Evaluation",
