@@ -1,6 +1,6 @@
 # Pipeline stages: each reads files and writes files, and is skipped when its output exists.
 # make all PRESET=tiny|cpu|paper RUN=name
-# make analyze CHECKPOINT=PATH FORMAT=transformer_lens|othello_world|othello_gpt [RUN=name] [PRESET=...]
+# make analyze CHECKPOINT=PATH FORMAT=transformer_lens|othello_world|othello_gpt|hf [RUN=name] [PRESET=...]
 # make published [MODEL=synthetic|championship]: a published model, fetched from the hub
 PYTHON ?= python
 PRESET ?= cpu
@@ -11,8 +11,8 @@ MODEL ?= synthetic
 ifneq ($(filter published,$(MAKECMDGOALS)),)
 RUN ?= published-$(MODEL)
 endif
-# an analysed checkpoint gets its own run (named after the file) unless RUN says otherwise
-RUN ?= $(if $(CHECKPOINT),$(basename $(notdir $(CHECKPOINT))),$(PRESET))
+# an analysed checkpoint gets its own run (named after the file or hf folder) unless RUN says otherwise
+RUN ?= $(if $(CHECKPOINT),$(basename $(notdir $(patsubst %/,%,$(CHECKPOINT)))),$(PRESET))
 SEED ?= 0
 WORKERS ?= 1
 N ?= $(shell $(PYTHON) -c "from othello.training.config import preset; print(preset('$(PRESET)').n_games)")
@@ -132,7 +132,7 @@ championship:
 all: report
 
 analyze:
-	@test -n "$(CHECKPOINT)" || { echo "error: make analyze needs CHECKPOINT=PATH (and FORMAT=transformer_lens|othello_world)"; exit 2; }
+	@test -n "$(CHECKPOINT)" || { echo "error: make analyze needs CHECKPOINT=PATH (and FORMAT=transformer_lens|othello_world|hf)"; exit 2; }
 	@$(MAKE) --no-print-directory report CHECKPOINT=$(CHECKPOINT) FORMAT=$(FORMAT) RUN=$(RUN) PRESET=$(PRESET)
 
 # a published model (NeelNanda/Othello-GPT-Transformer-Lens) into the Hugging Face hub's cache,

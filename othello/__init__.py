@@ -11,6 +11,7 @@ What a notebook imports (each one call; the scripts and stages call the same fun
     logits, cache = othello.run_with_cache(model, game)  # activations by hook name
     cache.resid(2)                                       # the residual stream at layer 2
     tl_model = othello.to_hooked(model)                  # in TransformerLens 4 (or 3), same logits
+    othello.save_pretrained(model, "exports/hf")         # transformers, nnsight, TL 4 open it
     lstm = othello.build_model(othello.LSTMConfig(n_layers=4, d_model=128))  # other kinds
 
 Names are loaded on first use, so ``import othello`` stays cheap (no torch until asked).
@@ -25,6 +26,7 @@ from othello.common.version import __version__ as __version__  # re-exported
 _EXPORTS = {
     "load_model": "othello.interop.pretrained",
     "from_pretrained": "othello.interop.pretrained",
+    "save_pretrained": "othello.interop.pretrained",
     "Game": "othello.world.game",
     "MoveListError": "othello.world.game",
     "run_with_cache": "othello.model.run",

@@ -10,6 +10,10 @@ bar, its resumable ``.incomplete`` files. We write nothing of our own until the 
 when fetching. The library reads ``HF_ENDPOINT``, ``HF_HOME`` and ``HF_HUB_OFFLINE`` once, at
 import; :func:`fetch_published` reads them at call time and passes them explicitly, so a
 setting made after the import (a test, a notebook) is the one obeyed.
+
+Our own models travel as Hugging Face folders (:mod:`othello.interop.formats.hf`):
+:func:`fetch_folder` brings one from a hub repository into the same cache, :func:`push_folder`
+publishes one (``HF_TOKEN`` or ``hf auth login``'s token).
 """
 
 from __future__ import annotations
@@ -105,7 +109,8 @@ def fetch_published(name: str, revision: str | None = None) -> FetchedModel:
     resolved commit, size and sha256. When it cannot be had, one :class:`UserError` says what,
     where to download it by hand and the command that analyses the copy."""
     model = published_model(name)
-    hf = _import_hub(model)
+    manual = f"download {model.url(None)} by hand and analyse it with: {model.analyze_command()}"
+    hf = _import_hub(f"fetching {model.filename} ({model.repo_id})", manual)
     download, errors = hf.hf_hub_download, _fetch_errors(hf)  # imported before _quiet
     try:
         with _quiet(hf):
@@ -113,7 +118,7 @@ def fetch_published(name: str, revision: str | None = None) -> FetchedModel:
                 model.repo_id,
                 model.filename,
                 revision=revision,
-                endpoint=(os.environ.get("HF_ENDPOINT") or HUB_URL).rstrip("/"),
+                endpoint=_endpoint(),
                 cache_dir=_cache_dir(),
                 local_files_only=_offline(),
             )
@@ -150,18 +155,77 @@ def read_record(path: str | os.PathLike) -> dict:
     return record
 
 
-def _import_hub(model: PublishedModel):
+def fetch_folder(repo_id: str, revision: str | None = None) -> Path:
+    """The Hugging Face folder in hub repository ``repo_id`` (its files that
+    :func:`othello.load_model` reads), from the hub cache (offline too) or downloaded into it:
+    the local snapshot folder. When it cannot be had, one :class:`UserError` names the
+    repository, the files to download by hand and what loads them."""
+    from othello.interop.formats.hf import CONFIG, TOKENIZER, WEIGHTS
+
+    where = f"{repo_id}, revision {revision or 'main'}"
+    manual = (
+        f"download {CONFIG}, {WEIGHTS} and {TOKENIZER} from "
+        f"{HUB_URL}/{repo_id}/tree/{revision or 'main'} into a folder DIR by hand and load it "
+        "with othello.load_model(DIR) or make analyze CHECKPOINT=DIR FORMAT=hf"
+    )
+    hf = _import_hub(f"loading {repo_id}", manual)
+    download, errors = hf.hf_hub_download, _fetch_errors(hf)
+    paths = []
+    try:
+        with _quiet(hf):
+            for name in (CONFIG, WEIGHTS, TOKENIZER):
+                paths.append(Path(download(
+                    repo_id, name, revision=revision, endpoint=_endpoint(),
+                    cache_dir=_cache_dir(), local_files_only=_offline(),
+                )))  # fmt: skip
+    except errors as exc:
+        raise UserError(
+            f"could not fetch {name} of {where} from the Hugging Face hub, and it is not in the "
+            f"hub cache ({_why(exc)}); {manual}"
+        ) from None
+    folders = sorted({str(path.parent) for path in paths})
+    if len(folders) > 1:  # "main" moved between two downloads
+        raise UserError(f"{where}: its files came from different commits ({folders}); fetch again")
+    return Path(folders[0])
+
+
+def push_folder(folder: str | os.PathLike, repo_id: str) -> str:
+    """Publish the Hugging Face folder ``folder`` as hub repository ``repo_id`` (created when
+    missing, public) in one commit of all its files; the commit's URL. Errors name the
+    repository and say why (no token, refused, unreachable)."""
+    manual = f"upload the files of {folder} at {HUB_URL}/new by hand"
+    hf = _import_hub(f"pushing to {repo_id}", manual)
+    api, errors = hf.HfApi(endpoint=_endpoint()), _fetch_errors(hf)
+    try:
+        with _quiet(hf):
+            api.create_repo(repo_id, exist_ok=True)
+            commit = api.upload_folder(
+                folder_path=str(folder), repo_id=repo_id,
+                commit_message=f"Othello-GPT exported by othello-gpt ({Path(folder).name})",
+            )  # fmt: skip
+    except errors as exc:
+        raise UserError(
+            f"could not push {folder} to {repo_id} on the Hugging Face hub ({_why(exc)}); "
+            f"set HF_TOKEN to a write token, or {manual}"
+        ) from None
+    return str(commit.commit_url)
+
+
+def _import_hub(doing: str, manual: str):
     """The hub client, an optional extra: without it the error says how to get it and, as
-    when the hub is unreachable, the file to download by hand and the command that reads it."""
+    when the hub is unreachable, what to download by hand (``manual``) and what reads it."""
     try:
         import huggingface_hub
     except ImportError:
         raise UserError(
-            f"fetching {model.filename} ({model.repo_id}) needs huggingface_hub: "
-            f'pip install -e ".[hub]"; or download {model.url(None)} by hand and analyse it '
-            f"with: {model.analyze_command()}"
+            f'{doing} needs huggingface_hub: pip install -e ".[hub]"; or {manual}'
         ) from None
     return huggingface_hub
+
+
+def _endpoint() -> str:
+    """The hub's address the environment names now (``HF_ENDPOINT``: a mirror, a test)."""
+    return (os.environ.get("HF_ENDPOINT") or HUB_URL).rstrip("/")
 
 
 def _cache_dir() -> str | None:
@@ -182,7 +246,7 @@ def _fetch_errors(hf) -> tuple[type[BaseException], ...]:
     unreachable, the hub refusing (no such revision, 5xx), a proxy. ``OSError`` covers the
     connection errors of huggingface_hub 0.x (requests); 1.x and later raise httpx's."""
     utils = importlib.import_module(f"{hf.__name__}.utils")
-    errors = [OSError, utils.HfHubHTTPError, utils.LocalEntryNotFoundError]
+    errors = [OSError, utils.HfHubHTTPError, utils.LocalEntryNotFoundError, utils.HFValidationError]
     for module in ("httpx", "httpx2"):
         transport = getattr(sys.modules.get(module), "TransportError", None)
         if transport is not None:
@@ -202,16 +266,24 @@ def _quiet(hf) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _unreachable(model: PublishedModel, revision: str | None, exc: BaseException) -> str:
+def _why(exc: BaseException) -> str:
+    """Why the hub could not be had, in one line: the innermost error (refused, DNS, 404),
+    after the hub's own answer when it gave one (``RepositoryNotFoundError``, a gated repo)."""
     cause = exc
-    while cause.__cause__ is not None:  # the innermost error says why (refused, DNS, 404)
+    while cause.__cause__ is not None:
         cause = cause.__cause__
     text = " ".join(str(cause).split())
     errno = _ERRNO.search(text)  # requests (0.x) buries it in a long repr
     why = f"{type(cause).__name__}: {errno.group(0) if errno else text[:300]}"
-    why = "HF_HUB_OFFLINE is set" if _offline() else why
+    answer = type(exc).__name__  # the hub's error code, as huggingface_hub names it
+    if cause is not exc and answer.endswith(("NotFoundError", "RepoError")):
+        why = f"{answer}; {why}"
+    return "HF_HUB_OFFLINE is set" if _offline() else why
+
+
+def _unreachable(model: PublishedModel, revision: str | None, exc: BaseException) -> str:
     return (
         f"could not fetch {model.filename} ({model.repo_id}, revision {revision or 'main'}) "
-        f"from the Hugging Face hub, and it is not in the hub cache ({why}); download "
+        f"from the Hugging Face hub, and it is not in the hub cache ({_why(exc)}); download "
         f"{model.url(revision)} by hand and analyse it with: {model.analyze_command()}"
     )

@@ -5,6 +5,7 @@ notebook extra is installed (``pip install -e ".[notebook]"``) and skips, saying
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,12 @@ def test_the_tutorial_runs(tiny_run, tiny_corpus, tmp_path, monkeypatch):
     text = "\n".join(o.get("text", "") for c in notebook.cells for o in c.get("outputs", []))
     assert "squares read right on test games" in text and "test R^2" in text, text
     assert "legal after:" in text and "block 1: H0" in text, text
+    tools = ("transformers", "nnsight", "transformer_lens")
+    if all(importlib.util.find_spec(name) for name in tools):  # the hf and tl extras
+        line = next(x for x in text.splitlines() if x.startswith("largest difference"))
+        assert all(float(x.rstrip(",")) < 1e-4 for x in line.split() if "e-" in x), line
+    else:
+        assert "skipped:" in text and "is not installed" in text, text
     drawing = [c for c in notebook.cells if c.cell_type == "code" and "plt.show()" in c.source]
     assert len(drawing) >= 2
     for cell in drawing:  # the inline backend showed a picture: no backend was forced

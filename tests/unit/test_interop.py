@@ -157,7 +157,7 @@ def test_bad_checkpoints_are_refused_naming_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.pth"):
         load_external(tmp_path / "missing.pth", "othello_world")
     with pytest.raises(ValueError, match="unknown checkpoint format"):
-        load_external(path, "hf")
+        load_external(path, "gguf")
 
 
 @pytest.mark.parametrize("fmt", [transformer_lens, othello_world], ids=lambda m: m.__name__)

@@ -1,6 +1,7 @@
 """A checkpoint file of any format read into our model: the published ones through their
 layout modules, ours (``othello_gpt``, a ``model.pt`` of this project) through
-:mod:`othello.model.checkpoint`. Files are read with ``weights_only=True``.
+:mod:`othello.model.checkpoint`, and a Hugging Face GPT-2 folder (``hf``, :mod:`.hf`). Files
+are read with ``weights_only=True`` (safetensors hold tensors only).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import torch
 
 from othello.common.errors import UserError
+from othello.interop.formats.hf import read_folder
 from othello.interop.formats.othello_world import LI_ET_AL_HEADS, from_othello_world
 from othello.interop.formats.table import CheckpointFormatError, Tensor
 from othello.interop.formats.transformer_lens import from_transformer_lens
@@ -25,8 +27,10 @@ READERS: dict[str, Callable[[dict[str, Tensor], int], GPT]] = {
     "transformer_lens": lambda state, n_heads: from_transformer_lens(state),
     "othello_world": from_othello_world,
 }
+# each format that is a folder, not a file: the folder -> GPT (its shape from its config)
+FOLDERS: dict[str, Callable[[Path], GPT]] = {"hf": read_folder}
 OURS = "othello_gpt"  # a model.pt of this project (e.g. joined from a GPU bundle)
-FORMATS = (*READERS, OURS)
+FORMATS = (*READERS, *FOLDERS, OURS)
 
 
 def load_external(
@@ -35,8 +39,8 @@ def load_external(
     n_heads: int = LI_ET_AL_HEADS,
     n_ctx: int | None = None,
 ) -> HookedModel:
-    """Read a published checkpoint file (``transformer_lens`` or ``othello_world``), or a
-    ``model.pt`` of this project (``othello_gpt``).
+    """Read a published checkpoint file (``transformer_lens`` or ``othello_world``), a Hugging
+    Face GPT-2 folder (``hf``), or a ``model.pt`` of this project (``othello_gpt``).
 
     Errors name the file: a missing file, one that is not a state dict, one whose tensors do
     not fit the format or whose vocabulary is not Othello-GPT's 61 tokens, and (when ``n_ctx``
@@ -46,9 +50,11 @@ def load_external(
     path = Path(path)
     if kind not in FORMATS:
         raise UserError(f"unknown checkpoint format {kind!r}; choose one of {FORMATS}")
-    if not path.is_file():
+    if kind in FOLDERS:
+        model = FOLDERS[kind](path)
+    elif not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint file")
-    if kind == OURS:
+    elif kind == OURS:
         model = load_model_file(path)
     else:
         state = read_state_dict(path)

@@ -1,6 +1,7 @@
 """Published checkpoints in and out of our run directories: :func:`import_run` makes a run
-every later stage accepts from a published file, :func:`export_run` writes a run's model as a
-TransformerLens state dict and config."""
+every later stage accepts from a published file or a Hugging Face folder, :func:`export_run`
+writes a run's model as a TransformerLens state dict and config, :func:`export_hf_run` as a
+Hugging Face folder with its model card."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import os
 from pathlib import Path
 
 from othello.common.atomic import write_text
+from othello.common.files import EVAL_DIR, EVAL_JSON
 from othello.common.hashing import file_sha256
-from othello.interop.formats.files import load_external
+from othello.interop.formats.files import FOLDERS, load_external
+from othello.interop.formats.hf import WEIGHTS, write_folder
+from othello.interop.formats.hf_card import model_card
 from othello.interop.formats.othello_world import LI_ET_AL_HEADS
 from othello.interop.formats.table import CheckpointFormatError
 from othello.interop.formats.transformer_lens import to_transformer_lens
-from othello.model.checkpoint import MODEL, load_model_file, save, save_model
-from othello.model.run_dir import RunRecord, write_record
+from othello.model.checkpoint import MODEL, load_model_file, model_file, save, save_model
+from othello.model.run_dir import CONFIG, RunRecord, write_record
 from othello.world.squares import N_POSITIONS
 
 # positions every stage reads: a game is 60 moves and the model predicts moves 2..60
@@ -36,7 +40,8 @@ def import_run(
     commit, size, sha256), recorded as ``imported.hub`` once the file is checked to be those
     bytes. Nothing is written when the file or the record is refused."""
     model = load_external(source, kind, n_heads, n_ctx=GAME_CONTEXT)
-    origin = {"path": str(Path(source).resolve()), "format": kind, "sha256": file_sha256(source)}
+    weights = Path(source) / WEIGHTS if kind in FOLDERS else Path(source)  # what sha256 names
+    origin = {"path": str(Path(source).resolve()), "format": kind, "sha256": file_sha256(weights)}
     if hub is not None:
         if hub.get("sha256") != origin["sha256"]:
             raise CheckpointFormatError(
@@ -65,3 +70,22 @@ def export_run(
     save(state, weights)
     write_text(keywords, json.dumps(config, indent=2) + "\n")
     return weights, keywords
+
+
+def export_hf_run(run: str | os.PathLike, out: str | os.PathLike, where: str | None = None) -> Path:
+    """Write a run's GPT as a Hugging Face folder ``out`` (:mod:`.hf`), its model card holding
+    the run's config and evaluation (``eval/eval.json``, when made) and loading examples that
+    name ``where`` (a hub repository it is pushed to; default ``out``). A model with no GPT-2
+    form is refused before anything is written."""
+    run = Path(run)
+    folder = run if run.is_dir() else run.parent
+    record, evaluation = (
+        json.loads(path.read_text()) if path.is_file() else None
+        for path in (folder / CONFIG, folder / EVAL_DIR / EVAL_JSON)
+    )
+    model = load_model_file(run)
+    card = model_card(model.cfg, record, evaluation, where or str(out))
+    try:
+        return write_folder(model, out, card)
+    except CheckpointFormatError as exc:  # no GPT-2 form: say which model
+        raise CheckpointFormatError(f"{model_file(run)}: {exc}") from None

@@ -83,13 +83,19 @@ def rows(n_layers: int) -> Iterator[tuple[str, str]]:
     yield from (("", name) for name in AFTER_BLOCKS)
 
 
-def to_ours(state: dict[str, Tensor], layout: dict[str, Rule], cfg: GPTConfig) -> dict:
+def to_ours(
+    state: dict[str, Tensor],
+    layout: dict[str, Rule],
+    cfg: GPTConfig,
+    prefix: Callable[[str], str] = str,
+) -> dict:
     """Our state dict from a format's ``state``, whose tensors are taken out as they are read;
-    one left over refuses the file (:func:`no_leftovers`)."""
+    one left over refuses the file (:func:`no_leftovers`). ``prefix``: the format's name for
+    our block prefix (``blocks.{layer}.``), when it numbers its blocks under another name."""
     ours = {}
     for p, name in rows(cfg.n_layers):
         rule = layout[name]
-        theirs = [n.format(p=p) for n in rule.names]
+        theirs = [n.format(p=prefix(p)) for n in rule.names]
         if rule.default is not None and theirs[0] not in state:
             ours[p + name] = rule.default(cfg)
         else:
@@ -98,13 +104,18 @@ def to_ours(state: dict[str, Tensor], layout: dict[str, Rule], cfg: GPTConfig) -
     return ours
 
 
-def from_ours(ours: dict[str, Tensor], layout: dict[str, Rule], cfg: GPTConfig) -> dict:
-    """A format's state dict from ours (each tensor a copy)."""
+def from_ours(
+    ours: dict[str, Tensor],
+    layout: dict[str, Rule],
+    cfg: GPTConfig,
+    prefix: Callable[[str], str] = str,
+) -> dict:
+    """A format's state dict from ours (each tensor a copy); ``prefix`` as for :func:`to_ours`."""
     out = {}
     for p, name in rows(cfg.n_layers):
         rule = layout[name]
         written = rule.write(cfg, ours[p + name].detach().clone())
-        out |= {n.format(p=p): x for n, x in zip(rule.names, written, strict=True)}
+        out |= {n.format(p=prefix(p)): x for n, x in zip(rule.names, written, strict=True)}
     return out
 
 
