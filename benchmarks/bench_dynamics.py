@@ -1,13 +1,14 @@
 """How long the dynamics of a run take, beside the naive route: the existing stage scripts run
 on each snapshot (cache, probes, intervention cases and sweep, the world-model tests), timed
-on two snapshots in the same run and extrapolated to all of them.
+on the same snapshots in the same run, each extrapolated to all of a run's snapshots.
 
     python benchmarks/bench_dynamics.py --run data/runs/cpu --games data/games-cpu-seed0.h5
-        [--preset cpu] [--naive-snapshots 2]
+        [--preset cpu] [--snapshots 2]
 
-The dynamics stage runs with the preset's sizes into a temporary folder; the naive route runs
-each script with the dynamics' own sizes (the same games, cases and trials), so the two do the
-same measurements. Prints seconds and the peak memory of each.
+The dynamics stage runs with the preset's sizes on a run folder holding only the last N
+snapshots (links); the naive route runs each script on the same snapshots with the dynamics'
+own sizes (the same games, cases and trials), so the two do the same measurements. Prints
+seconds per snapshot, the stage's peak memory and the ratio.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from othello.model.run_dir import snapshot_models
+from othello.common.files import CONFIG, METRICS_LOG, MODEL, SNAPSHOTS
+from othello.model.run_dir import snapshot_dir, snapshot_models
 from probes.stages.registry import stage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,8 +59,21 @@ def naive_commands(snapshot: Path, games: Path, tmp: Path, cfg) -> list[list]:
          "states=board_and_mover", f"game_samples={cfg.state_games}",
          f"val_games={cfg.val_games}", f"nerode.trials={cfg.trials}",
          f"nerode.suffix_samples={cfg.suffix_samples}", f"inductive.n_tasks={cfg.inductive_tasks}",
-         f"inductive.anchors={cfg.inductive_anchors}"],
+         f"inductive.anchors={cfg.inductive_anchors}", f"inductive.steps={cfg.inductive_steps}"],
     ]  # fmt: skip
+
+
+def picked_run(run: Path, steps: list[int], out: Path) -> Path:
+    """A run folder holding only the snapshots ``steps`` of ``run`` (links, nothing copied)."""
+    out.mkdir()
+    for name in (CONFIG, METRICS_LOG, MODEL):
+        if (run / name).exists():
+            (out / name).symlink_to(run / name)
+    (out / SNAPSHOTS).mkdir()
+    for step in steps:
+        folder = snapshot_dir(run, step)
+        (out / SNAPSHOTS / folder.name).symlink_to(folder)
+    return out
 
 
 def main() -> None:
@@ -66,31 +81,35 @@ def main() -> None:
     parser.add_argument("--run", default=str(ROOT / "data" / "runs" / "cpu"))
     parser.add_argument("--games", default=str(ROOT / "data" / "games-cpu-seed0.h5"))
     parser.add_argument("--preset", default="cpu")
-    parser.add_argument("--naive-snapshots", type=int, default=2)
+    parser.add_argument("--snapshots", type=int, default=2, help="the last N snapshots, timed")
     args = parser.parse_args()
     run, games = Path(args.run), Path(args.games)
     snapshots = snapshot_models(run)
     cfg = stage("dynamics").configure(args.preset)
-    print(f"# bench_dynamics {time.strftime('%Y-%m-%d')} run={run} snapshots={len(snapshots)}")
+    picked = sorted(snapshots)[-args.snapshots :]
+    print(f"# bench_dynamics {time.strftime('%Y-%m-%d')} run={run} snapshots={len(snapshots)}, "
+          f"timed on steps {picked}")  # fmt: skip
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        command = ["scripts/dynamics.py", "--run", run, "--games", games, "--out",
-                   tmp / "dynamics", "--preset", args.preset, "--no-progress"]  # fmt: skip
+        command = ["scripts/dynamics.py", "--run", picked_run(run, picked, tmp / "run"),
+                   "--games", games, "--out", tmp / "dynamics", "--preset", args.preset,
+                   "--no-progress"]  # fmt: skip
         seconds, peak = timed(command)
-        print(f"dynamics stage, {len(snapshots)} snapshots: {seconds:8.1f} s "
-              f"({seconds / 60:.1f} min), peak RSS {peak:.2f} GB")  # fmt: skip
-        picked = sorted(snapshots)[-args.naive_snapshots :]
-        total = 0.0
+        report("dynamics stage", seconds / len(picked), len(snapshots))
+        print(f"  peak RSS {peak:.2f} GB")
+        naive = 0.0
         for step in picked:
             folder = tmp / f"naive-{step}"
             folder.mkdir()
             for command in naive_commands(snapshots[step].parent, games, folder, cfg):
-                total += timed(command)[0]
-        per = total / len(picked)
-        print(
-            f"naive route: {per:8.1f} s per snapshot (mean of {len(picked)}), "
-            f"extrapolated to {len(snapshots)}: {per * len(snapshots) / 60:.1f} min"
-        )
+                naive += timed(command)[0]
+        report("naive route (the stage scripts)", naive / len(picked), len(snapshots))
+        print(f"  the stage is {naive / seconds:.1f}x faster")
+
+
+def report(what: str, per_snapshot: float, snapshots: int) -> None:
+    print(f"{what}: {per_snapshot:8.1f} s per snapshot, extrapolated to {snapshots}: "
+          f"{per_snapshot * snapshots / 60:.1f} min")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -74,7 +74,7 @@ class DynamicsConfig:
     under a minute for the cpu model on 2 cores), the parts measured and the phases' settings."""
 
     games: int = 1000  # held-out test games: behaviour
-    probe_games: int = 1000  # validation games whose activations the probes read
+    probe_games: int = 500  # validation games whose activations the probes read
     val_games: int = 200  # validation games every other choice is made on (accept threshold)
     probe_epochs: int = 1
     probe_min_steps: int = 200
@@ -186,8 +186,8 @@ def probe_units(source, chosen: dict) -> dict[str, Figure]:
             parts = {name: (right, np.ones_like(right)), f"{name}_whole": (right.all(-1), None)}
             if name == "mine_theirs":
                 disc = truth > 0
-                parts["placed"] = (right, disc & (placed == truth))
-                parts["flipped"] = (right, disc & (placed != truth))
+                parts["placed_colour"] = (right, disc & (placed == truth))
+                parts["flipped_since"] = (right, disc & (placed != truth))
             for key, (hit, mask) in parts.items():
                 mask = np.ones_like(hit) if mask is None else mask
                 num = np.bincount(games, (hit & mask).reshape(len(games), -1).sum(1), n)
@@ -195,7 +195,7 @@ def probe_units(source, chosen: dict) -> dict[str, Figure]:
                 sums.setdefault(key, []).append((num, den))
     names = {s: f"probe_{s}" for s in BOARD_SCHEMES}
     names |= {f"{s}_whole": f"whole_board_{s}" for s in BOARD_SCHEMES}
-    names |= {"placed": "mine_theirs_placed_colour", "flipped": "mine_theirs_flipped_since"}
+    names |= {k: f"mine_theirs_{k}" for k in ("placed_colour", "flipped_since")}
     return {
         names[key]: Figure.of_ratio(*(np.concatenate(x) for x in zip(*parts, strict=True)))
         for key, parts in sums.items()
@@ -206,8 +206,11 @@ def edit(model, games_path, probes: ProbeResult, cfg: DynamicsConfig) -> dict[st
     """The intervention stage's linear edit (its scale and start layer chosen on the tuning
     cases): the share of the gap from the unedited model's errors to its floor it closes."""
     result = InterventionStage().measure(model, games_path, {"probes": probes}, cfg.edit())
-    natural = result.choice["by_method"]["linear"].get("natural", {})
-    return {"edit_gap_closed": Figure(natural.get("gap_closed"), None)}
+    errors = {k: v.astype(float) for k, v in result.case_errors.items()}
+    if not (errors["null"] - errors["floor"]).sum() > 0:
+        return {"edit_gap_closed": Figure(None, None)}  # no gap to close (scoring.gap_closed)
+    gap = Figure.of_ratio(errors["null"] - errors["edited"], errors["null"] - errors["floor"])
+    return {"edit_gap_closed": gap}
 
 
 def coherence(model, games_path, target: str, cfg: DynamicsConfig) -> dict[str, Figure]:

@@ -31,9 +31,10 @@ class PhaseSettings:
 
 def crossing(steps: np.ndarray, values: np.ndarray, share: float) -> float | None:
     """The first step at which ``values`` covers ``share`` of its rise from the first value to
-    the last (interpolated in log(1 + step)); None when it never rises."""
+    the last (interpolated in log(1 + step)); None when it never rises, or when a resample
+    left a figure undefined (a ratio over games whose denominators sum to zero)."""
     rise = values[-1] - values[0]
-    if rise == 0:
+    if rise == 0 or not np.isfinite(values).all():
         return None
     progress = (values - values[0]) / rise
     above = np.flatnonzero(progress >= share)
@@ -49,11 +50,12 @@ def crossing(steps: np.ndarray, values: np.ndarray, share: float) -> float | Non
 
 
 def sudden_share(values: np.ndarray) -> float | None:
-    """The largest share of the total rise made between two neighbouring snapshots."""
+    """The largest share of the total rise (a fall, for a falling curve) made between two
+    neighbouring snapshots; above 1 where the curve overshoots its end."""
     rise = values[-1] - values[0]
     if rise == 0 or len(values) < 2:
         return None
-    return float(np.max(np.diff(values)) / rise)
+    return float(np.max(np.diff(values) / rise))
 
 
 def _interval(samples: list[float | None], level: float) -> list[float] | None:
@@ -74,7 +76,8 @@ def resampled_curves(curve: dict, cfg: PhaseSettings) -> np.ndarray:
     if curve.get("num") is not None:
         num, den = np.asarray(curve["num"], float), np.asarray(curve["den"], float)
         picks = rng.integers(0, num.shape[1], size=(cfg.draws, num.shape[1]))
-        return np.stack([num[:, p].sum(1) / den[:, p].sum(1) for p in picks])
+        with np.errstate(divide="ignore", invalid="ignore"):  # undefined draws: no crossing
+            return np.stack([num[:, p].sum(1) / den[:, p].sum(1) for p in picks])
     stderr = np.nan_to_num(np.asarray(curve["stderrs"], float))
     return means[None, :] + rng.standard_normal((cfg.draws, len(means))) * stderr[None, :]
 

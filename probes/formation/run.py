@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -104,6 +105,7 @@ def measure_run(
             "training_seconds": seconds_at(times, step),
             "model_sha256": sha,
             "seconds": round(time.perf_counter() - began, 2),
+            "peak_rss_gb": peak_rss_gb(),  # the process's peak so far: memory along the run
             "figures": {
                 k: {"mean": f.mean, "stderr": f.stderr} for k, f in measured.figures.items()
             },
@@ -111,6 +113,11 @@ def measure_run(
         if out is not None:
             _record(out, step, units[step], measured, settings, done)
     return {step: done[step] for step in snapshots}, {step: units[step] for step in snapshots}
+
+
+def peak_rss_gb() -> float:
+    """This process's peak resident memory so far, in GB (Linux reports kilobytes)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 3)
 
 
 def _record(out: Path, step: int, arrays: dict, measured, settings: dict, done: dict) -> None:

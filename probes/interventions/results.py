@@ -48,6 +48,8 @@ class InterventionResult:
     folder: Path | None = None
     details: dict = field(default_factory=dict, repr=False)
     figure_data: dict = field(default_factory=dict, repr=False)
+    # each natural case's errors under the headline edit (stage.case_errors), in memory only
+    case_errors: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> InterventionResult:

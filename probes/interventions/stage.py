@@ -9,6 +9,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 from torch import nn
 
 from othello.common import settings as settings_lib
@@ -20,7 +21,8 @@ from probes.interventions import figures as stage_figures
 from probes.interventions.cases import Cases, build_sets, enough, load_cases
 from probes.interventions.editors import EDITORS, chosen_candidate, editor
 from probes.interventions.results import InterventionResult
-from probes.interventions.run import edit_hooks
+from probes.interventions.run import edit_hooks, intervene
+from probes.interventions.scoring import topn_errors
 from probes.interventions.sweep import TUNE, SweepConfig, choose, run_intervention_sweep
 from probes.published import LI_INTERVENTIONS
 from probes.store import by_hook
@@ -120,12 +122,7 @@ def figures_data(
     inputs: InterventionInputs, cfg: SweepConfig, editors, scores, null, tuning, choice
 ):
     """The data of every figure; the gallery and saliency maps use the headline choice."""
-    method, layer = choice["headline"]["method"], int(choice["headline"]["start_layer"])
-    spec = editor(method)
-    chosen = chosen_candidate(spec, editors[method], scores[TUNE][method][str(layer)])
-    edit = spec.build(inputs.probes[spec.probe_kind(editors[method])], chosen)
-    hooks = edit_hooks(inputs.hooks, layer, cfg.later_layers)
-    label = f"{method} edit from layer {layer} (chosen on the tuning cases)"
+    hooks, edit, label = headline_edit(inputs, cfg, editors, scores, choice)
     natural = inputs.sets["natural"]
     out = {"errors_by_layer": stage_figures.errors_by_layer_data(scores, null)}
     if cfg.gallery:
@@ -137,6 +134,31 @@ def figures_data(
     if tuning:
         out["tuning"] = stage_figures.tuning_data(tuning, null)
     return out
+
+
+def headline_edit(inputs: InterventionInputs, cfg: SweepConfig, editors, scores, choice):
+    """The headline edit as chosen on the tuning cases: its hooks, the edit and its label."""
+    method, layer = choice["headline"]["method"], int(choice["headline"]["start_layer"])
+    spec = editor(method)
+    chosen = chosen_candidate(spec, editors[method], scores[TUNE][method][str(layer)])
+    edit = spec.build(inputs.probes[spec.probe_kind(editors[method])], chosen)
+    hooks = edit_hooks(inputs.hooks, layer, cfg.later_layers)
+    return hooks, edit, f"{method} edit from layer {layer} (chosen on the tuning cases)"
+
+
+def case_errors(inputs: InterventionInputs, hooks: list[str], edit) -> dict[str, np.ndarray]:
+    """Each natural case's top-N errors under the headline edit and without it, against the
+    edited board's legal moves, and without it against the real board's (the floor): the
+    share of the gap closed is ``sum(null - edited) / sum(null - floor)``, so these are its
+    units for a standard error or a resample."""
+    cases = inputs.sets["natural"]
+    plain = intervene(inputs.model, cases, [], None)
+    edited = intervene(inputs.model, cases, hooks, edit)
+    return {
+        "edited": topn_errors(edited, cases.legal_after),
+        "null": topn_errors(plain, cases.legal_after),
+        "floor": topn_errors(plain, cases.legal_before),
+    }
 
 
 def drawn(figures: dict) -> dict[str, str]:
@@ -174,7 +196,9 @@ def measure_interventions(
         "steps_per_edit": steps,  # the gradient edit's optimiser steps, per case and layer
         "seconds": round(time.perf_counter() - began, 2),
     }
+    headline = headline_edit(inputs, cfg, editors, scores, choice)
     return InterventionResult(
         scores, null, choice, details["sets"], inputs.warnings, details["figures"],
         details["seconds"], details=details, figure_data=figures,
+        case_errors=case_errors(inputs, *headline[:2]),
     )  # fmt: skip

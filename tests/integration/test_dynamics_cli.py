@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 from conftest import run_in_process
 
@@ -61,6 +62,16 @@ def test_dynamics_writes_every_snapshots_figures_and_phases(measured, snap_run):
     assert last["top1_legal"]["mean"] > first["top1_legal"]["mean"] + 0.2  # it learned
     assert (measured / "dynamics.png").stat().st_size > 10_000
     assert (measured / "step-000000" / "probes" / "probes.pt").exists()
+    # every board figure on its own games: the flipped probe and the mine/theirs split apart
+    units = np.load(measured / "units" / "step-000000.npz")
+    games = units["probe_mine_theirs.num"].shape
+    assert "probe_flipped" in first and units["probe_flipped.num"].shape == games
+    split = ("mine_theirs_placed_colour", "mine_theirs_flipped_since")
+    assert all(units[f"{name}.num"].shape == games for name in split)
+    discs = sum(units[f"{name}.den"] for name in split)  # each disc in one part of the split
+    assert (discs <= units["probe_mine_theirs.den"]).all() and discs.sum() > 0
+    edit = last["edit_gap_closed"]  # a ratio over the natural cases, with its standard error
+    assert edit["mean"] is None or edit["stderr"] is not None
 
 
 def test_step_zero_is_the_random_init_control_of_the_existing_stages(

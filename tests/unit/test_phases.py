@@ -59,6 +59,11 @@ def test_a_jump_between_two_snapshots_is_sudden():
 def test_falling_curves_count_their_fall_as_the_rise():
     errors = 2.0 - 2 * (logistic(STEPS, 300) - 0.3)
     assert crossing(STEPS, errors, 0.5) == pytest.approx(crossing(STEPS, logistic(STEPS, 300), 0.5))
+    drop = np.where(STEPS >= 546, 0.2, 0.9)  # a sudden fall is as sudden as the same rise
+    assert (
+        sudden_share(drop) == pytest.approx(1.0)
+        and phase({"steps": STEPS, "means": drop, "stderrs": 0 * STEPS})["sudden"]
+    )
 
 
 def test_resampling_games_brackets_the_planted_step_and_narrows_with_more_games():
@@ -82,3 +87,17 @@ def test_the_order_tells_apart_only_what_the_intervals_separate():
     assert [o["measure"] for o in found][0] == "early"
     assert found[0]["apart_from_next"] is True
     assert found[1]["apart_from_next"] is False  # late and twin: the same planted step
+
+
+def test_a_resample_that_leaves_a_ratio_undefined_has_no_crossing():
+    """A ratio over units whose denominators can cancel (the edit's gap: each case's errors
+    without the edit less its floor) is undefined in some resamples: those draws give no
+    crossing, and the interval comes from the others."""
+    steps = np.array([0, 10, 100, 1000])
+    num = np.array([[0, 0, 0, 0], [1, 0, 1, 0], [2, 1, 2, 1], [3, 1, 3, 1]], float)
+    den = np.array([[1, -1, 1, -1], [2, 0, 2, 0], [2, 1, 2, 1], [3, 1, 3, 1]], float)
+    assert crossing(steps, np.array([0.0, np.nan, 0.6, 1.0]), 0.5) is None
+    means = np.array([0.0, 0.5, 1.0, 1.0])  # the start's own sum of denominators is zero
+    curve = {"steps": steps, "means": means, "stderrs": np.zeros(4), "num": num, "den": den}
+    p = phase(curve, PhaseSettings(draws=200))
+    assert p["half_interval"] is None or np.isfinite(p["half_interval"]).all()
