@@ -13,12 +13,20 @@ from __future__ import annotations
 import argparse
 
 from othello.common import cli
-from othello.common.files import METRICS as PROBE_METRICS
+from othello.common.files import CONTROL_DIR, DETAILS, EVAL_JSON, FIGURES_JSON, METRICS, SUMMARY
 from othello.interop.bundle import join_bundle, make_bundle
-from othello.model.evaluate import EVAL_JSON
-from probes.report.write import SUMMARY
+from probes.figures import FIGURES
 
-OUTPUTS = (f"eval/{EVAL_JSON}", f"probes/{PROBE_METRICS}")  # where gpu_run.sh writes them
+# the stage outputs beside the run that the report reads (gpu_run.sh writes them): the eval,
+# the probes' metrics and figures, the control's probe metrics
+OUTPUTS = (
+    f"eval/{EVAL_JSON}",
+    f"probes/{METRICS}",
+    f"probes/{DETAILS}",
+    f"probes/{FIGURES_JSON}",
+    *(f"probes/{file}" for file, _ in FIGURES.values()),
+    f"{CONTROL_DIR}/probes/{METRICS}",
+)
 
 
 def run(argv: list[str] | None) -> None:

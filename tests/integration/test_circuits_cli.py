@@ -93,10 +93,10 @@ def test_the_explorer_answers_from_the_circuits(tiny_run, tiny_corpus, probes, c
 
 
 def test_the_report_section_reads_the_circuits(circuits):
-    from probes.report.markdown import _circuits_lines
+    from probes.stages.registry import stage
 
     results = CircuitsResult.load(circuits[0])
-    lines = _circuits_lines(results.summary())
+    lines = stage("circuits").section(results.summary())
     assert lines[0].startswith("## Circuits (30 test games")
     assert sum(line.startswith("| 0 |") or line.startswith("| 1 |") for line in lines) == 2
     assert set(results.report_figures().values()) <= {results.figure(n) for n in FIGURES}

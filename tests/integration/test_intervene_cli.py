@@ -7,18 +7,14 @@ import json
 from conftest import run_in_process
 
 from othello.model.checkpoint import control_model
-from probes.acts.reader import ActsFile
 from probes.acts.writer import write_cache
-from probes.fit import FitConfig, fit_probes
-from probes.store import save_probes
+from probes.fit import FitConfig
+from probes.probe_stage import run_probe_stage
 
 
 def test_intervene_cli_writes_metrics_and_refuses_bad_input(tiny_run, tiny_corpus, tmp_path):
     acts = write_cache(tiny_run, tiny_corpus, tmp_path / "acts.h5", n_games=300, progress=False)
-    with ActsFile(acts) as source:
-        probes = fit_probes(source, FitConfig(probes=("mine_theirs/linear",)), False)
-        meta = {"model_sha256": source.model_sha256, "hooks": source.hooks}
-    save_probes(probes, meta, tmp_path / "probes")
+    run_probe_stage(acts, tmp_path / "probes", FitConfig(probes=("mine_theirs/linear",)), False)
     made = run_in_process(
         "make_intervention_set.py", "--games", tiny_corpus, "--out",
         tmp_path / "cases.h5", "--n-cases", 60, "--tune-cases", 30,

@@ -69,7 +69,7 @@ def test_probe_curve_probes_every_snapshot_once(tiny_corpus, tmp_path):
     from othello.training.train import train
 
     run = tmp_path / "run"
-    cfg = preset("tiny", ["max_steps=100", "snapshot_every=50", "eval_every=50"])
+    cfg = preset("tiny", ["max_steps=100", "snapshot_every=50", "eval_every=50", "snapshot_log=0"])
     train(cfg, tiny_corpus, run, progress=False)
     command = ("probe_curve.py", "--run", run, "--games", tiny_corpus)
     command += ("--out", tmp_path / "curve", "--n-games", "150", "--no-progress")

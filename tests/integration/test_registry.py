@@ -21,6 +21,7 @@ from probes.explorer.server import create_app
 from probes.figures import write_probe_figures
 from probes.interventions.editors import EDITORS, EditorSpec, register_editor
 from probes.kinds import KINDS, ProbeKind, register_kind
+from probes.probe_spec import control_folder
 from probes.probe_stage import fit_settings, run_probe_stage
 from probes.report.summary import ReportInputs
 from probes.report.write import write_report
@@ -128,14 +129,18 @@ def test_registered_kinds_and_editors_run_through_every_stage_and_the_report(
         [f"probes={','.join((*LINEAR_ONLY, 'mine_theirs/lowrank'))}", "min_steps=50",
          "epochs=1", "lowrank.rank=3"]
     )  # fmt: skip
-    for model, name in ((tiny_run, "probes"), (control_model(tiny_run), "control")):
+    control = control_folder(tmp_path / "probes")
+    for model, name, out in (
+        (tiny_run, "probes", tmp_path / "probes"),
+        (control_model(tiny_run), "control", control),
+    ):
         acts = write_cache(model, tiny_corpus, tmp_path / f"{name}.h5", n_games=150, progress=False)
-        metrics = run_probe_stage(acts, tmp_path / name, fit, False, kinds)
+        metrics = run_probe_stage(acts, out, fit, False, kinds)
         assert set(metrics.accuracy["mine_theirs"]) == {"linear", "lowrank"}
     probes, _ = load_probes(tmp_path / "probes")
     lowrank = probes[ProbeKey("mine_theirs", "lowrank", "blocks.1.hook_resid_pre")]
     assert isinstance(lowrank, LowRankProbe) and lowrank.down.out_features == 3
-    write_probe_figures(tmp_path / "probes", tmp_path / "control", tmp_path / "figures")
+    write_probe_figures(tmp_path / "probes", control, tmp_path / "probes")
     interventions = intervention_stage(tiny_run, tiny_corpus, tmp_path)
     sae = tmp_path / "sae"
     SWEEPS["toy"] = [("shifted-x2", {"architecture": "shifted", "expansion": 2, "epochs": 1})]
@@ -145,8 +150,8 @@ def test_registered_kinds_and_editors_run_through_every_stage_and_the_report(
     finally:
         del SWEEPS["toy"]
     assert json.loads((sae / "shifted-x2" / "cfg.json").read_text())["architecture"] == "shifted"
-    inputs = ReportInputs(tiny_run, tmp_path / "eval", tmp_path / "probes", tmp_path / "control",
-                          tmp_path / "figures", interventions, sae)  # fmt: skip
+    stages = {"probes": tmp_path / "probes", "interventions": interventions, "sae": sae}
+    inputs = ReportInputs(tiny_run, tmp_path / "eval", stages)
     summary = write_report(inputs, tmp_path / "report")
     report = (tmp_path / "report" / "report.md").read_text()
     assert "| mine_theirs | lowrank |" in report and "| noise |" in report

@@ -264,7 +264,7 @@ def test_the_api_call_takes_a_model_or_the_engine_only(tiny_corpus):
     import probes
     from othello.common.errors import UserError
 
-    with pytest.raises(UserError, match="pass a GPT or 'engine'"):
+    with pytest.raises(UserError, match="pass a model or 'engine'"):
         probes.myhill_nerode("synthetic", tiny_corpus)
     with pytest.raises(UserError, match="asked"):
         probes.myhill_nerode("engine", tiny_corpus, game_samples=10**6)
