@@ -24,10 +24,10 @@ from pathlib import Path
 from othello.common.atomic import write_text
 from othello.common.files import METRICS
 from probes.sae.model import SparseAutoencoder
-from probes.transcoders import plots
 from probes.transcoders.circuit_tracer import write_circuit_tracer
 from probes.transcoders.fit import Fitted
 from probes.transcoders.labels import FeatureLabels
+from probes.transcoders.plots import quality
 from probes.transcoders.store import CONTROL_DIR, MODEL_DIR, load_transcoders, save_transcoders
 
 LABELS = "labels.json"
@@ -83,7 +83,7 @@ class TranscoderResult:
             "random_init": {str(k): v.to_dict() for k, v in self.control_labels.items()},
         }
         write_text(out / LABELS, json.dumps(labels) + "\n")
-        plots.quality(self.metrics, out / FIGURE)
+        quality(self.metrics, out / FIGURE)
         write_text(out / METRICS, json.dumps(self.metrics, indent=1) + "\n")
         self.folder = out
 
