@@ -20,6 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from othello.common.atomic import write_text
+from othello.common.files import CURVE
 from othello.common.hashing import file_sha256
 from othello.model import checkpoint
 from othello.model.hooks import layer_name
@@ -30,8 +31,6 @@ from probes.common import ProbeKey
 from probes.fit import FitConfig, fit_probes
 from probes.metrics import evaluate_probes, scheme_baselines
 from probes.probe_stage import SPLITS, choose_on_val
-
-CURVE = "curve.json"
 
 
 def run_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:

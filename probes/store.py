@@ -15,13 +15,12 @@ from typing import Any
 from torch import nn
 
 from othello.common.errors import UserError
+from othello.common.files import PROBES
 from othello.model import checkpoint
 from probes.common import ProbeKey
 from probes.fit import Probes
 from probes.kinds import default_settings, make_probe, probe_kind
 from probes.schemes import scheme
-
-PROBES = "probes.pt"
 
 
 class ProbeMismatchError(UserError):

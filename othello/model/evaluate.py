@@ -25,6 +25,7 @@ import torch
 from othello.common.atomic import write_text
 from othello.common.device import pick_device
 from othello.common.errors import UserError
+from othello.common.files import EVAL_FIGURE, EVAL_JSON
 from othello.common.plotting import accuracy_by_move
 from othello.corpora.corpus import GamesFile
 from othello.model.checkpoint import load_model_file
@@ -35,7 +36,6 @@ from othello.world.squares import N_POSITIONS
 from othello.world.tokens import encode
 
 DEFAULT_GAMES = 10_000  # games scored when no number is asked
-EVAL_JSON, EVAL_FIGURE = "eval.json", "accuracy_by_move.png"  # what evaluate_run writes
 
 
 @dataclass

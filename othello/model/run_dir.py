@@ -22,15 +22,17 @@ import torch
 
 from othello.common.atomic import write_text
 from othello.common.errors import UserError
+from othello.common.files import (  # noqa: F401  (re-exported: a run folder's names)
+    CHECKPOINT,
+    CONFIG,
+    CONTROL_DIR,
+    METRICS_LOG,
+    MODEL,
+    SNAPSHOT_PREFIX,
+    SNAPSHOTS,
+)
 from othello.common.version import __version__
 
-MODEL = "model.pt"  # the trained weights and their config, for later stages
-CHECKPOINT = "checkpoint.pt"  # everything needed to resume training
-CONFIG = "config.json"  # the run's RunRecord
-METRICS_LOG = "metrics.jsonl"  # one line per training log or eval step
-SNAPSHOTS = "snapshots"  # snapshots/step-NNNNNN/model.pt, with snapshot_every
-SNAPSHOT_PREFIX = "step-"
-CONTROL_DIR = "control"  # the same architecture, randomly initialised
 KINDS = ("trained", "imported", "joined")
 
 

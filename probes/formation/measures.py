@@ -85,6 +85,7 @@ class DynamicsConfig:
     state_games: int = 1000  # test games the Myhill-Nerode states come from
     inductive_tasks: int = 2  # inductive-bias tasks (the world-model stage: 6)
     inductive_anchors: int = 100
+    inductive_steps: int = 100  # fine-tuning steps per task (theirs 100; the tests take fewer)
     parts: tuple[str, ...] = PARTS
     target: str | None = None  # the model's training target (None: the run's)
     device: str = "auto"
@@ -105,7 +106,10 @@ class DynamicsConfig:
         nerode = NerodeSettings(trials=self.trials, suffix_samples=self.suffix_samples,
                                 progress=False)  # fmt: skip
         inductive = InductiveBiasSettings(
-            n_tasks=self.inductive_tasks, anchors=self.inductive_anchors, progress=False
+            n_tasks=self.inductive_tasks,
+            anchors=self.inductive_anchors,
+            steps=self.inductive_steps,
+            progress=False,
         )
         return WorldModelConfig(
             game_samples=self.state_games, val_games=self.val_games, states=("board_and_mover",),

@@ -87,7 +87,7 @@ def measure_run(
     snapshots = run_snapshots(run)
     check_corpus(run, games, cfg)
     record = read_record(run).config
-    settings = asdict(cfg)
+    settings = recorded_settings(cfg)
     done = _done(out, settings) if out is not None else {}
     units = {step: load_units(out, step) for step in done if step in snapshots}
     times = clock(run)
@@ -133,6 +133,12 @@ def unit_arrays(figures: dict[str, Figure]) -> dict[str, np.ndarray]:
         if f.num is not None:
             arrays[f"{name}.num"], arrays[f"{name}.den"] = f.num, f.den
     return arrays
+
+
+def recorded_settings(cfg: DynamicsConfig) -> dict:
+    """The settings a finished snapshot was measured with, as snapshots.json holds them (tuples
+    as lists; the progress bar is not a setting): other settings measure every snapshot again."""
+    return {k: v for k, v in json.loads(json.dumps(asdict(cfg))).items() if k != "progress"}
 
 
 def _done(out: Path, settings: dict) -> dict[int, dict]:

@@ -22,7 +22,6 @@ FIGURES = {
     "gallery": ("gallery.png", plots.gallery),
     "saliency": ("saliency.png", plots.saliency_maps),
 }
-FIGURES_JSON = "figures.json"
 
 
 def case_title(cases: Cases, k: int) -> str:

@@ -127,30 +127,22 @@ def figures_data(
     hooks = edit_hooks(inputs.hooks, layer, cfg.later_layers)
     label = f"{method} edit from layer {layer} (chosen on the tuning cases)"
     natural = inputs.sets["natural"]
-    out = {
-        "errors_by_layer": stage_figures.errors_by_layer_data(scores, null),
-        "gallery": {
-            "edit": label,
-            **stage_figures.gallery_data(inputs.model, natural, hooks, edit, cfg.gallery),
-        },
-        "saliency": {
-            "edit": label,
-            **stage_figures.saliency_data(inputs.model, natural, hooks, edit, cfg.saliency),
-        },
-    }
+    out = {"errors_by_layer": stage_figures.errors_by_layer_data(scores, null)}
+    if cfg.gallery:
+        gallery = stage_figures.gallery_data(inputs.model, natural, hooks, edit, cfg.gallery)
+        out["gallery"] = {"edit": label, **gallery}
+    if cfg.saliency:
+        saliency = stage_figures.saliency_data(inputs.model, natural, hooks, edit, cfg.saliency)
+        out["saliency"] = {"edit": label, **saliency}
     if tuning:
         out["tuning"] = stage_figures.tuning_data(tuning, null)
     return out
 
 
-def drawn(figures: dict, cfg: SweepConfig) -> dict[str, str]:
-    """``{figure: file}`` of the figures this run draws (none for an empty gallery)."""
-    skipped = {"gallery": cfg.gallery == 0, "saliency": cfg.saliency == 0}
-    return {
-        name: file
-        for name, (file, _) in stage_figures.FIGURES.items()
-        if name in figures and not skipped.get(name, False)
-    }
+def drawn(figures: dict) -> dict[str, str]:
+    """``{figure: file}`` of the figures this run draws (no gallery or saliency maps when
+    none was asked)."""
+    return {name: file for name, (file, _) in stage_figures.FIGURES.items() if name in figures}
 
 
 def measure_interventions(
@@ -178,7 +170,7 @@ def measure_interventions(
         },
         "model_sha256": inputs.model_sha256,
         "published": {"source": LI_INTERVENTIONS.source, **LI_INTERVENTIONS.values},
-        "figures": drawn(figures, cfg),
+        "figures": drawn(figures),
         "steps_per_edit": steps,  # the gradient edit's optimiser steps, per case and layer
         "seconds": round(time.perf_counter() - began, 2),
     }

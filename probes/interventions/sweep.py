@@ -37,7 +37,7 @@ class SweepConfig:
     methods: tuple[str, ...] = ("linear", "gradient")  # registered editors to run
     later_layers: bool = True  # edit the start layer and every later one (Li et al.)
     # cases per reported set and tuning cases (None: a set file's all, else the default
-    # preset's, probes.stage_sizes)
+    # preset's, the interventions stage's presets)
     n_cases: int | None = None
     tune_cases: int | None = None
     min_tune_cases: int = 20  # fewer cannot choose anything: refused

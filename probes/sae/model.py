@@ -34,9 +34,8 @@ from torch import nn
 
 from othello.common.atomic import commit, partial_path, write_text
 from othello.common.errors import UserError
+from othello.common.files import SAE_CFG, SAE_WEIGHTS
 from probes.sae.architectures import ARCHITECTURES, architecture, jump_gate
-
-CFG_FILE, WEIGHTS_FILE = "cfg.json", "sae_weights.safetensors"
 
 
 @dataclass
@@ -194,10 +193,10 @@ def save_sae(sae: SparseAutoencoder, out: str | os.PathLike, metadata: dict) -> 
     }
     cfg.update(architecture(sae.architecture).cfg_keys(sae))
     state = {k: v.detach().contiguous().cpu() for k, v in sae.state_dict().items()}
-    partial = partial_path(out / WEIGHTS_FILE)
+    partial = partial_path(out / SAE_WEIGHTS)
     save_file(state, str(partial))
-    commit(partial, out / WEIGHTS_FILE)
-    write_text(out / CFG_FILE, json.dumps(cfg, indent=1) + "\n")
+    commit(partial, out / SAE_WEIGHTS)
+    write_text(out / SAE_CFG, json.dumps(cfg, indent=1) + "\n")
     return out
 
 
@@ -211,10 +210,10 @@ def load_sae(folder: str | os.PathLike) -> tuple[SparseAutoencoder, dict]:
     """An SAE saved by :func:`save_sae` (or by SAELens, for these two architectures); its
     hooks are :func:`sae_hooks` of the cfg returned."""
     folder = Path(folder)
-    for name in (CFG_FILE, WEIGHTS_FILE):
+    for name in (SAE_CFG, SAE_WEIGHTS):
         if not (folder / name).exists():
             raise FileNotFoundError(f"{folder / name}: missing; not an SAE folder")
-    cfg = json.loads((folder / CFG_FILE).read_text())
+    cfg = json.loads((folder / SAE_CFG).read_text())
     if cfg["architecture"] not in ARCHITECTURES:
         raise UserError(
             f"{folder}: architecture {cfg['architecture']!r} is not one of {sorted(ARCHITECTURES)}"
@@ -222,7 +221,7 @@ def load_sae(folder: str | os.PathLike) -> tuple[SparseAutoencoder, dict]:
     sae = SparseAutoencoder(
         cfg["d_in"], cfg["d_sae"], cfg["architecture"], cfg.get("k", 0), cfg.get("d_out")
     )
-    sae.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
+    sae.load_state_dict(load_file(str(folder / SAE_WEIGHTS)))
     return sae.eval(), cfg
 
 

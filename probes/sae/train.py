@@ -24,13 +24,12 @@ from tqdm import tqdm
 
 from othello.common.device import pick_device
 from othello.common.errors import UserError
+from othello.common.files import SAE_STATE
 from othello.model import checkpoint
 from probes.acts.reader import flat_positions
 from probes.acts.source import ActivationSource
 from probes.sae.architectures import architecture
 from probes.sae.model import SAEConfig, SparseAutoencoder
-
-STATE = "sae_checkpoint.pt"
 
 
 def reconstruction_loss(target: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
@@ -100,8 +99,8 @@ class SAETrainer:
         self.optimizer = torch.optim.Adam(sae.parameters(), lr=cfg.lr)
         self.since_fired = torch.zeros(d_sae, dtype=torch.long, device=self.device)
         self.position = {"epoch": 0, "chunk": 0, "step": 0, "seconds": 0.0, "positions": 0}
-        if out is not None and (out / STATE).exists():
-            state = checkpoint.load(out / STATE, self.device)
+        if out is not None and (out / SAE_STATE).exists():
+            state = checkpoint.load(out / SAE_STATE, self.device)
             self.sae.load_state_dict(state["sae"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.since_fired = state["since_fired"].to(self.device)
@@ -151,7 +150,7 @@ class SAETrainer:
         position = {**self.position, "seconds": time.perf_counter() - self.began}
         state = {"sae": self.sae.state_dict(), "optimizer": self.optimizer.state_dict()}
         state.update(since_fired=self.since_fired.cpu(), position=position)
-        checkpoint.save(state, self.out / STATE)
+        checkpoint.save(state, self.out / SAE_STATE)
 
 
 def train_sae(

@@ -99,7 +99,7 @@ def test_the_report_section_reads_the_circuits(circuits):
     lines = stage("circuits").section(results.summary())
     assert lines[0].startswith("## Circuits (30 test games")
     assert sum(line.startswith("| 0 |") or line.startswith("| 1 |") for line in lines) == 2
-    assert set(results.report_figures().values()) <= {results.figure(n) for n in FIGURES}
+    assert set(results.figures().values()) <= {results.figure(n) for n in FIGURES}
 
 
 def test_a_model_without_heads_or_neurons_is_refused_in_one_line(tiny_corpus, probes, tmp_path):

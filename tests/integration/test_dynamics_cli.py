@@ -19,21 +19,21 @@ from probes.formation.spec import TINY
 from probes.stages.registry import stage
 from probes.worldmodel.stage import split_games
 
-SMALL = ["games=60", "probe_games=120", "val_games=40", "cases=30", "tune_cases=25",
-         "trials=8", "suffix_samples=3", "state_games=60", "inductive_tasks=1",
-         "inductive_anchors=20", "probe_min_steps=60"]  # fmt: skip
+SMALL = ["games=60", "probe_games=100", "val_games=40", "cases=30", "tune_cases=25",
+         "trials=8", "suffix_samples=3", "state_games=150", "inductive_tasks=1",
+         "inductive_anchors=20", "inductive_steps=10", "probe_min_steps=20"]  # fmt: skip
 FIGURES = ("top1_legal", "probe_mine_theirs", "whole_board_mine_theirs",
            "compression_precision", "distinction_recall")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def snap_run(tiny_corpus, tmp_path_factory):
-    """A tiny run of 60 steps keeping 8 log-spaced snapshots (step 0 among them)."""
+    """A tiny run of 60 steps keeping 5 log-spaced snapshots (step 0 among them)."""
     from othello.training.config import preset
     from othello.training.train import train
 
     run = tmp_path_factory.mktemp("dyn") / "run"
-    cfg = preset("tiny", ["max_steps=60", "snapshot_log=8", "eval_every=1000"])
+    cfg = preset("tiny", ["max_steps=60", "snapshot_log=5", "eval_every=1000"])
     train(cfg, tiny_corpus, run, progress=False)
     return run
 
@@ -50,7 +50,7 @@ def measured(snap_run, tiny_corpus, tmp_path_factory):
 def test_dynamics_writes_every_snapshots_figures_and_phases(measured, snap_run):
     data = json.loads((measured / "dynamics.json").read_text())
     steps = [s["step"] for s in data["snapshots"]]
-    assert steps == sorted(snapshot_models(snap_run)) and steps[0] == 0 and len(steps) >= 6
+    assert steps == sorted(snapshot_models(snap_run)) and steps[0] == 0 and len(steps) >= 4
     for snap in data["snapshots"]:
         assert snap["tokens"] == snap["step"] * 64 * 59  # batch 64, 59 positions
         for name in FIGURES:
