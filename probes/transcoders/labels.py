@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from scipy import sparse
 
 from othello.world.squares import N_SQUARES, square_name
 from probes.acts.source import ActivationSource
@@ -83,11 +82,13 @@ class Counts:
 
     def add(self, features: np.ndarray, levels: np.ndarray, labels: np.ndarray) -> None:
         """``features`` [positions, F], ``levels`` [thresholds, F], ``labels`` [positions, P]:
-        sparse products, since a feature fires at few positions."""
+        dense float32 products through BLAS (exact counts below 2^24 positions a chunk; a
+        sparse product is many times slower where features fire at a tenth of positions)."""
+        f, held = torch.from_numpy(features), torch.from_numpy(labels)
         for j, level in enumerate(levels):
-            fires = sparse.csr_matrix((features > level).astype(np.float32))
-            self.tp[j] += (fires.T @ labels).astype(np.float64)
-            self.fired[j] += np.asarray(fires.sum(0)).ravel()
+            fires = (f > torch.from_numpy(level)).float()
+            self.tp[j] += (fires.T @ held).double().numpy()
+            self.fired[j] += fires.sum(0).double().numpy()
         self.held += labels.sum(0)
 
 
