@@ -31,10 +31,15 @@ BLOCK_HOOKS = {
     "post": "mlp.hook_post",
     "ln1_scale": "ln1.hook_scale",  # [batch, pos, 1]: sqrt(var + eps) of the input to ln1
     "ln2_scale": "ln2.hook_scale",
+    # [batch, pos, d_model]: the MLP's input centred and divided by ln2's scale, before ln2's
+    # weight and bias (TransformerLens's hook_normalized): what a transcoder reads
+    "ln2_normalized": "ln2.hook_normalized",
 }
 # per block, the hooks whose values a linearised forward pass freezes, in the block's order
 FROZEN = ("ln1_scale", "pattern", "ln2_scale")
 _RESID = ("hook_resid_pre", "hook_resid_post")
+# a transcoder of block l's MLP: what it reads and what it reconstructs (BLOCK_HOOKS keys)
+TRANSCODER = ("ln2_normalized", "mlp_out")
 
 
 def block_prefix(layer: int) -> str:
@@ -52,6 +57,12 @@ def act_name(name: str, layer: int | None = None) -> str:
     if layer is None:
         raise UserError(f"hook {name!r} needs a block number")
     return block_prefix(layer) + BLOCK_HOOKS[name]
+
+
+def transcoder_hooks(layer: int) -> tuple[str, str]:
+    """(input, output) hooks of block ``layer``'s MLP as a transcoder stands in for it: the
+    MLP's normalised input and its output."""
+    return act_name(TRANSCODER[0], layer), act_name(TRANSCODER[1], layer)
 
 
 def block_hooks(name: str, n_layers: int) -> list[str]:

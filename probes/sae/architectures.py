@@ -1,5 +1,5 @@
-"""The registry of SAE architectures, and the two built in, with SAELens's names and
-arithmetic so ``sae_lens.SAE.load_from_disk`` reads what we write:
+"""The registry of SAE architectures, with SAELens's names and arithmetic so
+``sae_lens.SAE.load_from_disk`` reads what we write. Two sparse autoencoders:
 
 * ``topk`` (Gao et al. 2024): features = the k largest pre-activations through a ReLU, the rest
   zero; dead features come back through the auxiliary loss (the dead features' top ``aux_k``
@@ -8,11 +8,29 @@ arithmetic so ``sae_lens.SAE.load_from_disk`` reads what we write:
   features are resampled every ``resample_every`` steps towards the inputs reconstructed worst
   (Anthropic, "Towards Monosemanticity").
 
+and four transcoders (reading one hook, reconstructing another; ``b_dec`` never subtracted
+from the input), for circuit-tracer's replacement models (Ameisen et al. 2025):
+
+* ``jumprelu_transcoder`` and ``jumprelu_skip_transcoder`` (SAELens's names): JumpReLU, a
+  learned threshold per feature gating the ReLU of its pre-activation, trained as
+  Anthropic's transcoders are (and SAELens's ``tanh`` mode): the threshold through a
+  straight-through estimator of bandwidth :data:`BANDWIDTH` (Rajamanoharan et al. 2024), a
+  sparsity penalty ``lambda * sum_i tanh(c * f_i * |W_dec_i|)``, and the pre-activation loss
+  ``ReLU(threshold - pre) * |W_dec_i|`` on dead features that brings them back (Anthropic's
+  January 2025 circuits update); thresholds stay >= 0, where SAELens's
+  ``ReLU(pre) * (pre > t)`` and circuit-tracer's ``pre * (pre > t)`` are the same features;
+* ``topk_transcoder`` and ``topk_skip_transcoder``: TopK as the SAE above (SAELens has no
+  TopK transcoder: its cfg.json is ours alone);
+
+the ``skip`` ones with a linear skip ``x @ W_skip.T`` (``W_skip`` [d_out, d_in], SAELens's
+and circuit-tracer's layout; Paulo et al. 2025, "Transcoders beat sparse autoencoders").
+
 An architecture is one :func:`register_architecture` call: how pre-activations become
 features, what it adds to the reconstruction loss, what it does after an optimiser step,
 whether ``b_dec`` is subtracted from the input (an SAE's reconstruction lives where its
 input does; a transcoder's, at another hook, does not: SAELens's transcoders set
-``apply_b_dec_to_input`` false), and the extra keys of its SAELens ``cfg.json``. The model,
+``apply_b_dec_to_input`` false), whether it keeps a threshold per feature (JumpReLU) or a
+skip matrix, and the extra keys of its SAELens ``cfg.json``. The model,
 the trainer, saving and loading iterate over the registry, and every one of them takes an
 input and an output hook, so a transcoder is an entry here, not a fork.
 """
@@ -35,7 +53,9 @@ class SAEArchitecture:
     (``target``: what ``x_hat`` reconstructs, the input itself for an SAE).
     ``after_step(sae, optimizer, x, target, dead, step, cfg)``: run after each optimiser step
     (None: nothing). ``apply_b_dec_to_input``: encode ``x - b_dec`` (an SAE) or ``x`` (a
-    transcoder). ``cfg_keys(sae)``: its extra SAELens ``cfg.json`` keys."""
+    transcoder). ``cfg_keys(sae)``: its extra SAELens ``cfg.json`` keys. ``uses_k``: k
+    features fire (k must fit the width). ``jump``: a learned ``threshold`` per feature gates
+    ``activate``'s features (JumpReLU). ``skip``: the reconstruction adds ``x @ W_skip.T``."""
 
     name: str
     activate: Callable[[torch.Tensor, int], torch.Tensor]
@@ -44,11 +64,39 @@ class SAEArchitecture:
     apply_b_dec_to_input: bool = True
     cfg_keys: Callable[[Any], dict] = lambda sae: {}
     summary: str = ""
+    uses_k: bool = False
+    jump: bool = False
+    skip: bool = False
 
 
 ARCHITECTURES = Registry("SAE architecture")
 register_architecture = ARCHITECTURES.register
 architecture = ARCHITECTURES.lookup
+
+
+BANDWIDTH = 0.05  # JumpReLU's straight-through window, in the pre-activations training sees
+
+
+class JumpStep(torch.autograd.Function):
+    """``pre > threshold`` as 0/1, whose gradient reaches the threshold alone, through
+    Rajamanoharan et al.'s straight-through estimator: d/dt H(pre - t) := -K((pre - t)/e)/e
+    with K the unit rectangle and e the bandwidth (what SAELens's ``Step`` computes)."""
+
+    @staticmethod
+    def forward(ctx, pre: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(pre, threshold)
+        return (pre > threshold).to(pre.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[None, torch.Tensor]:
+        pre, threshold = ctx.saved_tensors
+        window = ((pre - threshold).abs() < BANDWIDTH / 2).to(grad.dtype)
+        return None, (-window * grad / BANDWIDTH).reshape(-1, pre.shape[-1]).sum(0)
+
+
+def jump_gate(pre: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+    """1 where a pre-activation clears its feature's threshold, else 0 (JumpReLU's gate)."""
+    return JumpStep.apply(pre, threshold)
 
 
 def topk_activate(pre: torch.Tensor, k: int) -> torch.Tensor:
@@ -117,6 +165,21 @@ def resample_every(sae, optimizer, x, target, dead, step: int, cfg) -> None:
         resample_dead(sae, optimizer, x, target, dead)
 
 
+def jumprelu_penalty(sae, target, x_hat, pre, features, dead, cfg) -> torch.Tensor:
+    """Anthropic's tanh sparsity penalty and, on dead features, their pre-activation loss."""
+    norms = sae.W_dec.norm(dim=1)
+    sparsity = torch.tanh(cfg.tanh_scale * features * norms).sum(-1).mean()
+    below = (sae.threshold - pre).relu() * dead * norms
+    return cfg.sparsity_coefficient * sparsity + cfg.preact_coefficient * below.sum(-1).mean()
+
+
+@torch.no_grad()
+def keep_thresholds_positive(sae, optimizer, x, target, dead, step: int, cfg) -> None:
+    """Thresholds below zero would let negative pre-activations through (SAELens projects
+    them back the same way, outside the gradient)."""
+    sae.threshold.clamp_(min=0.0)
+
+
 register_architecture(
     SAEArchitecture(
         name="topk",
@@ -124,6 +187,7 @@ register_architecture(
         penalty=topk_penalty,
         cfg_keys=lambda sae: {"k": sae.k},
         summary="Gao et al. 2024: the k largest features, AuxK loss for dead ones",
+        uses_k=True,
     )
 )
 register_architecture(
@@ -137,3 +201,28 @@ register_architecture(
         summary="ReLU with an L1 penalty; dead features resampled",
     )
 )
+for skip, infix in ((False, ""), (True, "skip_")):
+    register_architecture(
+        SAEArchitecture(
+            name=f"jumprelu_{infix}transcoder",
+            activate=lambda pre, k: pre.relu(),
+            penalty=jumprelu_penalty,
+            after_step=keep_thresholds_positive,
+            apply_b_dec_to_input=False,
+            summary="transcoder: JumpReLU, Anthropic's tanh penalty" + (", skip" if skip else ""),
+            jump=True,
+            skip=skip,
+        )
+    )
+    register_architecture(
+        SAEArchitecture(
+            name=f"topk_{infix}transcoder",
+            activate=topk_activate,
+            penalty=topk_penalty,
+            apply_b_dec_to_input=False,
+            cfg_keys=lambda sae: {"k": sae.k},
+            summary="transcoder: the k largest features, AuxK loss" + (", skip" if skip else ""),
+            uses_k=True,
+            skip=skip,
+        )
+    )

@@ -74,7 +74,7 @@ def reconstruction(
         x = torch.from_numpy(flat_positions(chunk, hook))
         y = x if hook_out == hook else torch.from_numpy(flat_positions(chunk, hook_out))
         f = sae.encode(x)
-        y_hat = sae.decode(f)
+        y_hat = sae.decode(f, x)
         sq_err += float((y_hat - y).pow(2).sum())
         sums = y.sum(0) if sums is None else sums + y.sum(0)
         sq_sums = y.pow(2).sum(0) if sq_sums is None else sq_sums + y.pow(2).sum(0)
@@ -107,16 +107,36 @@ def spliced(
     ``hook_out`` (None: ``hook``) replaced by the SAE's reconstruction of ``hook``'s, and with
     ``hook_out`` zeroed or set to its mean."""
     hook_out = hook if hook_out is None else hook_out
+    return splice_figures(model, source, splice_hooks(sae, hook, hook_out), [hook_out], target,
+                          games)  # fmt: skip
+
+
+@torch.no_grad()
+def splice_figures(
+    model: HookedModel,
+    source: ActivationSource,
+    replaced: list,
+    outputs: list[str],
+    target: str,
+    games: int = 300,
+) -> dict:
+    """:func:`spliced`'s figures for any number of SAEs spliced in at once: ``replaced``,
+    their hook functions (:func:`splice_hooks` of each, concatenated); ``outputs``, the hooks
+    they write, each zeroed or set to its mean for the ablations beside them."""
     rows = source.split_rows("test")[:games]
     moves, lengths = source.games(rows)
     tokens = torch.as_tensor(encode(moves))
     targets = legal_move_targets(moves) if target != "sampled" else None
-    mean = _hook_mean(source, hook_out)
+    means = {hook: _hook_mean(source, hook) for hook in outputs}
+
+    def mean_of(hook: str):
+        return lambda x, _: means[hook].view(x.shape[2:]).expand_as(x).to(x.dtype)
+
     variants = {
         "clean": [],
-        "sae": splice_hooks(sae, hook, hook_out),
-        "zero": [(hook_out, lambda x, _: torch.zeros_like(x))],
-        "mean": [(hook_out, lambda x, _: mean.view(x.shape[2:]).expand_as(x).to(x.dtype))],
+        "sae": replaced,
+        "zero": [(hook, lambda x, _: torch.zeros_like(x)) for hook in outputs],
+        "mean": [(hook, mean_of(hook)) for hook in outputs],
     }
     out = {}
     for name, fns in variants.items():

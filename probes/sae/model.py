@@ -9,6 +9,9 @@ architecture does not apply ``b_dec`` to its input, as SAELens's transcoders do 
 decodes as ``features @ W_dec + b_dec``, with SAELens's names and arithmetic so
 ``sae_lens.SAE.load_from_disk`` reads what we write and computes the same features; a
 transcoder's ``cfg.json`` also holds ``d_out`` and its output hook as ``metadata.hook_name_out``.
+A JumpReLU architecture keeps a ``threshold`` per feature (its features: the ReLU's, zero
+where the pre-activation is not above it) and a skip one a ``W_skip`` [d_out, d_in] whose
+``x @ W_skip.T`` the reconstruction adds, both under SAELens's names.
 Training sees the input and the target each scaled to a mean squared norm of its width (so
 one learning rate and L1 coefficient suit every layer and model; one scale for both where
 ``b_dec`` is applied to the input), with ``W_dec``'s rows (one per feature) kept at unit norm,
@@ -32,7 +35,7 @@ from torch import nn
 from othello.common.atomic import commit, partial_path, write_text
 from othello.common.errors import UserError
 from othello.common.files import SAE_CFG, SAE_WEIGHTS
-from probes.sae.architectures import ARCHITECTURES, architecture
+from probes.sae.architectures import ARCHITECTURES, architecture, jump_gate
 
 
 @dataclass
@@ -53,6 +56,12 @@ class SAEConfig:
     aux_k: int = 256  # topk: dead features the auxiliary loss lets reconstruct the residual
     aux_coefficient: float = 1 / 32  # topk: weight of the auxiliary loss (Gao et al.)
     resample_every: int = 500  # standard: steps between resamplings of dead features
+    # jumprelu: Anthropic's penalty lambda * sum tanh(c * f * |W_dec|), on targets of mean
+    # squared norm d_out; the pre-activation loss on dead features; the first threshold
+    sparsity_coefficient: float = 0.1
+    tanh_scale: float = 4.0
+    preact_coefficient: float = 1e-3
+    threshold_init: float = 0.01
     checkpoint_every: int = 200  # steps between checkpoints (resume after a kill)
     seed: int = 0
     device: str = "auto"
@@ -65,7 +74,7 @@ class SAEConfig:
     def check_width(self, d_in: int) -> int:
         """d_sae for a residual stream of width ``d_in``; k must fit in it."""
         d_sae = self.expansion * d_in
-        if self.architecture == "topk" and self.k > d_sae:
+        if ARCHITECTURES[self.architecture].uses_k and self.k > d_sae:
             raise UserError(f"k={self.k} is larger than the SAE's width {d_sae}")
         return d_sae
 
@@ -95,11 +104,17 @@ class SparseAutoencoder(nn.Module):
         self.b_enc = nn.Parameter(torch.zeros(d_sae))
         self.W_dec = nn.Parameter(torch.empty(d_sae, self.d_out))
         self.b_dec = nn.Parameter(torch.zeros(self.d_out))
+        kind = ARCHITECTURES[architecture]
+        self.threshold = nn.Parameter(torch.zeros(d_sae)) if kind.jump else None
+        self.W_skip = nn.Parameter(torch.zeros(self.d_out, d_in)) if kind.skip else None
 
-    def initialise(self, generator: torch.Generator, data_mean: torch.Tensor) -> None:
+    def initialise(
+        self, generator: torch.Generator, data_mean: torch.Tensor, threshold: float = 0.0
+    ) -> None:
         """Random unit-norm decoder rows, the encoder their transpose (its own random unit
         columns where the widths differ), ``b_dec`` the target's mean (so the first
-        reconstructions start at the centre of the data)."""
+        reconstructions start at the centre of the data), every threshold ``threshold`` and
+        the skip zero."""
         with torch.no_grad():
             w = torch.randn(self.d_sae, self.d_out, generator=generator)
             self.W_dec.copy_(w / w.norm(dim=1, keepdim=True))
@@ -109,21 +124,33 @@ class SparseAutoencoder(nn.Module):
                 w = torch.randn(self.d_sae, self.d_in, generator=generator)
                 self.W_enc.copy_((w / w.norm(dim=1, keepdim=True)).T)
             self.b_dec.copy_(data_mean)
+            if self.threshold is not None:
+                self.threshold.fill_(threshold)
+            if self.W_skip is not None:
+                self.W_skip.zero_()
 
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.b_dec if self.apply_b_dec_to_input else x) @ self.W_enc + self.b_enc
 
     def activate(self, pre: torch.Tensor) -> torch.Tensor:
-        return architecture(self.architecture).activate(pre, self.k)
+        features = architecture(self.architecture).activate(pre, self.k)
+        return features if self.threshold is None else features * jump_gate(pre, self.threshold)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.activate(self.pre_activations(x))
 
-    def decode(self, features: torch.Tensor) -> torch.Tensor:
-        return features @ self.W_dec + self.b_dec
+    def decode(self, features: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        """The reconstruction of ``features``; a skip transcoder's adds its input ``x``'s
+        skip term."""
+        out = features @ self.W_dec + self.b_dec
+        if self.W_skip is None:
+            return out
+        if x is None:
+            raise ValueError("a skip transcoder decodes with its input: decode(features, x)")
+        return out + x @ self.W_skip.T
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x))
+        return self.decode(self.encode(x), x)
 
     @torch.no_grad()
     def normalise_decoder(self) -> None:
@@ -134,10 +161,13 @@ class SparseAutoencoder(nn.Module):
         """An SAE trained to map ``x * scale_in`` to ``y * scale_out`` made to read ``x`` and
         write ``y`` themselves, with the same features: ``(x s) W = x (s W)``,
         ``(f W + b)/t = f (W/t) + b/t``, and where ``b_dec`` is applied to the input (then
-        ``s = t``) ``(x s - b) W = (x - b/s)(s W)``."""
+        ``s = t``) ``(x s - b) W = (x - b/s)(s W)``; the pre-activations, so the thresholds,
+        stay as trained; a skip ``(x s) S / t = x (S s / t)``."""
         self.W_enc.mul_(scale_in)
         self.W_dec.div_(scale_out)
         self.b_dec.div_(scale_out)
+        if self.W_skip is not None:
+            self.W_skip.mul_(scale_in / scale_out)
 
 
 def save_sae(sae: SparseAutoencoder, out: str | os.PathLike, metadata: dict) -> Path:

@@ -44,7 +44,7 @@ def training_loss(
     architecture's penalty."""
     pre = sae.pre_activations(x)
     features = sae.activate(pre)
-    x_hat = sae.decode(features)
+    x_hat = sae.decode(features, x)
     penalty = architecture(cfg.architecture).penalty(sae, target, x_hat, pre, features, dead, cfg)
     return reconstruction_loss(target, x_hat) + penalty, features
 
@@ -91,7 +91,9 @@ class SAETrainer:
         same = hook == hook_out or sae.apply_b_dec_to_input
         self.scale_out = self.scale if same else mean_square_scale(first[hook_out])
         sae.initialise(
-            torch.Generator().manual_seed(cfg.seed), first[hook_out].mean(0) * self.scale_out
+            torch.Generator().manual_seed(cfg.seed),
+            first[hook_out].mean(0) * self.scale_out,
+            cfg.threshold_init,
         )
         self.sae = sae.to(self.device)
         self.optimizer = torch.optim.Adam(sae.parameters(), lr=cfg.lr)

@@ -12,9 +12,13 @@ from probes.interventions.spec import InterventionStage
 from probes.probe_spec import ProbeStage
 from probes.sae.spec import SAEStage
 from probes.stage_spec import Stage
+from probes.transcoders.spec import TranscoderStage
 from probes.worldmodel.spec import WorldModelStage
 
-BUILT_IN = (ProbeStage, InterventionStage, SAEStage, CircuitsStage, WorldModelStage, DynamicsStage)
+BUILT_IN = (
+    ProbeStage, InterventionStage, SAEStage, CircuitsStage, WorldModelStage, DynamicsStage,
+    TranscoderStage,
+)  # fmt: skip
 STAGES = Registry("stage")
 for stage_class in BUILT_IN:
     STAGES.register(stage_class())
