@@ -255,7 +255,9 @@ def test_make_converts_a_folder_with_format_hf(tmp_path, tiny_run):
         capture_output=True, text=True, cwd=TESTS.parent, timeout=120,
     )  # fmt: skip
     assert plan.returncode == 0, plan.stdout + plan.stderr
-    command = plan.stdout.strip().splitlines()[-1].split()  # PYTHON scripts/... import ...
+    # PYTHON scripts/convert_checkpoint.py import ... (under `make test`, make's own
+    # "Entering directory" lines come around it)
+    command = next(c for c in plan.stdout.splitlines() if "convert_checkpoint.py" in c).split()
     args = command[command.index("scripts/convert_checkpoint.py") + 1 :]
     assert args[:5] == ["import", "--kind", "hf", "--in", f"{folder}/"], command
     assert args[args.index("--out") + 1] == str(target.parent)
