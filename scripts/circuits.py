@@ -17,8 +17,7 @@ nothing written.
 from __future__ import annotations
 
 from othello.common import cli
-from probes.stages.cli import job_from_args, stage_parser
-from probes.stages.registry import stage
+from probes.stages.cli import job_from_args, run_job, stage_parser
 
 
 def run(argv: list[str] | None) -> None:
@@ -28,9 +27,7 @@ def run(argv: list[str] | None) -> None:
     parser.add_argument("--probes", required=True, help="probe folder fitted on this model")
     args = parser.parse_intermixed_args(argv)
     job = job_from_args("circuits", args, args.run, args.games, {"probes": args.probes})
-    result = stage("circuits").run(job)
-    print("\n".join(stage("circuits").printed(result)))
-    print(f"wrote {args.out}/metrics.json")
+    run_job("circuits", job)
 
 
 if __name__ == "__main__":

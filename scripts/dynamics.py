@@ -18,8 +18,7 @@ run resumes from the snapshots already measured.
 from __future__ import annotations
 
 from othello.common import cli
-from probes.stages.cli import job_from_args, stage_parser
-from probes.stages.registry import stage
+from probes.stages.cli import job_from_args, run_job, stage_parser
 
 
 def run(argv: list[str] | None) -> None:
@@ -28,9 +27,7 @@ def run(argv: list[str] | None) -> None:
     parser.add_argument("--games", required=True, help="the run's games file (games.h5)")
     args = parser.parse_intermixed_args(argv)
     job = job_from_args("dynamics", args, args.run, args.games)
-    result = stage("dynamics").run(job)
-    print("\n".join(stage("dynamics").printed(result)))
-    print(f"wrote {args.out}/dynamics.json")
+    run_job("dynamics", job, "dynamics.json")
 
 
 if __name__ == "__main__":

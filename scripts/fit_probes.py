@@ -19,8 +19,7 @@ from __future__ import annotations
 import torch
 
 from othello.common import cli
-from probes.stages.cli import job_from_args, stage_parser
-from probes.stages.registry import stage
+from probes.stages.cli import job_from_args, run_job, stage_parser
 
 
 def run(argv: list[str] | None) -> None:
@@ -32,9 +31,7 @@ def run(argv: list[str] | None) -> None:
     job = job_from_args("probes", args, files=files)
     if job.cfg.fit.threads:
         torch.set_num_threads(job.cfg.fit.threads)
-    result = stage("probes").run(job)
-    print("\n".join(stage("probes").printed(result)))
-    print(f"wrote {args.out}/metrics.json")
+    run_job("probes", job)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,7 @@ error line and nothing written.
 from __future__ import annotations
 
 from othello.common import cli
-from probes.stages.cli import job_from_args, stage_parser
-from probes.stages.registry import stage
+from probes.stages.cli import job_from_args, run_job, stage_parser
 
 
 def run(argv: list[str] | None) -> None:
@@ -33,9 +32,7 @@ def run(argv: list[str] | None) -> None:
     parser.add_argument("--games", required=True, help="the games file (games.h5)")
     args = parser.parse_intermixed_args(argv)
     job = job_from_args("transcoders", args, args.run, args.games)
-    result = stage("transcoders").run(job)
-    print("\n".join(stage("transcoders").printed(result)))
-    print(f"wrote {args.out}/metrics.json")
+    run_job("transcoders", job)
 
 
 if __name__ == "__main__":

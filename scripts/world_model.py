@@ -17,8 +17,7 @@ missing file, or probes of another model, end with one error line and nothing wr
 from __future__ import annotations
 
 from othello.common import cli
-from probes.stages.cli import job_from_args, stage_parser
-from probes.stages.registry import stage
+from probes.stages.cli import job_from_args, run_job, stage_parser
 
 
 def run(argv: list[str] | None) -> None:
@@ -32,9 +31,7 @@ def run(argv: list[str] | None) -> None:
     args = parser.parse_intermixed_args(argv)
     inputs = {"probes": args.probes, "interventions": args.interventions}
     job = job_from_args("worldmodel", args, args.run, args.games, inputs)
-    result = stage("worldmodel").run(job)
-    print("\n".join(stage("worldmodel").printed(result)))
-    print(f"wrote {args.out}/metrics.json")
+    run_job("worldmodel", job)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from probes.stage_spec import StageJob
+from probes.stage_spec import StageJob, StageResult
 from probes.stages.registry import stage
 from probes.stages.runner import explicit_job
 
@@ -40,3 +40,13 @@ def job_from_args(
         name, args.out, run, games, inputs, files, args.preset, args.settings,
         not args.no_progress,
     )  # fmt: skip
+
+
+def run_job(name: str, job: StageJob, written: str | None = None) -> StageResult:
+    """Run the registered stage ``name`` on ``job`` and print what a stage script prints: the
+    result's summary lines and the file it wrote (``written``, else the stage's done file)."""
+    spec = stage(name)
+    result = spec.run(job)
+    print("\n".join(spec.printed(result)))
+    print(f"wrote {job.out / (written or spec.done)}")
+    return result
