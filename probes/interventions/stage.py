@@ -118,11 +118,10 @@ def check_inputs(
     return InterventionInputs(model, model_sha256, hooks, probes, sets, warnings)
 
 
-def figures_data(
-    inputs: InterventionInputs, cfg: SweepConfig, editors, scores, null, tuning, choice
-):
-    """The data of every figure; the gallery and saliency maps use the headline choice."""
-    hooks, edit, label = headline_edit(inputs, cfg, editors, scores, choice)
+def figures_data(inputs: InterventionInputs, cfg: SweepConfig, scores, null, tuning, headline):
+    """The data of every figure; the gallery and saliency maps use the headline edit
+    (:func:`headline_edit`)."""
+    hooks, edit, label = headline
     natural = inputs.sets["natural"]
     out = {"errors_by_layer": stage_figures.errors_by_layer_data(scores, null)}
     if cfg.gallery:
@@ -179,7 +178,8 @@ def measure_interventions(
         inputs.model, inputs.sets, inputs.hooks, inputs.probes, cfg, editors, progress
     )
     choice = choose(scores, null)
-    figures = figures_data(inputs, cfg, editors, scores, null, tuning, choice)
+    headline = headline_edit(inputs, cfg, editors, scores, choice)
+    figures = figures_data(inputs, cfg, scores, null, tuning, headline)
     details = {
         "null": null,
         "tuning": tuning,
@@ -196,7 +196,6 @@ def measure_interventions(
         "steps_per_edit": steps,  # the gradient edit's optimiser steps, per case and layer
         "seconds": round(time.perf_counter() - began, 2),
     }
-    headline = headline_edit(inputs, cfg, editors, scores, choice)
     return InterventionResult(
         scores, null, choice, details["sets"], inputs.warnings, details["figures"],
         details["seconds"], details=details, figure_data=figures,
