@@ -56,6 +56,7 @@ def section_lines(part: dict) -> list[str]:
         "of resamples (of games where each game's figures are kept, else of each snapshot's "
         "standard error).",
         "",
+        *(f"WARNING: {w}" for w in part.get("warnings", [])),
         *phase_rows(part["phases"]),
         "",
         order_line(part["order"]),

@@ -57,6 +57,7 @@ class DynamicsResult:
     run: str | None = None
     settings: dict = field(default_factory=dict)
     folder: Path | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @classmethod
     def assemble(
@@ -66,7 +67,8 @@ class DynamicsResult:
         cfg = PhaseSettings()
         found = curves(snapshots, units)
         phases = {name: phase(curve, cfg) for name, curve in found.items()}
-        return cls([snapshots[s] for s in sorted(snapshots)], phases, order(phases), run, settings)
+        return cls([snapshots[s] for s in sorted(snapshots)], phases, order(phases), run, settings,
+                   warnings=shortfalls(units, settings))  # fmt: skip
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> DynamicsResult:
@@ -75,11 +77,12 @@ class DynamicsResult:
             raise FileNotFoundError(f"{Path(folder) / METRICS}: missing; run scripts/dynamics.py")
         data = json.loads(path.read_text())
         return cls(data["snapshots"], data["phases"], data["order"], data.get("run"),
-                   data.get("settings", {}), Path(folder))  # fmt: skip
+                   data.get("settings", {}), Path(folder), data.get("warnings", []))  # fmt: skip
 
     def to_dict(self) -> dict:
         return {"run": self.run, "snapshots": self.snapshots, "phases": self.phases,
-                "order": self.order, "settings": self.settings}  # fmt: skip
+                "order": self.order, "settings": self.settings,
+                "warnings": self.warnings}  # fmt: skip
 
     def save(self, folder: str | os.PathLike) -> None:
         out = Path(folder)
@@ -97,6 +100,22 @@ class DynamicsResult:
 
     def figures(self) -> dict[str, Path]:
         return {CAPTIONS[k]: self.folder / f for k, f in FIGURES.items()}
+
+
+# a figure whose units are counted against the setting that asked for them
+ASKED = {"top1_legal": ("games", "held-out games"), "edit_gap_closed": ("cases", "edit cases")}
+
+
+def shortfalls(units: dict[int, dict], settings: dict) -> list[str]:
+    """What the snapshots were measured on with less than was asked (a corpus whose split
+    holds fewer games, fewer cases drawn), said once: the stage goes on with what there is."""
+    out = []
+    for name, (key, what) in ASKED.items():
+        counts = {len(u[f"{name}.num"]) for u in units.values() if f"{name}.num" in u}
+        asked = settings.get(key)
+        if counts and asked is not None and min(counts) < asked:
+            out.append(f"only {min(counts)} {what} of the {asked} asked ({key}={asked})")
+    return out
 
 
 def _plain(value):

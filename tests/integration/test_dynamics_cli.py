@@ -56,6 +56,7 @@ def test_dynamics_writes_every_snapshots_figures_and_phases(measured, snap_run):
         assert snap["tokens"] == snap["step"] * 64 * 59  # batch 64, 59 positions
         for name in FIGURES:
             assert set(snap["figures"][name]) == {"mean", "stderr"}, name
+    assert data["warnings"] == []  # the tiny corpus holds every game and case asked
     for name, p in data["phases"].items():
         assert {"half_step", "ninety_step", "sudden_share"} <= set(p), name
     first, last = data["snapshots"][0]["figures"], data["snapshots"][-1]["figures"]

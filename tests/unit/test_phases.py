@@ -101,3 +101,12 @@ def test_a_resample_that_leaves_a_ratio_undefined_has_no_crossing():
     curve = {"steps": steps, "means": means, "stderrs": np.zeros(4), "num": num, "den": den}
     p = phase(curve, PhaseSettings(draws=200))
     assert p["half_interval"] is None or np.isfinite(p["half_interval"]).all()
+
+
+def test_fewer_games_or_cases_than_asked_are_said():
+    from probes.formation.results import shortfalls
+
+    units = {0: {"top1_legal.num": np.ones(40), "edit_gap_closed.num": np.ones(30)}}
+    said = shortfalls(units, {"games": 100, "cases": 30})
+    assert said == ["only 40 held-out games of the 100 asked (games=100)"]
+    assert shortfalls(units, {"games": 40, "cases": 30}) == []
