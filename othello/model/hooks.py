@@ -31,6 +31,9 @@ BLOCK_HOOKS = {
     "post": "mlp.hook_post",
     "ln1_scale": "ln1.hook_scale",  # [batch, pos, 1]: sqrt(var + eps) of the input to ln1
     "ln2_scale": "ln2.hook_scale",
+    # the MLP's input centred and divided by ln2's scale, before its weight and bias: what a
+    # transcoder reads (circuit-tracer's and SAELens's feature input hook)
+    "ln2_normalized": "ln2.hook_normalized",
 }
 # per block, the hooks whose values a linearised forward pass freezes, in the block's order
 FROZEN = ("ln1_scale", "pattern", "ln2_scale")
