@@ -67,19 +67,30 @@ class Graph:
 
 
 class _Sources:
-    """What writes into each residual layer, grouped for dotting with pulled-back readers:
-    block k's features (by position) and error vectors land in layer k + 1, the embeddings in
-    layer 0."""
+    """What writes into each residual layer, laid out for dotting with pulled-back readers:
+    block k's features and error vectors land in layer k + 1, the embeddings in layer 0.
+    A block's features are padded to the same count at each of its positions (``vectors``
+    [positions, most, d], ``columns`` [positions, most] with -1 for padding), so one batched
+    product serves every position."""
 
     def __init__(self, model: GPT, nodes: Nodes, transcoders: Transcoders, tokens, layout):
         self.nodes, self.layout, self.n_pos = nodes, layout, len(tokens)
-        self.groups: dict[int, list[tuple[int, int, int, torch.Tensor]]] = {}
-        index = nodes.index
-        for start, end in _runs(index[:, :2]):
-            layer, position = (int(v) for v in index[start, :2])
-            w = transcoders[layer].W_dec.detach().float()[index[start:end, 2]]
-            vectors = nodes.activation[start:end, None] * w
-            self.groups.setdefault(layer, []).append((position, start, end, vectors))
+        self.blocks: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        index, d = nodes.index, model.cfg.d_model
+        runs = _runs(index[:, :2])
+        for layer in range(len(transcoders)):
+            mine = [(start, end) for start, end in runs if int(index[start, 0]) == layer]
+            if not mine:
+                continue
+            most = max(end - start for start, end in mine)
+            vectors, columns = torch.zeros(len(mine), most, d), torch.full((len(mine), most), -1)
+            decoder = transcoders[layer].W_dec.detach().float()
+            for i, (start, end) in enumerate(mine):
+                rows = torch.arange(start, end)
+                vectors[i, : end - start] = nodes.activation[rows, None] * decoder[index[rows, 2]]
+                columns[i, : end - start] = rows
+            positions = torch.tensor([int(index[start, 1]) for start, _ in mine])
+            self.blocks[layer] = (positions, vectors, columns)
         self.embed = model.embed.weight.detach().float()[tokens]
         self.pos_embed = model.pos_embed.detach().float()[: len(tokens)]
 
@@ -87,9 +98,13 @@ class _Sources:
         """Write into ``out`` [B, N] the direct effects on the readers of ``g`` [B, P', d] (at
         residual layer ``block + 1``) of block ``block``'s features and error nodes."""
         n_pos = g.shape[1]
-        for position, start, end, vectors in self.groups.get(block, []):
-            if position < n_pos:
-                out[:, start:end] = g[:, position] @ vectors.T
+        if block in self.blocks:
+            positions, vectors, columns = self.blocks[block]
+            m = int(torch.searchsorted(positions, n_pos))
+            effects = torch.einsum("bmd,mkd->bmk", g[:, positions[:m]], vectors[:m])
+            columns = columns[:m].flatten()
+            real = columns >= 0
+            out[:, columns[real]] = effects.reshape(len(g), -1)[:, real]
         first = self.layout.span("errors").start + block * self.n_pos
         errors = self.nodes.errors[block, :n_pos]
         out[:, first : first + n_pos] = torch.einsum("bpd,pd->bp", g, errors)

@@ -90,8 +90,12 @@ def scores(adjacency: torch.Tensor, layout: NodeLayout) -> dict[str, float]:
 
 
 def _threshold(values: torch.Tensor, share: float) -> torch.Tensor:
-    """The value above which the largest ``values`` hold ``share`` of their sum."""
-    ranked = values.sort(descending=True).values
+    """The value above which the largest ``values`` hold ``share`` of their sum (zeros,
+    most of a graph's edges, hold nothing and are left out of the sort)."""
+    positive = values[values > 0]
+    if len(positive) == 0:
+        return values.new_tensor(0.0)
+    ranked = positive.sort(descending=True).values
     cumulative = ranked.cumsum(0) / ranked.sum()
     index = min(int(torch.searchsorted(cumulative, share)), len(ranked) - 1)
     return ranked[index]
