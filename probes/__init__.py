@@ -24,6 +24,11 @@ When does the world model form? Every measure at every snapshot of a run, and it
 
     probes.dynamics("data/runs/cpu", games)                # dynamics.json's content, in memory
 
+How does it compute a move? One attribution graph through a transcoder stage's transcoders,
+graded by the rules (circuit-tracer's JSON: ``result.to_json()``)::
+
+    probes.attribution_graph(model, "reports/cpu/transcoders", moves, ply, "C4")
+
 Every stage, one registry (each with ``measure`` in memory and ``run`` on a run's files)::
 
     probes.stages.names()                   # probes, interventions, sae, circuits, worldmodel
@@ -55,6 +60,7 @@ _EXPORTS = {
     "whole_board_table": "probes.probe_metrics",
     "stages": "probes.stages",
     "dynamics": "probes.formation.spec",
+    "attribution_graph": "probes.graphs.api",
 }
 __all__ = list(_EXPORTS)
 

@@ -167,6 +167,23 @@ def tiny_probes(tiny_run, tiny_corpus, tmp_path_factory, worker_id) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_transcoders(tiny_run, tiny_corpus, tmp_path_factory, worker_id) -> Path:
+    """A finished transcoder stage folder of the tiny model and its control (60 games, one
+    epoch, 128 features a layer), made by scripts/transcoders.py."""
+
+    def make(folder: Path) -> Path:
+        out = folder / "transcoders"
+        small = ["games=60", "spliced_games=6", "transcoder.epochs=1", "transcoder.expansion=2"]
+        args = ["--run", tiny_run, "--games", tiny_corpus, "--out", out, "--preset", "tiny"]
+        done = run_in_process("transcoders.py", *args, "--no-progress", *small)
+        assert done.returncode == 0, done.stderr
+        assert "| MLP layer |" in done.stdout and "Every MLP replaced at once" in done.stdout
+        return out
+
+    return shared(tmp_path_factory, worker_id, "transcoders", make)
+
+
+@pytest.fixture(scope="session")
 def worker_id(request) -> str:
     """pytest-xdist's worker name ("gw0", ...), or "master" without xdist."""
     return getattr(request.config, "workerinput", {}).get("workerid", "master")

@@ -148,8 +148,9 @@ def compare(model: GPT, transcoders: Transcoders, tokens: torch.Tensor, square: 
         "relative_difference": float(diff / theirs_part.abs().max()),
         "edges_compared": int(ours_part.numel()),
         "scores_ours_on_theirs": scores(theirs.adjacency_matrix, layout),
-        "scores_theirs": dict(zip(("replacement", "completeness"),
-                                  compute_graph_scores(theirs), strict=True)),  # fmt: skip
+        "scores_theirs": dict(
+            zip(("replacement", "completeness"), compute_graph_scores(theirs), strict=True)
+        ),  # fmt: skip
         "seconds_ours": ours_seconds,
         "seconds_circuit_tracer": tracer_seconds,
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 from othello.common.registry import Registry
 from probes.circuits.spec import CircuitsStage
 from probes.formation.spec import DynamicsStage
+from probes.graphs.spec import GraphStage
 from probes.interventions.spec import InterventionStage
 from probes.probe_spec import ProbeStage
 from probes.sae.spec import SAEStage
@@ -17,7 +18,7 @@ from probes.worldmodel.spec import WorldModelStage
 
 BUILT_IN = (
     ProbeStage, InterventionStage, SAEStage, CircuitsStage, WorldModelStage, DynamicsStage,
-    TranscoderStage,
+    TranscoderStage, GraphStage,
 )  # fmt: skip
 STAGES = Registry("stage")
 for stage_class in BUILT_IN:

@@ -16,17 +16,10 @@ from probes.stages import registry
 from probes.stages.__main__ import table_row
 from probes.transcoders import TranscoderResult, load_transcoders
 
-SMALL = ["games=60", "spliced_games=6", "transcoder.epochs=1", "transcoder.expansion=2"]
-
 
 @pytest.fixture(scope="module")
-def measured(tiny_run, tiny_corpus, tmp_path_factory):
-    out = tmp_path_factory.mktemp("transcoders") / "out"
-    done = run_in_process("transcoders.py", "--run", tiny_run, "--games", tiny_corpus, "--out",
-                          out, "--preset", "tiny", "--no-progress", *SMALL)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "| MLP layer |" in done.stdout and "Every MLP replaced at once" in done.stdout
-    return out
+def measured(tiny_transcoders):
+    return tiny_transcoders
 
 
 def test_metrics_hold_each_layers_figures_beside_the_control(measured):
@@ -83,7 +76,7 @@ def test_bad_input_is_one_error_line_and_nothing_written(case, tiny_run, tiny_co
         games = tmp_path / "missing.h5"
     out = tmp_path / "out"
     done = run_in_process("transcoders.py", "--run", run, "--games", games, "--out", out,
-                          "--preset", "tiny", "--no-progress", *SMALL)  # fmt: skip
+                          "--preset", "tiny", "--no-progress", "games=60")  # fmt: skip
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 1 and len(lines) == 1 and lines[0].startswith("error:"), done.stderr
     assert ("MLP" in lines[0]) if case == "lstm" else ("missing.h5" in lines[0])
