@@ -25,7 +25,7 @@ When does the world model form? Every measure at every snapshot of a run, and it
     probes.dynamics("data/runs/cpu", games)                # dynamics.json's content, in memory
 
 How does it compute a move? One attribution graph through a transcoder stage's transcoders,
-graded by the rules (circuit-tracer's JSON: ``result.to_json()``)::
+graded by the rules (circuit-tracer's JSON: ``probes.graphs.export.graph_json(result, name)``)::
 
     probes.attribution_graph(model, "reports/cpu/transcoders", moves, ply, "C4")
 

@@ -40,6 +40,7 @@ def run(argv: list[str] | None) -> None:
     args = parser.parse_args(argv)
 
     from probes.graphs.api import attribution_graph, games_prefix
+    from probes.graphs.export import graph_json
     from probes.graphs.plots import graph_figure
     from probes.stage_spec import load_run_model
 
@@ -48,7 +49,7 @@ def run(argv: list[str] | None) -> None:
     result = attribution_graph(model, args.transcoders, moves, args.ply, args.move,
                                node_threshold=args.node_threshold,
                                edge_threshold=args.edge_threshold)  # fmt: skip
-    data = result.to_json(f"game-{args.game}-ply-{args.ply}-{args.move.upper()}")
+    data = graph_json(result, f"game-{args.game}-ply-{args.ply}-{args.move.upper()}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     graph_figure(data, out.with_suffix(".png"))

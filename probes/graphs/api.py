@@ -80,11 +80,6 @@ class GraphResult:
     board: FeatureBoard | None = field(default=None, repr=False)
     node_threshold: float = 0.8
 
-    def to_json(self, slug: str = "othello-gpt") -> dict:
-        from probes.graphs.export import graph_json  # the JSON layout, only when written
-
-        return graph_json(self, slug)
-
 
 def transcoders_of(model: GPT, transcoders) -> tuple[Transcoders, dict[int, FeatureLabels]]:
     """``transcoders`` as ``{layer: transcoder}`` with their labels (none when given as a

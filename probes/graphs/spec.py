@@ -12,6 +12,7 @@ from othello.common.errors import UserError
 from othello.common.hashing import file_sha256
 from othello.model.kinds import random_init
 from probes.graphs.api import attribution_graph
+from probes.graphs.export import graph_json
 from probes.graphs.report import headline, scores_line, section_lines
 from probes.graphs.result import GraphsResult
 from probes.graphs.summary import summarise
@@ -51,7 +52,7 @@ class GraphStage(Stage):
             result = attribution_graph(model, found.transcoders, moves, int(plies[i]), square,
                                        found.labels, cfg.node_threshold, cfg.edge_threshold,
                                        cfg.seed, cfg.batch_size)  # fmt: skip
-            examples.append(result.to_json(f"game-{int(batch.rows[i])}-ply-{int(plies[i])}"))
+            examples.append(graph_json(result, f"game-{int(batch.rows[i])}-ply-{int(plies[i])}"))
         seconds = time.perf_counter() - began
         metrics = {
             "grading": summarise(records, model.cfg.n_layers),

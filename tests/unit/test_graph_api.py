@@ -13,6 +13,7 @@ from othello.model.config import GPTConfig
 from othello.model.gpt import GPT
 from othello.world.squares import parse_square
 from probes.graphs.api import Position, attribution_graph
+from probes.graphs.export import graph_json
 from probes.graphs.grading import FeatureBoard, share_on, split
 from probes.sae.model import SparseAutoencoder
 from probes.transcoders.labels import KINDS, FeatureLabels
@@ -78,7 +79,7 @@ def test_the_graph_json_is_circuit_tracers_layout_with_our_scores():
     position = Position.of(GAME, len(GAME) - 1)
     move = int(position.legal[0])
     result = attribution_graph(model, transcoders, GAME, len(GAME) - 1, move, labels_on([move]))
-    data = result.to_json()
+    data = graph_json(result, "test")
     assert {"metadata", "qParams", "nodes", "links", "scores"} <= set(data)
     for key in ("replacement", "completeness", "flanking_share", "control_share"):
         assert key in data["scores"]
