@@ -47,9 +47,10 @@ def run(argv: list[str] | None) -> None:
     exp.add_argument("--format", choices=("transformer_lens", "hf"), default="transformer_lens")
     exp.add_argument(
         "--attn-mask",
-        choices=("empty", "causal"),
-        default="empty",
-        help="attention buffers: 'empty' for TransformerLens >= 3.1, 'causal' for older",
+        choices=("auto", "empty", "causal"),
+        default="auto",
+        help="attention buffers: 'empty' for TransformerLens 3.1 and >= 3.3, 'causal' for 2.x, "
+        "3.0 and 3.2; 'auto': the installed TransformerLens's own ('empty' without one)",
     )
     exp.add_argument("--push", metavar="REPO_ID", help="hf: publish the folder on the hub")
     args = parser.parse_args(argv)

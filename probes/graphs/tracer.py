@@ -8,11 +8,8 @@ How the two are bridged:
   to_transformer_lens`) loaded into circuit-tracer's ``TransformerLensReplacementModel``
   (whose MLPs and unembedding it wraps: their keys gain ``old_mlp.`` / ``old_unembed.``), the
   attention mask buffers being the installed TransformerLens's own;
-* the transcoders: circuit-tracer's ``transcoder_set`` layout (``layer_{i}.safetensors`` with
-  ``W_enc`` [d_transcoder, d_model], ``W_dec``, ``b_enc``, ``b_dec``, ``W_skip`` [d_model,
-  d_model] applied as ``x @ W_skip.T``; the hooks ``ln2.hook_normalized`` ->
-  ``hook_mlp_out``), written by :func:`export_transcoders` (the minimal export this
-  comparison needs: ReLU or TopK);
+* the transcoders: circuit-tracer's ``transcoder_set`` layout, written by the transcoder
+  stage's own export (:func:`probes.transcoders.circuit_tracer.write_circuit_tracer`);
 * position 0: circuit-tracer prepends a special token unless the prefix starts with one, and
   zeroes every feature and error at position 0. Our prefixes start with a move and our model
   never saw another token there, so the tokenizer stand-in (:class:`MoveTokenizer`, our 61
@@ -39,7 +36,8 @@ from probes.graphs.attribution import attribute
 from probes.graphs.influence import NodeLayout, scores
 from probes.graphs.replacement import Forward
 from probes.graphs.targets import move_target
-from probes.graphs.transcoders import Transcoders, skip_of
+from probes.graphs.transcoders import Transcoders
+from probes.transcoders.circuit_tracer import circuit_tracer_config, write_circuit_tracer
 
 INPUT_HOOK, OUTPUT_HOOK = BLOCK_HOOKS["ln2_normalized"], BLOCK_HOOKS["mlp_out"]
 
@@ -61,35 +59,6 @@ class MoveTokenizer:
         return " ".join("pad" if s < 0 else square_name(int(s)) for s in decode(ids))
 
 
-def export_transcoders(transcoders: Transcoders, folder: Path) -> dict:
-    """circuit-tracer's config (returned, and written as ``config.yaml``) and one
-    ``layer_{i}.safetensors`` per block."""
-    import yaml
-    from safetensors.torch import save_file
-
-    folder.mkdir(parents=True, exist_ok=True)
-    first = transcoders[0]
-    activation = {"topk": "topk", "standard": "relu"}[getattr(first, "architecture", "standard")]
-    paths = []
-    for layer, tc in sorted(transcoders.items()):
-        state = {name: getattr(tc, name).detach().contiguous() for name in ("b_enc", "b_dec")}
-        state |= {"W_enc": tc.W_enc.detach().T.contiguous(), "W_dec": tc.W_dec.detach()}
-        if (skip := skip_of(tc)) is not None:
-            state["W_skip"] = skip.T.contiguous()
-        paths.append(str(folder / f"layer_{layer}.safetensors"))
-        save_file({k: v.float() for k, v in state.items()}, paths[-1])
-    config = {
-        "model_kind": "transcoder_set",
-        "feature_input_hook": INPUT_HOOK,
-        "feature_output_hook": OUTPUT_HOOK,
-        "activation": activation,
-        "transcoders": paths,
-        **({"k": int(first.k)} if activation == "topk" else {}),
-    }
-    (folder / "config.yaml").write_text(yaml.safe_dump(config))
-    return config
-
-
 def replacement_model(model: GPT, config: dict, special: list[int]):
     """circuit-tracer's TransformerLens replacement model of our GPT and the exported
     transcoders (``config``)."""
@@ -99,16 +68,14 @@ def replacement_model(model: GPT, config: dict, special: list[int]):
     from circuit_tracer.utils.hf_utils import load_transcoders
     from transformer_lens import HookedTransformerConfig
 
-    state, keywords = to_transformer_lens(model)
-    set_ = load_transcoders({**config, "scan": "othello-gpt"}, torch.device("cpu"),
-                            lazy_encoder=False, lazy_decoder=False)  # fmt: skip
+    state, keywords = to_transformer_lens(model)  # the installed TransformerLens's mask
+    set_ = load_transcoders(config, torch.device("cpu"), lazy_encoder=False,
+                            lazy_decoder=False)  # fmt: skip
     tl = TransformerLensReplacementModel.from_config(
         HookedTransformerConfig(**keywords, device="cpu"), set_
     )
     wrapped = {**tl.state_dict()}
     for key, value in state.items():
-        if key.endswith(("attn.mask", "attn.IGNORE")):
-            continue  # the installed TransformerLens's own buffers
         key = key.replace("unembed.", "unembed.old_unembed.")
         for layer in range(model.cfg.n_layers):
             key = key.replace(f"{block_prefix(layer)}mlp.", f"{block_prefix(layer)}mlp.old_mlp.")
@@ -129,7 +96,8 @@ def compare(model: GPT, transcoders: Transcoders, tokens: torch.Tensor, square: 
     from circuit_tracer.attribution.targets import CustomTarget
     from circuit_tracer.graph import compute_graph_scores
 
-    tl = replacement_model(model, export_transcoders(transcoders, folder), [int(tokens[0])])
+    write_circuit_tracer(transcoders, folder, "othello-gpt")
+    tl = replacement_model(model, circuit_tracer_config(folder), [int(tokens[0])])
     start = time.perf_counter()
     ours = attribute(model, transcoders, Forward.of(model, tokens), move_target(
         model, Forward.of(model, tokens), square))  # fmt: skip

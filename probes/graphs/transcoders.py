@@ -10,8 +10,9 @@ the MLP's output (``blocks.{l}.hook_mlp_out``). The graph reads four things of i
 * ``activate(pre)``: the activation function (TopK, ReLU, JumpReLU, ...), applied as it is;
 * ``W_dec`` [d_sae, d_out] and ``b_dec`` [d_out]: feature ``f`` at activation ``a`` writes
   ``a * W_dec[f]``, and ``b_dec`` is a bias of the replacement model;
-* optionally ``W_skip`` [d_in, d_out]: a linear skip from input to output, part of the
-  replacement model's linear paths (no node).
+* optionally ``W_skip`` [d_out, d_in]: a linear skip from input to output, ``x @ W_skip.T``
+  (SAELens's and the SAE room's convention), part of the replacement model's linear paths (no
+  node).
 
 :class:`probes.sae.model.SparseAutoencoder` is one; a transcoder of any other make that has
 these names is another (the tests plant some). Nothing here trains or loads.
@@ -44,9 +45,10 @@ GRAPHS = "attribution graphs (MLPs replaced by transcoders)"
 
 
 def skip_of(transcoder: Transcoder) -> torch.Tensor | None:
-    """The transcoder's linear skip [d_in, d_out], None when it has none."""
+    """The transcoder's linear skip as the matrix ``x`` is multiplied by ([d_in, d_out]:
+    ``W_skip.T``), None when it has none."""
     skip = getattr(transcoder, "W_skip", None)
-    return None if skip is None else skip.detach()
+    return None if skip is None else skip.detach().T
 
 
 @torch.no_grad()

@@ -19,7 +19,7 @@ from probes.graphs.tracer import compare  # noqa: E402
 TOLERANCE = 1e-4  # of the largest edge: float32 sums in another order
 
 
-def planted(architecture: str, skip: bool, seed: int):
+def planted(architecture: str, seed: int):
     torch.manual_seed(seed)
     model = GPT(GPTConfig(n_layers=3, d_model=32, n_heads=4, d_mlp=64)).eval()
     with torch.no_grad():
@@ -32,16 +32,16 @@ def planted(architecture: str, skip: bool, seed: int):
         with torch.no_grad():
             for p in (tc.W_enc, tc.W_dec, tc.b_enc, tc.b_dec):
                 p.copy_(0.3 * torch.randn_like(p))
-        tc.apply_b_dec_to_input = False
-        if skip:
-            tc.W_skip = 0.1 * torch.randn(32, 32)
+            tc.threshold.copy_(0.2 * torch.rand_like(tc.threshold))
+            if tc.W_skip is not None:
+                tc.W_skip.copy_(0.1 * torch.randn_like(tc.W_skip))
         transcoders[layer] = tc.eval()
     return model, transcoders
 
 
-@pytest.mark.parametrize("skip", [False, True])
-def test_our_graph_equals_circuit_tracers(tmp_path, skip):
-    model, transcoders = planted("standard", skip, seed=3)
+@pytest.mark.parametrize("architecture", ["jumprelu_transcoder", "jumprelu_skip_transcoder"])
+def test_our_graph_equals_circuit_tracers(tmp_path, architecture):
+    model, transcoders = planted(architecture, seed=3)
     tokens = torch.as_tensor(encode(np.array([37, 43, 34, 29, 20, 21, 12, 44])))
     result = compare(model, transcoders, tokens, 19, tmp_path)
     assert result["edges_compared"] > 1000

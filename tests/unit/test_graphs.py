@@ -191,7 +191,7 @@ def replaced_hooks(model: GPT, transcoders: dict, zero_nodes: bool, kept: dict) 
 
         def replace(out, hook, layer=layer, tc=tc):
             x = kept[("in", layer)][0]
-            skip = x @ tc.W_skip if getattr(tc, "W_skip", None) is not None else 0 * x
+            skip = x @ tc.W_skip.T if getattr(tc, "W_skip", None) is not None else 0 * x
             constant = tc.b_dec.expand_as(x) if zero_nodes else (out[0] - skip).detach()
             kept[("out", layer)] = (skip + constant)[None]
             return kept[("out", layer)]

@@ -57,7 +57,7 @@ def import_run(
 
 
 def export_run(
-    run: str | os.PathLike, prefix: str | os.PathLike, attn_mask: str = "empty"
+    run: str | os.PathLike, prefix: str | os.PathLike, attn_mask: str = "auto"
 ) -> tuple[Path, Path]:
     """Write a run's model as ``PREFIX.pth`` (HookedTransformer state dict) and ``PREFIX.json``
     (its config keywords)."""

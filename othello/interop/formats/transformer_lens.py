@@ -120,17 +120,35 @@ def from_transformer_lens(state: dict[str, Tensor]) -> GPT:
     return build_gpt(cfg, to_ours(state, layout, cfg))
 
 
-def to_transformer_lens(model: GPT, attn_mask: str = "empty") -> tuple[dict[str, Tensor], dict]:
+def installed_attn_mask() -> str:
+    """The attention mask buffer the installed TransformerLens's ``HookedTransformer`` keeps:
+    ``"empty"`` ([0, 0]: 3.1 and 3.3 on; also when none is installed, or 4.x, which has no
+    ``HookedTransformerConfig``) or ``"causal"`` ([n_ctx, n_ctx]: 2.x, 3.0 and 3.2, which
+    circuit-tracer 0.5 resolves to), read off one small attention module it builds."""
+    try:
+        from transformer_lens import HookedTransformerConfig
+        from transformer_lens.components import Attention
+    except ImportError:
+        return "empty"
+    cfg = HookedTransformerConfig(n_layers=1, d_model=8, d_head=4, n_heads=2, n_ctx=4,
+                                  d_vocab=4, act_fn="gelu")  # fmt: skip
+    return "empty" if Attention(cfg).mask.numel() == 0 else "causal"
+
+
+def to_transformer_lens(model: GPT, attn_mask: str = "auto") -> tuple[dict[str, Tensor], dict]:
     """Our model as a TransformerLens state dict and ``HookedTransformerConfig`` keywords that
     ``HookedTransformer(HookedTransformerConfig(**cfg)).load_state_dict(sd, strict=True)``
     accepts as is.
 
     ``attn_mask`` says which attention buffers to include: ``"empty"`` for TransformerLens
-    3.1 and later (a [0, 0] ``mask``; the causal mask is built at run time), ``"causal"`` for
-    2.x and 3.0 (an [n_ctx, n_ctx] lower-triangular ``mask``). Both hold ``IGNORE = -inf``.
+    3.1 and 3.3 on (a [0, 0] ``mask``; the causal mask is built at run time), ``"causal"`` for
+    2.x, 3.0 and 3.2 (an [n_ctx, n_ctx] lower-triangular ``mask``), ``"auto"`` the installed
+    version's own (:func:`installed_attn_mask`). Both hold ``IGNORE = -inf``.
     """
+    if attn_mask == "auto":
+        attn_mask = installed_attn_mask()
     if attn_mask not in ("empty", "causal"):
-        raise UserError(f"attn_mask must be 'empty' or 'causal', got {attn_mask!r}")
+        raise UserError(f"attn_mask must be 'auto', 'empty' or 'causal', got {attn_mask!r}")
     cfg = model.cfg
     mask = (
         torch.ones(cfg.n_ctx, cfg.n_ctx).tril().bool()
