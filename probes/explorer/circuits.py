@@ -224,6 +224,18 @@ def attribution_route(e, p) -> dict:
         return e.circuits.attribution(p.game(e), p.number("ply", required=True))
 
 
+def graph_route(e, p) -> dict:
+    """``/api/graph?game=I&ply=T[&square=S]``: the attribution graph of move S (the model's
+    top move without one), through the graph stage's transcoders (``--graphs DIR``)."""
+    view = e.views.get("graphs")
+    if view is None:
+        raise ExplorerError("no graphs folder given (scripts/explore.py --graphs DIR)", 404)
+    game, ply = p.game(e), p.number("ply", required=True)
+    check_ply(game, ply)
+    with e.lock:
+        return view.graph(e.model, game.moves[: game.length], ply, p.number("square"))
+
+
 def patching_route(e, p) -> dict:
     with e.lock:
         return e.circuits.patching(p.game(e), p.number("ply", required=True))

@@ -31,6 +31,8 @@ by the engine); a position is ``ply=T``, the board after move T (0-based):
   ``/api/attribution?game=I&ply=T``: the predicted move's direct logit attribution;
   ``/api/patching?game=I&ply=T``: patching against a one-move-different game
   (:mod:`probes.explorer.circuits`).
+* ``/api/graph?game=I&ply=T[&square=S]``: with ``--graphs DIR``, the attribution graph of move
+  S (default: the model's top move): scores, the rules' squares, the top features and labels.
 """
 
 from __future__ import annotations
@@ -116,6 +118,7 @@ ROUTES = {
     "/api/neurons": (circuits.active_route, ["GET"]),
     "/api/attribution": (circuits.attribution_route, ["GET"]),
     "/api/patching": (circuits.patching_route, ["GET"]),
+    "/api/graph": (circuits.graph_route, ["GET"]),
 }
 
 

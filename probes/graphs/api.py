@@ -16,7 +16,7 @@ import torch
 from othello.common.errors import UserError
 from othello.model.gpt import GPT
 from othello.world.flanking import Lines, move_lines, sides
-from othello.world.labels import replay
+from othello.world.labels import replay, unpack_bitboards
 from othello.world.squares import MAX_MOVES, parse_square, square_name
 from othello.world.tokens import encode
 from probes.graphs.attribution import Graph, attribute
@@ -59,6 +59,12 @@ class Position:
 
     def lines(self, square: int) -> Lines:
         return move_lines(self.me, self.opp, square)
+
+    @property
+    def board(self) -> np.ndarray:
+        """int [64]: 0 empty, 1 mine, 2 theirs, from the side to move's view."""
+        mine, theirs = unpack_bitboards(np.array([self.me, self.opp], np.uint64))
+        return mine.astype(np.int64) + 2 * theirs
 
 
 @dataclass

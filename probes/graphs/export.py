@@ -126,6 +126,7 @@ def graph_json(result: GraphResult, slug: str) -> dict:
             "moves": moves,
             "ply": result.position.ply,
             "legal": [square_name(int(s)) for s in result.position.legal],
+            "board": result.position.board.tolist(),
             "truth": None if result.lines is None else names(result.lines.truth),
             "flanking": None if result.lines is None else result.lines.describe(),
             "control_move": None if result.other is None else square_name(result.other.square),

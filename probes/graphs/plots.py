@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 
+from matplotlib.collections import LineCollection
+
 from othello.common.plotting import plt
 from probes.drawing import board_axes, draw_board, save_figure
 from probes.graphs.summary import SHARES
@@ -47,10 +49,9 @@ def graph_figure(data: dict, path: str | os.PathLike, named: int = 8) -> None:
     for node in data["nodes"]:
         layer = -1 if node["layer"] == "E" else min(int(node["layer"]), n_layers)
         where[node["node_id"]] = (node["ctx_idx"], layer)
-    for link in data["links"]:
-        (x0, y0), (x1, y1) = where[link["source"]], where[link["target"]]
-        colour = "tab:blue" if link["weight"] > 0 else "tab:red"
-        ax.plot([x0, x1], [y0, y1], color=colour, lw=0.3, alpha=0.3)
+    segments = [(where[link["source"]], where[link["target"]]) for link in data["links"]]
+    colours = ["tab:blue" if link["weight"] > 0 else "tab:red" for link in data["links"]]
+    ax.add_collection(LineCollection(segments, colors=colours, linewidths=0.3, alpha=0.3))
     features = [n for n in data["nodes"] if n["feature_type"] == "cross layer transcoder"]
     for kind, marker in (("cross layer transcoder", "o"), ("mlp reconstruction error", "s"),
                          ("embedding", "^"), ("logit", "*")):  # fmt: skip
@@ -58,10 +59,10 @@ def graph_figure(data: dict, path: str | os.PathLike, named: int = 8) -> None:
         if xs:
             ax.scatter(*zip(*xs, strict=True), marker=marker, s=30 if kind != "logit" else 150,
                        label=kind, zorder=3)  # fmt: skip
-    for node in sorted(features, key=lambda n: n["influence"])[:named]:
+    for rank, node in enumerate(sorted(features, key=lambda n: n["influence"])[:named]):
         x, y = where[node["node_id"]]
-        ax.annotate(node["clerp"] or "-", (x, y), fontsize=6, xytext=(2, 3),
-                    textcoords="offset points")  # fmt: skip
+        ax.annotate(node["clerp"] or "-", (x, y), fontsize=6, xytext=(-60, 8 * rank - 28),
+                    textcoords="offset points", arrowprops={"arrowstyle": "-", "lw": 0.3})  # fmt: skip
     ax.set_xticks(range(n_pos), data["metadata"]["prompt_tokens"], fontsize=6, rotation=90)
     ax.set_yticks(range(-1, n_layers + 1),
                   ["embed", *[f"MLP {i}" for i in range(n_layers)], "target"])  # fmt: skip
@@ -71,11 +72,12 @@ def graph_figure(data: dict, path: str | os.PathLike, named: int = 8) -> None:
                  f"completeness {scores['completeness']:.2f}, on its lines "
                  f"{_pct(scores.get('flanking_share'))}", fontsize=8)  # fmt: skip
     truth = [parse_square(s) for s in data["position"]["truth"] or []]
-    draw_board(board_ax, values=[1.0 if s in truth else None for s in range(64)],
-               value_style={"cmap": "Greens", "vmin": 0, "vmax": 1.5},
+    draw_board(board_ax, data["position"]["board"],
+               values=[1.0 if s in truth else 0.0 for s in range(64)],
+               value_style={"cmap": "YlGn", "vmin": 0, "vmax": 1.3},
                legal=[parse_square(s) for s in data["position"]["legal"]],
                marked=parse_square(data["target"]["square"]))  # fmt: skip
-    board_axes(board_ax, "the move and its flanking squares (rules)")
+    board_axes(board_ax, f"{data['position']['flanking']} (black: mine)", fontsize=6)
     save_figure(fig, path)
 
 

@@ -11,13 +11,14 @@ from dataclasses import asdict
 from othello.common.errors import UserError
 from othello.common.hashing import file_sha256
 from othello.model.kinds import random_init
-from probes.graphs.api import attribution_graph
+from probes.graphs.api import attribution_graph, games_prefix
 from probes.graphs.export import graph_json
 from probes.graphs.report import headline, scores_line, section_lines
 from probes.graphs.result import GraphsResult
 from probes.graphs.summary import summarise
-from probes.graphs.survey import GraphsConfig, Side, positions, survey
+from probes.graphs.survey import GraphsConfig, Side, survey
 from probes.graphs.transcoders import check_transcoders
+from probes.graphs.view import GraphsView
 from probes.stage_spec import Stage, model_sha256
 
 
@@ -44,15 +45,13 @@ class GraphStage(Stage):
         if cfg.control and found.control:
             control = Side(random_init(model), found.control, found.control_labels)
         records = survey(games, side, control, cfg)
-        batch, plies = positions(games, cfg.examples, cfg.seed)
         examples = []
-        for i in range(min(cfg.examples, len(batch))):
-            moves = batch.moves[i, : batch.length[i]]
-            square = records[i]["square"]  # the same games, in the same order
-            result = attribution_graph(model, found.transcoders, moves, int(plies[i]), square,
+        for record in records[: cfg.examples]:  # the first positions surveyed, drawn in full
+            moves, ply, slug = games_prefix(games, record["game"]), record["ply"], "game-{}-ply-{}"
+            result = attribution_graph(model, found.transcoders, moves, ply, record["square"],
                                        found.labels, cfg.node_threshold, cfg.edge_threshold,
                                        cfg.seed, cfg.batch_size)  # fmt: skip
-            examples.append(graph_json(result, f"game-{int(batch.rows[i])}-ply-{int(plies[i])}"))
+            examples.append(graph_json(result, slug.format(record["game"], ply)))
         seconds = time.perf_counter() - began
         metrics = {
             "grading": summarise(records, model.cfg.n_layers),
@@ -67,6 +66,9 @@ class GraphStage(Stage):
 
     def load(self, folder: str | os.PathLike) -> GraphsResult:
         return GraphsResult.load(folder)
+
+    def view(self, result: GraphsResult, hooks: dict[int, str]) -> GraphsView:
+        return GraphsView(result)
 
     def section(self, part: dict) -> list[str]:
         return section_lines(part)

@@ -10,9 +10,14 @@ import json
 import shutil
 
 import pytest
+import torch
 from conftest import run_in_process
 
 from othello.corpora.corpus import GamesFile
+from othello.world.squares import parse_square, square_name
+from othello.world.tokens import encode
+from probes.graphs.replacement import Forward
+from probes.graphs.survey import top_move
 from probes.report.markdown import stage_lines
 from probes.stage_spec import load_run_model
 from probes.stages import registry
@@ -79,22 +84,52 @@ def test_bad_input_is_one_error_line_and_nothing_written(case, tiny_run, tiny_tr
     assert not out.exists() and not out.with_suffix(".png").exists()
 
 
-def test_the_stage_grades_positions_beside_its_controls(tiny_run, tiny_transcoders,
-                                                        tiny_corpus, tmp_path):  # fmt: skip
+@pytest.fixture(scope="module")
+def graphs_folder(tiny_run, tiny_transcoders, tiny_corpus, tmp_path_factory):
+    """The graph stage on four positions of the tiny run, saved."""
     spec = registry.stage("graphs")
-    assert spec.reads == ("transcoders",)
     model = load_run_model(tiny_run, "cpu")
     cfg = spec.configure("tiny", ["positions=4", "progress=false"])
-    result = spec.measure(model, tiny_corpus, {"transcoders": TranscoderResult.load(
-        tiny_transcoders)}, cfg)  # fmt: skip
-    result.save(tmp_path / "graphs")
-    grading = json.loads((tmp_path / "graphs" / "metrics.json").read_text())["grading"]
+    inputs = {"transcoders": TranscoderResult.load(tiny_transcoders)}
+    folder = tmp_path_factory.mktemp("graphs") / "graphs"
+    spec.measure(model, tiny_corpus, inputs, cfg).save(folder)
+    return folder
+
+
+def test_the_stage_grades_positions_beside_its_controls(graphs_folder, tiny_run):
+    spec = registry.stage("graphs")
+    assert spec.reads == ("transcoders",)
+    grading = json.loads((graphs_folder / "metrics.json").read_text())["grading"]
     assert grading["positions"] == 4
     for key in ("flanking_share", "control_share", "shuffled_share", "random_init_share"):
         assert grading[key]["n"] >= 3 and 0 <= grading[key]["mean"] <= 1
     layers = sum(grading["by_layer"][layer]["mean"] for layer in grading["by_layer"])
     assert layers == pytest.approx(grading["flanking_share"]["mean"], abs=1e-9)
-    assert (tmp_path / "graphs" / "examples" / "graph-0.json").exists()
-    lines = stage_lines({"graphs": spec.load(tmp_path / "graphs").summary()}, in_report=False)
+    example = json.loads((graphs_folder / "examples" / "graph-0.json").read_text())
+    record = json.loads((graphs_folder / "records.json").read_text())[0]
+    moves = [parse_square(m) for m in example["position"]["moves"]]
+    forward = Forward.of(load_run_model(tiny_run, "cpu"), torch.as_tensor(encode(moves)))
+    assert example["target"]["square"] == square_name(top_move(forward))  # the model's own
+    assert example["scores"]["flanking_share"] == pytest.approx(record["flanking_share"])
+    lines = stage_lines({"graphs": spec.load(graphs_folder).summary()}, in_report=False)
     assert lines[0] == "## How it computes a move"
     assert any(line.startswith("| MLP 1 |") for line in lines)
+
+
+def test_the_explorer_graphs_any_move_on_request(graphs_folder, tiny_run, tiny_corpus,
+                                                 tiny_probes):  # fmt: skip
+    from probes.explorer.run import ExplorerRun
+    from probes.explorer.server import create_app
+
+    explorer = ExplorerRun.load(tiny_run, [tiny_corpus], tiny_probes, {"graphs": graphs_folder})
+    client = create_app(explorer).test_client()
+    info = client.get("/api/info").get_json()
+    assert "graphs" in info["stages"] and "graph reads" in info["graphs"]["headline"]
+    game, _ = first_test_game(tiny_corpus)
+    top = client.get("/api/graph?game=0&ply=12").get_json()
+    assert 0 <= top["scores"]["flanking_share"] <= 1 and len(top["top"]) > 0
+    assert top["square"] in top["truth"]
+    other = client.get("/api/graph?game=0&ply=12&square=0").get_json()  # A1: not the top move
+    assert other["square"] == 0 and other["target"] == "logit A1"
+    bad = client.get("/api/graph?game=0&ply=99")
+    assert bad.status_code == 404 and "error" in bad.get_json()
