@@ -61,8 +61,9 @@ def graph_figure(data: dict, path: str | os.PathLike, named: int = 8) -> None:
                        label=kind, zorder=3)  # fmt: skip
     for rank, node in enumerate(sorted(features, key=lambda n: n["influence"])[:named]):
         x, y = where[node["node_id"]]
+        line = {"arrowstyle": "-", "lw": 0.3}
         ax.annotate(node["clerp"] or "-", (x, y), fontsize=6, xytext=(-60, 8 * rank - 28),
-                    textcoords="offset points", arrowprops={"arrowstyle": "-", "lw": 0.3})  # fmt: skip
+                    textcoords="offset points", arrowprops=line)  # fmt: skip
     ax.set_xticks(range(n_pos), data["metadata"]["prompt_tokens"], fontsize=6, rotation=90)
     ax.set_yticks(range(-1, n_layers + 1),
                   ["embed", *[f"MLP {i}" for i in range(n_layers)], "target"])  # fmt: skip

@@ -54,7 +54,8 @@ class GraphsView:
             label = "-" if kind < 0 else f"{square_name(int(result.board.square[i]))} {KINDS[kind]}"
             top.append({"layer": layer, "position": position, "feature": feature,
                         "move": square_name(int(moves[position])), "label": label,
-                        "share": float(share[i]), "activation": float(graph.activation[i])})  # fmt: skip
+                        "share": float(share[i]),
+                        "activation": float(graph.activation[i])})  # fmt: skip
         lines = result.lines
         return {
             "target": graph.target.name,
