@@ -110,6 +110,19 @@ def read_record(run_dir: str | os.PathLike) -> RunRecord:
     return RunRecord.from_dict(data, path)
 
 
+def check_corpus(run_dir: str | os.PathLike, games: str | os.PathLike, allow_other: bool) -> None:
+    """Games of another corpus than the run trained on are refused in one line (unless
+    ``allow_other``); a run that records none (an imported model) takes any."""
+    from othello.common.hashing import file_sha256
+
+    trained_on = read_record(run_dir).games_sha256
+    if trained_on and not allow_other and file_sha256(games) != trained_on:
+        raise UserError(
+            f"{games}: another corpus than the one {run_dir} was trained on; pass the run's "
+            "games or allow_other_corpus=true"
+        )
+
+
 def training_target(run_dir: str | os.PathLike) -> str:
     """What the run's model was trained to predict (``sampled``, ``legal``, ``legal_set``:
     what its outputs and loss mean): its config's, ``sampled`` for a model imported from

@@ -78,7 +78,11 @@ def _joint_steps(case: torch.Tensor, d: torch.Tensor, change: torch.Tensor, k: i
     wanted = d.new_zeros(k, width, 1)
     wanted[case, rank, 0] = change
     gram = dirs @ dirs.transpose(1, 2)
-    return (torch.linalg.pinv(gram, hermitian=True) @ wanted)[case, rank, 0]
+    try:
+        inverse = torch.linalg.pinv(gram, hermitian=True)
+    except torch.linalg.LinAlgError:  # eigh failed to converge (many zero rows): through SVD
+        inverse = torch.linalg.pinv(gram)
+    return (inverse @ wanted)[case, rank, 0]
 
 
 def gradient_edit(

@@ -12,13 +12,14 @@ from probes.graphs.spec import GraphStage
 from probes.interventions.spec import InterventionStage
 from probes.probe_spec import ProbeStage
 from probes.sae.spec import SAEStage
+from probes.soundness.spec import SoundnessStage
 from probes.stage_spec import Stage
 from probes.transcoders.spec import TranscoderStage
 from probes.worldmodel.spec import WorldModelStage
 
 BUILT_IN = (
     ProbeStage, InterventionStage, SAEStage, CircuitsStage, WorldModelStage, DynamicsStage,
-    TranscoderStage, GraphStage,
+    TranscoderStage, GraphStage, SoundnessStage,
 )  # fmt: skip
 STAGES = Registry("stage")
 for stage_class in BUILT_IN:

@@ -1,0 +1,74 @@
+"""The report's section "Where it fails" and the soundness script's printed lines."""
+
+from __future__ import annotations
+
+
+def _pct(share: dict | None) -> str:
+    if not share or share.get("mean") is None:
+        return "-"
+    se = share.get("stderr")
+    return f"{100 * share['mean']:.1f}%" + ("" if se is None else f" ± {100 * se:.1f}")
+
+
+def search_table(metrics: dict) -> list[str]:
+    """Success within each budget, by strategy, beside the random-init model and the engine."""
+    s = metrics["search"]
+    budgets = [k for k in s["by_strategy"][next(iter(s["by_strategy"]))] if k.isdigit()]
+    rows = ["| subject | search | " + " | ".join(f"within {b} calls" for b in budgets)
+            + " | errors per 1,000 calls (largest budget) |",
+            "|---|---|" + "---|" * (len(budgets) + 1)]  # fmt: skip
+    subjects = [("model", s["by_strategy"]), ("random-init", metrics.get("random_init") or {}),
+                ("engine", metrics.get("engine") or {})]  # fmt: skip
+    for who, strategies in subjects:
+        for name, summary in strategies.items():
+            cells = [f"{100 * summary[b]['success_rate']:.1f}%" for b in budgets]
+            rate = summary[budgets[-1]]["errors_per_1000_calls"]
+            rows.append(f"| {who} | {name} | " + " | ".join(cells) + f" | {rate:.2f} |")
+    corpus = s["baseline"]["corpus"]
+    rows.append(f"| model | held-out corpus | {corpus['errors']} errors in {corpus['positions']:,} "
+                f"positions |" + " |" * (len(budgets) - 1)
+                + f" {corpus['errors_per_1000_calls']:.2f} |")  # fmt: skip
+    return rows
+
+
+def errors_lines(metrics: dict) -> list[str]:
+    e = metrics["errors"]
+    lines = [
+        f"{e['n']} errors (natural and found): the probe's board makes the proposed move legal "
+        f"(wrong board) in {_pct(e['wrong_board_share'])}; setting the model's board to the "
+        f"truth where the probe reads it wrong fixes {_pct(e['fixed_by_true_board_share'])} "
+        f"(as many random other squares: {_pct(e['fixed_by_control_share'])}); the same edit "
+        f"at right answers breaks {_pct(e['broken_by_true_board_share'])}.",
+        "",
+        "| errors from | n | wrong board | fixed by the true board | by the control edit | "
+        "a missed flip among the wrong squares |",
+        "|---|---|---|---|---|---|",
+    ]
+    for source, part in e.get("by_source", {}).items():
+        lines.append(f"| {source} | {part['n']} | {_pct(part['wrong_board_share'])} | "
+                     f"{_pct(part['fixed_by_true_board_share'])} | "
+                     f"{_pct(part['fixed_by_control_share'])} | "
+                     f"{_pct(part['missed_flip_share'])} |")  # fmt: skip
+    return lines
+
+
+def summary_lines(metrics: dict) -> list[str]:
+    return [*search_table(metrics), "", *errors_lines(metrics)]
+
+
+def section_lines(metrics: dict) -> list[str]:
+    b = metrics["board"]
+    return [
+        "## Where it fails",
+        "",
+        "Searches for legal game prefixes after which the model's top move is illegal, each "
+        "from a random legal start, within a budget of model calls (one call: one position "
+        "scored through the decoding cache), beside random legal games and the held-out "
+        "corpus's natural error rate; the engine as a model is the known answer (never "
+        f"fails). The board behind each error is the mine/theirs probe at {b['hook']} (chosen "
+        f"on {b['chosen_on']}); the edit is {metrics['edit']['method']} from layer "
+        f"{metrics['edit']['layer']} (chosen on {metrics['edit']['chosen_on']}).",
+        "",
+        *summary_lines(metrics),
+        "",
+    ]

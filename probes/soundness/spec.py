@@ -1,0 +1,100 @@
+"""The soundness stage as a registered :class:`probes.stage_spec.Stage`: where the model fails
+(adversarial search beside random games and the held-out corpus, the engine and the
+random-init model beside it) and whether its board is to blame (:mod:`probes.soundness.behind`).
+Its board is the mine/theirs probe at the layer chosen on validation games (the probe stage's
+choice); its edit the intervention sweep's headline setting, chosen on tuning cases (the
+interventions stage's when finished, else a small sweep run in memory)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import asdict
+
+from othello.common.hashing import file_sha256
+from othello.model.kinds import random_init
+from probes.soundness.boards import model_edit
+from probes.soundness.measure import SoundnessConfig, measure
+from probes.soundness.report import section_lines, summary_lines
+from probes.soundness.result import SoundnessResult
+from probes.soundness.search import search
+from probes.soundness.subjects import EngineSubject, ModelSubject
+from probes.stage_spec import Stage, model_sha256
+
+BOARD = "mine_theirs"
+SMALL_SWEEP = {"n_cases": 50, "tune_cases": 100}  # the in-memory sweep's sizes
+
+
+def edit_setting(model, games, probes_result, interventions) -> dict:
+    """The headline edit (method, start layer, scale) chosen on tuning cases."""
+    from probes.explorer.edits import DEFAULT_STRENGTH
+    from probes.interventions.spec import InterventionConfig, InterventionStage
+    from probes.interventions.sweep import SweepConfig
+    from probes.interventions.view import InterventionView
+
+    if interventions is None:
+        sweep = SweepConfig(methods=("linear",), gallery=0, saliency=0, allow_fewer=True,
+                            **SMALL_SWEEP)  # fmt: skip
+        cfg = dataclasses.replace(InterventionConfig(), sweep=sweep, progress=False)
+        interventions = InterventionStage().measure(model, games, {"probes": probes_result}, cfg)
+    return InterventionView(interventions).edit_default(DEFAULT_STRENGTH)
+
+
+class SoundnessStage(Stage):
+    name = "soundness"
+    question = "Where does it fail, and is its board to blame?"
+    config = SoundnessConfig
+    presets = {"tiny": {"search.searches": 40, "search.budgets": (20, 50, 100), "games": 30,
+                        "correct_positions": 50}}  # fmt: skip
+    reads = ("probes",)
+    reads_if_present = ("interventions",)
+    order = 70
+
+    def measure(self, model, games, inputs: dict, cfg: SoundnessConfig) -> SoundnessResult:
+        """Searches against ``model`` (and, search alone, its random-init control and the
+        engine), every error classified and edited; nothing written."""
+        began = time.perf_counter()
+        found = inputs["probes"]
+        probes, _ = found.probes(model_sha256(model))
+        best = found.metrics.best_of(BOARD)
+        hook = found.metrics.hook(best.layer)
+        setting = edit_setting(model, games, found, inputs.get("interventions"))
+        subject = ModelSubject(model, probes, hook, model_edit(model, probes, setting))
+        metrics, errors = measure(subject, games, cfg)
+        quick = dataclasses.replace(cfg.search, strategies=("random", "beam"), progress=False)
+        budgets = cfg.search.budgets
+        metrics["random_init"] = {
+            name: search(ModelSubject(random_init(model), probes, hook), name, quick).summary(
+                budgets
+            )
+            for name in quick.strategies
+        }
+        metrics["engine"] = {
+            name: search(EngineSubject(), name, quick).summary(budgets) for name in quick.strategies
+        }
+        metrics |= {
+            "board": {"hook": hook, "layer": best.layer, "chosen_on": best.chosen_on},
+            "edit": setting,
+            "settings": asdict(cfg),
+            "model_sha256": model_sha256(model),
+            "games_sha256": file_sha256(games),
+            "seconds": round(time.perf_counter() - began, 1),
+        }
+        return SoundnessResult(metrics, errors)
+
+    def run(self, job):
+        if job.run is not None:
+            from othello.model.run_dir import check_corpus
+
+            check_corpus(job.run, job.games, False)
+        return super().run(job)
+
+    def load(self, folder: str | os.PathLike) -> SoundnessResult:
+        return SoundnessResult.load(folder)
+
+    def section(self, part: dict) -> list[str]:
+        return section_lines(part)
+
+    def printed(self, result: SoundnessResult) -> list[str]:
+        return summary_lines(result.metrics)
