@@ -73,8 +73,11 @@ class Found:
         for b in budgets:
             hit = (self.first > 0) & (self.first <= b)
             calls = np.where(hit, self.first, np.minimum(self.spent, b)).sum()
-            out[str(b)] = {"success_rate": float(hit.mean()), "searches": int(len(self.first)),
-                           "errors_per_1000_calls": float(1000 * hit.sum() / max(calls, 1))}  # fmt: skip
+            out[str(b)] = {
+                "success_rate": float(hit.mean()),
+                "searches": int(len(self.first)),
+                "errors_per_1000_calls": float(1000 * hit.sum() / max(calls, 1)),
+            }
         found = self.first[self.first > 0]
         out["shortest_prefix"] = min((e["length"] for e in self.errors), default=None)
         out["median_calls_to_error"] = float(np.median(found)) if len(found) else None
