@@ -1,0 +1,99 @@
+"""scripts/soundness.py on the tiny run: the figures and error list the outside checks read,
+the engine's run (no error under any search), the stage's report section, and the refusals
+(probes of another model, a budget of 0, games of another corpus) that write nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from conftest import run_in_process
+
+from probes.report.markdown import stage_lines
+from probes.stages import registry
+
+SMALL = ["search.searches=12", "search.budgets=5,20,60", "games=10", "correct_positions=20"]
+SHARES = ("wrong_board_share", "fixed_by_true_board_share", "fixed_by_control_share")
+
+
+@pytest.fixture(scope="module")
+def measured(tiny_run, tiny_corpus, tiny_probes, tmp_path_factory):
+    out = tmp_path_factory.mktemp("soundness") / "out"
+    done = run_in_process("soundness.py", "--run", tiny_run, "--games", tiny_corpus, "--probes",
+                          tiny_probes, "--out", out, "--no-progress", *SMALL)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "| model | beam |" in done.stdout and "wrong board" in done.stdout
+    return out
+
+
+def test_metrics_and_errors_hold_what_the_outside_checks_read(measured):
+    metrics = json.loads((measured / "metrics.json").read_text())
+    search = metrics["search"]
+    for budget in ("5", "20", "60"):
+        entry = search[budget]
+        assert entry["searches"] == 12 and 0 <= entry["success_rate"] <= 1
+        assert entry["errors_per_1000_calls"] >= 0
+    assert search["20"]["success_rate"] <= search["60"]["success_rate"]
+    assert "random" in search["baseline"] and search["baseline"]["corpus"]["positions"] > 100
+    errors = metrics["errors"]
+    assert errors["n"] > 0
+    for key in SHARES:
+        assert 0 <= errors[key]["mean"] <= 1 and errors[key]["stderr"] >= 0
+    listed = json.loads((measured / "errors.json").read_text())
+    assert len(listed) == errors["n"]
+    for entry in listed[:20]:
+        assert entry["kind"] in ("wrong_board", "wrong_reading") and entry["ply"] >= 0
+        assert len(entry["true_board"]) == 64 and len(entry["probed_board"]) == 64
+        assert entry["ply"] == len(entry["moves"]) - 1 and len(entry["proposed"]) == 2
+    assert all(v["success_rate"] == 0 for s in metrics["engine"].values()
+               for k, v in s.items() if k.isdigit())  # fmt: skip
+
+
+def test_the_engine_run_finds_nothing(tiny_corpus, tmp_path):
+    out = tmp_path / "engine"
+    done = run_in_process("soundness.py", "--engine", "--games", tiny_corpus, "--out", out,
+                          "--no-progress", *SMALL)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert all(metrics["search"][b]["success_rate"] == 0 for b in ("5", "20", "60"))
+    assert metrics["errors"]["n"] == 0 and json.loads((out / "errors.json").read_text()) == []
+
+
+def test_the_stage_is_registered_and_its_section_renders(measured):
+    spec = registry.stage("soundness")
+    assert spec.reads == ("probes",) and "interventions" in spec.reads_if_present
+    lines = stage_lines({"soundness": spec.load(measured).summary()}, in_report=False)
+    assert lines[0] == "## Where it fails"
+    assert any(line.startswith("| engine | beam |") for line in lines)
+
+
+@pytest.mark.parametrize("case", ["other model", "budget 0", "other corpus"])
+def test_bad_input_is_one_error_line_and_nothing_written(case, tiny_run, tiny_corpus,
+                                                         tiny_probes, tmp_path):  # fmt: skip
+    probes, games, settings = tiny_probes, tiny_corpus, list(SMALL)
+    if case == "other model":
+        import torch
+
+        probes = tmp_path / "probes"
+        shutil.copytree(tiny_probes, probes)
+        saved = torch.load(probes / "probes.pt", weights_only=True)
+        saved["meta"]["model_sha256"] = "0" * 64
+        torch.save(saved, probes / "probes.pt")
+    elif case == "budget 0":
+        settings.append("search.budgets=0,10")
+    else:
+        games = tmp_path / "other.h5"
+        shutil.copy(tiny_corpus, games)
+        import h5py
+
+        with h5py.File(games, "a") as f:
+            f.attrs["note"] = "another corpus"
+    out = tmp_path / "out"
+    done = run_in_process("soundness.py", "--run", tiny_run, "--games", games, "--probes", probes,
+                          "--out", out, "--no-progress", *settings)  # fmt: skip
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1 and lines[0].startswith("error:"), done.stderr
+    said = {"other model": "another model", "budget 0": "budgets", "other corpus": "another corpus"}
+    assert said[case] in lines[0]
+    assert not out.exists()
