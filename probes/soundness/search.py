@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from othello.common.errors import UserError
@@ -165,7 +164,7 @@ def _chunk(subject, strategy, cfg, moves, lengths, ids, found: Found, rng) -> No
         value = _value(strategy, subject, scores, klegal, child_rows, child_n, rng)
         best = _best_within(who, value, width)
         owner, rows, n, me, opp = who[best], child_rows[best], child_n[best], kme[best], kopp[best]
-        state = _take(state, best)
+        state = subject.take(state, best)
     found.spent[ids] = spent
 
 
@@ -209,11 +208,3 @@ def _best_within(owner: np.ndarray, value: np.ndarray, width: int) -> np.ndarray
     """The ``width`` rows of highest ``value`` of each owner."""
     order = np.lexsort((-value, owner))
     return np.sort(order[_rank_within(owner[order]) < width])
-
-
-def _take(state, rows: np.ndarray):
-    """The subject's state of the kept rows (a cache is selected; none stays none)."""
-    if state is None:
-        return None
-    cache, lengths = state
-    return cache.select(torch.as_tensor(rows)), lengths[rows]

@@ -41,6 +41,9 @@ class Subject(Protocol):
         """Scores and state of each parent row extended by one move (``me``/``opp``: the
         children's bitboards from their side to move's view)."""
 
+    def take(self, state, rows: np.ndarray):
+        """The state of the rows kept (a search keeps its best children)."""
+
     def board(self, moves: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """The subject's own board [n, 64] after each prefix."""
 
@@ -70,6 +73,9 @@ class EngineSubject:
 
     def extend(self, state, parents, squares, me, opp):
         return self._scores(me, opp), None
+
+    def take(self, state, rows):
+        return None
 
     def board(self, moves, lengths):
         return boards_of(moves, lengths)
@@ -144,6 +150,10 @@ class ModelSubject:
             logits = self.model.step(tokens, positions, cache)
         self.last_board = read_board(self.probes, kept["x"][:, -1], self.hook).cpu().numpy()
         return self._scores(logits), (cache, lengths + 1)
+
+    def take(self, state, rows):
+        cache, lengths = state
+        return cache.select(torch.as_tensor(rows)), lengths[rows]
 
     def _scores(self, logits: torch.Tensor) -> np.ndarray:
         return square_scores(logits.float(), -torch.inf).cpu().numpy()
