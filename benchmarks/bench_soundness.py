@@ -67,8 +67,9 @@ def main() -> None:
     probes, _ = found.probes(model_sha256(model))
     hook = found.metrics.hook(found.metrics.best_of("mine_theirs").layer)
     timed = {}
-    for name, subject, n in (("cached", ModelSubject(model, probes, hook), args.searches),
-                             ("naive", ForwardSubject(model, probes, hook), args.naive_searches)):  # fmt: skip
+    runs = (("cached", ModelSubject(model, probes, hook), args.searches),
+            ("naive", ForwardSubject(model, probes, hook), args.naive_searches))  # fmt: skip
+    for name, subject, n in runs:
         cfg = SearchConfig(searches=n, budgets=(args.budget,), progress=False)
         began = time.perf_counter()
         result = search(subject, args.strategy, cfg)
