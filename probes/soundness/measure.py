@@ -32,7 +32,10 @@ class SoundnessConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
     games: int = 300
     correct_positions: int = 300
+    coherence_trials: int = 200  # compression trials read through the probe (0: none)
+    suffix_samples: int = 10  # continuations a trial (the world-model stage: 30)
     seed: int = 0
+    target: str | None = None  # the model's training target (None: the run's)
     progress: bool = True
 
 

@@ -52,8 +52,20 @@ def errors_lines(metrics: dict) -> list[str]:
     return lines
 
 
+def coherence_line(metrics: dict) -> list[str]:
+    c = metrics.get("coherence")
+    if not c:
+        return []
+    return ["", f"Compression trials ({c['trials']}, {c['suffix_samples']} continuations each, "
+            f"the accept rule {c['accept_rule']['rule']}): {c['failed']} failed; of those, the "
+            f"probe reads the two prefixes' boards differently (two states held) in "
+            f"{_pct(c['two_states_share'])}, alike (one state read two ways) in "
+            f"{_pct(c['one_state_two_readings_share'])}; passed trials read differently: "
+            f"{_pct(c['passed_read_differently_share'])}."]  # fmt: skip
+
+
 def summary_lines(metrics: dict) -> list[str]:
-    return [*search_table(metrics), "", *errors_lines(metrics)]
+    return [*search_table(metrics), "", *errors_lines(metrics), *coherence_line(metrics)]
 
 
 def section_lines(metrics: dict) -> list[str]:

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from othello.common.hashing import file_sha256
 from othello.model.kinds import random_init
 from probes.soundness.boards import model_edit
+from probes.soundness.coherence import coherence_split
 from probes.soundness.measure import SoundnessConfig, measure
 from probes.soundness.report import section_lines, summary_lines
 from probes.soundness.result import SoundnessResult
@@ -46,7 +47,7 @@ class SoundnessStage(Stage):
     question = "Where does it fail, and is its board to blame?"
     config = SoundnessConfig
     presets = {"tiny": {"search.searches": 40, "search.budgets": (20, 50, 100), "games": 30,
-                        "correct_positions": 50}}  # fmt: skip
+                        "correct_positions": 50, "coherence_trials": 50}}  # fmt: skip
     reads = ("probes",)
     reads_if_present = ("interventions",)
     order = 70
@@ -73,6 +74,11 @@ class SoundnessStage(Stage):
         metrics["engine"] = {
             name: search(EngineSubject(), name, quick).summary(budgets) for name in quick.strategies
         }
+        if cfg.coherence_trials:
+            metrics["coherence"] = coherence_split(
+                subject, model, games, cfg.target or "sampled", cfg.coherence_trials,
+                cfg.suffix_samples, cfg.seed,
+            )  # fmt: skip
         metrics |= {
             "board": {"hook": hook, "layer": best.layer, "chosen_on": best.chosen_on},
             "edit": setting,

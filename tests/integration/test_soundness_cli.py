@@ -13,7 +13,8 @@ from conftest import run_in_process
 from probes.report.markdown import stage_lines
 from probes.stages import registry
 
-SMALL = ["search.searches=12", "search.budgets=5,20,60", "games=10", "correct_positions=20"]
+SMALL = ["search.searches=12", "search.budgets=5,20,60", "games=10", "correct_positions=20",
+         "coherence_trials=20", "suffix_samples=4"]
 SHARES = ("wrong_board_share", "fixed_by_true_board_share", "fixed_by_control_share")
 
 

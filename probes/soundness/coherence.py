@@ -1,0 +1,43 @@
+"""Coherence failures through the board's lens: Vafa et al.'s compression trials (two prefixes
+of one state; a trial fails when a continuation sampled after the first is rejected after the
+second) and, for every failed trial, whether the probe reads the two prefixes' boards
+differently (the model holds two states) or alike (it holds one state and reads it two ways);
+the passed trials' share read differently is the control."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from othello.corpora.corpus import GamesFile
+from probes.soundness.measure import share
+from probes.worldmodel.accept_rule import model_acceptor
+from probes.worldmodel.nerode import NerodeSettings, NerodeTest, compression_trials
+from probes.worldmodel.stage import split_games
+from probes.worldmodel.states import state_pool
+
+STATE = "board_and_mover"
+
+
+def coherence_split(subject, model, games, target: str, trials: int, samples: int, seed: int):
+    """The split of ``trials`` compression trials (``samples`` continuations each) on test
+    games, the accept rule chosen on validation games as the world-model stage chooses it."""
+    with GamesFile(games) as g:
+        test = split_games(g, "test", 1000, True)
+        val = split_games(g, "val", 200, True)
+    pool = state_pool(*test, STATE)
+    acceptor, rule = model_acceptor(model, target, *val)
+    rng = np.random.default_rng(seed)
+    chosen = compression_trials(pool, trials, rng)
+    settings = NerodeSettings(trials=trials, suffix_samples=samples, exact=False, progress=False)
+    passed = NerodeTest(acceptor, pool, settings).compression(chosen, rng) > 0
+    boards = [subject.board(*pool.prefixes(side)) for side in (chosen.first, chosen.second)]
+    differ = (boards[0] != boards[1]).any(1)
+    return {
+        "trials": int(trials),
+        "failed": int((~passed).sum()),
+        "two_states_share": share(differ[~passed]),
+        "one_state_two_readings_share": share(~differ[~passed]),
+        "passed_read_differently_share": share(differ[passed]),
+        "accept_rule": rule,
+        "suffix_samples": samples,
+    }
