@@ -21,6 +21,7 @@ from probes.soundness.report import section_lines, summary_lines
 from probes.soundness.result import SoundnessResult
 from probes.soundness.search import search
 from probes.soundness.subjects import EngineSubject, ModelSubject
+from probes.soundness.view import SoundnessView
 from probes.stage_spec import Stage, model_sha256
 
 BOARD = "mine_theirs"
@@ -98,6 +99,9 @@ class SoundnessStage(Stage):
 
     def load(self, folder: str | os.PathLike) -> SoundnessResult:
         return SoundnessResult.load(folder)
+
+    def view(self, result: SoundnessResult, hooks: dict[int, str]) -> SoundnessView:
+        return SoundnessView(result)
 
     def section(self, part: dict) -> list[str]:
         return section_lines(part)

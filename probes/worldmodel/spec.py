@@ -74,7 +74,7 @@ class WorldModelStage(Stage):
         }
     }  # fmt: skip
     reads = ("probes",)
-    reads_if_present = ("interventions",)
+    reads_if_present = ("interventions", "soundness")
     compared = True
     order = 50
     summary_key = "world_model"  # summary.json's key since before stages were registered
@@ -97,6 +97,8 @@ class WorldModelStage(Stage):
         extra = {}
         if "interventions" in inputs:
             extra["edit_gap_closed"] = inputs["interventions"].gap_closed()
+        if "soundness" in inputs:
+            extra["soundness"] = inputs["soundness"].metrics
         probes = inputs.get("probes")
         return WorldModelResult(measure_world_model(subject, games, probes, cfg, extra))
 

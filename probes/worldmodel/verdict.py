@@ -33,6 +33,31 @@ def _row(
     return row
 
 
+def soundness_rows(metrics: dict | None) -> list[dict]:
+    """The soundness stage's figures (when it finished first): the headline search's success
+    within its largest budget (the model, its random-init control, the engine) and, of the
+    model's errors, the share on a wrong board and the share the true-board edit fixes."""
+    if not metrics:
+        return []
+    search = metrics["search"]
+    budget = max(int(k) for k in search if k.isdigit())
+    attack = search["attack"]
+    rate = lambda part: part.get(attack, {}).get(str(budget), {}).get("success_rate")  # noqa: E731
+    errors = metrics["errors"]
+    return [
+        _row(f"{attack} search: an illegal top move within {budget} calls",
+             {"model": search[str(budget)]["success_rate"],
+              "random_init": rate(metrics.get("random_init") or {}),
+              "engine": rate(metrics.get("engine") or {})},
+             baseline=search["baseline"]["corpus"]["error_rate"]),
+        _row("errors on a wrong board (the probe's board makes the move legal)",
+             {"model": _mean(errors["wrong_board_share"])}, "probe layer on val"),
+        _row("errors fixed by the true-board edit",
+             {"model": _mean(errors["fixed_by_true_board_share"])}, "edit on tune cases",
+             baseline=_mean(errors["fixed_by_control_share"])),
+    ]  # fmt: skip
+
+
 def _mean(entry: dict | None) -> float | None:
     return None if entry is None else entry.get("mean")
 
@@ -97,6 +122,7 @@ def verdict_rows(result: dict, probes: ProbeMetrics | None, extra: dict) -> list
         rows.append(_row("edit: share of the gap closed", {"model": extra["edit_gap_closed"]},
                          "method and layer on tune cases"))  # fmt: skip
     rows += nerode_rows(result)
+    rows += soundness_rows(extra.get("soundness"))
     ib = result.get("inductive_bias", {})
     theirs = VAFA_INDUCTIVE_BIAS.values.get(VAFA_MODELS.get(extra.get("kind")), {})
     pretrained = theirs.get("pretrained", (None,) * 4)

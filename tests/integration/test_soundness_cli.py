@@ -13,8 +13,14 @@ from conftest import run_in_process
 from probes.report.markdown import stage_lines
 from probes.stages import registry
 
-SMALL = ["search.searches=12", "search.budgets=5,20,60", "games=10", "correct_positions=20",
-         "coherence_trials=20", "suffix_samples=4"]
+SMALL = [
+    "search.searches=12",
+    "search.budgets=5,20,60",
+    "games=10",
+    "correct_positions=20",
+    "coherence_trials=20",
+    "suffix_samples=4",
+]
 SHARES = ("wrong_board_share", "fixed_by_true_board_share", "fixed_by_control_share")
 
 
@@ -98,3 +104,32 @@ def test_bad_input_is_one_error_line_and_nothing_written(case, tiny_run, tiny_co
     said = {"other model": "another model", "budget 0": "budgets", "other corpus": "another corpus"}
     assert said[case] in lines[0]
     assert not out.exists()
+
+
+def test_the_explorer_lists_the_errors_and_loads_one(measured, tiny_run, tiny_corpus, tiny_probes):
+    from probes.explorer.run import ExplorerRun
+    from probes.explorer.server import create_app
+
+    explorer = ExplorerRun.load(tiny_run, [tiny_corpus], tiny_probes, {"soundness": measured})
+    client = create_app(explorer).test_client()
+    listed = client.get("/api/info").get_json()["soundness"]
+    assert listed["total"] > 0 and listed["errors"]
+    error = listed["errors"][0]
+    position = client.get(f"/api/position?moves={','.join(error['moves'])}&ply={error['ply']}")
+    answer = position.get_json()
+    assert position.status_code == 200 and answer["ply"] == error["ply"]
+    predictions = answer["predictions"]
+    top = max(range(64), key=lambda s: predictions[s])
+    assert "ABCDEFGH"[top % 8] + str(top // 8 + 1) == error["proposed"]  # the model's own error
+
+
+def test_the_verdict_gains_the_soundness_rows(measured):
+    from probes.worldmodel.verdict import soundness_rows
+
+    metrics = json.loads((measured / "metrics.json").read_text())
+    rows = soundness_rows(metrics)
+    assert [r["figure"].split(":")[0] for r in rows][0] == "beam search"
+    assert rows[0]["model"] == metrics["search"]["60"]["success_rate"] and rows[0]["engine"] == 0
+    assert rows[1]["model"] == metrics["errors"]["wrong_board_share"]["mean"]
+    assert rows[2]["baseline"] == metrics["errors"]["fixed_by_control_share"]["mean"]
+    assert soundness_rows(None) == []
