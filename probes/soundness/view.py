@@ -17,8 +17,8 @@ class SoundnessView:
     def info(self) -> dict:
         keys = ("moves", "ply", "proposed", "kind", "differs_at", "missed_flips",
                 "fixed_by_true_board", "source")  # fmt: skip
-        return {"soundness": {"total": self.total,
-                              "errors": [{k: e[k] for k in keys} for e in self.errors]}}  # fmt: skip
+        errors = [{k: e[k] for k in keys} for e in self.errors]
+        return {"soundness": {"total": self.total, "errors": errors}}
 
     def at_position(self, cache: dict, ply: int) -> dict:
         return {}
