@@ -20,10 +20,10 @@ import torch
 
 from othello.model.legality import square_scores
 from othello.world.tokens import encode
+from probes.failures.boards import _padded
+from probes.failures.search import SearchConfig, search
+from probes.failures.subjects import ModelSubject
 from probes.probe_spec import ProbeResult
-from probes.soundness.boards import _padded
-from probes.soundness.search import SearchConfig, search
-from probes.soundness.subjects import ModelSubject
 from probes.stage_spec import load_run_model, model_sha256
 
 

@@ -29,6 +29,11 @@ graded by the rules (circuit-tracer's JSON: ``probes.graphs.export.graph_json(re
 
     probes.attribution_graph(model, "reports/cpu/transcoders", moves, ply, "C4")
 
+Where does it fail, and is its board to blame? Adversarial search and the board behind every
+error::
+
+    probes.soundness("data/runs/cpu", games, "data/runs/cpu/probes")   # .metrics, .errors
+
 Every stage, one registry (each with ``measure`` in memory and ``run`` on a run's files)::
 
     probes.stages.names()                   # probes, interventions, sae, circuits, worldmodel
@@ -61,6 +66,7 @@ _EXPORTS = {
     "stages": "probes.stages",
     "dynamics": "probes.formation.spec",
     "attribution_graph": "probes.graphs.api",
+    "soundness": "probes.failures.spec",
 }
 __all__ = list(_EXPORTS)
 

@@ -41,7 +41,7 @@ def run(argv: list[str] | None) -> None:
     if args.engine == (args.run is not None) or (args.run and not args.probes):
         raise UserError("give --run RUN_DIR with --probes PROBE_DIR, or --engine alone")
     if args.engine:
-        from probes.soundness.engine import run_engine
+        from probes.failures.engine import run_engine
 
         job = job_from_args("soundness", args, None, args.games)
         run_engine(job)

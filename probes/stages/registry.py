@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from othello.common.registry import Registry
 from probes.circuits.spec import CircuitsStage
+from probes.failures.spec import SoundnessStage
 from probes.formation.spec import DynamicsStage
 from probes.graphs.spec import GraphStage
 from probes.interventions.spec import InterventionStage
 from probes.probe_spec import ProbeStage
 from probes.sae.spec import SAEStage
-from probes.soundness.spec import SoundnessStage
 from probes.stage_spec import Stage
 from probes.transcoders.spec import TranscoderStage
 from probes.worldmodel.spec import WorldModelStage

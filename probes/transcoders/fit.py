@@ -6,7 +6,9 @@ MLP replaced at once; each feature's best board label; the same for the random-i
 Activations are taken in memory (:func:`probes.acts.memory.cache_activations`: ``games``
 games of the corpus's validation split, split 80/10/10 into training, validation and test
 games as every cache is), at each block's ``ln2.hook_normalized`` and ``hook_mlp_out``: one
-forward pass per batch, so no activation file is needed on disk.
+forward pass per batch, so no activation file is needed on disk; or read from an activation
+cache that holds those hooks (``scripts/cache.py --hooks ...``: :func:`cached_source`), checked
+to be this model's.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from othello.common.errors import UserError
 from othello.model.hooked import HookedModel
 from othello.model.hooks import transcoder_hooks
 from othello.model.kinds import NEURONS, random_init, require
@@ -67,6 +70,23 @@ def fit_layer(
     return transcoder, labels, {**renamed(figures), "training": record}
 
 
+def cached_source(path, model: HookedModel, layers: list[int]) -> ActivationSource:
+    """An activation cache file holding every layer's transcoder hooks, of ``model`` (refused
+    in one line when it is another model's or lacks a hook)."""
+    from probes.acts.reader import ActsFile
+    from probes.stage_spec import model_sha256
+
+    source = ActsFile(path, model_sha256=model_sha256(model))
+    wanted = [hook for layer in layers for hook in transcoder_hooks(layer)]
+    missing = [hook for hook in wanted if hook not in source.hooks]
+    if missing:
+        raise UserError(
+            f"{path}: no activations at {missing}; cache them with scripts/cache.py "
+            f"--hooks {','.join(wanted)}"
+        )
+    return source
+
+
 def fit_model(
     model: HookedModel,
     games,
@@ -76,12 +96,16 @@ def fit_model(
     target: str,
     spliced_games: int,
     progress: bool = True,
+    acts=None,
 ) -> Fitted:
-    """Transcoders of ``layers`` of ``model`` on ``n_games`` games' activations, each scored
-    alone, then all spliced in together."""
+    """Transcoders of ``layers`` of ``model`` on ``n_games`` games' activations (or those of
+    the cache file ``acts``), each scored alone, then all spliced in together."""
     hooks = [hook for layer in layers for hook in transcoder_hooks(layer)]
-    source = cache_activations(model, games, n_games, hooks=hooks, dtype="float16",
-                               progress=progress)  # fmt: skip
+    if acts is not None:
+        source = cached_source(acts, model, layers)
+    else:
+        source = cache_activations(model, games, n_games, hooks=hooks, dtype="float16",
+                                   progress=progress)  # fmt: skip
     fitted = Fitted({}, {}, games={s: len(source.split_rows(s)) for s in ("train", "val", "test")})
     for layer in layers:
         transcoder, labels, figures = fit_layer(source, model, layer, cfg, target, spliced_games,
@@ -107,14 +131,18 @@ def fit_transcoders(
     spliced_games: int,
     control: bool = True,
     progress: bool = True,
+    acts=None,
+    control_acts=None,
 ) -> tuple[Fitted, Fitted | None]:
-    """The model's transcoders and (``control``) the random-init model's; a model without
+    """The model's transcoders and (``control``) the random-init model's, on activations
+    taken in memory or read from cache files (``acts``, ``control_acts``); a model without
     MLPs is refused in one line."""
     require(model, NEURONS, "transcoders")
     layers = list(range(model.cfg.n_layers)) if layers is None else layers
-    fitted = fit_model(model, games, layers, cfg, n_games, target, spliced_games, progress)
+    fitted = fit_model(model, games, layers, cfg, n_games, target, spliced_games, progress,
+                       acts)  # fmt: skip
     if not control:
         return fitted, None
     baseline = fit_model(random_init(model), games, layers, cfg, n_games, target, spliced_games,
-                         progress)  # fmt: skip
+                         progress, control_acts)  # fmt: skip
     return fitted, baseline

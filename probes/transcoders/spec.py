@@ -34,6 +34,8 @@ class TranscoderStageConfig:
     games: int = 3000
     spliced_games: int = 300
     control: bool = True
+    acts: str | None = None  # an activation cache with the transcoder hooks (else in memory)
+    control_acts: str | None = None  # the random-init model's (else in memory)
     progress: bool = True
     target: str | None = None  # the model's training target (None: the run's; in memory sampled)
     transcoder: SAEConfig = field(default_factory=default_transcoder)
@@ -56,7 +58,7 @@ class TranscoderStage(Stage):
         began = time.perf_counter()
         fitted, baseline = fit_transcoders(
             model, games, None, cfg.transcoder, cfg.games, cfg.target or "sampled",
-            cfg.spliced_games, cfg.control, cfg.progress,
+            cfg.spliced_games, cfg.control, cfg.progress, cfg.acts, cfg.control_acts,
         )  # fmt: skip
         about = {
             "architecture": cfg.transcoder.architecture,

@@ -16,7 +16,7 @@ from probes.stages import registry
 SMALL = [
     "search.searches=12",
     "search.budgets=5,20,60",
-    "games=10",
+    "held_out_games=10",
     "correct_positions=20",
     "coherence_trials=20",
     "suffix_samples=4",
@@ -133,3 +133,13 @@ def test_the_verdict_gains_the_soundness_rows(measured):
     assert rows[1]["model"] == metrics["errors"]["wrong_board_share"]["mean"]
     assert rows[2]["baseline"] == metrics["errors"]["fixed_by_control_share"]["mean"]
     assert soundness_rows(None) == []
+
+
+def test_one_call_in_python(tiny_run, tiny_corpus, tiny_probes):
+    import probes
+
+    result = probes.soundness(tiny_run, tiny_corpus, tiny_probes, **{
+        "search.searches": 6, "search.budgets": "5,20", "search.strategies": "greedy",
+        "held_out_games": 5, "correct_positions": 5, "coherence_trials": 0})  # fmt: skip
+    assert set(result.metrics["search"]["by_strategy"]) == {"greedy"}
+    assert result.metrics["errors"]["n"] == len(result.errors) > 0

@@ -81,3 +81,28 @@ def test_bad_input_is_one_error_line_and_nothing_written(case, tiny_run, tiny_co
     assert done.returncode == 1 and len(lines) == 1 and lines[0].startswith("error:"), done.stderr
     assert ("MLP" in lines[0]) if case == "lstm" else ("missing.h5" in lines[0])
     assert not out.exists()
+
+
+def test_transcoders_train_from_an_activation_cache(tiny_run, tiny_corpus, tmp_path):
+    from othello.model.hooks import transcoder_hooks
+    from probes.acts.reader import ActsFile
+    from probes.acts.writer import write_cache
+
+    hooks = [h for layer in (0, 1) for h in transcoder_hooks(layer)]
+    acts = write_cache(tiny_run, tiny_corpus, tmp_path / "acts.h5", n_games=60, hooks=hooks,
+                       progress=False)  # fmt: skip
+    out = tmp_path / "out"
+    done = run_in_process("transcoders.py", "--run", tiny_run, "--games", tiny_corpus, "--out",
+                          out, "--preset", "tiny", "--no-progress", f"acts={acts}",
+                          "control=false", "transcoder.epochs=1")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    with ActsFile(acts) as source:
+        assert metrics["games"] == {s: len(source.split_rows(s)) for s in ("train", "val", "test")}
+    resid = write_cache(tiny_run, tiny_corpus, tmp_path / "resid.h5", n_games=20, progress=False)
+    bad = run_in_process("transcoders.py", "--run", tiny_run, "--games", tiny_corpus, "--out",
+                         tmp_path / "bad", "--no-progress", f"acts={resid}",
+                         "control=false")  # fmt: skip
+    lines = bad.stderr.strip().splitlines()
+    assert bad.returncode == 1 and len(lines) == 1 and "ln2.hook_normalized" in lines[0]
+    assert not (tmp_path / "bad").exists()

@@ -12,10 +12,10 @@ import pytest
 from othello.common.errors import UserError
 from othello.world.labels import replay
 from othello.world.squares import square_name
-from probes.soundness.boards import boards_of, children, legal_of, sides_of
-from probes.soundness.measure import SoundnessConfig, measure
-from probes.soundness.search import STRATEGIES, Found, SearchConfig, search, starts
-from probes.soundness.subjects import BlindSubject, EngineSubject
+from probes.failures.boards import boards_of, children, legal_of, sides_of
+from probes.failures.measure import SoundnessConfig, measure
+from probes.failures.search import STRATEGIES, Found, SearchConfig, search, starts
+from probes.failures.subjects import BlindSubject, EngineSubject
 
 BLIND = 19  # D3
 
@@ -50,7 +50,7 @@ def test_children_are_every_legal_move_and_boards_match_a_replay():
 
 def test_a_model_blind_to_one_square_is_found_and_its_board_is_to_blame(tiny_corpus):
     subject = BlindSubject(square=BLIND)
-    cfg = SoundnessConfig(search=small(), games=30, correct_positions=50)
+    cfg = SoundnessConfig(search=small(), held_out_games=30, correct_positions=50)
     metrics, errors = measure(subject, tiny_corpus, cfg)
     for name in STRATEGIES:
         assert metrics["search"]["by_strategy"][name]["150"]["success_rate"] > 0.3, name

@@ -7,10 +7,10 @@ import time
 from dataclasses import asdict
 
 from othello.common.hashing import file_sha256
-from probes.soundness.measure import measure
-from probes.soundness.report import summary_lines
-from probes.soundness.result import SoundnessResult
-from probes.soundness.subjects import EngineSubject
+from probes.failures.measure import measure
+from probes.failures.report import summary_lines
+from probes.failures.result import SoundnessResult
+from probes.failures.subjects import EngineSubject
 from probes.stage_spec import StageJob
 
 

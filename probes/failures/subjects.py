@@ -27,8 +27,8 @@ from othello.model.legality import square_scores
 from othello.world.labels import unpack_bitboards
 from othello.world.squares import CENTRE_SQUARES, MAX_MOVES
 from othello.world.tokens import encode
+from probes.failures.boards import boards_of, legal_of, probe_reader
 from probes.read import read_board
-from probes.soundness.boards import boards_of, legal_of, probe_reader
 
 
 class Subject(Protocol):
@@ -112,7 +112,7 @@ class BlindSubject(EngineSubject):
 class ModelSubject:
     """A trained model: prefixes read through its decoding cache, its board read by the
     mine/theirs probe at ``hook`` and edited by ``edit`` (an intervention editor from
-    ``layer`` on: :func:`probes.soundness.boards.model_edit`)."""
+    ``layer`` on: :func:`probes.failures.boards.model_edit`)."""
 
     name = "model"
 

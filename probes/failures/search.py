@@ -26,7 +26,7 @@ from othello.common.errors import UserError
 from othello.world import engine
 from othello.world.labels import unpack_bitboards
 from othello.world.squares import MAX_MOVES
-from probes.soundness.boards import boards_of, children, legal_of, sides_of
+from probes.failures.boards import boards_of, children, legal_of, sides_of
 
 STRATEGIES = ("random", "greedy", "beam", "probe")
 

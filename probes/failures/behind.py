@@ -19,8 +19,8 @@ import numpy as np
 
 from othello.world.labels import replay
 from othello.world.squares import CENTRE_SQUARES, square_name
-from probes.soundness.boards import _padded, boards_of, legal_of, sides_of
-from probes.soundness.search import proposes_illegal
+from probes.failures.boards import _padded, boards_of, legal_of, sides_of
+from probes.failures.search import proposes_illegal
 
 
 def pack(mask: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """The soundness stage as a registered :class:`probes.stage_spec.Stage`: where the model fails
 (adversarial search beside random games and the held-out corpus, the engine and the
-random-init model beside it) and whether its board is to blame (:mod:`probes.soundness.behind`).
+random-init model beside it) and whether its board is to blame (:mod:`probes.failures.behind`).
 Its board is the mine/theirs probe at the layer chosen on validation games (the probe stage's
 choice); its edit the intervention sweep's headline setting, chosen on tuning cases (the
 interventions stage's when finished, else a small sweep run in memory)."""
@@ -14,14 +14,14 @@ from dataclasses import asdict
 
 from othello.common.hashing import file_sha256
 from othello.model.kinds import random_init
-from probes.soundness.boards import model_edit
-from probes.soundness.coherence import coherence_split
-from probes.soundness.measure import SoundnessConfig, measure
-from probes.soundness.report import section_lines, summary_lines
-from probes.soundness.result import SoundnessResult
-from probes.soundness.search import search
-from probes.soundness.subjects import EngineSubject, ModelSubject
-from probes.soundness.view import SoundnessView
+from probes.failures.boards import model_edit
+from probes.failures.coherence import coherence_split
+from probes.failures.measure import SoundnessConfig, measure
+from probes.failures.report import section_lines, summary_lines
+from probes.failures.result import SoundnessResult
+from probes.failures.search import search
+from probes.failures.subjects import EngineSubject, ModelSubject
+from probes.failures.view import SoundnessView
 from probes.stage_spec import Stage, model_sha256
 
 BOARD = "mine_theirs"
@@ -47,8 +47,10 @@ class SoundnessStage(Stage):
     name = "soundness"
     question = "Where does it fail, and is its board to blame?"
     config = SoundnessConfig
-    presets = {"tiny": {"search.searches": 40, "search.budgets": (20, 50, 100), "games": 30,
-                        "correct_positions": 50, "coherence_trials": 50}}  # fmt: skip
+    presets = {
+        "tiny": {"search.searches": 40, "search.budgets": (20, 50, 100), "held_out_games": 30,
+                 "correct_positions": 50, "coherence_trials": 50}
+    }  # fmt: skip
     reads = ("probes",)
     reads_if_present = ("interventions",)
     order = 70
@@ -108,3 +110,31 @@ class SoundnessStage(Stage):
 
     def printed(self, result: SoundnessResult) -> list[str]:
         return summary_lines(result.metrics)
+
+
+def soundness(
+    run: str | os.PathLike,
+    games: str | os.PathLike,
+    probes: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    **settings,
+) -> SoundnessResult:
+    """Where the run's model fails and whether its board is to blame, in one call: its probe
+    folder's board, an edit chosen on tuning cases; ``settings``: SoundnessConfig fields as
+    ``key=value`` words' values (``search.budgets="50,500"``); with ``out`` the folder is
+    written."""
+    from othello.common import settings as settings_lib
+    from probes.probe_spec import ProbeResult
+    from probes.stage_spec import load_run_model
+
+    spec = SoundnessStage()
+    cfg = settings_lib.apply_overrides(SoundnessConfig(), [f"{k}={v}" for k, v in settings.items()])
+    model = load_run_model(run, "cpu")
+    if cfg.target is None:
+        from othello.model.run_dir import training_target
+
+        cfg.target = training_target(run)
+    result = spec.measure(model, games, {"probes": ProbeResult.load(probes)}, cfg)
+    if out is not None:
+        result.save(out)
+    return result

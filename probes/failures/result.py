@@ -1,5 +1,5 @@
 """The soundness stage's result: ``errors.json`` (one entry per error, natural and found) and
-``metrics.json`` last (:mod:`probes.soundness.measure`), with ``soundness.png``."""
+``metrics.json`` last (:mod:`probes.failures.measure`), with ``soundness.png``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from othello.common.atomic import write_text
 from othello.common.files import METRICS
-from probes.soundness.plots import success_figure
+from probes.failures.plots import success_figure
 
 ERRORS, FIGURE = "errors.json", "soundness.png"
 CAPTION = "Adversarial search: success within each budget, by strategy, beside the baselines"

@@ -4,7 +4,7 @@ wrong and whether the true-board edit fixed it; a click loads the position."""
 
 from __future__ import annotations
 
-from probes.soundness.result import SoundnessResult
+from probes.failures.result import SoundnessResult
 
 SHOWN = 200  # errors listed (the shortest prefixes first)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from othello.corpora.corpus import GamesFile
-from probes.soundness.measure import share
+from probes.failures.measure import share
 from probes.worldmodel.accept_rule import model_acceptor
 from probes.worldmodel.nerode import NerodeSettings, NerodeTest, compression_trials
 from probes.worldmodel.stage import split_games

@@ -17,9 +17,9 @@ import numpy as np
 from othello.corpora.corpus import GamesFile
 from othello.world.squares import MAX_MOVES
 from probes.circuits.positions import choose_rows, read_batch
-from probes.soundness.behind import classify, controls, edit_fixes, error_entries
-from probes.soundness.boards import legal_of, sides_of
-from probes.soundness.search import SearchConfig, proposes_illegal, search
+from probes.failures.behind import classify, controls, edit_fixes, error_entries
+from probes.failures.boards import legal_of, sides_of
+from probes.failures.search import SearchConfig, proposes_illegal, search
 
 HEADLINE = "beam"  # the attack whose success rates head the table, fixed before any search
 
@@ -30,7 +30,7 @@ class SoundnessConfig:
     and the right answers the edit is tried on, the random draws' seed."""
 
     search: SearchConfig = field(default_factory=SearchConfig)
-    games: int = 300
+    held_out_games: int = 300  # test games whose positions give the natural errors
     correct_positions: int = 300
     coherence_trials: int = 200  # compression trials read through the probe (0: none)
     suffix_samples: int = 10  # continuations a trial (the world-model stage: 30)
@@ -70,7 +70,7 @@ def measure(subject, games, cfg: SoundnessConfig) -> tuple[dict, list[dict]]:
     """``(metrics, errors)`` of ``subject`` (module docstring)."""
     s = cfg.search
     found = {name: search(subject, name, s) for name in s.strategies}
-    moves, lengths, illegal, proposed = corpus_positions(subject, games, cfg.games)
+    moves, lengths, illegal, proposed = corpus_positions(subject, games, cfg.held_out_games)
     corpus = {"positions": int(len(lengths)), "errors": int(illegal.sum()),
               "error_rate": float(illegal.mean()),
               "errors_per_1000_calls": float(1000 * illegal.mean())}  # fmt: skip
