@@ -6,7 +6,8 @@ every error.
     python scripts/soundness.py --engine --games PATH.h5 --out DIR     # the rules as the model
 
 Searches (random legal games, greedy and beam search on the model's mass on illegal moves, and
-one guided by the probe's wrong squares) from the same random legal starts, each within a
+one guided by the probe's wrong squares; an illegal top move, and as a second criterion any
+illegal move the accept rule accepts) from the same random legal starts, each within a
 budget of model calls (``search.budgets=50,100,200,500``, ``search.searches=1000``), beside the
 held-out corpus's natural errors; every error (natural and found) classified by the probe's
 board at it (wrong board: the proposed move is legal there; wrong reading: it is not), then

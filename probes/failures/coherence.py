@@ -18,14 +18,20 @@ from probes.worldmodel.states import state_pool
 STATE = "board_and_mover"
 
 
-def coherence_split(subject, model, games, target: str, trials: int, samples: int, seed: int):
+def accept_rule(model, games, target: str):
+    """The model's acceptor and its rule, chosen on validation games as the world-model stage
+    chooses it (:func:`probes.worldmodel.accept_rule.model_acceptor`)."""
+    with GamesFile(games) as g:
+        val = split_games(g, "val", 200, True)
+    return model_acceptor(model, target, *val)
+
+
+def coherence_split(subject, acceptor, rule: dict, games, trials: int, samples: int, seed: int):
     """The split of ``trials`` compression trials (``samples`` continuations each) on test
-    games, the accept rule chosen on validation games as the world-model stage chooses it."""
+    games under the model's ``acceptor``."""
     with GamesFile(games) as g:
         test = split_games(g, "test", 1000, True)
-        val = split_games(g, "val", 200, True)
     pool = state_pool(*test, STATE)
-    acceptor, rule = model_acceptor(model, target, *val)
     rng = np.random.default_rng(seed)
     chosen = compression_trials(pool, trials, rng)
     settings = NerodeSettings(trials=trials, suffix_samples=samples, exact=False, progress=False)

@@ -64,8 +64,22 @@ def coherence_line(metrics: dict) -> list[str]:
             f"{_pct(c['passed_read_differently_share'])}."]  # fmt: skip
 
 
+def accept_line(metrics: dict) -> list[str]:
+    a = metrics.get("search_accept")
+    if not a:
+        return []
+    budgets = sorted(int(k) for k in next(v for k, v in a.items() if k != "accept_rule")
+                     if k.isdigit())  # fmt: skip
+    parts = [f"{name} {100 * s[str(budgets[-1])]['success_rate']:.1f}%"
+             for name, s in a.items() if name != "accept_rule"]  # fmt: skip
+    return ["", f"Second criterion, any illegal move the accept rule ({a['accept_rule']['rule']}, "
+            f"cut {a['accept_rule']['cut']}) accepts: within {budgets[-1]} calls "
+            + ", ".join(parts) + "."]  # fmt: skip
+
+
 def summary_lines(metrics: dict) -> list[str]:
-    return [*search_table(metrics), "", *errors_lines(metrics), *coherence_line(metrics)]
+    return [*search_table(metrics), *accept_line(metrics), "", *errors_lines(metrics),
+            *coherence_line(metrics)]  # fmt: skip
 
 
 def section_lines(metrics: dict) -> list[str]:

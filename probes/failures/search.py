@@ -29,6 +29,7 @@ from othello.world.squares import MAX_MOVES
 from probes.failures.boards import boards_of, children, legal_of, sides_of
 
 STRATEGIES = ("random", "greedy", "beam", "probe")
+CRITERIA = ("top1", "accept")  # an illegal top move; an illegal move the accept rule accepts
 
 
 @dataclass
@@ -42,6 +43,7 @@ class SearchConfig:
     strategies: tuple[str, ...] = STRATEGIES
     beam: int = 4
     start_moves: tuple[int, int] = (4, 20)  # a start's moves, drawn uniformly in this range
+    criterion: str = "top1"  # or "accept": any illegal move the subject's accept rule accepts
     chunk: int = 32  # searches stepped together (their children's cache rows in memory)
     seed: int = 0
     progress: bool = True
@@ -51,6 +53,8 @@ class SearchConfig:
             raise UserError(f"budgets {self.budgets}: each must be 1 model call or more")
         if self.searches < 1 or self.beam < 1:
             raise UserError("searches and beam must be 1 or more")
+        if self.criterion not in CRITERIA:
+            raise UserError(f"criterion {self.criterion!r}: choose from {CRITERIA}")
         unknown = set(self.strategies) - set(STRATEGIES)
         if unknown:
             raise UserError(f"strategies {sorted(unknown)}: choose from {STRATEGIES}")
@@ -102,10 +106,17 @@ def illegal_mass(scores: np.ndarray, legal: np.ndarray) -> np.ndarray:
     return (p * ~unpack_bitboards(legal)).sum(1)
 
 
-def proposes_illegal(scores: np.ndarray, legal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(illegal, proposed)``: whether each row's top square is not legal, and that square."""
-    top = scores.argmax(1)
-    return ~((legal >> top.astype(np.uint64)) & np.uint64(1)).astype(bool), top
+def proposes_illegal(
+    scores: np.ndarray, legal: np.ndarray, accepted: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(illegal, proposed)``: whether each row's top square is not legal, and that square;
+    with ``accepted`` (bool [n, 64], the accept rule's), whether any accepted square is not
+    legal, and the highest-scoring such square."""
+    if accepted is None:
+        top = scores.argmax(1)
+        return ~((legal >> top.astype(np.uint64)) & np.uint64(1)).astype(bool), top
+    wrong = accepted & ~unpack_bitboards(legal)
+    return wrong.any(1), np.where(wrong, scores, -np.inf).argmax(1)
 
 
 def search(subject, strategy: str, cfg: SearchConfig) -> Found:
@@ -133,7 +144,8 @@ def _chunk(subject, strategy, cfg, moves, lengths, ids, found: Found, rng) -> No
     me, opp = sides_of(rows, n)
     scores, state = subject.start(rows, n, me, opp)
     spent = np.ones(len(ids), np.int64)
-    done = _record(found, ids, owner, spent, rows, n, scores, legal_of(me, opp))
+    accepted = subject.last_accepted if cfg.criterion == "accept" else None
+    done = _record(found, ids, owner, spent, rows, n, scores, legal_of(me, opp), accepted)
     while True:
         live = ~done[owner] & (legal_of(me, opp) != 0)
         if not live.any():
@@ -160,7 +172,8 @@ def _chunk(subject, strategy, cfg, moves, lengths, ids, found: Found, rng) -> No
         who = owner[parent]
         call = spent[who] + _rank_within(who) + 1
         np.add.at(spent, who, 1)
-        done |= _record(found, ids, who, call, child_rows, child_n, scores, klegal)
+        accepted = subject.last_accepted if cfg.criterion == "accept" else None
+        done |= _record(found, ids, who, call, child_rows, child_n, scores, klegal, accepted)
         value = _value(strategy, subject, scores, klegal, child_rows, child_n, rng)
         best = _best_within(who, value, width)
         owner, rows, n, me, opp = who[best], child_rows[best], child_n[best], kme[best], kopp[best]
@@ -168,9 +181,9 @@ def _chunk(subject, strategy, cfg, moves, lengths, ids, found: Found, rng) -> No
     found.spent[ids] = spent
 
 
-def _record(found, ids, who, call, rows, n, scores, legal) -> np.ndarray:
+def _record(found, ids, who, call, rows, n, scores, legal, accepted) -> np.ndarray:
     """Note each search's first error among these rows; returns which searches have one."""
-    illegal, proposed = proposes_illegal(scores, legal)
+    illegal, proposed = proposes_illegal(scores, legal, accepted)
     for i in np.flatnonzero(illegal):
         search = ids[who[i]]
         if found.first[search] == 0 or call[i] < found.first[search]:

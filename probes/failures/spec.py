@@ -15,8 +15,8 @@ from dataclasses import asdict
 from othello.common.hashing import file_sha256
 from othello.model.kinds import random_init
 from probes.failures.boards import model_edit
-from probes.failures.coherence import coherence_split
-from probes.failures.measure import SoundnessConfig, measure
+from probes.failures.coherence import accept_rule, coherence_split
+from probes.failures.measure import HEADLINE, SoundnessConfig, measure
 from probes.failures.report import section_lines, summary_lines
 from probes.failures.result import SoundnessResult
 from probes.failures.search import search
@@ -64,8 +64,17 @@ class SoundnessStage(Stage):
         best = found.metrics.best_of(BOARD)
         hook = found.metrics.hook(best.layer)
         setting = edit_setting(model, games, found, inputs.get("interventions"))
-        subject = ModelSubject(model, probes, hook, model_edit(model, probes, setting))
+        acceptor, rule = accept_rule(model, games, cfg.target or "sampled")
+        subject = ModelSubject(model, probes, hook, model_edit(model, probes, setting),
+                               acceptor.weights_from_logits)  # fmt: skip
         metrics, errors = measure(subject, games, cfg)
+        accepting = dataclasses.replace(cfg.search, criterion="accept", progress=False,
+                                        strategies=("random", HEADLINE))  # fmt: skip
+        metrics["search_accept"] = {
+            "accept_rule": rule,
+            **{name: search(subject, name, accepting).summary(cfg.search.budgets)
+               for name in accepting.strategies},
+        }  # fmt: skip
         quick = dataclasses.replace(cfg.search, strategies=("random", "beam"), progress=False)
         budgets = cfg.search.budgets
         metrics["random_init"] = {
@@ -79,9 +88,8 @@ class SoundnessStage(Stage):
         }
         if cfg.coherence_trials:
             metrics["coherence"] = coherence_split(
-                subject, model, games, cfg.target or "sampled", cfg.coherence_trials,
-                cfg.suffix_samples, cfg.seed,
-            )  # fmt: skip
+                subject, acceptor, rule, games, cfg.coherence_trials, cfg.suffix_samples, cfg.seed
+            )
         metrics |= {
             "board": {"hook": hook, "layer": best.layer, "chosen_on": best.chosen_on},
             "edit": setting,

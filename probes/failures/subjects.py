@@ -62,11 +62,13 @@ class EngineSubject:
 
     name = "engine"
     last_board: np.ndarray | None = None  # its board at the rows last scored
+    last_accepted: np.ndarray | None = None  # what it accepts there: its legal moves
 
     def _scores(self, me, opp) -> np.ndarray:
         me, opp = np.asarray(me, np.uint64), np.asarray(opp, np.uint64)
         self.last_board = unpack_bitboards(me).astype(np.int64) + 2 * unpack_bitboards(opp)
-        return _centre_last(unpack_bitboards(legal_of(me, opp)).astype(np.float32))
+        self.last_accepted = unpack_bitboards(legal_of(me, opp))
+        return _centre_last(self.last_accepted.astype(np.float32))
 
     def start(self, moves, lengths, me, opp):
         return self._scores(me, opp), None
@@ -116,11 +118,12 @@ class ModelSubject:
 
     name = "model"
 
-    def __init__(self, model, probes, hook: str, edit=None) -> None:
-        self.model, self.probes, self.hook, self.edit = model, probes, hook, edit
+    def __init__(self, model, probes, hook: str, edit=None, weigh=None) -> None:
+        self.model, self.probes, self.hook, self.edit, self.weigh = model, probes, hook, edit, weigh
         self.read = probe_reader(model, probes, hook)
         self.device = next(model.parameters()).device
         self.last_board: np.ndarray | None = None  # the probe's board at the rows last scored
+        self.last_accepted: np.ndarray | None = None  # what its accept rule accepts there
 
     @torch.no_grad()
     def start(self, moves, lengths, me, opp):
@@ -156,6 +159,8 @@ class ModelSubject:
         return cache.select(torch.as_tensor(rows)), lengths[rows]
 
     def _scores(self, logits: torch.Tensor) -> np.ndarray:
+        if self.weigh is not None:  # the accept rule (an acceptor's weights_from_logits)
+            self.last_accepted = (self.weigh(logits) > 0).cpu().numpy()
         return square_scores(logits.float(), -torch.inf).cpu().numpy()
 
     def board(self, moves, lengths):

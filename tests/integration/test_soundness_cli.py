@@ -43,6 +43,8 @@ def test_metrics_and_errors_hold_what_the_outside_checks_read(measured):
         assert entry["errors_per_1000_calls"] >= 0
     assert search["20"]["success_rate"] <= search["60"]["success_rate"]
     assert "random" in search["baseline"] and search["baseline"]["corpus"]["positions"] > 100
+    accept = metrics["search_accept"]
+    assert accept["accept_rule"]["chosen_on"] and 0 <= accept["beam"]["60"]["success_rate"] <= 1
     errors = metrics["errors"]
     assert errors["n"] > 0
     for key in SHARES:

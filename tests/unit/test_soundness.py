@@ -14,7 +14,14 @@ from othello.world.labels import replay
 from othello.world.squares import square_name
 from probes.failures.boards import boards_of, children, legal_of, sides_of
 from probes.failures.measure import SoundnessConfig, measure
-from probes.failures.search import STRATEGIES, Found, SearchConfig, search, starts
+from probes.failures.search import (
+    STRATEGIES,
+    Found,
+    SearchConfig,
+    proposes_illegal,
+    search,
+    starts,
+)
 from probes.failures.subjects import BlindSubject, EngineSubject
 
 BLIND = 19  # D3
@@ -82,3 +89,19 @@ def test_success_within_a_budget_is_read_off_the_first_errors_call():
 def test_bad_settings_are_refused(bad):
     with pytest.raises(UserError):
         small(**bad)
+
+
+def test_the_accept_criterion_counts_any_accepted_illegal_move():
+    scores = np.array([[0.0] * 64, [0.0] * 64])
+    scores[:, 0], scores[:, 1] = 2.0, 1.0
+    legal = np.array([1, 1], np.uint64)  # A1 legal only
+    accepted = np.zeros((2, 64), bool)
+    accepted[0, [0, 1]] = True  # B1 accepted, illegal
+    accepted[1, 0] = True
+    illegal, proposed = proposes_illegal(scores, legal, accepted)
+    assert illegal.tolist() == [True, False] and proposed[0] == 1
+    assert not proposes_illegal(scores, legal)[0].any()  # the top move A1 is legal
+    found = search(EngineSubject(), "beam", small(criterion="accept"))
+    assert (found.first == 0).all()
+    blind = search(BlindSubject(square=BLIND), "random", small(criterion="accept"))
+    assert (blind.first > 0).mean() > 0.3
