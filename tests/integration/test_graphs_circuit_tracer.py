@@ -48,3 +48,18 @@ def test_our_graph_equals_circuit_tracers(tmp_path, architecture):
     assert result["relative_difference"] < TOLERANCE, result
     for key, value in result["scores_theirs"].items():
         assert result["scores_ours_on_theirs"][key] == pytest.approx(value, abs=1e-5)
+
+
+def test_our_graph_json_validates_as_circuit_tracers_frontend_model():
+    from circuit_tracer.frontend.graph_models import Model
+
+    from probes.graphs.api import Position, attribution_graph
+    from probes.graphs.export import graph_json
+
+    model, transcoders = planted("jumprelu_transcoder", seed=5)
+    game = ["F5", "F6", "E6", "F4", "E3", "C5", "C4", "D3"]
+    move = int(Position.of(game, len(game) - 1).legal[0])
+    data = graph_json(attribution_graph(model, transcoders, game, len(game) - 1, move), "t")
+    parsed = Model.model_validate(data)  # what its viewer's server loads
+    assert len(parsed.nodes) == len(data["nodes"]) and len(parsed.links) == len(data["links"])
+    assert sum(n.is_target_logit for n in parsed.nodes) == 1
