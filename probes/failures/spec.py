@@ -54,6 +54,7 @@ class SoundnessStage(Stage):
     reads = ("probes",)
     reads_if_present = ("interventions",)
     order = 70
+    compared = True
 
     def measure(self, model, games, inputs: dict, cfg: SoundnessConfig) -> SoundnessResult:
         """Searches against ``model`` (and, search alone, its random-init control and the
@@ -118,6 +119,28 @@ class SoundnessStage(Stage):
 
     def printed(self, result: SoundnessResult) -> list[str]:
         return summary_lines(result.metrics)
+
+    def compare_rows(self, part: dict) -> dict[str, dict]:
+        """The headline search's success within its largest budget (the model and its
+        random-init control), the corpus's error rate and the board behind the errors."""
+        search = part["search"]
+        budget = str(max(int(k) for k in search if k.isdigit()))
+        control = (part.get("random_init") or {}).get(search["attack"], {}).get(budget, {})
+        errors = part["errors"]
+        mean = lambda key: (errors.get(key) or {}).get("mean")  # noqa: E731
+        return {
+            f"{search['attack']} search: an illegal top move within {budget} calls": {
+                "model": search[budget]["success_rate"],
+                "random_init": control.get("success_rate"),
+            },
+            "natural errors per position (held-out corpus)": {
+                "model": search["baseline"]["corpus"]["error_rate"], "random_init": None},
+            "errors on a wrong board": {"model": mean("wrong_board_share"), "random_init": None},
+            "errors fixed by the true-board edit": {
+                "model": mean("fixed_by_true_board_share"), "random_init": None},
+            "errors fixed by editing as many other squares": {
+                "model": mean("fixed_by_control_share"), "random_init": None},
+        }  # fmt: skip
 
 
 def soundness(

@@ -145,3 +145,12 @@ def test_one_call_in_python(tiny_run, tiny_corpus, tiny_probes):
         "held_out_games": 5, "correct_positions": 5, "coherence_trials": 0})  # fmt: skip
     assert set(result.metrics["search"]["by_strategy"]) == {"greedy"}
     assert result.metrics["errors"]["n"] == len(result.errors) > 0
+
+
+def test_make_compare_takes_its_rows(measured):
+    spec = registry.stage("soundness")
+    assert spec.compared
+    rows = spec.compare_rows(json.loads((measured / "metrics.json").read_text()))
+    first = rows["beam search: an illegal top move within 60 calls"]
+    assert 0 <= first["model"] <= 1 and 0 <= first["random_init"] <= 1
+    assert all(set(row) == {"model", "random_init"} for row in rows.values())
