@@ -20,7 +20,7 @@ import torch
 
 from othello.model.legality import square_scores
 from othello.world.tokens import encode
-from probes.failures.boards import _padded
+from probes.failures.boards import padded
 from probes.failures.search import SearchConfig, search
 from probes.failures.subjects import ModelSubject
 from probes.probe_spec import ProbeResult
@@ -47,7 +47,7 @@ class ForwardSubject(ModelSubject):
         out = []
         for start in range(0, len(lengths), 512):
             n = np.asarray(lengths[start : start + 512])
-            tokens = torch.as_tensor(encode(_padded(moves[start : start + 512], n)[:, : n.max()]))
+            tokens = torch.as_tensor(encode(padded(moves[start : start + 512], n)[:, : n.max()]))
             logits = self.model(tokens)[torch.arange(len(n)), torch.as_tensor(n - 1)]
             out.append(square_scores(logits.float(), -torch.inf).numpy())
         return np.concatenate(out)

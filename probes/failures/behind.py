@@ -19,13 +19,8 @@ import numpy as np
 
 from othello.world.labels import replay
 from othello.world.squares import CENTRE_SQUARES, square_name
-from probes.failures.boards import _padded, boards_of, legal_of, sides_of
+from probes.failures.boards import boards_of, legal_of, pack, padded, sides_of
 from probes.failures.search import proposes_illegal
-
-
-def pack(mask: np.ndarray) -> np.ndarray:
-    """uint64 [n] of bool [n, 64]."""
-    return np.packbits(mask, axis=1, bitorder="little").view(np.uint64)[:, 0]
 
 
 def classify(subject, moves: np.ndarray, lengths: np.ndarray, proposed: np.ndarray) -> dict:
@@ -34,7 +29,7 @@ def classify(subject, moves: np.ndarray, lengths: np.ndarray, proposed: np.ndarr
     truth, probed = boards_of(moves, lengths), subject.board(moves, lengths)
     legal_there = legal_of(pack(probed == 1), pack(probed == 2))
     wrong_board = ((legal_there >> proposed.astype(np.uint64)) & np.uint64(1)).astype(bool)
-    labels = replay(_padded(moves, lengths), lengths.astype(np.int8))
+    labels = replay(padded(moves, lengths), lengths.astype(np.int8))
     rows = np.arange(len(lengths))
     flipped = np.unpackbits(labels.flipped[rows, lengths - 1].view(np.uint8).reshape(-1, 8),
                             axis=1, bitorder="little").astype(bool)  # fmt: skip

@@ -73,7 +73,7 @@ def children(me: np.ndarray, opp: np.ndarray):
 
 def sides_of(moves: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(me, opp)`` after each prefix, from the view of its side to move."""
-    labels = replay(_padded(moves, lengths), lengths.astype(np.int8))
+    labels = replay(padded(moves, lengths), lengths.astype(np.int8))
     rows, ply = np.arange(len(lengths)), lengths.astype(np.int64) - 1
     white = labels.perspective()[rows, ply] == 1
     black, whites = labels.black[rows, ply], labels.white[rows, ply]
@@ -87,11 +87,17 @@ def boards_of(moves: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return bits(me).astype(np.int64) + 2 * bits(opp).astype(np.int64)
 
 
-def _padded(moves: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+def padded(moves: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """int8 [n, 60]: each prefix's moves, -1 after its length."""
     out = np.full((len(lengths), MAX_MOVES), -1, np.int8)
     for i, n in enumerate(lengths):
         out[i, :n] = moves[i, :n]
     return out
+
+
+def pack(mask: np.ndarray) -> np.ndarray:
+    """uint64 [n] bitboards of bool [n, 64] squares."""
+    return np.packbits(mask, axis=1, bitorder="little").view(np.uint64)[:, 0]
 
 
 def probe_reader(model, probes, hook: str):
@@ -106,7 +112,7 @@ def probe_reader(model, probes, hook: str):
         for start in range(0, len(lengths), 512):
             rows = slice(start, start + 512)
             n = lengths[rows]
-            tokens = torch.as_tensor(encode(_padded(moves[rows], n)[:, : int(n.max())]))
+            tokens = torch.as_tensor(encode(padded(moves[rows], n)[:, : int(n.max())]))
             _, cache = model.run_with_cache(tokens, [hook])
             acts = cache[hook][torch.arange(len(n)), torch.as_tensor(n - 1)]
             out[rows] = read_board(probes, acts, hook).numpy()
@@ -129,8 +135,8 @@ def model_edit(model, probes, setting: dict):
     edit, _ = build_edit(setting["method"], probes, touched, setting.get("scale"))
 
     def edited(moves, lengths, goal, mask) -> torch.Tensor:
-        padded = _padded(moves, lengths)
-        cases = goal_cases(padded, lengths.astype(np.int8), np.arange(len(lengths)),
+        rows = padded(moves, lengths)
+        cases = goal_cases(rows, lengths.astype(np.int8), np.arange(len(lengths)),
                            lengths.astype(np.int64) - 1, goal.astype(np.int8), mask)  # fmt: skip
         return intervene(model, cases, touched, edit)
 

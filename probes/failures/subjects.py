@@ -27,7 +27,7 @@ from othello.model.legality import square_scores
 from othello.world.labels import unpack_bitboards
 from othello.world.squares import CENTRE_SQUARES, MAX_MOVES
 from othello.world.tokens import encode
-from probes.failures.boards import boards_of, legal_of, probe_reader
+from probes.failures.boards import boards_of, legal_of, pack, probe_reader
 from probes.read import read_board
 
 
@@ -84,8 +84,7 @@ class EngineSubject:
 
     def edited(self, moves, lengths, goal, mask):
         board = np.where(mask, goal, self.board(moves, lengths))
-        me, opp = (np.packbits(board == v, axis=1, bitorder="little") for v in (1, 2))
-        return self._scores(me.view(np.uint64)[:, 0], opp.view(np.uint64)[:, 0])
+        return self._scores(pack(board == 1), pack(board == 2))
 
 
 @dataclass

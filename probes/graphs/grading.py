@@ -72,10 +72,3 @@ def split(influence: np.ndarray, board: FeatureBoard, squares: np.ndarray, n_lay
     on = (board.square >= 0) & squares[np.maximum(board.square, 0)]
     np.add.at(out, (board.layer[on], board.kind[on]), influence[on])
     return out / total
-
-
-def share_on(influence: np.ndarray, board: FeatureBoard, squares: np.ndarray) -> float:
-    """Of the features' total influence, the share carried by features labelled on one of
-    ``squares`` (bool [64]); NaN when the features carry none."""
-    n_layers = int(board.layer.max()) + 1 if len(board.layer) else 1
-    return float(split(influence, board, squares, n_layers).sum())
