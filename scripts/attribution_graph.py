@@ -3,6 +3,7 @@
     python scripts/attribution_graph.py --run RUN_DIR --transcoders DIR --games PATH.h5
         --game I --ply P --move SQUARE --out FILE.json [--node-threshold 0.8]
         [--edge-threshold 0.98]
+    python scripts/attribution_graph.py ... --probe SQUARE --probes PROBE_DIR --out FILE.json
 
 The graph of the model's logit for ``--move`` (a square name, e.g. C4) after move ``--ply``
 (0-based: the prefix is moves 0..P) of game ``--game`` of the games file, through the
@@ -13,7 +14,9 @@ it) with ``scores`` (``replacement``, ``completeness``, ``flanking_share``: the 
 features' influence carried by features labelled on the squares the rules say decide the move,
 ``control_share``: the same for another legal move's squares) and FILE.png (the graph drawn
 beside the board). Transcoders of another model, a ply past the game's end or a target that is
-not a move: one error line, exit 1, nothing written.
+not a move: one error line, exit 1, nothing written. ``--probe SQUARE`` (with ``--probes``)
+graphs the mine/theirs probe's reading of that square ("mine" minus "theirs") at the layer the
+probe stage chose on validation games, instead of a move's logit (no rules' grade then).
 """
 
 from __future__ import annotations
@@ -33,7 +36,10 @@ def run(argv: list[str] | None) -> None:
     parser.add_argument("--games", required=True, help="the games file (games.h5)")
     parser.add_argument("--game", type=int, required=True, help="game index in the file")
     parser.add_argument("--ply", type=int, required=True, help="index of the last move read")
-    parser.add_argument("--move", required=True, help="the target move, a square name (C4)")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--move", help="the target move, a square name (C4)")
+    target.add_argument("--probe", help="a square whose probe reading is the target")
+    parser.add_argument("--probes", help="the run's probe folder (with --probe)")
     parser.add_argument("--out", required=True, help="the graph's JSON file")
     parser.add_argument("--node-threshold", type=float, default=0.8)
     parser.add_argument("--edge-threshold", type=float, default=0.98)
@@ -46,10 +52,13 @@ def run(argv: list[str] | None) -> None:
 
     model = load_run_model(args.run, "cpu")
     moves = games_prefix(args.games, args.game)
-    result = attribution_graph(model, args.transcoders, moves, args.ply, args.move,
+    target = args.move or probe_reading(model, args.probes, args.probe)
+    result = attribution_graph(model, args.transcoders, moves, args.ply, target,
                                node_threshold=args.node_threshold,
                                edge_threshold=args.edge_threshold)  # fmt: skip
-    data = graph_json(result, f"game-{args.game}-ply-{args.ply}-{args.move.upper()}")
+    data = graph_json(
+        result, f"game-{args.game}-ply-{args.ply}-{(args.move or args.probe).upper()}"
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     graph_figure(data, out.with_suffix(".png"))
@@ -62,6 +71,23 @@ def run(argv: list[str] | None) -> None:
           f"{data['position']['control_move']}'s {share(s.get('control_share'))}; "
           f"{result.seconds:.2f} s")  # fmt: skip
     print(f"wrote {out}")
+
+
+def probe_reading(model, folder: str | None, square: str):
+    """The target of ``--probe``: the mine/theirs probe's reading of ``square`` at its best
+    layer (chosen on validation games)."""
+    from othello.common.errors import UserError
+    from othello.world.squares import parse_square
+    from probes.graphs.targets import probe_target
+    from probes.probe_spec import ProbeResult
+    from probes.stage_spec import model_sha256
+
+    if folder is None:
+        raise UserError("--probe needs --probes PROBE_DIR (the run's probe folder)")
+    found = ProbeResult.load(folder)
+    probes, _ = found.probes(model_sha256(model))
+    layer, where = int(found.metrics.best_of("mine_theirs").layer), parse_square(square)
+    return lambda forward: probe_target(probes, forward, layer, where)
 
 
 if __name__ == "__main__":

@@ -105,9 +105,13 @@ def transcoders_of(model: GPT, transcoders) -> tuple[Transcoders, dict[int, Feat
 
 
 def target_of(model: GPT, forward: Forward, target) -> Target:
-    """A :class:`Target` as given, or a move's logit from its square (index or name)."""
+    """A :class:`Target` as given or made from the forward pass (a callable: e.g.
+    ``lambda f: probe_target(probes, f, layer, square)``), or a move's logit from its square
+    (index or name)."""
     if isinstance(target, Target):
         return target
+    if callable(target):
+        return target(forward)
     if isinstance(target, str):
         target = parse_square(target)
     if not isinstance(target, int | np.integer):

@@ -133,3 +133,16 @@ def test_the_explorer_graphs_any_move_on_request(graphs_folder, tiny_run, tiny_c
     assert other["square"] == 0 and other["target"] == "logit A1"
     bad = client.get("/api/graph?game=0&ply=99")
     assert bad.status_code == 404 and "error" in bad.get_json()
+
+
+def test_a_probe_reading_is_a_target_too(tiny_run, tiny_transcoders, tiny_corpus, tiny_probes,
+                                         tmp_path):  # fmt: skip
+    game, _ = first_test_game(tiny_corpus)
+    out = tmp_path / "probe.json"
+    args = graph_args(tiny_run, tiny_transcoders, tiny_corpus, game, 9, "C4", out)
+    args[args.index("--move")] = "--probe"
+    done = run_in_process("attribution_graph.py", *args, "--probes", tiny_probes)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(out.read_text())
+    assert data["target"]["kind"] == "probe" and data["target"]["square"] == "C4"
+    assert 0 < data["scores"]["completeness"] <= 1 and "flanking_share" not in data["scores"]
