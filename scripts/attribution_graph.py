@@ -45,8 +45,8 @@ def run(argv: list[str] | None) -> None:
     parser.add_argument("--edge-threshold", type=float, default=0.98)
     args = parser.parse_args(argv)
 
-    from probes.graphs.api import attribution_graph, games_prefix
-    from probes.graphs.export import graph_json
+    from probes.graphs.api import attribution_graph, games_prefix, probe_reading
+    from probes.graphs.export import graph_json, summary_line
     from probes.graphs.plots import graph_figure
     from probes.stage_spec import load_run_model
 
@@ -63,31 +63,8 @@ def run(argv: list[str] | None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     graph_figure(data, out.with_suffix(".png"))
     write_text(out, json.dumps(data) + "\n")
-    s = data["scores"]
-    share = lambda v: "-" if v is None else f"{100 * v:.1f}%"  # noqa: E731
-    print(f"{data['target']['name']}: {len(data['nodes'])} nodes, {len(data['links'])} edges "
-          f"kept; replacement {s['replacement']:.3f}, completeness {s['completeness']:.3f}; "
-          f"on its flanking squares {share(s.get('flanking_share'))}, on "
-          f"{data['position']['control_move']}'s {share(s.get('control_share'))}; "
-          f"{result.seconds:.2f} s")  # fmt: skip
+    print(summary_line(data, result.seconds))
     print(f"wrote {out}")
-
-
-def probe_reading(model, folder: str | None, square: str):
-    """The target of ``--probe``: the mine/theirs probe's reading of ``square`` at its best
-    layer (chosen on validation games)."""
-    from othello.common.errors import UserError
-    from othello.world.squares import parse_square
-    from probes.graphs.targets import probe_target
-    from probes.probe_spec import ProbeResult
-    from probes.stage_spec import model_sha256
-
-    if folder is None:
-        raise UserError("--probe needs --probes PROBE_DIR (the run's probe folder)")
-    found = ProbeResult.load(folder)
-    probes, _ = found.probes(model_sha256(model))
-    layer, where = int(found.metrics.best_of("mine_theirs").layer), parse_square(square)
-    return lambda forward: probe_target(probes, forward, layer, where)
 
 
 if __name__ == "__main__":

@@ -185,3 +185,18 @@ def games_prefix(games: str | os.PathLike, game: int) -> np.ndarray:
     with GamesFile(games) as g:
         found = g.game(game)
     return np.asarray(found.moves[: found.length], np.int64)
+
+
+def probe_reading(model, folder: str | None, square: str):
+    """The target of ``--probe``: the mine/theirs probe's reading of ``square`` at its best
+    layer (chosen on validation games)."""
+    from probes.graphs.targets import probe_target
+    from probes.probe_spec import ProbeResult
+    from probes.stage_spec import model_sha256
+
+    if folder is None:
+        raise UserError("--probe needs --probes PROBE_DIR (the run's probe folder)")
+    found = ProbeResult.load(folder)
+    probes, _ = found.probes(model_sha256(model))
+    layer, where = int(found.metrics.best_of("mine_theirs").layer), parse_square(square)
+    return lambda forward: probe_target(probes, forward, layer, where)

@@ -133,3 +133,14 @@ def graph_json(result: GraphResult, slug: str) -> dict:
         },
         "seconds": result.seconds,
     }
+
+
+def summary_line(data: dict, seconds: float) -> str:
+    """One line of a written graph: its size kept, its scores and its time."""
+    s = data["scores"]
+    share = lambda v: "-" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+    return (f"{data['target']['name']}: {len(data['nodes'])} nodes, {len(data['links'])} edges "
+            f"kept; replacement {s['replacement']:.3f}, completeness {s['completeness']:.3f}; "
+            f"on its flanking squares {share(s.get('flanking_share'))}, on "
+            f"{data['position']['control_move']}'s {share(s.get('control_share'))}; "
+            f"{seconds:.2f} s")  # fmt: skip

@@ -55,6 +55,19 @@ def fake_summary(
             "phases": {"probe_mine_theirs": {"half_step": half, "ninety_step": 90.0}},
             "order": [],
         },
+        "soundness": {
+            "search": {
+                "attack": "beam",
+                "500": {"success_rate": 1 - top1, "searches": 10, "errors_per_1000_calls": 5.0},
+                "baseline": {"corpus": {"error_rate": 1 - top1}},
+            },
+            "random_init": {"beam": {"500": {"success_rate": 1.0}}},
+            "errors": {
+                "wrong_board_share": {"mean": 0.9},
+                "fixed_by_true_board_share": {"mean": 0.7},
+                "fixed_by_control_share": {"mean": 0.05},
+            },
+        },
         "world_model": {
             "top1_legal": {"model": top1, "random_init": 0.15},
             "verdict": [{"figure": "edit: share of the gap closed", "model": 0.4}],
@@ -126,6 +139,7 @@ def test_the_comparison_reads_each_run_and_sets_it_beside_its_control(reports, t
     assert (tmp_path / "out" / "dynamics_by_kind.png").stat().st_size > 0
     assert "Mamba 9M: 98.77% per cell, 67% whole boards" in text  # othello_mamba, quoted once
     assert json.loads((tmp_path / "out" / COMPARE_JSON).read_text())["runs"][1]["kind"] == "lstm"
+    assert "beam search: an illegal top move within 500 calls" in text  # the soundness rows
     assert (tmp_path / "out" / FIGURE).stat().st_size > 0
 
 
