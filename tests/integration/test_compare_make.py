@@ -1,6 +1,6 @@
 """`make compare PRESET=tiny`: the GPT, an LSTM and a Mamba through every stage and the
 world-model tests on one corpus, then one report with each kind beside its control (slow: about
-three minutes on 2 cores; `make test-all` runs it)."""
+eighteen minutes on 2 cores with the dynamics and soundness stages; `make test-all` runs it)."""
 
 from __future__ import annotations
 
@@ -33,14 +33,23 @@ def test_make_compare_runs_every_kind_and_writes_one_report(tmp_path):
     runs = {r["kind"]: r for r in result["runs"]}
     assert list(runs) == ["gpt", "lstm", "mamba"]
     for kind, r in runs.items():
-        assert r["training_steps"] == 100 and r["tokens_seen"] == 100 * 64 * 59
-        assert 0 < r["top1_legal"]["random_init"] < r["top1_legal"]["model"] <= 1, kind
-        assert set(r["probe_by_layer"]["model"]) == {"0", "1", "2"}
-        for key in ("compression_precision", "distinction_precision", "distinction_recall"):
-            assert all(0 <= r["nerode"][key][side] <= 1 for side in ("model", "random_init"))
+        rows = r["rows"]
+        assert rows["training steps"]["model"] == 100
+        assert rows["tokens seen"]["model"] == 100 * 64 * 59
+        legal = rows["top-1 legal (world-model test games)"]
+        assert 0 < legal["random_init"] < legal["model"] <= 1, kind
+        assert set(r["series"]["mine/theirs linear probe per square"]["model"]) == {"0", "1", "2"}
+        for key in ("compression precision", "distinction precision", "distinction recall"):
+            row = rows[f"{key} (true state, sampled)"]
+            assert all(0 <= row[side] <= 1 for side in ("model", "random_init"))
+        search = rows["beam search: an illegal top move within 100 calls"]  # the soundness rows
+        assert 0 <= search["model"] <= search["random_init"] <= 1, kind
+        assert 0 <= rows["errors on a wrong board"]["model"] <= 1
+        assert rows["step at 50% of the rise: top1_legal"]["model"] is not None  # the dynamics
     assert runs["gpt"]["not_run"] == {}
     for kind in ("lstm", "mamba"):
         assert "MLP neurons" in runs[kind]["not_run"]["neuron_simulation"]
     text = (folder / "compare.md").read_text()
     assert "| figure | gpt | gpt random-init | lstm | lstm random-init | mamba |" in text
+    assert "When the board forms" in text and (folder / "dynamics_by_kind.png").exists()
     assert "its recurrent state" in text
