@@ -163,7 +163,7 @@ def grade(graph: Graph, board: FeatureBoard, lines: Lines, other: Lines | None) 
     """The rules' grades of one graph: ``flanking_share`` (the features' influence on the
     target move's squares), ``control_share`` (on another legal move's; None without one),
     ``by_layer_kind`` ({layer: {kind: share}} of the first)."""
-    influence = graph.influence()[graph.layout.span("features")].numpy()
+    influence = graph.feature_influence()
     parts = split(influence, board, lines.truth, graph.n_layers)
     control = None
     if other is not None:

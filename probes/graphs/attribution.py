@@ -16,8 +16,9 @@ zeroed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from othello.model.gpt import GPT
@@ -41,6 +42,7 @@ class Graph:
     n_layers: int
     target: Target
     bias: float
+    _influence: torch.Tensor | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_pos(self) -> int:
@@ -54,16 +56,24 @@ class Graph:
         return self.layout.span("errors").start + layer * self.n_pos + position
 
     def influence(self) -> torch.Tensor:
-        """[N]: each node's influence on the target."""
-        return node_influence(self.adjacency, self.layout)
+        """[N]: each node's influence on the target (computed once: the scores, the pruning
+        and the grades all read it)."""
+        if self._influence is None:
+            self._influence = node_influence(self.adjacency, self.layout)
+        return self._influence
+
+    def feature_influence(self) -> np.ndarray:
+        """[F]: the feature nodes' influence on the target."""
+        return self.influence()[self.layout.span("features")].numpy()
 
     def scores(self) -> dict[str, float]:
         """The replacement and completeness scores (:func:`probes.graphs.influence.scores`)."""
-        return scores(self.adjacency, self.layout)
+        return scores(self.adjacency, self.layout, self.influence())
 
     def prune(self, node_threshold: float = 0.8, edge_threshold: float = 0.98):
         """``(node_mask, edge_mask, cumulative)``: the paper's pruning at these thresholds."""
-        return prune(self.adjacency, self.layout, node_threshold, edge_threshold)
+        return prune(self.adjacency, self.layout, node_threshold, edge_threshold,
+                     self.influence())  # fmt: skip
 
 
 class _Sources:

@@ -75,11 +75,14 @@ def node_influence(adjacency: torch.Tensor, layout: NodeLayout) -> torch.Tensor:
     return influence(normalized(adjacency), layout.weights(adjacency.device))
 
 
-def scores(adjacency: torch.Tensor, layout: NodeLayout) -> dict[str, float]:
-    """The replacement and completeness scores (module docstring)."""
+def scores(
+    adjacency: torch.Tensor, layout: NodeLayout, nodes: torch.Tensor | None = None
+) -> dict[str, float]:
+    """The replacement and completeness scores (module docstring); ``nodes``: the nodes'
+    influence when already computed (:func:`node_influence`)."""
     matrix = normalized(adjacency)
     weights = layout.weights(adjacency.device)
-    nodes = influence(matrix, weights)
+    nodes = influence(matrix, weights) if nodes is None else nodes
     errors, inputs = layout.span("errors"), layout.span("inputs")
     from_inputs, from_errors = nodes[inputs].sum(), nodes[errors].sum()
     replacement = from_inputs / (from_inputs + from_errors)
@@ -102,18 +105,23 @@ def _threshold(values: torch.Tensor, share: float) -> torch.Tensor:
 
 
 def prune(
-    adjacency: torch.Tensor, layout: NodeLayout, node_threshold: float, edge_threshold: float
+    adjacency: torch.Tensor,
+    layout: NodeLayout,
+    node_threshold: float,
+    edge_threshold: float,
+    nodes: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(node_mask, edge_mask, cumulative)``: the nodes holding ``node_threshold`` of the
     influence (inputs and targets always kept), the edges holding ``edge_threshold`` of the
     edge influence among them, then, until nothing changes, features and errors without an
     outgoing edge and features without an incoming one dropped; ``cumulative``: each node's
-    place in the cumulative influence (circuit-tracer's ``prune_graph``)."""
+    place in the cumulative influence (circuit-tracer's ``prune_graph``); ``nodes``: the nodes'
+    influence when already computed."""
     for name, value in (("node_threshold", node_threshold), ("edge_threshold", edge_threshold)):
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{name}={value}: must lie in [0, 1]")
     weights = layout.weights(adjacency.device)
-    nodes = node_influence(adjacency, layout)
+    nodes = node_influence(adjacency, layout) if nodes is None else nodes
     keep = nodes >= _threshold(nodes, node_threshold)
     fixed = layout.span("inputs").start
     keep[fixed:] = True

@@ -13,7 +13,8 @@ import torch
 from tqdm import tqdm
 
 from othello.corpora.corpus import GamesFile
-from othello.world.tokens import PLAYABLE_MASK, decode, encode
+from othello.model.legality import square_scores
+from othello.world.tokens import encode
 from probes.circuits.positions import GameBatch, choose_rows, read_batch
 from probes.graphs.api import Position, grade
 from probes.graphs.attribution import attribute
@@ -61,25 +62,24 @@ def positions(games, n: int, seed: int) -> tuple[GameBatch, np.ndarray]:
 
 def top_move(forward: Forward) -> int:
     """The model's top-1 move (a playable square) at the prefix's last position."""
-    logits = forward.logits[-1].clone()
-    playable = torch.zeros_like(logits, dtype=torch.bool)
-    playable[torch.as_tensor(encode(np.flatnonzero(PLAYABLE_MASK)))] = True
-    logits[~playable] = -torch.inf
-    return int(decode(np.array([int(logits.argmax())]))[0])
+    return int(square_scores(forward.logits[-1], -torch.inf).argmax())
 
 
-def graph_one(side: Side, position: Position, square: int, batch_size: int):
-    """The full graph of ``side``'s model at ``position`` for the move ``square``."""
-    forward = Forward.of(side.model, torch.as_tensor(encode(position.moves)))
+def forward_of(side: Side, position: Position) -> Forward:
+    return Forward.of(side.model, torch.as_tensor(encode(position.moves)))
+
+
+def graph_one(side: Side, forward: Forward, square: int, batch_size: int):
+    """The full graph of ``side``'s model, run on the prefix (``forward``), for ``square``."""
     target = move_target(side.model, forward, square)
-    return attribute(side.model, side.transcoders, forward, target, batch_size), forward
+    return attribute(side.model, side.transcoders, forward, target, batch_size)
 
 
 def record(model: Side, control: Side | None, position: Position, rng, cfg: GraphsConfig):
     """One position's grades: the model's graph for its own top-1 move, its controls."""
-    forward = Forward.of(model.model, torch.as_tensor(encode(position.moves)))
+    forward = forward_of(model, position)
     square = top_move(forward)
-    graph, _ = graph_one(model, position, square, cfg.batch_size)
+    graph = graph_one(model, forward, square, cfg.batch_size)
     lines = position.lines(square)
     others = position.legal[position.legal != square]
     other = position.lines(int(rng.choice(others))) if len(others) else None
@@ -87,13 +87,13 @@ def record(model: Side, control: Side | None, position: Position, rng, cfg: Grap
     board = FeatureBoard.of(features, model.labels)
     out = {"ply": position.ply, "square": square, "legal": bool(lines.legal)}
     out |= grade(graph, board, lines, other) | graph.scores()
-    influence = graph.influence()[graph.layout.span("features")].numpy()
+    influence = graph.feature_influence()
     shuffled = board.shuffled(model.labels, features, rng)
     out["shuffled_share"] = float(split(influence, shuffled, lines.truth, graph.n_layers).sum())
     out["features"] = len(features)
     if control is not None:
-        graph, _ = graph_one(control, position, square, cfg.batch_size)
-        influence = graph.influence()[graph.layout.span("features")].numpy()
+        graph = graph_one(control, forward_of(control, position), square, cfg.batch_size)
+        influence = graph.feature_influence()
         board = FeatureBoard.of(graph.features.numpy(), control.labels)
         out["random_init_share"] = float(split(influence, board, lines.truth, graph.n_layers).sum())
         out["random_init_scores"] = graph.scores()

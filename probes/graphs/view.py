@@ -45,7 +45,7 @@ class GraphsView:
             square = top_move(Forward.of(model, torch.as_tensor(encode(moves[: ply + 1]))))
         result = attribution_graph(model, found.transcoders, moves, ply, square, found.labels)
         graph = result.graph
-        influence = graph.influence()[graph.layout.span("features")].numpy()
+        influence = graph.feature_influence()
         share = influence / max(float(influence.sum()), 1e-12)
         top = []
         for i in np.argsort(-share)[:TOP]:
