@@ -14,6 +14,14 @@ def percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
+def percent_se(figure: dict | None) -> str:
+    """A ``{"mean", "stderr"}`` share as ``19.0% ± 0.7`` (``-`` when there is none)."""
+    if not figure or figure.get("mean") is None:
+        return "-"
+    se = figure.get("stderr")
+    return percent(figure["mean"]) + ("" if se is None else f" ± {100 * se:.1f}")
+
+
 def times(ratio: float | None) -> str:
     """A ratio as ``2.5x`` (``-`` when there is none)."""
     return "-" if ratio is None else f"{ratio:.1f}x"

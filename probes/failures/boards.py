@@ -12,7 +12,7 @@ import torch
 from numba import njit
 
 from othello.world.engine import ONE, U64, ZERO, legal_moves, play, side_to_move
-from othello.world.labels import replay
+from othello.world.labels import replay, unpack_bitboards
 from othello.world.squares import MAX_MOVES
 
 
@@ -80,11 +80,14 @@ def sides_of(moves: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.nda
     return np.where(white, whites, black), np.where(white, black, whites)
 
 
+def board_of(me: np.ndarray, opp: np.ndarray) -> np.ndarray:
+    """int [n, 64]: the boards of bitboard pairs (0 empty, 1 ``me``'s, 2 ``opp``'s)."""
+    return unpack_bitboards(me).astype(np.int64) + 2 * unpack_bitboards(opp)
+
+
 def boards_of(moves: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """int [n, 64]: the true board after each prefix (0 empty, 1 mine, 2 theirs)."""
-    me, opp = sides_of(moves, lengths)
-    bits = lambda b: np.unpackbits(b.view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")  # noqa: E731
-    return bits(me).astype(np.int64) + 2 * bits(opp).astype(np.int64)
+    return board_of(*sides_of(moves, lengths))
 
 
 def padded(moves: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-
-def _pct(share: dict | None) -> str:
-    if not share or share.get("mean") is None:
-        return "-"
-    se = share.get("stderr")
-    return f"{100 * share['mean']:.1f}%" + ("" if se is None else f" ± {100 * se:.1f}")
+from probes.textcells import percent_se
 
 
 def search_table(metrics: dict) -> list[str]:
@@ -35,20 +30,20 @@ def errors_lines(metrics: dict) -> list[str]:
     e = metrics["errors"]
     lines = [
         f"{e['n']} errors (natural and found): the probe's board makes the proposed move legal "
-        f"(wrong board) in {_pct(e['wrong_board_share'])}; setting the model's board to the "
-        f"truth where the probe reads it wrong fixes {_pct(e['fixed_by_true_board_share'])} "
-        f"(as many random other squares: {_pct(e['fixed_by_control_share'])}); the same edit "
-        f"at right answers breaks {_pct(e['broken_by_true_board_share'])}.",
+        f"(wrong board) in {percent_se(e['wrong_board_share'])}; setting the model's board to the "
+        f"truth where the probe reads it wrong fixes {percent_se(e['fixed_by_true_board_share'])} "
+        f"(as many random other squares: {percent_se(e['fixed_by_control_share'])}); the same edit "
+        f"at right answers breaks {percent_se(e['broken_by_true_board_share'])}.",
         "",
         "| errors from | n | wrong board | fixed by the true board | by the control edit | "
         "a missed flip among the wrong squares |",
         "|---|---|---|---|---|---|",
     ]
     for source, part in e.get("by_source", {}).items():
-        lines.append(f"| {source} | {part['n']} | {_pct(part['wrong_board_share'])} | "
-                     f"{_pct(part['fixed_by_true_board_share'])} | "
-                     f"{_pct(part['fixed_by_control_share'])} | "
-                     f"{_pct(part['missed_flip_share'])} |")  # fmt: skip
+        lines.append(f"| {source} | {part['n']} | {percent_se(part['wrong_board_share'])} | "
+                     f"{percent_se(part['fixed_by_true_board_share'])} | "
+                     f"{percent_se(part['fixed_by_control_share'])} | "
+                     f"{percent_se(part['missed_flip_share'])} |")  # fmt: skip
     return lines
 
 
@@ -59,9 +54,9 @@ def coherence_line(metrics: dict) -> list[str]:
     return ["", f"Compression trials ({c['trials']}, {c['suffix_samples']} continuations each, "
             f"the accept rule {c['accept_rule']['rule']}): {c['failed']} failed; of those, the "
             f"probe reads the two prefixes' boards differently (two states held) in "
-            f"{_pct(c['two_states_share'])}, alike (one state read two ways) in "
-            f"{_pct(c['one_state_two_readings_share'])}; passed trials read differently: "
-            f"{_pct(c['passed_read_differently_share'])}."]  # fmt: skip
+            f"{percent_se(c['two_states_share'])}, alike (one state read two ways) in "
+            f"{percent_se(c['one_state_two_readings_share'])}; passed trials read differently: "
+            f"{percent_se(c['passed_read_differently_share'])}."]  # fmt: skip
 
 
 def accept_line(metrics: dict) -> list[str]:

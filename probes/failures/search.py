@@ -26,7 +26,7 @@ from othello.common.errors import UserError
 from othello.world import engine
 from othello.world.labels import unpack_bitboards
 from othello.world.squares import MAX_MOVES
-from probes.failures.boards import boards_of, children, legal_of, sides_of
+from probes.failures.boards import board_of, children, legal_of, sides_of
 
 STRATEGIES = ("random", "greedy", "beam", "probe")
 CRITERIA = ("top1", "accept")  # an illegal top move; an illegal move the accept rule accepts
@@ -142,12 +142,13 @@ def _chunk(subject, strategy, cfg, moves, lengths, ids, found: Found, rng) -> No
     owner = np.arange(len(ids))  # each frontier row's search, within the chunk
     rows, n = moves.astype(np.int8).copy(), lengths.astype(np.int64).copy()
     me, opp = sides_of(rows, n)
+    legal = legal_of(me, opp)
     scores, state = subject.start(rows, n, me, opp)
     spent = np.ones(len(ids), np.int64)
     accepted = subject.last_accepted if cfg.criterion == "accept" else None
-    done = _record(found, ids, owner, spent, rows, n, scores, legal_of(me, opp), accepted)
+    done = _record(found, ids, owner, spent, rows, n, scores, legal, accepted)
     while True:
-        live = ~done[owner] & (legal_of(me, opp) != 0)
+        live = ~done[owner] & (legal != 0)
         if not live.any():
             break
         parent, square, kme, kopp, klegal = children(me[live], opp[live])
@@ -174,9 +175,10 @@ def _chunk(subject, strategy, cfg, moves, lengths, ids, found: Found, rng) -> No
         np.add.at(spent, who, 1)
         accepted = subject.last_accepted if cfg.criterion == "accept" else None
         done |= _record(found, ids, who, call, child_rows, child_n, scores, klegal, accepted)
-        value = _value(strategy, subject, scores, klegal, child_rows, child_n, rng)
+        value = _value(strategy, subject, scores, klegal, board_of(kme, kopp), rng)
         best = _best_within(who, value, width)
         owner, rows, n, me, opp = who[best], child_rows[best], child_n[best], kme[best], kopp[best]
+        legal = klegal[best]
         state = subject.take(state, best)
     found.spent[ids] = spent
 
@@ -194,11 +196,12 @@ def _record(found, ids, who, call, rows, n, scores, legal, accepted) -> np.ndarr
     return found.first[ids] > 0
 
 
-def _value(strategy, subject, scores, legal, rows, n, rng) -> np.ndarray:
+def _value(strategy, subject, scores, legal, truth, rng) -> np.ndarray:
+    """How much a search wants each child (``truth``: the children's true boards)."""
     if strategy == "probe":
-        return (subject.last_board != boards_of(rows, n)).sum(1) + rng.random(len(n)) * 1e-3
+        return (subject.last_board != truth).sum(1) + rng.random(len(truth)) * 1e-3
     if strategy == "random":
-        return rng.random(len(n))
+        return rng.random(len(truth))
     return illegal_mass(scores, legal)
 
 

@@ -76,7 +76,7 @@ class SoundnessStage(Stage):
             **{name: search(subject, name, accepting).summary(cfg.search.budgets)
                for name in accepting.strategies},
         }  # fmt: skip
-        quick = dataclasses.replace(cfg.search, strategies=("random", "beam"), progress=False)
+        quick = dataclasses.replace(cfg.search, strategies=("random", HEADLINE), progress=False)
         budgets = cfg.search.budgets
         metrics["random_init"] = {
             name: search(ModelSubject(random_init(model), probes, hook), name, quick).summary(

@@ -27,7 +27,7 @@ from othello.model.legality import square_scores
 from othello.world.labels import unpack_bitboards
 from othello.world.squares import CENTRE_SQUARES, MAX_MOVES
 from othello.world.tokens import encode
-from probes.failures.boards import boards_of, legal_of, pack, probe_reader
+from probes.failures.boards import board_of, boards_of, legal_of, pack, probe_reader
 from probes.read import read_board
 
 
@@ -66,7 +66,7 @@ class EngineSubject:
 
     def _scores(self, me, opp) -> np.ndarray:
         me, opp = np.asarray(me, np.uint64), np.asarray(opp, np.uint64)
-        self.last_board = unpack_bitboards(me).astype(np.int64) + 2 * unpack_bitboards(opp)
+        self.last_board = board_of(me, opp)
         self.last_accepted = unpack_bitboards(legal_of(me, opp))
         return _centre_last(self.last_accepted.astype(np.float32))
 

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
+from probes.textcells import percent_se
 from probes.transcoders.labels import KINDS
 
 
-def _share(figure: dict) -> str:
-    if figure["mean"] is None:
-        return "-"
-    se = figure["stderr"]
-    return f"{100 * figure['mean']:.1f}%" + ("" if se is None else f" ± {100 * se:.1f}")
-
-
 def headline(metrics: dict) -> str:
-    g = metrics["grading"]
+    g = {k: percent_se(v) if isinstance(v, dict) else v for k, v in metrics["grading"].items()}
     return (
-        f"the graph reads the lines that make the move legal: {_share(g['flanking_share'])} of "
-        f"the features' influence vs {_share(g['control_share'])} on another legal move's lines, "
-        f"{_share(g['shuffled_share'])} with labels shuffled, "
-        f"{_share(g['random_init_share'])} in the random-init model "
-        f"({g['positions']} held-out positions)"
+        f"the graph reads the lines that make the move legal: {g['flanking_share']} of the "
+        f"features' influence vs {g['control_share']} on another legal move's lines, "
+        f"{g['shuffled_share']} with labels shuffled, {g['random_init_share']} in the "
+        f"random-init model ({g['positions']} held-out positions)"
     )
 
 
@@ -29,25 +22,25 @@ def layer_table(metrics: dict) -> list[str]:
             "|---|---|" + "---|" * len(KINDS)]  # fmt: skip
     for layer, share in g["by_layer"].items():
         kinds = g["by_layer_kind"][layer]
-        rows.append(f"| MLP {layer} | {_share(share)} | "
-                    + " | ".join(_share(kinds[k]) for k in KINDS) + " |")  # fmt: skip
+        rows.append(f"| MLP {layer} | {percent_se(share)} | "
+                    + " | ".join(percent_se(kinds[k]) for k in KINDS) + " |")  # fmt: skip
     return rows
 
 
 def move_table(metrics: dict) -> list[str]:
     rows = ["| move number | own lines | another move's lines |", "|---|---|---|"]
     for span, figures in metrics["grading"]["by_move_number"].items():
-        rows.append(f"| {span} | {_share(figures['flanking_share'])} | "
-                    f"{_share(figures['control_share'])} |")  # fmt: skip
+        rows.append(f"| {span} | {percent_se(figures['flanking_share'])} | "
+                    f"{percent_se(figures['control_share'])} |")  # fmt: skip
     return rows
 
 
 def scores_line(metrics: dict) -> str:
-    g = metrics["grading"]
+    g = {k: percent_se(v) if isinstance(v, dict) else v for k, v in metrics["grading"].items()}
     return (
-        f"replacement score {_share(g['replacement'])}, completeness {_share(g['completeness'])} "
-        f"(random init: {_share(g['random_init_replacement'])}, "
-        f"{_share(g['random_init_completeness'])}); {metrics['seconds_per_graph']:.2f} s a graph"
+        f"replacement score {g['replacement']}, completeness {g['completeness']} (random init: "
+        f"{g['random_init_replacement']}, {g['random_init_completeness']}); "
+        f"{metrics['seconds_per_graph']:.2f} s a graph"
     )
 
 
