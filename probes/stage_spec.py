@@ -178,6 +178,12 @@ def load_run_model(run: str | os.PathLike, device: str = "auto") -> HookedModel:
     return model
 
 
+def fewer_than_asked(what: str, got: int, asked: int) -> list[str]:
+    """A result's warning when it measured fewer of ``what`` than its settings asked (a split
+    that holds fewer), so a smaller figure never passes for the asked one quietly."""
+    return [f"only {got:,} {what}, {asked:,} asked"] if got < asked else []
+
+
 def model_sha256(model: HookedModel) -> str | None:
     """The hash of the file ``model`` was loaded from (None: a model built in memory)."""
     return getattr(model, "sha256", None)

@@ -20,6 +20,7 @@ from probes.circuits.positions import choose_rows, read_batch
 from probes.failures.behind import classify, controls, edit_fixes, error_entries
 from probes.failures.boards import legal_of, sides_of
 from probes.failures.search import SearchConfig, proposes_illegal, search
+from probes.stage_spec import fewer_than_asked
 
 HEADLINE = "beam"  # the attack whose success rates head the table, fixed before any search
 
@@ -50,8 +51,8 @@ def share(flags) -> dict:
 
 
 def corpus_positions(subject, games, n_games: int):
-    """Every position with a next move of ``n_games`` test games: ``(moves, lengths,
-    illegal, proposed)``, a prefix a row."""
+    """Every position with a next move of ``n_games`` test games (fewer when the split holds
+    fewer): ``(moves, lengths, illegal, proposed, games read)``, a prefix a row."""
     with GamesFile(games) as g:
         batch = read_batch(g, choose_rows(g, "test", n_games, allow_fewer=True))
     rows = [(i, t + 1) for i, n in enumerate(batch.length) for t in range(int(n) - 1)]
@@ -63,15 +64,16 @@ def corpus_positions(subject, games, n_games: int):
         me, opp = sides_of(moves[part], length[part])
         scores, _ = subject.start(moves[part], length[part], me, opp)
         illegal[part], proposed[part] = proposes_illegal(scores, legal_of(me, opp))
-    return moves, length, illegal, proposed
+    return moves, length, illegal, proposed, len(batch)
 
 
 def measure(subject, games, cfg: SoundnessConfig) -> tuple[dict, list[dict]]:
     """``(metrics, errors)`` of ``subject`` (module docstring)."""
     s = cfg.search
     found = {name: search(subject, name, s) for name in s.strategies}
-    moves, lengths, illegal, proposed = corpus_positions(subject, games, cfg.held_out_games)
-    corpus = {"positions": int(len(lengths)), "errors": int(illegal.sum()),
+    moves, lengths, illegal, proposed, read = corpus_positions(subject, games, cfg.held_out_games)
+    warnings = fewer_than_asked("held-out test games", read, cfg.held_out_games)
+    corpus = {"games": read, "positions": int(len(lengths)), "errors": int(illegal.sum()),
               "error_rate": float(illegal.mean()),
               "errors_per_1000_calls": float(1000 * illegal.mean())}  # fmt: skip
     summaries = {name: f.summary(s.budgets) for name, f in found.items()}
@@ -89,8 +91,9 @@ def measure(subject, games, cfg: SoundnessConfig) -> tuple[dict, list[dict]]:
     errors, entries = _errors_part(subject, rows, rng)
     right = np.flatnonzero(~illegal)
     right = rng.choice(right, min(cfg.correct_positions, len(right)), replace=False)
+    warnings += fewer_than_asked("right answers edited", len(right), cfg.correct_positions)
     errors["broken_by_true_board_share"] = _broken(subject, moves[right], lengths[right])
-    return {"search": search_part, "errors": errors}, entries
+    return {"search": search_part, "errors": errors, "warnings": warnings}, entries
 
 
 def _errors_part(subject, rows: list, rng) -> tuple[dict, list[dict]]:

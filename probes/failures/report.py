@@ -73,8 +73,9 @@ def accept_line(metrics: dict) -> list[str]:
 
 
 def summary_lines(metrics: dict) -> list[str]:
+    warnings = [f"WARNING: {w}" for w in metrics.get("warnings", [])]
     return [*search_table(metrics), *accept_line(metrics), "", *errors_lines(metrics),
-            *coherence_line(metrics)]  # fmt: skip
+            *coherence_line(metrics), *warnings]  # fmt: skip
 
 
 def section_lines(metrics: dict) -> list[str]:

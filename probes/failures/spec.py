@@ -91,6 +91,7 @@ class SoundnessStage(Stage):
             metrics["coherence"] = coherence_split(
                 subject, acceptor, rule, games, cfg.coherence_trials, cfg.suffix_samples, cfg.seed
             )
+            metrics["warnings"] += metrics["coherence"]["warnings"]
         metrics |= {
             "board": {"hook": hook, "layer": best.layer, "chosen_on": best.chosen_on},
             "edit": setting,

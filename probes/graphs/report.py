@@ -60,4 +60,5 @@ def section_lines(metrics: dict) -> list[str]:
         "",
         *move_table(metrics),
         "",
+        *[f"- WARNING: {w}" for w in metrics.get("warnings", [])],
     ]

@@ -19,7 +19,7 @@ from probes.graphs.summary import summarise
 from probes.graphs.survey import GraphsConfig, Side, survey
 from probes.graphs.transcoders import check_transcoders
 from probes.graphs.view import GraphsView
-from probes.stage_spec import Stage, model_sha256
+from probes.stage_spec import Stage, fewer_than_asked, model_sha256
 
 
 class GraphStage(Stage):
@@ -55,6 +55,9 @@ class GraphStage(Stage):
         seconds = time.perf_counter() - began
         metrics = {
             "grading": summarise(records, model.cfg.n_layers),
+            "warnings": fewer_than_asked(
+                "held-out positions (one per test game)", len(records), cfg.positions
+            ),  # fmt: skip
             "seconds_per_graph": seconds / (len(records) * (2 if control else 1) + len(examples)),
             "seconds": round(seconds, 1),
             "settings": asdict(cfg),
@@ -74,4 +77,5 @@ class GraphStage(Stage):
         return section_lines(part)
 
     def printed(self, result: GraphsResult) -> list[str]:
-        return [headline(result.metrics), scores_line(result.metrics)]
+        warnings = [f"WARNING: {w}" for w in result.metrics["warnings"]]
+        return [headline(result.metrics), scores_line(result.metrics), *warnings]

@@ -99,7 +99,9 @@ def graphs_folder(tiny_run, tiny_transcoders, tiny_corpus, tmp_path_factory):
 def test_the_stage_grades_positions_beside_its_controls(graphs_folder, tiny_run):
     spec = registry.stage("graphs")
     assert spec.reads == ("transcoders",)
-    grading = json.loads((graphs_folder / "metrics.json").read_text())["grading"]
+    metrics = json.loads((graphs_folder / "metrics.json").read_text())
+    grading = metrics["grading"]
+    assert metrics["warnings"] == []  # four positions asked, four graded
     assert grading["positions"] == 4
     for key in ("flanking_share", "control_share", "shuffled_share", "random_init_share"):
         assert grading[key]["n"] >= 3 and 0 <= grading[key]["mean"] <= 1

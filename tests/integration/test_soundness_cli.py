@@ -67,6 +67,21 @@ def test_the_engine_run_finds_nothing(tiny_corpus, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert all(metrics["search"][b]["success_rate"] == 0 for b in ("5", "20", "60"))
     assert metrics["errors"]["n"] == 0 and json.loads((out / "errors.json").read_text()) == []
+    assert metrics["warnings"] == []
+
+
+def test_fewer_held_out_games_than_asked_is_said(tiny_corpus, tmp_path):
+    from othello.corpora.corpus import GamesFile
+
+    with GamesFile(tiny_corpus) as g:
+        held = len(g.split_indices("test"))
+    out = tmp_path / "engine"
+    done = run_in_process("soundness.py", "--engine", "--games", tiny_corpus, "--out", out,
+                          "--no-progress", *SMALL, f"held_out_games={held + 1}")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    said = f"only {held:,} held-out test games, {held + 1:,} asked"
+    assert json.loads((out / "metrics.json").read_text())["warnings"] == [said]
+    assert f"WARNING: {said}" in done.stdout
 
 
 def test_the_stage_is_registered_and_its_section_renders(measured):
