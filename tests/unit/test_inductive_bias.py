@@ -127,16 +127,19 @@ def test_the_model_is_unchanged_and_the_result_reproducible(games):
     model = GPT(GPTConfig(n_layers=1, d_model=16, n_heads=2)).eval()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     head = model.unembed
-    settings = small(n_tasks=2, steps=2)
+    settings = small(n_tasks=3, steps=2, workers=2)
+    threads = torch.get_num_threads()
     first = inductive_bias(model, games, settings)
     assert model.unembed is head and not model.training
+    assert torch.get_num_threads() == threads  # the tasks' one thread each is given back
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
-    second = inductive_bias(model, games, settings)
+    # the same figures whether the tasks run one after the other or side by side
+    second = inductive_bias(model, games, small(n_tasks=3, steps=2, workers=1))
     for key in ("r_ib", "d_ib", "d_ib_pairs", "pairs", "fit", "held_out"):
         assert first[key] == second[key]
     json.dumps(first, allow_nan=False)
-    assert first["settings"]["n_tasks"] == 2 and first["held_out"]["inputs"] > 24
+    assert first["settings"]["n_tasks"] == 3 and first["held_out"]["inputs"] > 24
 
 
 def test_settings_are_checked():
@@ -144,6 +147,8 @@ def test_settings_are_checked():
         InductiveBiasSettings(state="board")
     with pytest.raises(UserError):
         InductiveBiasSettings(min_moves=8, max_moves=6)
+    with pytest.raises(UserError, match="workers"):
+        InductiveBiasSettings(workers=-1)
     assert InductiveBiasSettings.paper().n_tasks == 100
 
 

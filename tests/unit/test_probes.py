@@ -18,10 +18,12 @@ from probes.acts.reader import ActsFile
 from probes.acts.writer import write_cache
 from probes.common import ProbeKey
 from probes.curve import layer_scores
-from probes.fit import FitConfig, fit_probes
+from probes.fit import FitConfig, batch_loss, fit_probes, new_probes
+from probes.kinds import default_settings
 from probes.metrics import baselines, evaluate_probes, label_counts
 from probes.probe_metrics import whole_board_table
 from probes.probe_stage import choose_on_val, run_probe_stage
+from probes.schemes import scheme
 from probes.store import ProbeMismatchError, load_probes, save_probes
 
 HOOK = "blocks.0.hook_resid_pre"
@@ -211,3 +213,29 @@ def test_probe_curve_chooses_its_layer_on_validation_not_test():
     assert scores["best_layer"] == "1" and scores["best"] == scores["layers"]["1"]
     base = scores["baselines"]  # the test games' baselines, from an in-memory source too
     assert 0.5 < base["placed_by"] < 1 and base["chance"] < base["majority_by_move"] < 1
+
+
+def test_the_fit_loss_is_every_probes_cross_entropy_over_its_squares():
+    """The fit's loss moves the classes to dimension 1 (for speed); it must equal each probe's
+    mean cross-entropy over every (position, square), summed over the probes."""
+    rng = np.random.default_rng(0)
+    names = {"mine_theirs": 3, "flipped": 2}
+    acts = {"h": rng.normal(size=(10, 4, 8)).astype(np.float32)}
+    labels = {scheme(n).label: rng.integers(0, c, (10, 4, 64)) for n, c in names.items()}
+    source = ArraySource(acts, labels, np.ones((10, 4), bool), np.zeros(10, np.int64))
+    cfg = FitConfig(probes=tuple(f"{n}/linear" for n in names), allow_small=True)
+    probes = new_probes(source, cfg, ["h"], default_settings())
+    torch.manual_seed(0)
+    for probe in probes.values():
+        torch.nn.init.normal_(probe.weight)
+    xs = {"h": torch.from_numpy(acts["h"].reshape(40, 8))}
+    ys = {k: torch.from_numpy(v.reshape(40, 64)) for k, v in labels.items()}
+    want = sum(
+        torch.nn.functional.cross_entropy(
+            probe(xs["h"]).reshape(-1, probe.n_classes),
+            ys[scheme(key.scheme).label].reshape(-1),
+        )
+        for key, probe in probes.items()
+    )
+    assert want > 0.1
+    torch.testing.assert_close(batch_loss(probes, cfg, xs, ys, torch.arange(40)), want)
