@@ -14,7 +14,7 @@ on a CPU (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -29,51 +29,59 @@ from othello.model.recurrent import RecurrentModel, ResidualBlock
 
 
 class SelectiveScan(torch.autograd.Function):
-    """Mamba's selective scan without its D term, one position at a time, forward and backward:
+    """Mamba's selective scan without its D term, forward and backward:
 
     ``h_t = exp(delta_t A) * h_{t-1} + (delta_t x_t) B_t`` and ``y_t = h_t . C_t``
 
     (x, delta [batch, L, d_inner]; A [d_inner, d_state]; B, C [batch, L, d_state]; h_0 = 0).
-    mambapy builds the [batch, L, d_inner, d_state] products for its parallel scan and lets
-    autograd reduce them back; here each step's products are made and reduced at once, and the
-    backward runs the recurrence in reverse (recomputing ``exp(delta_t A)``), keeping only h."""
+    Only the recurrence runs position by position (one multiply-add each way); every other
+    product is made for all positions at once. mambapy's parallel scan (built for GPUs) makes
+    the same [batch, L, d_inner, d_state] products and more; here the backward keeps only h
+    and runs the recurrence of dL/dh in reverse."""
 
     @staticmethod
     def forward(ctx, x, delta, a, b, c):
         hs = x.new_empty(*x.shape, a.shape[1])
-        y = scan(x, delta, a, b, c, lambda t, h: hs[:, t].copy_(h))
+        for t, h in states(x, delta, a, b):
+            hs[:, t] = h
         ctx.save_for_backward(x, delta, a, b, c, hs)
-        return y
+        return torch.einsum("blen,bln->ble", hs, c)
 
     @staticmethod
     def backward(ctx, dy):
         x, delta, a, b, c, hs = ctx.saved_tensors
-        dx, ddelta = torch.empty_like(x), torch.empty_like(delta)
-        db, dc, da = torch.empty_like(b), torch.empty_like(c), torch.zeros_like(a)
-        dh = torch.zeros_like(hs[:, 0])  # dL/dh_t, gathered from y_t and h_{t+1}
-        for t in range(x.shape[1] - 1, -1, -1):
-            dc[:, t] = torch.einsum("be,ben->bn", dy[:, t], hs[:, t])
-            dh += dy[:, t, :, None] * c[:, t, None, :]
-            decay = torch.exp(delta[:, t, :, None] * a)
-            d_exponent = dh * hs[:, t - 1] * decay if t else torch.zeros_like(dh)
-            da += torch.einsum("ben,be->en", d_exponent, delta[:, t])
-            du = torch.einsum("ben,bn->be", dh, b[:, t])
-            db[:, t] = torch.einsum("ben,be->bn", dh, delta[:, t] * x[:, t])
-            ddelta[:, t] = (d_exponent * a).sum(-1) + du * x[:, t]
-            dx[:, t] = du * delta[:, t]
-            dh *= decay  # on to h_{t-1}
-        return dx, ddelta, da, db, dc
+        decay = torch.exp(delta[..., None] * a)  # exp(delta_t A) at every position
+        dh = dy[..., None] * c[:, :, None, :]  # dL/dh_t through y_t; h_{t+1}'s share added next
+        for t in range(x.shape[1] - 2, -1, -1):
+            dh[:, t].addcmul_(decay[:, t + 1], dh[:, t + 1])
+        d_exponent = torch.zeros_like(dh)  # dL/d(delta_t A); h_0 = 0 gives none at t = 0
+        torch.mul(dh[:, 1:] * hs[:, :-1], decay[:, 1:], out=d_exponent[:, 1:])
+        du = torch.einsum("blen,bln->ble", dh, b)  # dL/d(delta_t x_t)
+        return (
+            du * delta,
+            (d_exponent * a).sum(-1) + du * x,
+            torch.einsum("blen,ble->en", d_exponent, delta),
+            torch.einsum("blen,ble->bln", dh, delta * x),
+            torch.einsum("ble,blen->bln", dy, hs),
+        )
+
+
+def states(x, delta, a, b) -> Iterator[tuple[int, torch.Tensor]]:
+    """(t, h_t) of :class:`SelectiveScan`'s recurrence, position by position (h_t is a new
+    tensor, not changed afterwards)."""
+    decay = torch.exp(delta[..., None] * a)  # [batch, L, d_inner, d_state]
+    drive = (delta * x)[..., None] * b[:, :, None, :]
+    h = x.new_zeros(x.shape[0], x.shape[2], a.shape[1])
+    for t in range(x.shape[1]):
+        h = torch.addcmul(drive[:, t], decay[:, t], h)
+        yield t, h
 
 
 def scan(x, delta, a, b, c, each: Callable[[int, torch.Tensor], object]) -> torch.Tensor:
     """y of :class:`SelectiveScan`'s recurrence; ``each(t, h)`` sees the state after position t
     (h is not changed in place afterwards)."""
-    batch, length, d_inner = x.shape
-    h = x.new_zeros(batch, d_inner, a.shape[1])
     y = torch.empty_like(x)
-    for t in range(length):
-        h = torch.exp(delta[:, t, :, None] * a) * h
-        h += (delta[:, t] * x[:, t])[:, :, None] * b[:, t, None, :]
+    for t, h in states(x, delta, a, b):
         each(t, h)
         y[:, t] = torch.einsum("ben,bn->be", h, c[:, t])
     return y

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from othello.common.memory import release_freed_memory
 from othello.corpora.corpus import GamesFile, gather_rows
 from othello.model.legality import rank_legality, top1_illegal, topn_illegal
 from othello.world.labels import placed_by, replay
@@ -236,8 +237,10 @@ def measure_snapshot(model, games_path, cfg: DynamicsConfig, target: str) -> Sna
     if "board" in cfg.parts or "edit" in cfg.parts:
         board_figures, probes = board(model, games_path, cfg)
         figures |= board_figures if "board" in cfg.parts else {}
+        release_freed_memory()  # each part's leftovers would add up to the peak
     if "edit" in cfg.parts:
         figures |= edit(model, games_path, probes, cfg)
     if "coherence" in cfg.parts:
         figures |= coherence(model, games_path, target, cfg)
+    release_freed_memory()
     return SnapshotMeasures(figures, probes)

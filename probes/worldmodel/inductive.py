@@ -43,7 +43,7 @@ from probes.circuits.positions import GameBatch, choose_rows, read_batch
 
 STATES = ("board_and_mover", "board_only")
 PAPER_TASKS = 100  # their num_white_noise_datasets
-_CHUNK = 25  # examples per forward pass, grouped by length: a short prefix is a short pass
+_CHUNK = 10  # examples per forward pass, grouped by length: a short prefix is a short pass
 _FRONTIER = 8  # partial reorderings kept per anchor and depth, per reordering wanted
 
 
