@@ -13,6 +13,7 @@ from othello.common.errors import UserError
 from othello.world.labels import replay
 from othello.world.squares import square_name
 from probes.failures.boards import boards_of, children, legal_of, sides_of
+from probes.failures.coherence import coherence_split
 from probes.failures.measure import SoundnessConfig, measure
 from probes.failures.search import (
     STRATEGIES,
@@ -23,6 +24,7 @@ from probes.failures.search import (
     starts,
 )
 from probes.failures.subjects import BlindSubject, EngineSubject
+from probes.worldmodel.acceptors import Acceptor
 
 BLIND = 19  # D3
 
@@ -105,3 +107,38 @@ def test_the_accept_criterion_counts_any_accepted_illegal_move():
     assert (found.first == 0).all()
     blind = search(BlindSubject(square=BLIND), "random", small(criterion="accept"))
     assert (blind.first > 0).mean() > 0.3
+
+
+
+class LastRowBlind(Acceptor):
+    """A planted path-dependent model: the legal moves, except those on the row of the last
+    move played (so two paths to one board can accept differently)."""
+
+    def position_weights(self, moves, lengths):
+        legal = replay(moves, lengths).legal_squares().astype(np.float32)  # [B, 60, 64]
+        row = np.where(moves >= 0, moves // 8, -1)[:, :, None]
+        return np.where(np.arange(64)[None, None, :] // 8 == row, 0.0, legal)
+
+
+class BoardAndLastRow(EngineSubject):
+    """Its board is the true board and the last move's row: it holds what the planted model
+    accepts by."""
+
+    def board(self, moves, lengths):
+        last_row = moves[np.arange(len(lengths)), lengths - 1] // 8
+        return np.concatenate([super().board(moves, lengths), last_row[:, None]], 1)
+
+
+def test_the_coherence_split_tells_two_states_from_one_state_read_two_ways(tiny_corpus):
+    """Known answers: a model that rejects the last move's row fails compression trials whose
+    two paths end on different rows, at the first move after them. Read through a board that
+    holds the last row, every failure is two states; read through the true board (one per
+    state), every failure is one state read two ways and no passed trial reads differently."""
+    args = ({"rule": "planted"}, tiny_corpus, 120, 10, 0)
+    own = coherence_split(BoardAndLastRow(), LastRowBlind(), *args)
+    true = coherence_split(EngineSubject(), LastRowBlind(), *args)
+    assert own["failed"] == true["failed"] > 5
+    assert own["two_states_share"]["mean"] == 1.0
+    assert true["one_state_two_readings_share"]["mean"] == 1.0
+    assert true["passed_read_differently_share"]["mean"] == 0.0
+    assert own["passed_read_differently_share"]["mean"] > 0  # some same-row paths pass
