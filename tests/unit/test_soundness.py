@@ -109,7 +109,6 @@ def test_the_accept_criterion_counts_any_accepted_illegal_move():
     assert (blind.first > 0).mean() > 0.3
 
 
-
 class LastRowBlind(Acceptor):
     """A planted path-dependent model: the legal moves, except those on the row of the last
     move played (so two paths to one board can accept differently)."""
