@@ -7,10 +7,11 @@ Delta = softplus(0) = 0.69 rather than Gu & Dao's 0.001-0.1).
 Decoding keeps mambapy's per-layer state: the SSM state h [batch, d_inner, d_state] and the
 last ``d_conv - 1`` inputs of the convolution.
 
-The selective scan over a sequence is :class:`SelectiveScan`, a loop over the positions with
-its backward written out, in place of mambapy's parallel scan (built for GPUs): the same
-function (a test holds values and gradients to mambapy's), at a fraction of the memory traffic
-on a CPU (docs/benchmarks.md)."""
+The selective scan over a sequence is :class:`SelectiveScan`, in place of mambapy's parallel
+scan (built for GPUs): the same function (a test holds values and gradients to mambapy's), its
+recurrence a loop over positions with every other product made for all positions at once, its
+backward written out keeping only the states (docs/benchmarks.md, 2026-12-04 and 2026-12-06:
+1.94x mambapy's speed in training, and twice the loop's before on small batches)."""
 
 from __future__ import annotations
 
