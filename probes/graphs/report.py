@@ -6,8 +6,13 @@ from probes.textcells import percent_se
 from probes.transcoders.labels import KINDS
 
 
+def _cells(grading: dict) -> dict:
+    """The grading's shares as text cells (``19.0% ± 0.7``), its counts as they are."""
+    return {k: percent_se(v) if isinstance(v, dict) else v for k, v in grading.items()}
+
+
 def headline(metrics: dict) -> str:
-    g = {k: percent_se(v) if isinstance(v, dict) else v for k, v in metrics["grading"].items()}
+    g = _cells(metrics["grading"])
     return (
         f"the graph reads the lines that make the move legal: {g['flanking_share']} of the "
         f"features' influence vs {g['control_share']} on another legal move's lines, "
@@ -36,7 +41,7 @@ def move_table(metrics: dict) -> list[str]:
 
 
 def scores_line(metrics: dict) -> str:
-    g = {k: percent_se(v) if isinstance(v, dict) else v for k, v in metrics["grading"].items()}
+    g = _cells(metrics["grading"])
     return (
         f"replacement score {g['replacement']}, completeness {g['completeness']} (random init: "
         f"{g['random_init_replacement']}, {g['random_init_completeness']}); "
